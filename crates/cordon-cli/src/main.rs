@@ -1,1 +1,152 @@
-fn main() {}
+//! `cordon`: a host-level network guard for Docker containers.
+//!
+//! This binary only parses arguments, calls the library crates and maps
+//! their errors to exit codes: 0 success, 1 a finding or a validation error,
+//! 2 misuse or an environment problem (no Docker, no nftables, not root).
+
+mod apply;
+mod daemon;
+mod load;
+mod set;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// A failure with the exit code it maps to and a one-line message.
+#[derive(Debug)]
+pub struct Failure {
+    /// 1 (validation) or 2 (environment, misuse).
+    pub code: u8,
+    /// Printed to stderr, one line (or one line per located error).
+    pub message: String,
+}
+
+impl Failure {
+    /// A validation error or finding: exit 1.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
+    /// An environment problem or misuse: exit 2.
+    pub fn env(message: impl std::fmt::Display) -> Self {
+        Failure {
+            code: 2,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Result of a command.
+pub type CmdResult = Result<(), Failure>;
+
+#[derive(Parser)]
+#[command(
+    name = "cordon",
+    version,
+    about = "Keeps Docker containers on a short leash: host-enforced network policy",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// Output formats for commands that print data.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate a policy file; errors as FILE:LINE:COL: message.
+    Check {
+        /// Policy file (default /etc/cordon/cordon.yaml, else the embedded default).
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+    },
+    /// Print the ruleset cordon would install for the running containers.
+    Plan {
+        /// Policy file.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// Read the containers from a saved `cordon inventory -o json`
+        /// instead of Docker.
+        #[arg(long)]
+        inventory: Option<PathBuf>,
+        /// text (nft syntax) or json (the nft JSON transaction).
+        #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+        output: Format,
+    },
+    /// Print the containers and networks as cordon sees them.
+    Inventory {
+        /// json (what --inventory reads) or text.
+        #[arg(short = 'o', long = "output", value_enum, default_value = "json")]
+        output: Format,
+    },
+    /// Apply the policy once, atomically.
+    Apply {
+        /// Policy file.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// Use a saved inventory instead of Docker.
+        #[arg(long)]
+        inventory: Option<PathBuf>,
+    },
+    /// Keep enforcing as containers come and go.
+    Daemon {
+        /// Policy file.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+    },
+    /// Change a named set live: add, del or list.
+    Set {
+        /// Policy file that defines the set.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        op: set::SetOp,
+    },
+    /// Remove everything cordon installed, and nothing else.
+    Down,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let result = match cli.cmd {
+        Cmd::Check { config } => load::check(config.as_deref()),
+        Cmd::Plan {
+            config,
+            inventory,
+            output,
+        } => apply::plan(config.as_deref(), inventory.as_deref(), output),
+        Cmd::Inventory { output } => apply::inventory(output),
+        Cmd::Apply { config, inventory } => apply::apply(config.as_deref(), inventory.as_deref()),
+        Cmd::Daemon { config } => daemon::run(config.as_deref()),
+        Cmd::Set { config, op } => set::run(config.as_deref(), op),
+        Cmd::Down => apply::down(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("{}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,1 +1,18 @@
-//! placeholder, replaced by the crate's implementation
+//! cordon's dataplane: puts a compiled ruleset into the kernel.
+//!
+//! Everything goes through libnftables' JSON interface (`nft -j -f -`), one
+//! transaction per change: a ruleset is installed whole or not at all, and a
+//! kernel error leaves the live ruleset exactly as it was.
+//!
+//! This crate is deliberately thin; it is tested against real nftables in
+//! throw-away network namespaces.
+
+mod env;
+mod nft;
+mod state;
+mod sysctl;
+
+pub use env::{check_environment, EnvError};
+pub use nft::{Nft, NftError};
+pub use state::{StateDir, StateError};
+pub use sysctl::{BrNetfilter, SysctlError};

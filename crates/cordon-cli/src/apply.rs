@@ -1,0 +1,143 @@
+//! `cordon plan`, `inventory`, `apply` and `down`.
+
+use std::path::Path;
+
+use cordon_compiler::{compile, json, text, Compiled};
+use cordon_dataplane::{check_environment, BrNetfilter, Nft, StateDir};
+use cordon_inventory::Inventory;
+use cordon_policy::PolicyFile;
+
+use crate::{load, CmdResult, Failure, Format};
+
+/// Compiles the policy for an inventory with the recorded live set edits.
+pub fn build(policy: &PolicyFile, inv: &Inventory, state: &StateDir) -> Result<Compiled, Failure> {
+    let overrides = state.set_overrides().map_err(Failure::env)?;
+    Ok(compile(policy, inv, &overrides))
+}
+
+/// `cordon plan`.
+pub fn plan(config: Option<&Path>, inventory: Option<&Path>, output: Format) -> CmdResult {
+    let policy = load::policy(config)?;
+    let inv = load::inventory(inventory)?;
+    let compiled = build(&policy, &inv, &StateDir::default())?;
+    match output {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json::replace(&compiled.ruleset)).expect("JSON")
+        ),
+        Format::Text => {
+            println!("# cordon plan for {}", policy.source);
+            for a in &compiled.assignments {
+                let addrs: Vec<String> = a.addresses.iter().map(ToString::to_string).collect();
+                println!(
+                    "# container {} -> policy {} [{}]",
+                    a.container,
+                    a.policy,
+                    addrs.join(", ")
+                );
+            }
+            for w in &compiled.warnings {
+                println!("# warning: {w}");
+            }
+            print!("{}", text::render(&compiled.ruleset));
+        }
+    }
+    Ok(())
+}
+
+/// `cordon inventory`.
+pub fn inventory(output: Format) -> CmdResult {
+    let inv = load::inventory(None)?;
+    match output {
+        Format::Json => println!("{}", inv.to_json()),
+        Format::Text => {
+            println!(
+                "{:<24} {:<14} {:<18} ADDRESSES",
+                "CONTAINER", "ID", "INTERFACES"
+            );
+            for c in &inv.containers {
+                let ifaces: Vec<&str> = c
+                    .endpoints
+                    .iter()
+                    .map(|e| e.host_iface.as_deref().unwrap_or("?"))
+                    .collect();
+                let addrs: Vec<String> = c
+                    .endpoints
+                    .iter()
+                    .flat_map(|e| {
+                        e.ipv4
+                            .map(|a| a.to_string())
+                            .into_iter()
+                            .chain(e.ipv6.map(|a| a.to_string()))
+                    })
+                    .collect();
+                println!(
+                    "{:<24} {:<14} {:<18} {}",
+                    c.name,
+                    c.short_id(),
+                    ifaces.join(","),
+                    addrs.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compiles and installs once; shared by `apply` and the daemon.
+pub fn install(policy: &PolicyFile, inv: &Inventory) -> Result<Compiled, Failure> {
+    let state = StateDir::default();
+    let compiled = build(policy, inv, &state)?;
+    let nft = Nft::host();
+    // Validate against the kernel before touching anything else.
+    nft.check(&compiled.ruleset).map_err(Failure::env)?;
+    let changed = BrNetfilter::default().ensure().map_err(Failure::env)?;
+    if !changed.values.is_empty() {
+        let mut saved = state.saved_sysctls().map_err(Failure::env)?;
+        for (k, v) in changed.values {
+            saved.values.entry(k).or_insert(v);
+        }
+        state.save_sysctls(&saved).map_err(Failure::env)?;
+    }
+    nft.install(&compiled.ruleset).map_err(Failure::env)?;
+    Ok(compiled)
+}
+
+/// `cordon apply`.
+pub fn apply(config: Option<&Path>, inventory: Option<&Path>) -> CmdResult {
+    // A bad policy fails before anything else is looked at or changed.
+    let policy = load::policy(config)?;
+    check_environment().map_err(Failure::env)?;
+    let inv = load::inventory(inventory)?;
+    let compiled = install(&policy, &inv)?;
+    for w in &compiled.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!(
+        "applied {}: {} containers, {} policies",
+        policy.source,
+        compiled.assignments.len(),
+        policy.policies.len()
+    );
+    Ok(())
+}
+
+/// `cordon down`.
+pub fn down() -> CmdResult {
+    check_environment().map_err(Failure::env)?;
+    let nft = Nft::host();
+    let was = nft.installed().map_err(Failure::env)?;
+    nft.remove().map_err(Failure::env)?;
+    let state = StateDir::default();
+    let saved = state.saved_sysctls().map_err(Failure::env)?;
+    BrNetfilter::default()
+        .restore(&saved)
+        .map_err(Failure::env)?;
+    state.clear_sysctls().map_err(Failure::env)?;
+    if was {
+        println!("removed cordon's nftables tables");
+    } else {
+        println!("cordon was not installed; nothing to remove");
+    }
+    Ok(())
+}

@@ -1,0 +1,985 @@
+//! The compiler proper: policy file + inventory + live set edits → ruleset.
+//!
+//! The ruleset's *shape* (chains, rules, set declarations) depends only on
+//! the policy file; containers only ever add set and map *elements*. That is
+//! what lets the daemon follow containers with element updates, and what
+//! keeps the per-packet cost independent of the number of containers.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use cordon_inventory::{Container, Inventory};
+use cordon_policy::{Body, Candidate, Mode, Peer, PolicyFile, PortSpec, Rule as PRule, Selection};
+use ipnet::IpNet;
+
+use crate::nft::*;
+use crate::words;
+use crate::{Assignment, Compiled, SetOverrides, NFLOG_GROUP, TABLE};
+
+/// Key of the built-in body for containers no policy selects.
+pub const DEFAULT_KEY: &str = "_default";
+/// Key of the built-in deny-everything body for unknown `cordon.policy`
+/// labels.
+pub const UNKNOWN_KEY: &str = "_unknown";
+
+/// Priority of the bridge table's prerouting chain: before br_netfilter.
+pub const BRIDGE_PRIORITY: i32 = -200;
+/// Priority of the egress base chains.
+pub const EGRESS_PRIORITY: i32 = -10;
+/// Priority of the ingress base chains.
+pub const INGRESS_PRIORITY: i32 = -5;
+
+struct PolicyRef<'a> {
+    key: String,
+    body: std::borrow::Cow<'a, Body>,
+}
+
+/// Compiles; see the crate documentation.
+pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -> Compiled {
+    let mut warnings = Vec::new();
+
+    // Every policy gets its chains whether or not a container uses it, so
+    // the ruleset's shape does not depend on the containers.
+    let mut bodies: Vec<PolicyRef> = policy
+        .policies
+        .iter()
+        .map(|p| PolicyRef {
+            key: p.name.clone(),
+            body: std::borrow::Cow::Borrowed(&p.body),
+        })
+        .collect();
+    bodies.push(PolicyRef {
+        key: DEFAULT_KEY.into(),
+        body: std::borrow::Cow::Borrowed(&policy.default),
+    });
+    bodies.push(PolicyRef {
+        key: UNKNOWN_KEY.into(),
+        body: std::borrow::Cow::Owned(Body {
+            mode: Mode::Enforce,
+            ingress: Some(vec![]),
+            egress: vec![],
+        }),
+    });
+    let restricted_ingress: HashMap<&str, bool> = bodies
+        .iter()
+        .map(|b| (b.key.as_str(), b.body.ingress.is_some()))
+        .collect();
+
+    // Managed bridges: every bridge network Docker reports.
+    let mut bridges = BTreeSet::new();
+    let mut same_net = BTreeSet::new();
+    let mut subnets = Vec::new();
+    for n in &inv.networks {
+        if n.driver != "bridge" {
+            continue;
+        }
+        let Some(br) = &n.bridge else { continue };
+        bridges.insert(br.clone());
+        if !n.default_bridge {
+            same_net.insert(br.clone());
+        }
+        subnets.extend(n.subnets.iter().copied());
+    }
+
+    let mut el = Elements::default();
+    let mut assignments = Vec::new();
+    let mut owner: HashMap<IpAddr, &str> = HashMap::new();
+
+    for c in &inv.containers {
+        let (key, shown) = match policy.select(&Candidate {
+            name: &c.name,
+            image: &c.image,
+            labels: &c.labels,
+        }) {
+            Selection::Policy(p) => (p.name.clone(), p.name.clone()),
+            Selection::Default => (DEFAULT_KEY.to_string(), "default".to_string()),
+            Selection::UnknownLabel(name) => {
+                warnings.push(format!(
+                    "container {}: label cordon.policy={name} names no policy; it gets no network at all",
+                    c.name
+                ));
+                (UNKNOWN_KEY.to_string(), format!("unknown policy {name}"))
+            }
+        };
+        let mut enforced = Vec::new();
+        for ep in &c.endpoints {
+            let on_bridge = ep.bridge.as_ref().is_some_and(|b| bridges.contains(b));
+            if !on_bridge {
+                if !ep.network.is_empty() {
+                    warnings.push(format!(
+                        "container {}: network {} is not a bridge network; cordon cannot enforce on it",
+                        c.name, ep.network
+                    ));
+                }
+                continue;
+            }
+            let Some(port) = &ep.host_iface else {
+                warnings.push(format!(
+                    "container {}: no host interface found on network {}; its traffic there is dropped",
+                    c.name, ep.network
+                ));
+                continue;
+            };
+            let mut addrs: Vec<IpAddr> = Vec::new();
+            addrs.extend(ep.ipv4.map(IpAddr::V4));
+            addrs.extend(ep.ipv6.map(IpAddr::V6));
+            addrs.retain(|a| match owner.get(a) {
+                Some(other) => {
+                    warnings.push(format!(
+                        "container {}: address {a} is also claimed by {other}; kept for {other} only",
+                        c.name
+                    ));
+                    false
+                }
+                None => {
+                    owner.insert(*a, &c.name);
+                    true
+                }
+            });
+            el.bind_port(port, ep.mac.as_deref(), &addrs);
+            for a in &addrs {
+                el.classify(*a, &key, restricted_ingress[key.as_str()]);
+            }
+            enforced.extend(addrs.iter().copied());
+        }
+        if key != DEFAULT_KEY && key != UNKNOWN_KEY {
+            for a in &enforced {
+                el.member(&key, *a);
+            }
+        }
+        if c.network_mode == "host" {
+            warnings.push(format!(
+                "container {}: uses the host's network; cordon cannot tell it from the host",
+                c.name
+            ));
+        }
+        assignments.push(assignment(c, &shown, enforced));
+    }
+
+    let mut inet = Table {
+        family: Family::Inet,
+        name: TABLE.into(),
+        sets: Vec::new(),
+        chains: Vec::new(),
+    };
+    constant_sets(&mut inet, &bridges, &same_net, &subnets);
+    named_sets(&mut inet, policy, overrides);
+    for p in &policy.policies {
+        for fam in [4, 6] {
+            let mut s = addr_set(
+                format!("pol_{}{fam}", p.name),
+                fam,
+                format!("containers of policy {}", p.name),
+            );
+            s.elements = el.members(&p.name, fam);
+            inet.sets.push(s);
+        }
+    }
+    for (map, fam) in MAPS {
+        let mut s = addr_set(map.to_string(), fam, "container address → policy chain");
+        s.verdict_map = true;
+        s.elements = el.map_elements(map);
+        inet.sets.push(s);
+    }
+    for (i, fam) in [4u8, 6].into_iter().enumerate() {
+        let mut k = addr_set(format!("known{fam}"), fam, "addresses of known containers");
+        k.elements = net_elements(&el.known[i]);
+        inet.sets.push(k);
+    }
+    for b in &bodies {
+        dns_sets(&mut inet, &b.key, &b.body);
+        policy_chains(&mut inet, &b.key, &b.body);
+    }
+    base_chains(&mut inet);
+
+    let bridge = bridge_table(&el);
+    Compiled {
+        ruleset: Ruleset {
+            tables: vec![bridge, inet],
+        },
+        assignments,
+        warnings,
+    }
+}
+
+/// The verdict maps: (name, family).
+const MAPS: [(&str, u8); 8] = [
+    ("egress_fwd4", 4),
+    ("egress_fwd6", 6),
+    ("egress_host4", 4),
+    ("egress_host6", 6),
+    ("ingress_fwd4", 4),
+    ("ingress_fwd6", 6),
+    ("ingress_local4", 4),
+    ("ingress_local6", 6),
+];
+
+fn assignment(c: &Container, policy: &str, addrs: Vec<IpAddr>) -> Assignment {
+    Assignment {
+        container: c.name.clone(),
+        id: c.id.clone(),
+        policy: policy.to_string(),
+        addresses: addrs,
+    }
+}
+
+/// Set and map elements gathered from the containers.
+#[derive(Default)]
+struct Elements {
+    ports: BTreeSet<String>,
+    port_mac: Vec<Element>,
+    port_ip: [Vec<Element>; 2],
+    known_mac: BTreeSet<String>,
+    known: [Vec<IpNet>; 2],
+    maps: BTreeMap<&'static str, Vec<Element>>,
+    members: BTreeMap<String, [Vec<IpNet>; 2]>,
+}
+
+fn fam_idx(a: &IpAddr) -> usize {
+    match a {
+        IpAddr::V4(_) => 0,
+        IpAddr::V6(_) => 1,
+    }
+}
+
+impl Elements {
+    fn bind_port(&mut self, port: &str, mac: Option<&str>, addrs: &[IpAddr]) {
+        self.ports.insert(port.to_string());
+        if let Some(mac) = mac {
+            let mac = mac.to_ascii_lowercase();
+            self.port_mac.push(Element {
+                key: vec![Value::Ifname(port.into()), Value::Mac(mac.clone())],
+                verdict: None,
+            });
+            self.known_mac.insert(mac);
+        }
+        for a in addrs {
+            let net = IpNet::from(*a);
+            self.port_ip[fam_idx(a)].push(Element {
+                key: vec![Value::Ifname(port.into()), Value::Net(net)],
+                verdict: None,
+            });
+            self.known[fam_idx(a)].push(net);
+        }
+    }
+
+    fn classify(&mut self, a: IpAddr, key: &str, ingress: bool) {
+        let f = if a.is_ipv4() { "4" } else { "6" };
+        let mut add = |map: &'static str, chain: String| {
+            self.maps.entry(map).or_default().push(Element {
+                key: vec![Value::Net(IpNet::from(a))],
+                verdict: Some(Verdict::Jump(chain)),
+            });
+        };
+        let m = |base: &str| -> &'static str {
+            MAPS.iter()
+                .find(|(n, _)| n.strip_suffix(f) == Some(base))
+                .map(|(n, _)| *n)
+                .expect("map exists")
+        };
+        add(m("egress_fwd"), chain_name("eg_fwd", key));
+        add(m("egress_host"), chain_name("eg_host", key));
+        if ingress {
+            add(m("ingress_fwd"), chain_name("in_fwd", key));
+            add(m("ingress_local"), chain_name("in_local", key));
+        }
+    }
+
+    fn member(&mut self, policy: &str, a: IpAddr) {
+        self.members.entry(policy.to_string()).or_default()[fam_idx(&a)].push(IpNet::from(a));
+    }
+
+    fn members(&self, policy: &str, fam: u8) -> Vec<Element> {
+        let idx = if fam == 4 { 0 } else { 1 };
+        self.members
+            .get(policy)
+            .map(|m| net_elements(&m[idx]))
+            .unwrap_or_default()
+    }
+
+    fn map_elements(&self, map: &str) -> Vec<Element> {
+        self.maps.get(map).cloned().unwrap_or_default()
+    }
+}
+
+fn net_elements(nets: &[IpNet]) -> Vec<Element> {
+    nets.iter()
+        .map(|n| Element {
+            key: vec![Value::Net(*n)],
+            verdict: None,
+        })
+        .collect()
+}
+
+/// The name of a policy's chain of one kind (`eg_fwd`, `eg_host`, `in_fwd`,
+/// `in_local`).
+pub fn chain_name(kind: &str, key: &str) -> String {
+    format!("{kind}_{key}")
+}
+
+fn addr_set(name: String, fam: u8, comment: impl Into<String>) -> Set {
+    let key = if fam == 4 {
+        KeyType::Ipv4
+    } else {
+        KeyType::Ipv6
+    };
+    Set::new(name, vec![key], comment)
+}
+
+fn interval_set(name: &str, fam: u8, nets: &[IpNet], comment: &str) -> Set {
+    let mut s = addr_set(name.to_string(), fam, comment);
+    s.interval = true;
+    s.elements = net_elements(nets);
+    s
+}
+
+fn constant_sets(
+    t: &mut Table,
+    bridges: &BTreeSet<String>,
+    same_net: &BTreeSet<String>,
+    subnets: &[IpNet],
+) {
+    let consts: [(&str, Vec<IpNet>, &str); 4] = [
+        ("nonpublic", words::nonpublic(), "not internet"),
+        ("private", words::private(), "the word private"),
+        ("metadata", words::metadata(), "the word metadata"),
+        ("subnets", subnets.to_vec(), "Docker bridge subnets"),
+    ];
+    for (name, nets, comment) in consts {
+        let (v4, v6) = words::split_aggregate(&nets);
+        t.sets
+            .push(interval_set(&format!("{name}4"), 4, &v4, comment));
+        t.sets
+            .push(interval_set(&format!("{name}6"), 6, &v6, comment));
+    }
+    let mut b = Set::new(
+        "bridges",
+        vec![KeyType::Ifname],
+        "Docker bridges cordon manages",
+    );
+    b.elements = bridges
+        .iter()
+        .map(|n| Element {
+            key: vec![Value::Ifname(n.clone())],
+            verdict: None,
+        })
+        .collect();
+    t.sets.push(b);
+    let mut s = Set::new(
+        "same_net",
+        vec![KeyType::Ifname, KeyType::Ifname],
+        "user-defined bridges: same-network",
+    );
+    s.elements = same_net
+        .iter()
+        .map(|n| Element {
+            key: vec![Value::Ifname(n.clone()), Value::Ifname(n.clone())],
+            verdict: None,
+        })
+        .collect();
+    t.sets.push(s);
+}
+
+fn named_sets(t: &mut Table, policy: &PolicyFile, overrides: &SetOverrides) {
+    for set in &policy.sets {
+        let nets = overrides.effective(&set.name, &set.addrs);
+        let (v4, v6) = words::split_aggregate(&nets);
+        let comment = format!("set {}", set.name);
+        t.sets.push(interval_set(
+            &format!("set_{}4", set.name),
+            4,
+            &v4,
+            &comment,
+        ));
+        t.sets.push(interval_set(
+            &format!("set_{}6", set.name),
+            6,
+            &v6,
+            &comment,
+        ));
+    }
+}
+
+/// Which part of the traffic a policy chain judges.
+#[derive(Clone, Copy, PartialEq)]
+enum Dir {
+    /// A container's connections to forwarded destinations.
+    EgressFwd,
+    /// A container's connections to the host.
+    EgressHost,
+    /// Forwarded connections to a container.
+    IngressFwd,
+    /// The host's own connections to a container.
+    IngressLocal,
+}
+
+impl Dir {
+    fn chain_kind(self) -> &'static str {
+        match self {
+            Dir::EgressFwd => "eg_fwd",
+            Dir::EgressHost => "eg_host",
+            Dir::IngressFwd => "in_fwd",
+            Dir::IngressLocal => "in_local",
+        }
+    }
+    fn log_word(self) -> &'static str {
+        match self {
+            Dir::EgressFwd => "egress",
+            Dir::EgressHost => "egress-host",
+            Dir::IngressFwd => "ingress",
+            Dir::IngressLocal => "ingress-host",
+        }
+    }
+    fn is_local(self) -> bool {
+        matches!(self, Dir::EgressHost | Dir::IngressLocal)
+    }
+}
+
+fn policy_chains(t: &mut Table, key: &str, body: &Body) {
+    let mut dirs = vec![
+        (Dir::EgressFwd, &body.egress),
+        (Dir::EgressHost, &body.egress),
+    ];
+    if let Some(ingress) = &body.ingress {
+        dirs.push((Dir::IngressFwd, ingress));
+        dirs.push((Dir::IngressLocal, ingress));
+    }
+    for (dir, rules) in dirs {
+        let mut chain = Chain {
+            name: chain_name(dir.chain_kind(), key),
+            base: None,
+            rules: Vec::new(),
+        };
+        for (idx, rule) in rules.iter().enumerate() {
+            rule_matches(&mut chain.rules, key, idx, rule, dir);
+        }
+        let verdict = match body.mode {
+            Mode::Enforce => "drop",
+            Mode::Audit => "audit",
+        };
+        let shown = match key {
+            DEFAULT_KEY => "default",
+            UNKNOWN_KEY => "unknown",
+            k => k,
+        };
+        chain.rules.push(Rule::new(vec![
+            Stmt::Counter,
+            Stmt::Log {
+                prefix: format!("cordon {} {shown} {verdict} ", dir.log_word()),
+                group: NFLOG_GROUP,
+            },
+            Stmt::Verdict(match body.mode {
+                Mode::Enforce => Verdict::Drop,
+                Mode::Audit => Verdict::Accept,
+            }),
+        ]));
+        t.chains.push(chain);
+    }
+}
+
+/// Declares the (empty) timeout sets the DNS proxy fills for each egress
+/// rule naming DNS names; until it does, such rules match nothing.
+fn dns_sets(t: &mut Table, key: &str, body: &Body) {
+    for (idx, rule) in body.egress.iter().enumerate() {
+        let names: Vec<String> = rule
+            .peers
+            .iter()
+            .filter_map(|p| match p {
+                Peer::Dns(n) => Some(n.clone()),
+                Peer::DnsWildcard(n) => Some(format!("*.{n}")),
+                _ => None,
+            })
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        for fam in [4, 6] {
+            let mut s = addr_set(
+                dns_set_name(key, idx, fam),
+                fam,
+                format!("resolved {}", names.join(" ")),
+            );
+            s.timeout = true;
+            t.sets.push(s);
+        }
+    }
+}
+
+/// The name of the timeout sets the DNS proxy fills for rule `idx` of a
+/// policy.
+pub fn dns_set_name(key: &str, idx: usize, fam: u8) -> String {
+    format!("dns_{key}_{idx}_{fam}")
+}
+
+/// Appends the accept rules for one policy rule.
+fn rule_matches(out: &mut Vec<Rule>, key: &str, idx: usize, rule: &PRule, dir: Dir) {
+    let ingress = matches!(dir, Dir::IngressFwd | Dir::IngressLocal);
+    let (f4, f6) = if ingress {
+        (Field::IpSaddr, Field::Ip6Saddr)
+    } else {
+        (Field::IpDaddr, Field::Ip6Daddr)
+    };
+    let ports = port_matches(&rule.ports);
+    let comment = format!("line {}", rule.loc.line);
+    let mut emit = |m: Vec<Stmt>| {
+        for p in &ports {
+            let mut stmts = m.clone();
+            stmts.extend(p.iter().cloned());
+            stmts.push(Stmt::Verdict(Verdict::Accept));
+            out.push(Rule::new(stmts).with_comment(comment.clone()));
+        }
+    };
+    let set_match = |field: Field, set: String, negate: bool| Stmt::Match {
+        left: vec![field],
+        negate,
+        right: Rhs::Set(set),
+    };
+    let mut literal: Vec<IpNet> = Vec::new();
+    let mut dns = false;
+    for peer in &rule.peers {
+        if dir.is_local() {
+            // Only `host` and `any` reach the host (egress), and only they
+            // describe the host as a source (ingress).
+            if matches!(peer, Peer::Host | Peer::Any) {
+                emit(vec![]);
+            }
+            continue;
+        }
+        match peer {
+            Peer::Host => {}
+            Peer::Any => emit(vec![]),
+            Peer::Internet => {
+                emit(vec![set_match(f4, "nonpublic4".into(), true)]);
+                emit(vec![set_match(f6, "nonpublic6".into(), true)]);
+            }
+            Peer::Private | Peer::Metadata => {
+                let name = if *peer == Peer::Private {
+                    "private"
+                } else {
+                    "metadata"
+                };
+                emit(vec![set_match(f4, format!("{name}4"), false)]);
+                emit(vec![set_match(f6, format!("{name}6"), false)]);
+            }
+            Peer::SameNetwork => emit(vec![Stmt::Match {
+                left: vec![Field::Iifname, Field::Oifname],
+                negate: false,
+                right: Rhs::Set("same_net".into()),
+            }]),
+            Peer::Set(name) => {
+                emit(vec![set_match(f4, format!("set_{name}4"), false)]);
+                emit(vec![set_match(f6, format!("set_{name}6"), false)]);
+            }
+            Peer::Policy(name) => {
+                emit(vec![set_match(f4, format!("pol_{name}4"), false)]);
+                emit(vec![set_match(f6, format!("pol_{name}6"), false)]);
+            }
+            Peer::Net(n) => literal.push(*n),
+            Peer::Dns(_) | Peer::DnsWildcard(_) => dns = true,
+        }
+    }
+    if !literal.is_empty() {
+        let (v4, v6) = words::split_aggregate(&literal);
+        for (field, nets) in [(f4, v4), (f6, v6)] {
+            match nets.len() {
+                0 => {}
+                1 => emit(vec![Stmt::Match {
+                    left: vec![field],
+                    negate: false,
+                    right: Rhs::Net(nets[0]),
+                }]),
+                _ => emit(vec![Stmt::Match {
+                    left: vec![field],
+                    negate: false,
+                    right: Rhs::Nets(nets),
+                }]),
+            }
+        }
+    }
+    if dns {
+        emit(vec![set_match(f4, dns_set_name(key, idx, 4), false)]);
+        emit(vec![set_match(f6, dns_set_name(key, idx, 6), false)]);
+    }
+}
+
+/// The port/protocol matches of a rule: one alternative per protocol, or a
+/// single empty alternative when the rule names no ports.
+fn port_matches(ports: &[PortSpec]) -> Vec<Vec<Stmt>> {
+    if ports.is_empty() {
+        return vec![vec![]];
+    }
+    let mut tcp = Vec::new();
+    let mut udp = Vec::new();
+    let mut icmp = false;
+    for p in ports {
+        match *p {
+            PortSpec::Tcp(lo, hi) => tcp.push((lo, hi)),
+            PortSpec::Udp(lo, hi) => udp.push((lo, hi)),
+            PortSpec::Icmp => icmp = true,
+        }
+    }
+    let mut out = Vec::new();
+    for (proto, mut list) in [("tcp", tcp), ("udp", udp)] {
+        if list.is_empty() {
+            continue;
+        }
+        list.sort_unstable();
+        list.dedup();
+        out.push(vec![
+            Stmt::Match {
+                left: vec![Field::L4proto],
+                negate: false,
+                right: Rhs::Symbols(vec![proto]),
+            },
+            Stmt::Match {
+                left: vec![Field::ThDport],
+                negate: false,
+                right: Rhs::Ports(merge_ranges(list)),
+            },
+        ]);
+    }
+    if icmp {
+        out.push(vec![Stmt::Match {
+            left: vec![Field::L4proto],
+            negate: false,
+            right: Rhs::Symbols(vec!["icmp", "ipv6-icmp"]),
+        }]);
+    }
+    out
+}
+
+/// Merges overlapping and adjacent port ranges (interval sets refuse
+/// overlaps).
+fn merge_ranges(sorted: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
+    let mut out: Vec<(u16, u16)> = Vec::new();
+    for (lo, hi) in sorted {
+        match out.last_mut() {
+            Some(last) if u32::from(lo) <= u32::from(last.1) + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+const ND_TYPES: [&str; 7] = [
+    "nd-router-solicit",
+    "nd-router-advert",
+    "nd-neighbor-solicit",
+    "nd-neighbor-advert",
+    "mld-listener-query",
+    "mld-listener-report",
+    "mld2-listener-report",
+];
+
+fn base_chains(t: &mut Table) {
+    let established = || {
+        Rule::new(vec![
+            Stmt::Match {
+                left: vec![Field::CtState],
+                negate: false,
+                right: Rhs::Symbols(vec!["established", "related"]),
+            },
+            Stmt::Verdict(Verdict::Accept),
+        ])
+        .with_comment("replies to allowed connections")
+    };
+    let nd = || {
+        Rule::new(vec![
+            Stmt::Match {
+                left: vec![Field::Icmpv6Type],
+                negate: false,
+                right: Rhs::Symbols(ND_TYPES.to_vec()),
+            },
+            Stmt::Verdict(Verdict::Accept),
+        ])
+        .with_comment("IPv6 neighbour discovery")
+    };
+    let on_bridge = |field: Field| Stmt::Match {
+        left: vec![field],
+        negate: false,
+        right: Rhs::Set("bridges".into()),
+    };
+    let drop = |prefix: &str| {
+        vec![
+            Stmt::Counter,
+            Stmt::Log {
+                prefix: prefix.to_string(),
+                group: NFLOG_GROUP,
+            },
+            Stmt::Verdict(Verdict::Drop),
+        ]
+    };
+
+    for (name, hook, map) in [
+        ("egress_fwd", Hook::Forward, "egress_fwd"),
+        ("egress_host", Hook::Input, "egress_host"),
+    ] {
+        let mut rules = vec![established(), nd()];
+        for (fam, field) in [("4", Field::IpSaddr), ("6", Field::Ip6Saddr)] {
+            rules.push(Rule::new(vec![
+                on_bridge(Field::Iifname),
+                Stmt::Vmap {
+                    key: vec![field],
+                    map: format!("{map}{fam}"),
+                },
+            ]));
+        }
+        let mut stmts = vec![on_bridge(Field::Iifname)];
+        stmts.extend(drop("cordon egress unknown-source drop "));
+        rules.push(Rule::new(stmts).with_comment("not a known container: fail closed"));
+        t.chains.push(Chain {
+            name: name.into(),
+            base: Some(BaseChain {
+                hook,
+                priority: EGRESS_PRIORITY,
+            }),
+            rules,
+        });
+    }
+    for (name, hook, map) in [
+        ("ingress_fwd", Hook::Forward, "ingress_fwd"),
+        ("ingress_local", Hook::Output, "ingress_local"),
+    ] {
+        let mut rules = vec![established(), nd()];
+        for (fam, field) in [("4", Field::IpDaddr), ("6", Field::Ip6Daddr)] {
+            rules.push(Rule::new(vec![
+                on_bridge(Field::Oifname),
+                Stmt::Vmap {
+                    key: vec![field],
+                    map: format!("{map}{fam}"),
+                },
+            ]));
+        }
+        for (fam, field) in [("4", Field::IpDaddr), ("6", Field::Ip6Daddr)] {
+            let mut stmts = vec![
+                on_bridge(Field::Oifname),
+                Stmt::Match {
+                    left: vec![field],
+                    negate: false,
+                    right: Rhs::Set(format!("subnets{fam}")),
+                },
+                Stmt::Match {
+                    left: vec![field],
+                    negate: true,
+                    right: Rhs::Set(format!("known{fam}")),
+                },
+            ];
+            stmts.extend(drop("cordon ingress unknown-destination drop "));
+            rules.push(Rule::new(stmts).with_comment("not a known container: fail closed"));
+        }
+        t.chains.push(Chain {
+            name: name.into(),
+            base: Some(BaseChain {
+                hook,
+                priority: INGRESS_PRIORITY,
+            }),
+            rules,
+        });
+    }
+}
+
+fn bridge_table(el: &Elements) -> Table {
+    let mut sets = Vec::new();
+    let mut ports = Set::new(
+        "ports",
+        vec![KeyType::Ifname],
+        "container ports cordon knows",
+    );
+    ports.elements = el
+        .ports
+        .iter()
+        .map(|p| Element {
+            key: vec![Value::Ifname(p.clone())],
+            verdict: None,
+        })
+        .collect();
+    sets.push(ports);
+    let mut port_mac = Set::new(
+        "port_mac",
+        vec![KeyType::Ifname, KeyType::Ether],
+        "each port's own MAC",
+    );
+    port_mac.elements = el.port_mac.clone();
+    sets.push(port_mac);
+    let mut known_mac = Set::new(
+        "known_mac",
+        vec![KeyType::Ether],
+        "MACs of known containers",
+    );
+    known_mac.elements = el
+        .known_mac
+        .iter()
+        .map(|m| Element {
+            key: vec![Value::Mac(m.clone())],
+            verdict: None,
+        })
+        .collect();
+    sets.push(known_mac);
+    for (i, (fam, key)) in [(4, KeyType::Ipv4), (6, KeyType::Ipv6)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut s = Set::new(
+            format!("port_ip{fam}"),
+            vec![KeyType::Ifname, key],
+            "each port's own addresses",
+        );
+        s.elements = el.port_ip[i].clone();
+        sets.push(s);
+        let mut k = Set::new(
+            format!("known{fam}"),
+            vec![key],
+            "addresses of known containers",
+        );
+        k.elements = net_elements(&el.known[i]);
+        sets.push(k);
+    }
+
+    let m = |left: Vec<Field>, negate: bool, right: Rhs| Stmt::Match {
+        left,
+        negate,
+        right,
+    };
+    let set = |s: &str| Rhs::Set(s.to_string());
+    let known_port = || m(vec![Field::Iifname], false, set("ports"));
+    let drop = |what: &str| {
+        vec![
+            Stmt::Counter,
+            Stmt::Log {
+                prefix: format!("cordon spoof {what} drop "),
+                group: NFLOG_GROUP,
+            },
+            Stmt::Verdict(Verdict::Drop),
+        ]
+    };
+    let rule = |mut stmts: Vec<Stmt>, what: &str, comment: &str| {
+        stmts.extend(drop(what));
+        Rule::new(stmts).with_comment(comment.to_string())
+    };
+    let v4_unspec: IpNet = "0.0.0.0/32".parse().expect("constant");
+    let ll6: Vec<IpNet> = vec![
+        "::/128".parse().expect("constant"),
+        "fe80::/10".parse().expect("constant"),
+    ];
+    let rules = vec![
+        rule(
+            vec![
+                known_port(),
+                m(
+                    vec![Field::EtherType],
+                    true,
+                    Rhs::Symbols(vec!["ip", "ip6", "arp"]),
+                ),
+            ],
+            "ethertype",
+            "containers speak IPv4, IPv6 and ARP only (no VLAN tags)",
+        ),
+        rule(
+            vec![
+                known_port(),
+                m(
+                    vec![Field::Iifname, Field::EtherSaddr],
+                    true,
+                    set("port_mac"),
+                ),
+            ],
+            "mac",
+            "a known port sends from its own MAC",
+        ),
+        rule(
+            vec![
+                m(vec![Field::EtherSaddr], false, set("known_mac")),
+                m(
+                    vec![Field::Iifname, Field::EtherSaddr],
+                    true,
+                    set("port_mac"),
+                ),
+            ],
+            "mac",
+            "a known container's MAC only from its own port",
+        ),
+        rule(
+            vec![
+                known_port(),
+                m(vec![Field::Iifname, Field::IpSaddr], true, set("port_ip4")),
+            ],
+            "ip",
+            "a known port sends from its own IPv4 address",
+        ),
+        rule(
+            vec![
+                m(vec![Field::IpSaddr], false, set("known4")),
+                m(vec![Field::Iifname, Field::IpSaddr], true, set("port_ip4")),
+            ],
+            "ip",
+            "a known container's IPv4 address only from its own port",
+        ),
+        rule(
+            vec![
+                m(vec![Field::ArpSaddrIp], true, Rhs::Net(v4_unspec)),
+                known_port(),
+                m(
+                    vec![Field::Iifname, Field::ArpSaddrIp],
+                    true,
+                    set("port_ip4"),
+                ),
+            ],
+            "arp",
+            "a known port announces only its own IPv4 address",
+        ),
+        rule(
+            vec![
+                m(vec![Field::ArpSaddrIp], false, set("known4")),
+                m(
+                    vec![Field::Iifname, Field::ArpSaddrIp],
+                    true,
+                    set("port_ip4"),
+                ),
+            ],
+            "arp",
+            "a known container's IPv4 address announced only from its own port",
+        ),
+        rule(
+            vec![
+                known_port(),
+                m(
+                    vec![Field::Iifname, Field::ArpSaddrEther],
+                    true,
+                    set("port_mac"),
+                ),
+            ],
+            "arp",
+            "a known port announces only its own MAC",
+        ),
+        rule(
+            vec![
+                m(vec![Field::Ip6Saddr], true, Rhs::Nets(ll6.clone())),
+                known_port(),
+                m(vec![Field::Iifname, Field::Ip6Saddr], true, set("port_ip6")),
+            ],
+            "ip6",
+            "a known port sends from its own IPv6 address (or link-local)",
+        ),
+        rule(
+            vec![
+                m(vec![Field::Ip6Saddr], false, set("known6")),
+                m(vec![Field::Iifname, Field::Ip6Saddr], true, set("port_ip6")),
+            ],
+            "ip6",
+            "a known container's IPv6 address only from its own port",
+        ),
+    ];
+    Table {
+        family: Family::Bridge,
+        name: TABLE.into(),
+        sets,
+        chains: vec![Chain {
+            name: "prerouting".into(),
+            base: Some(BaseChain {
+                hook: Hook::Prerouting,
+                priority: BRIDGE_PRIORITY,
+            }),
+            rules,
+        }],
+    }
+}

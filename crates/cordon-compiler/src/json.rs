@@ -1,0 +1,214 @@
+//! Renders a [`Ruleset`] as one libnftables JSON transaction (`nft -j -f`).
+//!
+//! The transaction first adds and then deletes each of cordon's tables (so
+//! the delete never fails on a fresh host) and then creates them anew: the
+//! kernel applies it whole or not at all, so the old ruleset is replaced
+//! without a moment in which neither is in force.
+
+use ipnet::IpNet;
+use serde_json::{json, Value as J};
+
+use crate::nft::*;
+use crate::text::net_text;
+
+/// The commands that replace cordon's tables with `ruleset`.
+pub fn replace(ruleset: &Ruleset) -> J {
+    let mut cmds = Vec::new();
+    for t in &ruleset.tables {
+        let id = json!({"family": t.family.as_str(), "name": t.name});
+        cmds.push(json!({"add": {"table": id.clone()}}));
+        cmds.push(json!({"delete": {"table": id}}));
+    }
+    for t in &ruleset.tables {
+        table_cmds(t, &mut cmds);
+    }
+    json!({ "nftables": cmds })
+}
+
+/// The commands that delete the named tables if they exist.
+pub fn delete_tables(tables: &[(Family, &str)]) -> J {
+    let mut cmds = Vec::new();
+    for (family, name) in tables {
+        let id = json!({"family": family.as_str(), "name": name});
+        cmds.push(json!({"add": {"table": id.clone()}}));
+        cmds.push(json!({"delete": {"table": id}}));
+    }
+    json!({ "nftables": cmds })
+}
+
+fn table_cmds(t: &Table, cmds: &mut Vec<J>) {
+    let fam = t.family.as_str();
+    cmds.push(json!({"add": {"table": {"family": fam, "name": t.name}}}));
+    // Chains first: verdict map elements jump to them.
+    for c in &t.chains {
+        let mut obj = json!({"family": fam, "table": t.name, "name": c.name});
+        if let Some(b) = c.base {
+            obj["type"] = json!("filter");
+            obj["hook"] = json!(b.hook.as_str());
+            obj["prio"] = json!(b.priority);
+            obj["policy"] = json!("accept");
+        }
+        cmds.push(json!({"add": {"chain": obj}}));
+    }
+    for s in &t.sets {
+        let mut obj = json!({
+            "family": fam, "table": t.name, "name": s.name,
+            "type": key_type(&s.key),
+        });
+        if s.verdict_map {
+            obj["map"] = json!("verdict");
+        }
+        let mut flags = Vec::new();
+        if s.interval {
+            flags.push("interval");
+        }
+        if s.timeout {
+            flags.push("timeout");
+        }
+        if !flags.is_empty() {
+            obj["flags"] = json!(flags);
+        }
+        if !s.comment.is_empty() {
+            obj["comment"] = json!(s.comment);
+        }
+        if !s.elements.is_empty() {
+            obj["elem"] = J::Array(s.elements.iter().map(element).collect());
+        }
+        let kind = if s.verdict_map { "map" } else { "set" };
+        cmds.push(json!({"add": {kind: obj}}));
+    }
+    for c in &t.chains {
+        for r in &c.rules {
+            let mut obj = json!({
+                "family": fam, "table": t.name, "chain": c.name,
+                "expr": r.stmts.iter().map(stmt).collect::<Vec<_>>(),
+            });
+            if let Some(comment) = &r.comment {
+                obj["comment"] = json!(comment);
+            }
+            cmds.push(json!({"add": {"rule": obj}}));
+        }
+    }
+}
+
+fn key_type(key: &[KeyType]) -> J {
+    if key.len() == 1 {
+        json!(key[0].as_str())
+    } else {
+        J::Array(key.iter().map(|k| json!(k.as_str())).collect())
+    }
+}
+
+/// One set element in JSON form (also used by live set edits).
+pub fn element(e: &Element) -> J {
+    let key = if e.key.len() == 1 {
+        value(&e.key[0])
+    } else {
+        json!({"concat": e.key.iter().map(value).collect::<Vec<_>>()})
+    };
+    match &e.verdict {
+        Some(v) => json!([key, verdict(v)]),
+        None => key,
+    }
+}
+
+fn value(v: &Value) -> J {
+    match v {
+        Value::Net(n) => net(n),
+        Value::Ifname(s) | Value::Mac(s) => json!(s),
+    }
+}
+
+fn net(n: &IpNet) -> J {
+    if n.prefix_len() == n.max_prefix_len() {
+        json!(net_text(n))
+    } else {
+        json!({"prefix": {"addr": n.network().to_string(), "len": n.prefix_len()}})
+    }
+}
+
+fn verdict(v: &Verdict) -> J {
+    match v {
+        Verdict::Accept => json!({"accept": null}),
+        Verdict::Drop => json!({"drop": null}),
+        Verdict::Jump(c) => json!({"jump": {"target": c}}),
+    }
+}
+
+fn stmt(s: &Stmt) -> J {
+    match s {
+        Stmt::Match {
+            left,
+            negate,
+            right,
+        } => {
+            // ct state is a bit mask: several states are a flag list with
+            // `in`, everything else a lookup with `==`.
+            if let (false, [Field::CtState], Rhs::Symbols(states)) = (negate, &left[..], right) {
+                return json!({"match": {"op": "in", "left": field(Field::CtState), "right": states}});
+            }
+            let op = if *negate { "!=" } else { "==" };
+            json!({"match": {"op": op, "left": fields(left), "right": rhs(right)}})
+        }
+        Stmt::Counter => json!({"counter": null}),
+        Stmt::Log { prefix, group } => json!({"log": {"prefix": prefix, "group": group}}),
+        Stmt::Vmap { key, map } => json!({"vmap": {"key": fields(key), "data": format!("@{map}")}}),
+        Stmt::Verdict(v) => verdict(v),
+    }
+}
+
+fn fields(f: &[Field]) -> J {
+    if f.len() == 1 {
+        field(f[0])
+    } else {
+        json!({"concat": f.iter().map(|x| field(*x)).collect::<Vec<_>>()})
+    }
+}
+
+fn field(f: Field) -> J {
+    let payload = |p: &str, fld: &str| json!({"payload": {"protocol": p, "field": fld}});
+    match f {
+        Field::Iifname => json!({"meta": {"key": "iifname"}}),
+        Field::Oifname => json!({"meta": {"key": "oifname"}}),
+        Field::L4proto => json!({"meta": {"key": "l4proto"}}),
+        Field::ThDport => payload("th", "dport"),
+        Field::CtState => json!({"ct": {"key": "state"}}),
+        Field::FibDaddrType => json!({"fib": {"result": "type", "flags": ["daddr"]}}),
+        Field::EtherSaddr => payload("ether", "saddr"),
+        Field::EtherType => payload("ether", "type"),
+        Field::IpSaddr => payload("ip", "saddr"),
+        Field::IpDaddr => payload("ip", "daddr"),
+        Field::Ip6Saddr => payload("ip6", "saddr"),
+        Field::Ip6Daddr => payload("ip6", "daddr"),
+        Field::ArpSaddrIp => payload("arp", "saddr ip"),
+        Field::ArpSaddrEther => payload("arp", "saddr ether"),
+        Field::Icmpv6Type => payload("icmpv6", "type"),
+    }
+}
+
+fn rhs(r: &Rhs) -> J {
+    match r {
+        Rhs::Set(name) => json!(format!("@{name}")),
+        Rhs::Net(n) => net(n),
+        Rhs::Nets(ns) => json!({"set": ns.iter().map(net).collect::<Vec<_>>()}),
+        Rhs::Ports(ps) => {
+            let items: Vec<J> = ps
+                .iter()
+                .map(|(lo, hi)| {
+                    if lo == hi {
+                        json!(lo)
+                    } else {
+                        json!({"range": [lo, hi]})
+                    }
+                })
+                .collect();
+            if items.len() == 1 {
+                items.into_iter().next().unwrap()
+            } else {
+                json!({ "set": items })
+            }
+        }
+        Rhs::Symbols(s) if s.len() == 1 => json!(s[0]),
+        Rhs::Symbols(s) => json!({"set": s}),
+    }
+}

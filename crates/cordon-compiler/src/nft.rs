@@ -1,0 +1,289 @@
+//! A small model of the nftables objects cordon creates.
+//!
+//! It covers exactly what the compiler emits, no more, and renders to the
+//! nft text syntax (for people, [`crate::text`]) and to libnftables JSON (for
+//! the kernel, [`crate::json`]).
+
+use ipnet::IpNet;
+
+/// An nftables address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `inet`: IPv4 and IPv6.
+    Inet,
+    /// `bridge`: frames crossing Linux bridges.
+    Bridge,
+}
+
+impl Family {
+    /// The family's keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Inet => "inet",
+            Family::Bridge => "bridge",
+        }
+    }
+}
+
+/// A whole ruleset: the tables cordon owns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ruleset {
+    /// Tables, each replaced whole on install.
+    pub tables: Vec<Table>,
+}
+
+/// One table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// Its family.
+    pub family: Family,
+    /// Its name.
+    pub name: String,
+    /// Named sets and maps, declared before the chains that use them.
+    pub sets: Vec<Set>,
+    /// Chains, base chains last.
+    pub chains: Vec<Chain>,
+}
+
+/// The type of one component of a set key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// `ipv4_addr`.
+    Ipv4,
+    /// `ipv6_addr`.
+    Ipv6,
+    /// `ifname`.
+    Ifname,
+    /// `ether_addr`.
+    Ether,
+}
+
+impl KeyType {
+    /// The nft type name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Ipv4 => "ipv4_addr",
+            KeyType::Ipv6 => "ipv6_addr",
+            KeyType::Ifname => "ifname",
+            KeyType::Ether => "ether_addr",
+        }
+    }
+}
+
+/// A named set, or a verdict map when `verdict_map` is set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Set {
+    /// Its name.
+    pub name: String,
+    /// Its key: one type, or several for a concatenation.
+    pub key: Vec<KeyType>,
+    /// True for `type K : verdict`.
+    pub verdict_map: bool,
+    /// `flags interval`.
+    pub interval: bool,
+    /// `flags timeout` (elements added later with a lifetime).
+    pub timeout: bool,
+    /// A comment saying what it holds.
+    pub comment: String,
+    /// Its elements.
+    pub elements: Vec<Element>,
+}
+
+impl Set {
+    /// A plain set with no elements yet.
+    pub fn new(name: impl Into<String>, key: Vec<KeyType>, comment: impl Into<String>) -> Self {
+        Set {
+            name: name.into(),
+            key,
+            verdict_map: false,
+            interval: false,
+            timeout: false,
+            comment: comment.into(),
+            elements: Vec::new(),
+        }
+    }
+}
+
+/// A set element: its key and, in a verdict map, its verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Element {
+    /// One value per key component.
+    pub key: Vec<Value>,
+    /// The verdict, for verdict maps.
+    pub verdict: Option<Verdict>,
+}
+
+/// A literal value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Value {
+    /// An address or prefix; a host prefix renders as a bare address.
+    Net(IpNet),
+    /// An interface name.
+    Ifname(String),
+    /// A MAC address, `aa:bb:cc:dd:ee:ff`.
+    Mac(String),
+}
+
+/// One chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    /// Its name.
+    pub name: String,
+    /// For base chains, where it hooks.
+    pub base: Option<BaseChain>,
+    /// Its rules in order.
+    pub rules: Vec<Rule>,
+}
+
+/// The hook of a base chain (type `filter`, policy `accept`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BaseChain {
+    /// The hook.
+    pub hook: Hook,
+    /// Its priority: lower runs first.
+    pub priority: i32,
+}
+
+/// A netfilter hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// `prerouting`.
+    Prerouting,
+    /// `input`.
+    Input,
+    /// `forward`.
+    Forward,
+    /// `output`.
+    Output,
+}
+
+impl Hook {
+    /// The hook's keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "prerouting",
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+        }
+    }
+}
+
+/// One rule: statements evaluated left to right.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Its statements.
+    pub stmts: Vec<Stmt>,
+    /// A comment saying where it comes from (policy file line).
+    pub comment: Option<String>,
+}
+
+impl Rule {
+    /// A rule from statements.
+    pub fn new(stmts: Vec<Stmt>) -> Self {
+        Rule {
+            stmts,
+            comment: None,
+        }
+    }
+
+    /// The same rule with a comment.
+    pub fn with_comment(mut self, comment: impl Into<String>) -> Self {
+        self.comment = Some(comment.into());
+        self
+    }
+}
+
+/// A statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stmt {
+    /// A match; the rule stops here when it fails.
+    Match {
+        /// The packet fields, concatenated when more than one.
+        left: Vec<Field>,
+        /// `==` (or set membership) when false, `!=` when true.
+        negate: bool,
+        /// What they are compared with.
+        right: Rhs,
+    },
+    /// An anonymous counter.
+    Counter,
+    /// Log to an nflog group.
+    Log {
+        /// The prefix, which names direction, policy and verdict.
+        prefix: String,
+        /// The nflog group.
+        group: u16,
+    },
+    /// Look the fields up in a verdict map.
+    Vmap {
+        /// The key fields.
+        key: Vec<Field>,
+        /// The map's name.
+        map: String,
+    },
+    /// A verdict.
+    Verdict(Verdict),
+}
+
+/// A verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// End this base chain's evaluation; later base chains still run.
+    Accept,
+    /// Drop the packet for good.
+    Drop,
+    /// Continue in the named chain, coming back after it.
+    Jump(String),
+}
+
+/// A packet field (left side of a match).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// `meta iifname`.
+    Iifname,
+    /// `meta oifname`.
+    Oifname,
+    /// `meta l4proto`.
+    L4proto,
+    /// `th dport`.
+    ThDport,
+    /// `ct state`.
+    CtState,
+    /// `fib daddr type`.
+    FibDaddrType,
+    /// `ether saddr`.
+    EtherSaddr,
+    /// `ether type`.
+    EtherType,
+    /// `ip saddr`.
+    IpSaddr,
+    /// `ip daddr`.
+    IpDaddr,
+    /// `ip6 saddr`.
+    Ip6Saddr,
+    /// `ip6 daddr`.
+    Ip6Daddr,
+    /// `arp saddr ip`.
+    ArpSaddrIp,
+    /// `arp saddr ether`.
+    ArpSaddrEther,
+    /// `icmpv6 type`.
+    Icmpv6Type,
+}
+
+/// The right side of a match.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rhs {
+    /// A named set, `@name`.
+    Set(String),
+    /// An anonymous set of addresses.
+    Nets(Vec<IpNet>),
+    /// One address.
+    Net(IpNet),
+    /// An anonymous set of ports and port ranges.
+    Ports(Vec<(u16, u16)>),
+    /// Symbolic constants (`tcp`, `established`, `local`, `ip6`, …);
+    /// more than one forms an anonymous set.
+    Symbols(Vec<&'static str>),
+}

@@ -1,0 +1,426 @@
+//! The compiler as a pure function: policy + inventory → ruleset.
+
+use cordon_compiler::nft::{Family, Rhs, Ruleset, Set, Stmt, Value, Verdict};
+use cordon_compiler::{compile, text, Compiled, SetOverrides};
+use cordon_inventory::{Container, Endpoint, Inventory, Network};
+use proptest::prelude::*;
+
+const POLICY: &str = r#"
+version: 1
+sets:
+  office: [203.0.113.0/26, "2001:db8:77::/48"]
+policies:
+  - name: sftp
+    select: { label: { app: sftp } }
+    ingress:
+      - from: [office]
+        ports: [22/tcp]
+    egress: []
+  - name: db
+    select: { name: "db-*" }
+    ingress:
+      - from: [web]
+        ports: [5432/tcp]
+    egress: []
+  - name: web
+    select: { compose: { service: web } }
+    mode: audit
+    egress:
+      - to: [db]
+        ports: [5432/tcp]
+      - to: ["api.example.com", "*.example.org"]
+        ports: [443/tcp]
+      - to: [internet]
+        ports: [80/tcp, 443/tcp, 8000-8100/tcp, 8050-8200/tcp]
+      - to: [host, 198.51.100.0/24, "2001:db8::1"]
+        ports: [53/udp, icmp]
+"#;
+
+fn policy() -> cordon_policy::PolicyFile {
+    cordon_policy::parse("policy.yaml", POLICY).expect("test policy parses")
+}
+
+fn net(name: &str, bridge: &str, subnet: &str, default: bool) -> Network {
+    Network {
+        id: format!("{name:0>64}"),
+        name: name.into(),
+        driver: "bridge".into(),
+        bridge: Some(bridge.into()),
+        subnets: vec![subnet.parse().unwrap()],
+        default_bridge: default,
+        ..Default::default()
+    }
+}
+
+fn container(i: usize, name: &str, labels: &[(&str, &str)]) -> Container {
+    Container {
+        id: format!("{i:064x}"),
+        name: name.into(),
+        image: "img".into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        network_mode: "app".into(),
+        endpoints: vec![Endpoint {
+            network: "app".into(),
+            ipv4: Some(
+                format!("172.20.{}.{}", i / 200, i % 200 + 2)
+                    .parse()
+                    .unwrap(),
+            ),
+            ipv6: Some(format!("2001:db8:20::{:x}", i + 2).parse().unwrap()),
+            mac: Some(format!("02:42:ac:14:{:02x}:{:02x}", i / 200, i % 200 + 2)),
+            host_iface: Some(format!("veth{i:07x}")),
+            bridge: Some("br-app".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn inventory(containers: Vec<Container>) -> Inventory {
+    Inventory {
+        version: 1,
+        networks: vec![
+            net("bridge", "docker0", "172.17.0.0/16", true),
+            net("app", "br-app", "172.20.0.0/16", false),
+        ],
+        containers,
+    }
+}
+
+fn sample() -> Inventory {
+    inventory(vec![
+        container(0, "sftp-1", &[("app", "sftp")]),
+        container(1, "db-main", &[]),
+        container(2, "shop-web-1", &[("com.docker.compose.service", "web")]),
+        container(3, "other", &[]),
+        container(4, "typo", &[("cordon.policy", "sftpp")]),
+    ])
+}
+
+fn compiled() -> Compiled {
+    compile(&policy(), &sample(), &SetOverrides::default())
+}
+
+fn set<'a>(r: &'a Ruleset, family: Family, name: &str) -> &'a Set {
+    r.tables
+        .iter()
+        .filter(|t| t.family == family)
+        .flat_map(|t| &t.sets)
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("set {name}"))
+}
+
+fn jump_of(r: &Ruleset, map: &str, addr: &str) -> Option<String> {
+    let want: ipnet::IpNet = addr.parse::<std::net::IpAddr>().unwrap().into();
+    set(r, Family::Inet, map).elements.iter().find_map(|e| {
+        (e.key == vec![Value::Net(want)]).then(|| match &e.verdict {
+            Some(Verdict::Jump(c)) => c.clone(),
+            v => panic!("unexpected verdict {v:?}"),
+        })
+    })
+}
+
+fn rule_count(r: &Ruleset) -> usize {
+    r.tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .map(|c| c.rules.len())
+        .sum()
+}
+
+#[test]
+fn containers_are_classified_to_their_policy_chains() {
+    let c = compiled();
+    let r = &c.ruleset;
+    assert_eq!(
+        jump_of(r, "egress_fwd4", "172.20.0.2").as_deref(),
+        Some("eg_fwd_sftp")
+    );
+    assert_eq!(
+        jump_of(r, "egress_host4", "172.20.0.2").as_deref(),
+        Some("eg_host_sftp")
+    );
+    assert_eq!(
+        jump_of(r, "ingress_fwd4", "172.20.0.2").as_deref(),
+        Some("in_fwd_sftp")
+    );
+    assert_eq!(
+        jump_of(r, "ingress_local6", "2001:db8:20::2").as_deref(),
+        Some("in_local_sftp")
+    );
+    assert_eq!(
+        jump_of(r, "egress_fwd4", "172.20.0.3").as_deref(),
+        Some("eg_fwd_db")
+    );
+    assert_eq!(
+        jump_of(r, "egress_fwd6", "2001:db8:20::4").as_deref(),
+        Some("eg_fwd_web")
+    );
+    // web has no ingress: it is not in the ingress maps (unrestricted).
+    assert_eq!(jump_of(r, "ingress_fwd4", "172.20.0.4"), None);
+    assert_eq!(
+        jump_of(r, "egress_fwd4", "172.20.0.5").as_deref(),
+        Some("eg_fwd__default")
+    );
+    let names: Vec<(&str, &str)> = c
+        .assignments
+        .iter()
+        .map(|a| (a.container.as_str(), a.policy.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("sftp-1", "sftp"),
+            ("db-main", "db"),
+            ("shop-web-1", "web"),
+            ("other", "default"),
+            ("typo", "unknown policy sftpp")
+        ]
+    );
+}
+
+#[test]
+fn unknown_policy_label_gets_nothing_in_either_direction() {
+    let c = compiled();
+    let r = &c.ruleset;
+    assert_eq!(
+        jump_of(r, "egress_fwd4", "172.20.0.6").as_deref(),
+        Some("eg_fwd__unknown")
+    );
+    assert_eq!(
+        jump_of(r, "ingress_fwd4", "172.20.0.6").as_deref(),
+        Some("in_fwd__unknown")
+    );
+    let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
+    for chain in [
+        "eg_fwd__unknown",
+        "eg_host__unknown",
+        "in_fwd__unknown",
+        "in_local__unknown",
+    ] {
+        let ch = inet.chains.iter().find(|c| c.name == chain).unwrap();
+        assert_eq!(ch.rules.len(), 1, "{chain} must only log and drop");
+        assert_eq!(
+            ch.rules[0].stmts.last(),
+            Some(&Stmt::Verdict(Verdict::Drop))
+        );
+    }
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("typo") && w.contains("sftpp")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn policy_sets_hold_their_containers_addresses() {
+    let r = compiled().ruleset;
+    let db4 = set(&r, Family::Inet, "pol_db4");
+    assert_eq!(db4.elements.len(), 1);
+    assert_eq!(
+        db4.elements[0].key,
+        vec![Value::Net("172.20.0.3/32".parse().unwrap())]
+    );
+    assert!(set(&r, Family::Inet, "pol_sftp6").elements.len() == 1);
+}
+
+#[test]
+fn bridge_table_binds_each_port_to_its_mac_and_addresses() {
+    let r = compiled().ruleset;
+    let ports = set(&r, Family::Bridge, "ports");
+    assert_eq!(ports.elements.len(), 5);
+    let ip4 = set(&r, Family::Bridge, "port_ip4");
+    assert!(ip4.elements.iter().any(|e| e.key
+        == vec![
+            Value::Ifname("veth0000001".into()),
+            Value::Net("172.20.0.3/32".parse().unwrap())
+        ]));
+    let mac = set(&r, Family::Bridge, "port_mac");
+    assert!(mac.elements.iter().any(|e| e.key
+        == vec![
+            Value::Ifname("veth0000001".into()),
+            Value::Mac("02:42:ac:14:00:03".into())
+        ]));
+}
+
+#[test]
+fn host_is_reached_only_through_host_or_any() {
+    let r = compiled().ruleset;
+    let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
+    let host = inet
+        .chains
+        .iter()
+        .find(|c| c.name == "eg_host_web")
+        .unwrap();
+    let text: Vec<String> = host.rules.iter().map(text::rule_text).collect();
+    // The `host` rule (udp 53 and icmp), then the final log: no internet,
+    // no CIDR, no DNS set.
+    assert_eq!(text.len(), 3, "{text:#?}");
+    assert!(text.iter().all(|t| !t.contains("daddr")), "{text:#?}");
+    let fwd = inet.chains.iter().find(|c| c.name == "eg_fwd_web").unwrap();
+    let text: Vec<String> = fwd.rules.iter().map(text::rule_text).collect();
+    assert!(
+        text.iter().any(|t| t.contains(
+            "ip daddr != @nonpublic4 meta l4proto tcp th dport { 80, 443, 8000-8200 } accept"
+        )),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains("ip daddr 198.51.100.0/24 meta l4proto udp th dport 53 accept")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains("ip6 daddr 2001:db8::1 meta l4proto { icmp, ipv6-icmp } accept")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains("ip daddr @dns_web_1_4 meta l4proto tcp th dport 443 accept")),
+        "{text:#?}"
+    );
+}
+
+#[test]
+fn audit_mode_logs_and_accepts() {
+    let r = compiled().ruleset;
+    let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
+    let fwd = inet.chains.iter().find(|c| c.name == "eg_fwd_web").unwrap();
+    let last = fwd.rules.last().unwrap();
+    assert_eq!(last.stmts.last(), Some(&Stmt::Verdict(Verdict::Accept)));
+    assert!(
+        matches!(&last.stmts[1], Stmt::Log { prefix, .. } if prefix == "cordon egress web audit ")
+    );
+    let sftp = inet
+        .chains
+        .iter()
+        .find(|c| c.name == "in_fwd_sftp")
+        .unwrap();
+    assert!(
+        matches!(&sftp.rules.last().unwrap().stmts[1], Stmt::Log { prefix, group: 100 } if prefix == "cordon ingress sftp drop ")
+    );
+}
+
+#[test]
+fn live_set_edits_are_kept() {
+    let mut o = SetOverrides::default();
+    o.add("office", "198.51.100.7/32".parse().unwrap());
+    o.remove("office", "203.0.113.0/26".parse().unwrap());
+    let r = compile(&policy(), &sample(), &o).ruleset;
+    let s = set(&r, Family::Inet, "set_office4");
+    assert_eq!(s.elements.len(), 1);
+    assert_eq!(
+        s.elements[0].key,
+        vec![Value::Net("198.51.100.7/32".parse().unwrap())]
+    );
+    assert_eq!(set(&r, Family::Inet, "set_office6").elements.len(), 1);
+}
+
+#[test]
+fn endpoints_without_interface_or_with_taken_address_are_not_let_out() {
+    let mut a = container(0, "a", &[]);
+    a.endpoints[0].host_iface = None;
+    let b = container(1, "b", &[]);
+    let mut thief = container(2, "thief", &[]);
+    thief.endpoints[0].ipv4 = b.endpoints[0].ipv4;
+    let c = compile(
+        &policy(),
+        &inventory(vec![a, b, thief]),
+        &SetOverrides::default(),
+    );
+    assert_eq!(jump_of(&c.ruleset, "egress_fwd4", "172.20.0.2"), None);
+    assert_eq!(
+        jump_of(&c.ruleset, "egress_fwd4", "172.20.0.3").as_deref(),
+        Some("eg_fwd__default")
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("container a: no host interface")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("thief") && w.contains("claimed by b")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn same_network_excludes_the_default_bridge() {
+    let r = compiled().ruleset;
+    let s = set(&r, Family::Inet, "same_net");
+    assert_eq!(
+        s.elements.iter().map(|e| e.key.clone()).collect::<Vec<_>>(),
+        vec![vec![
+            Value::Ifname("br-app".into()),
+            Value::Ifname("br-app".into())
+        ]]
+    );
+    let b = set(&r, Family::Inet, "bridges");
+    assert_eq!(b.elements.len(), 2);
+}
+
+#[test]
+fn unknown_sources_and_destinations_fail_closed() {
+    let r = compiled().ruleset;
+    let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
+    for base in ["egress_fwd", "egress_host", "ingress_fwd", "ingress_local"] {
+        let ch = inet.chains.iter().find(|c| c.name == base).unwrap();
+        assert!(ch.base.is_some());
+        let last = ch.rules.last().unwrap();
+        assert_eq!(
+            last.stmts.last(),
+            Some(&Stmt::Verdict(Verdict::Drop)),
+            "{base}"
+        );
+        assert!(matches!(&last.stmts[0], Stmt::Match { right: Rhs::Set(s), .. } if s == "bridges"));
+    }
+}
+
+/// The golden rendering of the sample: a reviewer reads this file to see
+/// the whole ruleset. `UPDATE_GOLDEN=1 cargo test` rewrites it.
+#[test]
+fn golden_text() {
+    let text = text::render(&compiled().ruleset);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/sample.nft");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(path).expect("golden file (UPDATE_GOLDEN=1 creates it)");
+    assert_eq!(text, want, "rendering changed; review and UPDATE_GOLDEN=1");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The number of rules never depends on the number of containers:
+    /// containers only add set and map elements.
+    #[test]
+    fn rule_count_is_independent_of_containers(kinds in proptest::collection::vec(0u8..5, 0..400)) {
+        let base = rule_count(&compile(&policy(), &inventory(vec![]), &SetOverrides::default()).ruleset);
+        let containers = kinds.iter().enumerate().map(|(i, k)| {
+            let labels: &[(&str, &str)] = match k {
+                0 => &[("app", "sftp")],
+                1 => &[("com.docker.compose.service", "web")],
+                2 => &[("cordon.policy", "nope")],
+                3 => &[("cordon.policy", "db")],
+                _ => &[],
+            };
+            container(i, &format!("c{i}"), labels)
+        }).collect();
+        let c = compile(&policy(), &inventory(containers), &SetOverrides::default());
+        prop_assert_eq!(rule_count(&c.ruleset), base);
+        prop_assert_eq!(set(&c.ruleset, Family::Inet, "egress_fwd4").elements.len(), kinds.len());
+        prop_assert_eq!(set(&c.ruleset, Family::Bridge, "ports").elements.len(), kinds.len());
+    }
+}

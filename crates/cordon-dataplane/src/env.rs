@@ -1,0 +1,39 @@
+//! The environment checks every command that touches the kernel makes first.
+
+use std::process::Command;
+
+/// Why cordon cannot touch the kernel here. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    /// Not running as root.
+    #[error("cordon must run as root: it edits the kernel's firewall (try sudo)")]
+    NotRoot,
+    /// No `nft` binary.
+    #[error("the nft command is missing: install nftables (apt-get install nftables)")]
+    NoNft,
+    /// `nft` runs but the kernel refuses nftables.
+    #[error("the kernel refused nftables: {0}")]
+    Kernel(String),
+}
+
+/// Checks that this process is root and that nftables works.
+pub fn check_environment() -> Result<(), EnvError> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(EnvError::NotRoot);
+    }
+    let out = match Command::new("nft").args(["list", "tables"]).output() {
+        Ok(out) => out,
+        Err(_) => return Err(EnvError::NoNft),
+    };
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        return Err(EnvError::Kernel(
+            msg.lines()
+                .next()
+                .unwrap_or("nft list tables failed")
+                .into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! Running `nft` with a JSON transaction, optionally inside a network
+//! namespace.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use cordon_compiler::nft::{Element, Family, Ruleset, Value};
+use cordon_compiler::{json, TABLE};
+use ipnet::IpNet;
+use serde_json::{json as j, Value as J};
+
+/// How to reach nftables: the host's, or a named network namespace's.
+#[derive(Debug, Clone, Default)]
+pub struct Nft {
+    netns: Option<String>,
+}
+
+/// An nft invocation that failed; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum NftError {
+    /// The `nft` binary could not be run.
+    #[error("cannot run nft: {0} (install the nftables package)")]
+    Spawn(std::io::Error),
+    /// nft rejected the transaction.
+    #[error("nftables rejected the change, nothing was modified: {0}")]
+    Rejected(String),
+    /// nft printed something cordon could not read.
+    #[error("cannot read nft's output: {0}")]
+    Output(String),
+}
+
+impl Nft {
+    /// The host's nftables.
+    pub fn host() -> Self {
+        Nft { netns: None }
+    }
+
+    /// The nftables of the named network namespace (`ip netns exec`).
+    pub fn in_netns(name: impl Into<String>) -> Self {
+        Nft {
+            netns: Some(name.into()),
+        }
+    }
+
+    fn command(&self) -> Command {
+        match &self.netns {
+            None => Command::new("nft"),
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "nft"]);
+                c
+            }
+        }
+    }
+
+    /// Runs one JSON transaction (`nft -j -f -`); with `check_only`, asks
+    /// the kernel to validate it without committing (`nft -c`).
+    pub fn run(&self, doc: &J, check_only: bool) -> Result<(), NftError> {
+        let mut cmd = self.command();
+        if check_only {
+            cmd.arg("-c");
+        }
+        cmd.args(["-j", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(NftError::Spawn)?;
+        let text = serde_json::to_vec(doc).expect("JSON serialises");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let writer = std::thread::spawn(move || stdin.write_all(&text));
+        let out = child.wait_with_output().map_err(NftError::Spawn)?;
+        let _ = writer.join();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(NftError::Rejected(first_error(&String::from_utf8_lossy(
+                &out.stderr,
+            ))))
+        }
+    }
+
+    /// Replaces cordon's tables with `ruleset` in one transaction.
+    pub fn install(&self, ruleset: &Ruleset) -> Result<(), NftError> {
+        self.run(&json::replace(ruleset), false)
+    }
+
+    /// Validates `ruleset` against the kernel without changing anything.
+    pub fn check(&self, ruleset: &Ruleset) -> Result<(), NftError> {
+        self.run(&json::replace(ruleset), true)
+    }
+
+    /// Deletes cordon's tables (and only those), if present.
+    pub fn remove(&self) -> Result<(), NftError> {
+        self.run(
+            &json::delete_tables(&[(Family::Bridge, TABLE), (Family::Inet, TABLE)]),
+            false,
+        )
+    }
+
+    /// True when cordon's inet table exists.
+    pub fn installed(&self) -> Result<bool, NftError> {
+        let out = self
+            .command()
+            .args(["-j", "list", "tables", "inet"])
+            .output()
+            .map_err(NftError::Spawn)?;
+        if !out.status.success() {
+            return Err(NftError::Rejected(first_error(&String::from_utf8_lossy(
+                &out.stderr,
+            ))));
+        }
+        let doc: J =
+            serde_json::from_slice(&out.stdout).map_err(|e| NftError::Output(e.to_string()))?;
+        Ok(doc["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|o| o["table"]["name"] == TABLE))
+    }
+
+    /// Changes the elements of a named address set pair (`<prefix>4` and
+    /// `<prefix>6` of `inet cordon`) in one transaction: `remove` first,
+    /// then `add`. Rules are not touched. The kernel refuses deleting an
+    /// absent element and adding an overlapping interval, and then nothing
+    /// changes, so callers diff against [`Nft::list_set`].
+    pub fn replace_elements(
+        &self,
+        prefix: &str,
+        remove: &[IpNet],
+        add: &[IpNet],
+    ) -> Result<(), NftError> {
+        let mut cmds = Vec::new();
+        for (verb, nets) in [("delete", remove), ("add", add)] {
+            for (fam, want_v4) in [("4", true), ("6", false)] {
+                let elem: Vec<J> = nets
+                    .iter()
+                    .filter(|n| matches!(n, IpNet::V4(_)) == want_v4)
+                    .map(|n| {
+                        json::element(&Element {
+                            key: vec![Value::Net(n.trunc())],
+                            verdict: None,
+                        })
+                    })
+                    .collect();
+                if elem.is_empty() {
+                    continue;
+                }
+                cmds.push(j!({verb: {"element": {
+                    "family": "inet", "table": TABLE, "name": format!("{prefix}{fam}"), "elem": elem
+                }}}));
+            }
+        }
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        self.run(&j!({ "nftables": cmds }), false)
+    }
+
+    /// The addresses in a named set pair (`<prefix>4` and `<prefix>6`).
+    pub fn list_set(&self, prefix: &str) -> Result<Vec<IpNet>, NftError> {
+        let mut out = Vec::new();
+        for fam in ["4", "6"] {
+            let o = self
+                .command()
+                .args([
+                    "-j",
+                    "list",
+                    "set",
+                    "inet",
+                    TABLE,
+                    &format!("{prefix}{fam}"),
+                ])
+                .output()
+                .map_err(NftError::Spawn)?;
+            if !o.status.success() {
+                return Err(NftError::Rejected(first_error(&String::from_utf8_lossy(
+                    &o.stderr,
+                ))));
+            }
+            let doc: J =
+                serde_json::from_slice(&o.stdout).map_err(|e| NftError::Output(e.to_string()))?;
+            for obj in doc["nftables"].as_array().into_iter().flatten() {
+                for e in obj["set"]["elem"].as_array().into_iter().flatten() {
+                    out.push(parse_elem(e).ok_or_else(|| NftError::Output(e.to_string()))?);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One set element as nft lists it: `"10.0.0.1"`, `{"prefix": …}`,
+/// `{"range": [a, b]}` (only when a range is not a prefix), or `{"elem": …}`.
+fn parse_elem(e: &J) -> Option<IpNet> {
+    if let Some(s) = e.as_str() {
+        let addr: std::net::IpAddr = s.parse().ok()?;
+        return Some(IpNet::from(addr));
+    }
+    if let Some(p) = e.get("prefix") {
+        let addr: std::net::IpAddr = p["addr"].as_str()?.parse().ok()?;
+        return IpNet::new(addr, p["len"].as_u64()? as u8).ok();
+    }
+    if let Some(inner) = e.get("elem") {
+        return parse_elem(&inner["val"]);
+    }
+    None
+}
+
+/// The most telling line of nft's error output.
+fn first_error(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find(|l| l.contains("Error"))
+        .or_else(|| stderr.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or("nft failed without a message")
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_listed_elements() {
+        assert_eq!(
+            parse_elem(&j!("10.0.0.1")),
+            Some("10.0.0.1/32".parse().unwrap())
+        );
+        assert_eq!(
+            parse_elem(&j!({"prefix": {"addr": "2001:db8::", "len": 32}})),
+            Some("2001:db8::/32".parse().unwrap())
+        );
+        assert_eq!(
+            parse_elem(&j!({"elem": {"val": "10.0.0.2", "timeout": 5}})),
+            Some("10.0.0.2/32".parse().unwrap())
+        );
+        assert_eq!(parse_elem(&j!({"weird": 1})), None);
+    }
+
+    #[test]
+    fn error_line_is_picked() {
+        let err = "/dev/stdin:1:1-2: Error: Could not process rule: No such file\nfoo\n";
+        assert!(first_error(err).starts_with("/dev/stdin:1:1-2: Error: Could not"));
+        assert_eq!(first_error(""), "nft failed without a message");
+    }
+}

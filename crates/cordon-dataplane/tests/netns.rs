@@ -1,0 +1,271 @@
+//! The dataplane against real nftables, each test in a network namespace of
+//! its own so the host's ruleset is never touched.
+//!
+//! Needs root and nft; without them each test prints one `skipped:` line,
+//! except under CI (CI=true), where that is a failure.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cordon_compiler::nft::{Chain, Field, Rhs, Rule, Stmt, Verdict};
+use cordon_compiler::{compile, SetOverrides};
+use cordon_dataplane::Nft;
+use cordon_inventory::{Container, Endpoint, Inventory, Network};
+
+fn skip_reason() -> Option<String> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("needs root".into());
+    }
+    if Command::new("nft").arg("--version").output().is_err() {
+        return Some("needs the nft command (apt-get install nftables)".into());
+    }
+    None
+}
+
+macro_rules! need_root_nft {
+    () => {
+        if let Some(reason) = skip_reason() {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("cannot run under CI: {reason}");
+            }
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+}
+
+/// A network namespace deleted on drop.
+struct Ns(String);
+
+impl Ns {
+    fn new() -> Ns {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "cdp-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip netns add {name}");
+        Ns(name)
+    }
+    fn nft(&self) -> Nft {
+        Nft::in_netns(&self.0)
+    }
+    fn sh(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    fn ruleset(&self) -> String {
+        self.sh(&["nft", "list", "ruleset"])
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn policy() -> cordon_policy::PolicyFile {
+    cordon_policy::parse(
+        "t.yaml",
+        r#"
+version: 1
+sets:
+  office: [203.0.113.0/26, "2001:db8:77::/48"]
+policies:
+  - name: sftp
+    select: { label: { app: sftp } }
+    ingress:
+      - from: [office]
+        ports: [22/tcp]
+    egress: []
+"#,
+    )
+    .expect("test policy parses")
+}
+
+fn inventory(n: usize) -> Inventory {
+    let mut inv = Inventory {
+        version: 1,
+        networks: vec![Network {
+            id: "n".repeat(64),
+            name: "lab".into(),
+            driver: "bridge".into(),
+            bridge: Some("br-lab".into()),
+            subnets: vec!["10.77.0.0/16".parse().unwrap()],
+            ..Default::default()
+        }],
+        containers: vec![],
+    };
+    for i in 0..n {
+        let mut c = Container {
+            id: format!("{i:064x}"),
+            name: format!("c{i}"),
+            image: "busybox".into(),
+            ..Default::default()
+        };
+        if i % 2 == 0 {
+            c.labels.insert("app".into(), "sftp".into());
+        }
+        c.endpoints.push(Endpoint {
+            network: "lab".into(),
+            ipv4: Some(
+                format!("10.77.{}.{}", i / 250, i % 250 + 2)
+                    .parse()
+                    .unwrap(),
+            ),
+            mac: Some(format!("02:42:0a:4d:{:02x}:{:02x}", i / 250, i % 250 + 2)),
+            host_iface: Some(format!("veth{i:07x}")),
+            bridge: Some("br-lab".into()),
+            ..Default::default()
+        });
+        inv.containers.push(c);
+    }
+    inv
+}
+
+#[test]
+fn install_lists_both_tables_and_replace_is_whole() {
+    need_root_nft!();
+    let ns = Ns::new();
+    let nft = ns.nft();
+    assert!(!nft.installed().unwrap());
+    let a = compile(&policy(), &inventory(4), &SetOverrides::default());
+    nft.install(&a.ruleset).unwrap();
+    assert!(nft.installed().unwrap());
+    let listed = ns.ruleset();
+    assert!(listed.contains("table bridge cordon"), "{listed}");
+    assert!(listed.contains("table inet cordon"), "{listed}");
+    assert!(
+        listed.contains("10.77.0.3 : jump eg_fwd__default"),
+        "{listed}"
+    );
+
+    // Re-install with fewer containers: the old elements are gone.
+    let b = compile(&policy(), &inventory(1), &SetOverrides::default());
+    nft.install(&b.ruleset).unwrap();
+    let listed = ns.ruleset();
+    assert!(!listed.contains("10.77.0.3"), "{listed}");
+    assert!(listed.contains("10.77.0.2"), "{listed}");
+}
+
+#[test]
+fn rejected_transaction_changes_nothing() {
+    need_root_nft!();
+    let ns = Ns::new();
+    let nft = ns.nft();
+    let good = compile(&policy(), &inventory(4), &SetOverrides::default());
+    nft.install(&good.ruleset).unwrap();
+    let before = ns.ruleset();
+
+    // A ruleset the kernel refuses: a rule naming a set that does not exist,
+    // placed last so everything before it was already queued.
+    let mut bad = compile(&policy(), &inventory(8), &SetOverrides::default()).ruleset;
+    bad.tables[1].chains.push(Chain {
+        name: "broken".into(),
+        base: None,
+        rules: vec![Rule::new(vec![
+            Stmt::Match {
+                left: vec![Field::IpDaddr],
+                negate: false,
+                right: Rhs::Set("no_such_set".into()),
+            },
+            Stmt::Verdict(Verdict::Drop),
+        ])],
+    });
+    let err = nft.install(&bad).unwrap_err();
+    assert!(err.to_string().contains("nothing was modified"), "{err}");
+    assert_eq!(
+        ns.ruleset(),
+        before,
+        "a rejected install must leave the ruleset as it was"
+    );
+    assert!(nft.check(&bad).is_err(), "check mode must refuse it too");
+}
+
+#[test]
+fn set_elements_change_in_place_without_touching_rules() {
+    need_root_nft!();
+    let ns = Ns::new();
+    let nft = ns.nft();
+    let c = compile(&policy(), &inventory(2), &SetOverrides::default());
+    nft.install(&c.ruleset).unwrap();
+    let rules_before = ns.sh(&[
+        "nft",
+        "-a",
+        "list",
+        "chain",
+        "inet",
+        "cordon",
+        "in_fwd_sftp",
+    ]);
+
+    let extra: ipnet::IpNet = "198.51.100.7/32".parse().unwrap();
+    nft.replace_elements("set_office", &[], &[extra]).unwrap();
+    let members = nft.list_set("set_office").unwrap();
+    assert!(members.contains(&extra), "{members:?}");
+    assert!(
+        members.contains(&"2001:db8:77::/48".parse().unwrap()),
+        "{members:?}"
+    );
+
+    nft.replace_elements("set_office", &[extra], &[]).unwrap();
+    assert!(!nft.list_set("set_office").unwrap().contains(&extra));
+
+    // Deleting an absent element is refused as a whole.
+    assert!(nft.replace_elements("set_office", &[extra], &[]).is_err());
+
+    let rules_after = ns.sh(&[
+        "nft",
+        "-a",
+        "list",
+        "chain",
+        "inet",
+        "cordon",
+        "in_fwd_sftp",
+    ]);
+    assert_eq!(rules_before, rules_after, "rule handles must not change");
+}
+
+#[test]
+fn remove_deletes_only_cordons_tables() {
+    need_root_nft!();
+    let ns = Ns::new();
+    ns.sh(&["nft", "add", "table", "inet", "other"]);
+    ns.sh(&["nft", "add", "chain", "inet", "other", "c"]);
+    let nft = ns.nft();
+    nft.install(&compile(&policy(), &inventory(2), &SetOverrides::default()).ruleset)
+        .unwrap();
+    nft.remove().unwrap();
+    let listed = ns.ruleset();
+    assert!(!listed.contains("cordon"), "{listed}");
+    assert!(listed.contains("table inet other"), "{listed}");
+    // Removing again is not an error.
+    nft.remove().unwrap();
+}
+
+#[test]
+fn ten_thousand_containers_install() {
+    need_root_nft!();
+    let ns = Ns::new();
+    let c = compile(&policy(), &inventory(10_000), &SetOverrides::default());
+    ns.nft().install(&c.ruleset).unwrap();
+    let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress_fwd4"]);
+    assert_eq!(map.matches("jump").count(), 10_000);
+}

@@ -1,0 +1,72 @@
+//! Which policy a container gets.
+
+use std::collections::BTreeMap;
+
+use crate::ast::{Policy, PolicyFile, Selector};
+use crate::glob::glob_match;
+
+/// The label that names a container's policy explicitly.
+pub const POLICY_LABEL: &str = "cordon.policy";
+
+/// What selection looks at in a container.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    /// Its name, without Docker's leading `/`.
+    pub name: &'a str,
+    /// The image reference it was created with.
+    pub image: &'a str,
+    /// Its labels (compose project and service are read from them).
+    pub labels: &'a BTreeMap<String, String>,
+}
+
+/// The outcome of selection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selection<'a> {
+    /// A policy of the file.
+    Policy(&'a Policy),
+    /// No policy selects it: the file's `default` body.
+    Default,
+    /// Its `cordon.policy` label names no policy: it gets nothing at all.
+    UnknownLabel(String),
+}
+
+impl Selector {
+    /// True when every criterion given matches; an empty selector matches
+    /// nothing.
+    pub fn matches(&self, c: &Candidate) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        let label = |k: &str| c.labels.get(k).map(String::as_str);
+        self.labels
+            .iter()
+            .all(|(k, v)| label(k) == Some(v.as_str()))
+            && self.name.as_deref().is_none_or(|g| glob_match(g, c.name))
+            && self.image.as_deref().is_none_or(|g| glob_match(g, c.image))
+            && self
+                .compose_project
+                .as_deref()
+                .is_none_or(|p| label("com.docker.compose.project") == Some(p))
+            && self
+                .compose_service
+                .as_deref()
+                .is_none_or(|s| label("com.docker.compose.service") == Some(s))
+    }
+}
+
+impl PolicyFile {
+    /// The policy for a container: its `cordon.policy` label, else the
+    /// first policy in file order whose selector matches, else the default.
+    pub fn select(&self, c: &Candidate) -> Selection<'_> {
+        if let Some(name) = c.labels.get(POLICY_LABEL) {
+            return match self.policy(name) {
+                Some(p) => Selection::Policy(p),
+                None => Selection::UnknownLabel(name.clone()),
+            };
+        }
+        self.policies
+            .iter()
+            .find(|p| p.select.matches(c))
+            .map_or(Selection::Default, Selection::Policy)
+    }
+}
