@@ -29,7 +29,9 @@ macro_rules! need_root_nft {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("cannot run under CI: {reason}");
             }
-            eprintln!("skipped: {reason}");
+            // Straight to stderr: the harness would hide eprintln!.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "skipped: {reason}");
             return;
         }
     };
