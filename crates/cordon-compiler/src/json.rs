@@ -11,8 +11,86 @@ use serde_json::{json, Value as J};
 use crate::nft::*;
 use crate::text::net_text;
 
-/// The commands that replace cordon's tables with `ruleset`.
+/// The transaction that replaces cordon's tables with `ruleset`, as JSON
+/// text. Set elements are written directly rather than built as
+/// `serde_json::Value`s: with thousands of containers they are almost all
+/// of the document.
+pub fn replace_text(ruleset: &Ruleset) -> String {
+    let mut out = String::with_capacity(256 * 1024);
+    out.push_str("{\"nftables\":[");
+    let doc = replace_with(ruleset, false);
+    for (i, cmd) in doc["nftables"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .enumerate()
+    {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&cmd.to_string());
+    }
+    for t in &ruleset.tables {
+        for set in t.sets.iter().filter(|s| !s.elements.is_empty()) {
+            out.push_str(&format!(
+                ",{{\"add\":{{\"element\":{{\"family\":\"{}\",\"table\":{},\"name\":{},\"elem\":[",
+                t.family.as_str(),
+                J::from(t.name.as_str()),
+                J::from(set.name.as_str()),
+            ));
+            for (i, e) in set.elements.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_element(&mut out, e);
+            }
+            out.push_str("]}}}");
+        }
+    }
+    out.push_str("]}");
+    out
+}
+
+/// Appends one element in the form [`element`] builds, without building it.
+fn write_element(out: &mut String, e: &Element) {
+    let value = |out: &mut String, v: &Value| match v {
+        Value::Net(n) if n.prefix_len() == n.max_prefix_len() => {
+            out.push('"');
+            out.push_str(&n.addr().to_string());
+            out.push('"');
+        }
+        Value::Net(n) => out.push_str(&net(n).to_string()),
+        Value::Ifname(s) | Value::Mac(s) => out.push_str(&J::from(s.as_str()).to_string()),
+    };
+    if e.verdict.is_some() {
+        out.push('[');
+    }
+    if let [single] = &e.key[..] {
+        value(out, single);
+    } else {
+        out.push_str("{\"concat\":[");
+        for (i, k) in e.key.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            value(out, k);
+        }
+        out.push_str("]}");
+    }
+    if let Some(v) = &e.verdict {
+        out.push(',');
+        out.push_str(&verdict(v).to_string());
+        out.push(']');
+    }
+}
+
+/// The commands that replace cordon's tables with `ruleset`, as a JSON
+/// value (elements included): what `cordon plan -o json` prints.
 pub fn replace(ruleset: &Ruleset) -> J {
+    replace_with(ruleset, true)
+}
+
+fn replace_with(ruleset: &Ruleset, with_elements: bool) -> J {
     let mut cmds = Vec::new();
     for t in &ruleset.tables {
         let id = json!({"family": t.family.as_str(), "name": t.name});
@@ -20,7 +98,7 @@ pub fn replace(ruleset: &Ruleset) -> J {
         cmds.push(json!({"delete": {"table": id}}));
     }
     for t in &ruleset.tables {
-        table_cmds(t, &mut cmds);
+        table_cmds(t, &mut cmds, with_elements);
     }
     json!({ "nftables": cmds })
 }
@@ -36,7 +114,7 @@ pub fn delete_tables(tables: &[(Family, &str)]) -> J {
     json!({ "nftables": cmds })
 }
 
-fn table_cmds(t: &Table, cmds: &mut Vec<J>) {
+fn table_cmds(t: &Table, cmds: &mut Vec<J>, with_elements: bool) {
     let fam = t.family.as_str();
     cmds.push(json!({"add": {"table": {"family": fam, "name": t.name}}}));
     // Chains first: verdict map elements jump to them.
@@ -71,7 +149,7 @@ fn table_cmds(t: &Table, cmds: &mut Vec<J>) {
         if !s.comment.is_empty() {
             obj["comment"] = json!(s.comment);
         }
-        if !s.elements.is_empty() {
+        if with_elements && !s.elements.is_empty() {
             obj["elem"] = J::Array(s.elements.iter().map(element).collect());
         }
         let kind = if s.verdict_map { "map" } else { "set" };
@@ -210,5 +288,52 @@ fn rhs(r: &Rhs) -> J {
         }
         Rhs::Symbols(s) if s.len() == 1 => json!(s[0]),
         Rhs::Symbols(s) => json!({"set": s}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast text rendering says exactly what the value rendering says,
+    /// only with elements in separate `add element` commands.
+    #[test]
+    fn text_rendering_matches_value_rendering() {
+        let mut set = Set::new("m", vec![KeyType::Ifname, KeyType::Ipv4], "");
+        set.elements = vec![
+            Element {
+                key: vec![
+                    Value::Ifname("veth1".into()),
+                    Value::Net("10.0.0.1/32".parse().unwrap()),
+                ],
+                verdict: None,
+            },
+            Element {
+                key: vec![
+                    Value::Ifname("veth\"2".into()),
+                    Value::Net("10.1.0.0/16".parse().unwrap()),
+                ],
+                verdict: Some(Verdict::Jump("c".into())),
+            },
+        ];
+        for e in &set.elements {
+            let mut s = String::new();
+            write_element(&mut s, e);
+            let parsed: J = serde_json::from_str(&s).unwrap();
+            assert_eq!(parsed, element(e));
+        }
+        let rs = Ruleset {
+            tables: vec![Table {
+                family: Family::Inet,
+                name: "cordon".into(),
+                sets: vec![set],
+                chains: vec![],
+            }],
+        };
+        let doc: J = serde_json::from_str(&replace_text(&rs)).unwrap();
+        let cmds = doc["nftables"].as_array().unwrap();
+        let last = &cmds[cmds.len() - 1]["add"]["element"];
+        assert_eq!(last["name"], "m");
+        assert_eq!(last["elem"].as_array().unwrap().len(), 2);
     }
 }

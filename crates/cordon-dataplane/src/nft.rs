@@ -56,6 +56,14 @@ impl Nft {
     /// Runs one JSON transaction (`nft -j -f -`); with `check_only`, asks
     /// the kernel to validate it without committing (`nft -c`).
     pub fn run(&self, doc: &J, check_only: bool) -> Result<(), NftError> {
+        self.run_text(
+            serde_json::to_string(doc).expect("JSON serialises"),
+            check_only,
+        )
+    }
+
+    /// [`Nft::run`] with the document already rendered.
+    pub fn run_text(&self, text: String, check_only: bool) -> Result<(), NftError> {
         let mut cmd = self.command();
         if check_only {
             cmd.arg("-c");
@@ -65,7 +73,7 @@ impl Nft {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(NftError::Spawn)?;
-        let text = serde_json::to_vec(doc).expect("JSON serialises");
+        let text = text.into_bytes();
         let mut stdin = child.stdin.take().expect("piped stdin");
         let writer = std::thread::spawn(move || stdin.write_all(&text));
         let out = child.wait_with_output().map_err(NftError::Spawn)?;
@@ -81,12 +89,12 @@ impl Nft {
 
     /// Replaces cordon's tables with `ruleset` in one transaction.
     pub fn install(&self, ruleset: &Ruleset) -> Result<(), NftError> {
-        self.run(&json::replace(ruleset), false)
+        self.run_text(json::replace_text(ruleset), false)
     }
 
     /// Validates `ruleset` against the kernel without changing anything.
     pub fn check(&self, ruleset: &Ruleset) -> Result<(), NftError> {
-        self.run(&json::replace(ruleset), true)
+        self.run_text(json::replace_text(ruleset), true)
     }
 
     /// Deletes cordon's tables (and only those), if present.

@@ -1,0 +1,277 @@
+//! cordon's benchmarks, run by `scripts/bench`, which writes the figures
+//! to docs/benchmarks.md.
+//!
+//! * `cordon-bench install` — compile and install time and ruleset size for
+//!   100, 1,000 and 10,000 synthetic containers, against an iptables
+//!   rule-per-container ruleset (the seeds' approach) loaded with
+//!   `iptables-restore` in the same run. Each install goes into a fresh
+//!   network namespace: the host's ruleset is never touched.
+//! * `cordon-bench inventory N CLIENT_IFACE CLIENT_MAC` — a synthetic
+//!   inventory of N containers whose first is the real benchmark client.
+//! * `cordon-bench iptables N` — the rule-per-container ruleset as
+//!   `iptables-restore` input.
+//! * `cordon-bench flood ADDR PORT SECS` — sends one unreplied UDP flow as
+//!   fast as it can (every packet stays conntrack NEW, so every packet is
+//!   classified); prints packets sent.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cordon_compiler::{compile, json, SetOverrides};
+use cordon_dataplane::Nft;
+use cordon_inventory::{Container, Endpoint, Inventory, Network};
+
+const POLICY: &str = r#"
+version: 1
+sets:
+  office: [203.0.113.0/26, "2001:db8:77::/48"]
+policies:
+  - name: sftp
+    select: { label: { app: sftp } }
+    ingress:
+      - from: [office]
+        ports: [22/tcp]
+    egress: []
+  - name: web
+    select: { label: { app: web } }
+    egress:
+      - to: [db]
+        ports: [5432/tcp]
+      - to: [internet]
+        ports: [80/tcp, 443/tcp]
+  - name: db
+    select: { label: { app: db } }
+    ingress:
+      - from: [web]
+        ports: [5432/tcp]
+    egress: []
+"#;
+
+/// The benchmark policy.
+fn policy() -> cordon_policy::PolicyFile {
+    cordon_policy::parse("bench.yaml", POLICY).expect("bench policy parses")
+}
+
+/// The address of synthetic container `i` in 10.99.0.0/16: the benchmark
+/// client (0) is 10.99.0.2, the others 10.99.1.2 onwards.
+fn addr(i: usize) -> String {
+    if i == 0 {
+        return "10.99.0.2".into();
+    }
+    format!("10.99.{}.{}", 1 + i / 250, i % 250 + 2)
+}
+
+/// N containers on one user-defined bridge `br-bench`, spread over the
+/// policies and the default; container 0 is `client` when given.
+fn inventory(n: usize, client: Option<(&str, &str)>) -> Inventory {
+    let mut inv = Inventory {
+        version: 1,
+        networks: vec![Network {
+            id: "b".repeat(64),
+            name: "bench".into(),
+            driver: "bridge".into(),
+            bridge: Some("br-bench".into()),
+            subnets: vec!["10.99.0.0/16".parse().expect("subnet")],
+            ..Default::default()
+        }],
+        containers: Vec::with_capacity(n),
+    };
+    for i in 0..n {
+        let mut c = Container {
+            id: format!("{i:064x}"),
+            name: format!("c{i}"),
+            image: "bench".into(),
+            network_mode: "bench".into(),
+            ..Default::default()
+        };
+        let app = ["sftp", "web", "db", ""][i % 4];
+        if !app.is_empty() && i != 0 {
+            c.labels.insert("app".into(), app.into());
+        }
+        let (iface, mac) = match (i, client) {
+            (0, Some((iface, mac))) => (iface.to_string(), mac.to_string()),
+            _ => (
+                format!("veth{i:07x}"),
+                format!("02:42:0a:63:{:02x}:{:02x}", i / 256 % 256, i % 256),
+            ),
+        };
+        c.endpoints.push(Endpoint {
+            network: "bench".into(),
+            ipv4: Some(addr(i).parse().expect("addr")),
+            ipv6: Some(format!("2001:db8:99::{:x}", i + 2).parse().expect("addr6")),
+            mac: Some(mac),
+            host_iface: Some(iface),
+            bridge: Some("br-bench".into()),
+            ..Default::default()
+        });
+        inv.containers.push(c);
+    }
+    inv
+}
+
+/// The seeds' approach: one iptables rule per container, walked in order.
+fn iptables_rules(n: usize) -> String {
+    let mut s =
+        String::from("*filter\n:CORDON-FWD - [0:0]\n:POL-DENY - [0:0]\n:POL-OPEN - [0:0]\n");
+    s.push_str("-A FORWARD -j CORDON-FWD\n-A POL-DENY -j DROP\n-A POL-OPEN -j ACCEPT\n");
+    // The benchmark client (container 0) comes last, as a container started
+    // last would, so its packets walk every rule.
+    for i in (0..n).rev() {
+        let target = if i % 4 == 0 { "POL-OPEN" } else { "POL-DENY" };
+        s.push_str(&format!("-A CORDON-FWD -s {}/32 -j {target}\n", addr(i)));
+    }
+    s.push_str("COMMIT\n");
+    s
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A network namespace deleted on drop.
+struct Ns(String);
+
+impl Ns {
+    fn new(name: &str) -> Ns {
+        let _ = Command::new("ip")
+            .args(["netns", "del", name])
+            .stderr(Stdio::null())
+            .status();
+        let ok = Command::new("ip")
+            .args(["netns", "add", name])
+            .status()
+            .expect("ip");
+        assert!(ok.success(), "ip netns add {name}");
+        Ns(name.into())
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn iptables_restore(ns: &str, rules: &str) -> Duration {
+    let start = Instant::now();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "iptables-restore"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("iptables-restore");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(rules.as_bytes())
+        .expect("write rules");
+    assert!(
+        child.wait().expect("wait").success(),
+        "iptables-restore failed"
+    );
+    start.elapsed()
+}
+
+fn install_bench() {
+    let policy = policy();
+    println!("| containers | compile (ms) | render JSON (ms) | nft transaction (ms) | compile + install (ms) | rules | set elements | JSON bytes | iptables-restore, rule per container (ms) | cordon / iptables |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for n in [100, 1_000, 10_000] {
+        let inv = inventory(n, None);
+        let runs = 7;
+        let mut compile_t = Vec::new();
+        let mut render_t = Vec::new();
+        let mut install_t = Vec::new();
+        let mut total_t = Vec::new();
+        let mut base_t = Vec::new();
+        let mut size = (0, 0, 0);
+        let ns = Ns::new("cb-install");
+        let nft = Nft::in_netns(&ns.0);
+        let ipt = iptables_rules(n);
+        for _ in 0..runs {
+            let t0 = Instant::now();
+            let c = compile(&policy, &inv, &SetOverrides::default());
+            let t1 = Instant::now();
+            let text = json::replace_text(&c.ruleset);
+            let bytes = text.len();
+            let t2 = Instant::now();
+            nft.run_text(text, false).expect("install");
+            let t3 = Instant::now();
+            compile_t.push(ms(t1 - t0));
+            render_t.push(ms(t2 - t1));
+            install_t.push(ms(t3 - t2));
+            total_t.push(ms(t3 - t0));
+            let tables = &c.ruleset.tables;
+            let rules: usize = tables
+                .iter()
+                .flat_map(|t| &t.chains)
+                .map(|c| c.rules.len())
+                .sum();
+            let elems: usize = tables
+                .iter()
+                .flat_map(|t| &t.sets)
+                .map(|s| s.elements.len())
+                .sum();
+            size = (rules, elems, bytes);
+            base_t.push(ms(iptables_restore(&ns.0, &ipt)));
+        }
+        let total = median(total_t);
+        let base = median(base_t);
+        println!(
+            "| {n} | {:.1} | {:.1} | {:.1} | {total:.1} | {} | {} | {} | {base:.1} | {:.2} |",
+            median(compile_t),
+            median(render_t),
+            median(install_t),
+            size.0,
+            size.1,
+            size.2,
+            total / base
+        );
+    }
+}
+
+/// Sends one UDP flow to `addr:port` for `secs` seconds; prints the count.
+fn flood(addr: &str, port: u16, secs: f64) {
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
+    sock.connect((addr, port)).expect("connect");
+    let payload = [0u8; 32];
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let mut sent: u64 = 0;
+    while Instant::now() < end {
+        for _ in 0..256 {
+            if sock.send(&payload).is_ok() {
+                sent += 1;
+            }
+        }
+    }
+    println!("{sent}");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
+    match arg(1) {
+        "install" => install_bench(),
+        "inventory" => {
+            let n: usize = arg(2).parse().expect("N");
+            println!("{}", inventory(n, Some((arg(3), arg(4)))).to_json());
+        }
+        "policy" => print!("{POLICY}"),
+        "iptables" => print!("{}", iptables_rules(arg(2).parse().expect("N"))),
+        "flood" => flood(
+            arg(2),
+            arg(3).parse().expect("PORT"),
+            arg(4).parse().expect("SECS"),
+        ),
+        _ => {
+            eprintln!("usage: cordon-bench install | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS");
+            std::process::exit(2);
+        }
+    }
+}
