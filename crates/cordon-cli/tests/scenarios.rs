@@ -294,3 +294,77 @@ fn e_broken_policy_is_rejected_and_changes_nothing() {
     assert!(err.contains("cannot reach Docker"), "{err}");
     assert_eq!(lab.ruleset(), before);
 }
+
+#[test]
+fn f_taking_a_neighbours_ip_and_mac_gains_nothing() {
+    let lab = lab_or_skip!(CORDON);
+    let inet = lab.netns("inet", "198.51.100.1", "198.51.100.2", None);
+    lab.serve(&inet, 80, "hello-inet");
+    let net = lab.network("spoof", "10.127.0.0/24", None);
+    let open = lab.run(Run::named("open").on(&net));
+    let locked = lab.run(
+        Run::named("locked")
+            .on(&net)
+            .label("cordon.policy", "deny")
+            .cap("NET_ADMIN"),
+    );
+    let policy = lab.file(
+        "deny.yaml",
+        "version: 1\npolicies:\n  - name: deny\n    egress: []\n",
+    );
+    assert!(
+        lab.reaches(&open, "198.51.100.2", 80, "hello-inet"),
+        "control"
+    );
+    let (_, mac) = lab.exec(&open, "cat /sys/class/net/eth0/address");
+    let mac = mac.trim().to_string();
+
+    lab.cordon_ok(&["apply", "-c", &policy]);
+    assert!(
+        lab.reaches(&open, "198.51.100.2", 80, "hello-inet"),
+        "open may"
+    );
+    assert!(
+        !lab.reaches(&locked, "198.51.100.2", 80, "hello-inet"),
+        "locked may not"
+    );
+
+    // The open neighbour goes away; its address is free on the wire but
+    // still bound to its (now gone) port. The locked container takes the
+    // neighbour's IP and MAC.
+    lab.exec(&open, "kill 1");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let take = format!(
+        "ip link set eth0 down && ip link set eth0 address {mac} && ip link set eth0 up && \
+         ip addr flush dev eth0 && ip addr add {}/24 dev eth0 && ip route add default via 10.127.0.1",
+        open.ip4
+    );
+    let (code, out) = lab.exec(&locked, &take);
+    assert_eq!(code, 0, "taking the identity: {out}");
+    assert!(
+        !lab.reaches(&locked, "198.51.100.2", 80, "hello-inet"),
+        "spoofed IP and MAC must gain nothing"
+    );
+    // And it is the bridge's identity check that stopped it.
+    let bridge = cordon_lab::sh("nft", &["list", "chain", "bridge", "cordon", "prerouting"]);
+    let spoof_drops: u64 = bridge
+        .lines()
+        .filter(|l| l.contains("cordon spoof"))
+        .filter_map(|l| {
+            l.split("counter packets ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(spoof_drops > 0, "no spoof drop counted:\n{bridge}");
+
+    // Positive control: the same spoof does work on the wire without cordon.
+    lab.cordon_ok(&["down"]);
+    assert!(
+        lab.reaches(&locked, "198.51.100.2", 80, "hello-inet"),
+        "control: the spoof works without cordon"
+    );
+}
