@@ -132,6 +132,16 @@ impl Lab {
             .expect("run cordon")
     }
 
+    /// Starts a long-running cordon command (the daemon), stopped when the
+    /// lab drops.
+    pub fn spawn_cordon(&self, args: &[&str]) {
+        self.spawn(
+            Command::new(&self.cordon)
+                .args(args)
+                .env("CORDON_STATE_DIR", self.state.path()),
+        );
+    }
+
     /// Runs cordon and insists it succeeds; returns its stdout.
     pub fn cordon_ok(&self, args: &[&str]) -> String {
         let out = self.cordon(args);
