@@ -18,8 +18,7 @@ use bollard::models::{
     NetworkCreateRequest, PortBinding,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder,
+    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use bollard::Docker;
 use cordon_inventory::{Container, Endpoint, Inventory};
@@ -51,81 +50,12 @@ async fn docker_or_skip() -> Option<Docker> {
         }
     };
     if docker.inspect_image(IMAGE).await.is_err() {
-        if let Err(reason) = build_image(&docker, IMAGE).await {
+        if let Err(reason) = cordon_lab::image::ensure(&docker, IMAGE).await {
             skip(&reason);
             return None;
         }
     }
     Some(docker)
-}
-
-/// The busybox applets the test image links.
-const APPLETS: &[&str] = &["sh", "sleep", "nc", "ip"];
-
-/// Imports a one-binary image from the host's static busybox (package
-/// `busybox-static`), for machines where the test image does not exist yet.
-async fn build_image(docker: &Docker, image: &str) -> Result<(), String> {
-    use futures_util::StreamExt;
-    let busybox = std::fs::read("/bin/busybox").map_err(|e| {
-        format!(
-            "no image {image} and no /bin/busybox to build it from ({e}); install busybox-static"
-        )
-    })?;
-    let mut tar = Vec::new();
-    tar_entry(&mut tar, "bin/", b'5', 0o755, b"", "");
-    tar_entry(&mut tar, "tmp/", b'5', 0o1777, b"", "");
-    tar_entry(&mut tar, "bin/busybox", b'0', 0o755, &busybox, "");
-    for applet in APPLETS {
-        tar_entry(
-            &mut tar,
-            &format!("bin/{applet}"),
-            b'2',
-            0o777,
-            b"",
-            "busybox",
-        );
-    }
-    tar.extend_from_slice(&[0; 1024]);
-    let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
-    let options = CreateImageOptionsBuilder::new()
-        .from_src("-")
-        .repo(repo)
-        .tag(tag)
-        .changes(vec!["ENV PATH=/bin".into()])
-        .build();
-    let mut progress =
-        docker.create_image(Some(options), Some(bollard::body_full(tar.into())), None);
-    while let Some(item) = progress.next().await {
-        item.map_err(|e| format!("cannot import {image} from /bin/busybox: {e}"))?;
-    }
-    Ok(())
-}
-
-/// Appends one ustar entry (directory `5`, file `0` or symlink `2`).
-fn tar_entry(out: &mut Vec<u8>, name: &str, kind: u8, mode: u32, data: &[u8], link: &str) {
-    let mut h = [0u8; 512];
-    let field = |h: &mut [u8; 512], at: usize, len: usize, value: &[u8]| {
-        h[at..at + value.len().min(len)].copy_from_slice(&value[..value.len().min(len)]);
-    };
-    let octal = |h: &mut [u8; 512], at: usize, len: usize, value: u64| {
-        let text = format!("{value:0w$o}", w = len - 1);
-        h[at..at + len - 1].copy_from_slice(text.as_bytes());
-    };
-    field(&mut h, 0, 100, name.as_bytes());
-    octal(&mut h, 100, 8, mode.into());
-    octal(&mut h, 108, 8, 0);
-    octal(&mut h, 116, 8, 0);
-    octal(&mut h, 124, 12, data.len() as u64);
-    octal(&mut h, 136, 12, 0);
-    h[156] = kind;
-    field(&mut h, 157, 100, link.as_bytes());
-    field(&mut h, 257, 8, b"ustar\x0000");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    out.extend_from_slice(&h);
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
 }
 
 /// Removes the containers and networks it names when dropped, on a fresh
@@ -576,7 +506,9 @@ async fn test_image_can_be_built_from_busybox() {
     let image = format!("cordon-t-img-{pid}:latest");
     let mut guard = Cleanup::default();
     guard.images.push(image.clone());
-    build_image(&docker, &image).await.expect("build");
+    cordon_lab::image::ensure(&docker, &image)
+        .await
+        .expect("build");
     let inspect = run_image(
         &docker,
         &mut guard,

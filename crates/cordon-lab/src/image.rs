@@ -11,13 +11,14 @@ const APPLETS: &[&str] = &[
     "ifconfig", "route", "arping", "timeout", "ps", "true", "false",
 ];
 
-/// Imports `image` unless it exists.
-pub async fn ensure(docker: &Docker, image: &str) {
+/// Imports `image` unless it exists; says why when it cannot.
+pub async fn ensure(docker: &Docker, image: &str) -> Result<(), String> {
     if docker.inspect_image(image).await.is_ok() {
-        return;
+        return Ok(());
     }
-    let busybox = std::fs::read("/bin/busybox")
-        .expect("no /bin/busybox to build the lab image from: apt-get install busybox-static");
+    let busybox = std::fs::read("/bin/busybox").map_err(|e| {
+        format!("no image {image} and no /bin/busybox to build it from ({e}); apt-get install busybox-static")
+    })?;
     let mut tar = Vec::new();
     for dir in ["bin/", "etc/", "tmp/", "root/"] {
         entry(&mut tar, dir, b'5', 0o755, b"", "");
@@ -61,8 +62,9 @@ pub async fn ensure(docker: &Docker, image: &str) {
     let mut progress =
         docker.create_image(Some(options), Some(bollard::body_full(tar.into())), None);
     while let Some(item) = progress.next().await {
-        item.unwrap_or_else(|e| panic!("cannot import {image}: {e}"));
+        item.map_err(|e| format!("cannot import {image}: {e}"))?;
     }
+    Ok(())
 }
 
 /// Appends one ustar entry (directory `5`, file `0` or symlink `2`).

@@ -11,7 +11,7 @@
 //! a 10.x subnet; never this machine's uplink or resolver.
 
 mod docker;
-mod image;
+pub mod image;
 mod netns;
 
 use std::cell::RefCell;
@@ -98,7 +98,8 @@ impl Lab {
             .build()
             .expect("lab runtime");
         let docker = rt.block_on(docker::connect());
-        rt.block_on(image::ensure(&docker, IMAGE));
+        rt.block_on(image::ensure(&docker, IMAGE))
+            .unwrap_or_else(|e| panic!("{e}"));
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let tag = format!(
             "{}{}",
