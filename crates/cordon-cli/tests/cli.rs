@@ -170,3 +170,53 @@ fn misuse_exits_2() {
     let o = cordon(&["set", "add", "office"]);
     assert_eq!(o.status.code(), Some(2), "addresses are required");
 }
+
+/// Runs cordon as `nobody` (through setpriv) when we are root, else as we are.
+fn cordon_unprivileged(args: &[&str]) -> Output {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", CORDON])
+            .args(args)
+            .output()
+            .expect("setpriv")
+    } else {
+        cordon(args)
+    }
+}
+
+#[test]
+fn not_root_is_one_line_and_exit_2() {
+    let o = cordon_unprivileged(&["apply", "--inventory", &fixture("inventory.json")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        "cordon must run as root: it edits the kernel's firewall (try sudo)"
+    );
+    let o = cordon_unprivileged(&["down"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn missing_nft_is_one_line_and_exit_2() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: needs root to get past the root check"
+        );
+        return;
+    }
+    let o = Command::new(CORDON)
+        .args(["apply", "--inventory", &fixture("inventory.json")])
+        .env("PATH", "/nonexistent")
+        .env("CORDON_STATE_DIR", "/nonexistent/cordon-test-state")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        "the nft command is missing: install nftables (apt-get install nftables)"
+    );
+}

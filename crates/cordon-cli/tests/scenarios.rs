@@ -257,7 +257,17 @@ fn d_deny_all_holds_on_ipv6() {
 #[test]
 fn e_broken_policy_is_rejected_and_changes_nothing() {
     let lab = lab_or_skip!(CORDON);
-    let _a = lab.run(Run::named("a"));
+    let a = lab.run(Run::named("a"));
+    // The inventory as printed is what --inventory reads back.
+    let inv = lab.file("inv.json", &lab.cordon_ok(&["inventory", "-o", "json"]));
+    let plan = lab.cordon_ok(&["plan", "--inventory", &inv]);
+    assert!(
+        plan.contains(&format!(
+            "# container {} -> policy default [{}]",
+            a.name, a.ip4
+        )),
+        "{plan}"
+    );
     let good = lab.file("good.yaml", "version: 1\npolicies:\n  - name: web\n    select: { name: \"web-*\" }\n    egress: [{to: [internet], ports: [443/tcp]}]\n");
     lab.cordon_ok(&["apply", "-c", &good]);
     let before = lab.ruleset();
