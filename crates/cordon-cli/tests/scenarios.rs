@@ -356,7 +356,7 @@ fn f_taking_a_neighbours_ip_and_mac_gains_nothing() {
         "spoofed IP and MAC must gain nothing"
     );
     // And it is the bridge's identity check that stopped it.
-    let bridge = cordon_lab::sh("nft", &["list", "chain", "bridge", "cordon", "prerouting"]);
+    let bridge = cordon_lab::sh("nft", &["list", "table", "bridge", "cordon"]);
     let spoof_drops: u64 = bridge
         .lines()
         .filter(|l| l.contains("cordon spoof"))

@@ -228,7 +228,7 @@ fn assignment(c: &Container, policy: &str, addrs: Vec<IpAddr>) -> Assignment {
 struct Elements {
     ports: BTreeSet<String>,
     port_mac: Vec<Element>,
-    port_ip: [Vec<Element>; 2],
+    bind: [Vec<Element>; 2],
     known_mac: BTreeSet<String>,
     known: [Vec<IpNet>; 2],
     maps: BTreeMap<&'static str, Vec<Element>>,
@@ -255,10 +255,17 @@ impl Elements {
         }
         for a in addrs {
             let net = IpNet::from(*a);
-            self.port_ip[fam_idx(a)].push(Element {
-                key: vec![Value::Ifname(port.into()), Value::Net(net)],
-                verdict: None,
-            });
+            // Without a MAC there is no binding: the port's frames drop.
+            if let Some(mac) = mac {
+                self.bind[fam_idx(a)].push(Element {
+                    key: vec![
+                        Value::Ifname(port.into()),
+                        Value::Mac(mac.to_ascii_lowercase()),
+                        Value::Net(net),
+                    ],
+                    verdict: None,
+                });
+            }
             self.known[fam_idx(a)].push(net);
         }
     }
@@ -779,53 +786,44 @@ fn base_chains(t: &mut Table) {
 }
 
 fn bridge_table(el: &Elements) -> Table {
-    let mut sets = Vec::new();
+    let elements = |items: &mut dyn Iterator<Item = Value>| -> Vec<Element> {
+        items
+            .map(|v| Element {
+                key: vec![v],
+                verdict: None,
+            })
+            .collect()
+    };
     let mut ports = Set::new(
         "ports",
         vec![KeyType::Ifname],
         "container ports cordon knows",
     );
-    ports.elements = el
-        .ports
-        .iter()
-        .map(|p| Element {
-            key: vec![Value::Ifname(p.clone())],
-            verdict: None,
-        })
-        .collect();
-    sets.push(ports);
+    ports.elements = elements(&mut el.ports.iter().cloned().map(Value::Ifname));
     let mut port_mac = Set::new(
         "port_mac",
         vec![KeyType::Ifname, KeyType::Ether],
         "each port's own MAC",
     );
     port_mac.elements = el.port_mac.clone();
-    sets.push(port_mac);
     let mut known_mac = Set::new(
         "known_mac",
         vec![KeyType::Ether],
         "MACs of known containers",
     );
-    known_mac.elements = el
-        .known_mac
-        .iter()
-        .map(|m| Element {
-            key: vec![Value::Mac(m.clone())],
-            verdict: None,
-        })
-        .collect();
-    sets.push(known_mac);
+    known_mac.elements = elements(&mut el.known_mac.iter().cloned().map(Value::Mac));
+    let mut sets = vec![ports, port_mac, known_mac];
     for (i, (fam, key)) in [(4, KeyType::Ipv4), (6, KeyType::Ipv6)]
         .into_iter()
         .enumerate()
     {
-        let mut s = Set::new(
-            format!("port_ip{fam}"),
-            vec![KeyType::Ifname, key],
-            "each port's own addresses",
+        let mut b = Set::new(
+            format!("bind{fam}"),
+            vec![KeyType::Ifname, KeyType::Ether, key],
+            "each port's own MAC and address",
         );
-        s.elements = el.port_ip[i].clone();
-        sets.push(s);
+        b.elements = el.bind[i].clone();
+        sets.push(b);
         let mut k = Set::new(
             format!("known{fam}"),
             vec![key],
@@ -841,19 +839,20 @@ fn bridge_table(el: &Elements) -> Table {
         right,
     };
     let set = |s: &str| Rhs::Set(s.to_string());
-    let known_port = || m(vec![Field::Iifname], false, set("ports"));
-    let drop = |what: &str| {
-        vec![
+    let ethertype = |t: &'static str| m(vec![Field::EtherType], false, Rhs::Symbols(vec![t]));
+    let accept = |mut stmts: Vec<Stmt>, comment: &str| {
+        stmts.push(Stmt::Verdict(Verdict::Accept));
+        Rule::new(stmts).with_comment(comment.to_string())
+    };
+    let drop = |mut stmts: Vec<Stmt>, what: &str, comment: &str| {
+        stmts.extend([
             Stmt::Counter,
             Stmt::Log {
                 prefix: format!("cordon spoof {what} drop "),
                 group: NFLOG_GROUP,
             },
             Stmt::Verdict(Verdict::Drop),
-        ]
-    };
-    let rule = |mut stmts: Vec<Stmt>, what: &str, comment: &str| {
-        stmts.extend(drop(what));
+        ]);
         Rule::new(stmts).with_comment(comment.to_string())
     };
     let v4_unspec: IpNet = "0.0.0.0/32".parse().expect("constant");
@@ -861,125 +860,127 @@ fn bridge_table(el: &Elements) -> Table {
         "::/128".parse().expect("constant"),
         "fe80::/10".parse().expect("constant"),
     ];
-    let rules = vec![
-        rule(
+
+    // Frames from a known port: one lookup of (port, MAC, address) accepts
+    // them; whatever does not match (another MAC or address, another
+    // ethertype such as a VLAN tag) is dropped.
+    let known_port = vec![
+        accept(
             vec![
-                known_port(),
+                ethertype("ip"),
                 m(
-                    vec![Field::EtherType],
-                    true,
-                    Rhs::Symbols(vec!["ip", "ip6", "arp"]),
+                    vec![Field::Iifname, Field::EtherSaddr, Field::IpSaddr],
+                    false,
+                    set("bind4"),
                 ),
             ],
-            "ethertype",
-            "containers speak IPv4, IPv6 and ARP only (no VLAN tags)",
+            "IPv4 from the port's own MAC and address",
         ),
-        rule(
+        accept(
             vec![
-                known_port(),
+                ethertype("ip6"),
+                m(
+                    vec![Field::Iifname, Field::EtherSaddr, Field::Ip6Saddr],
+                    false,
+                    set("bind6"),
+                ),
+            ],
+            "IPv6 from the port's own MAC and address",
+        ),
+        accept(
+            vec![
+                ethertype("ip6"),
+                m(vec![Field::Ip6Saddr], false, Rhs::Nets(ll6)),
                 m(
                     vec![Field::Iifname, Field::EtherSaddr],
-                    true,
+                    false,
                     set("port_mac"),
                 ),
             ],
-            "mac",
-            "a known port sends from its own MAC",
+            "link-local and unspecified sources, for neighbour discovery",
         ),
-        rule(
+        accept(
             vec![
-                m(vec![Field::EtherSaddr], false, set("known_mac")),
+                ethertype("arp"),
+                m(
+                    vec![Field::Iifname, Field::EtherSaddr, Field::ArpSaddrIp],
+                    false,
+                    set("bind4"),
+                ),
+                m(
+                    vec![Field::Iifname, Field::ArpSaddrEther, Field::ArpSaddrIp],
+                    false,
+                    set("bind4"),
+                ),
+            ],
+            "ARP announcing the port's own MAC and address",
+        ),
+        accept(
+            vec![
+                ethertype("arp"),
+                m(vec![Field::ArpSaddrIp], false, Rhs::Net(v4_unspec)),
                 m(
                     vec![Field::Iifname, Field::EtherSaddr],
-                    true,
+                    false,
                     set("port_mac"),
                 ),
-            ],
-            "mac",
-            "a known container's MAC only from its own port",
-        ),
-        rule(
-            vec![
-                known_port(),
-                m(vec![Field::Iifname, Field::IpSaddr], true, set("port_ip4")),
-            ],
-            "ip",
-            "a known port sends from its own IPv4 address",
-        ),
-        rule(
-            vec![
-                m(vec![Field::IpSaddr], false, set("known4")),
-                m(vec![Field::Iifname, Field::IpSaddr], true, set("port_ip4")),
-            ],
-            "ip",
-            "a known container's IPv4 address only from its own port",
-        ),
-        rule(
-            vec![
-                m(vec![Field::ArpSaddrIp], true, Rhs::Net(v4_unspec)),
-                known_port(),
-                m(
-                    vec![Field::Iifname, Field::ArpSaddrIp],
-                    true,
-                    set("port_ip4"),
-                ),
-            ],
-            "arp",
-            "a known port announces only its own IPv4 address",
-        ),
-        rule(
-            vec![
-                m(vec![Field::ArpSaddrIp], false, set("known4")),
-                m(
-                    vec![Field::Iifname, Field::ArpSaddrIp],
-                    true,
-                    set("port_ip4"),
-                ),
-            ],
-            "arp",
-            "a known container's IPv4 address announced only from its own port",
-        ),
-        rule(
-            vec![
-                known_port(),
                 m(
                     vec![Field::Iifname, Field::ArpSaddrEther],
-                    true,
+                    false,
                     set("port_mac"),
                 ),
             ],
+            "ARP probes (sender 0.0.0.0) from the port's own MAC",
+        ),
+        drop(vec![], "port", "anything else from a known port"),
+    ];
+
+    // Frames from any other port may not use a known container's identity.
+    let prerouting = vec![
+        Rule::new(vec![
+            m(vec![Field::Iifname], false, set("ports")),
+            Stmt::Verdict(Verdict::Jump("known_port".into())),
+        ])
+        .with_comment("a container cordon knows"),
+        drop(
+            vec![m(vec![Field::EtherSaddr], false, set("known_mac"))],
+            "mac",
+            "a known container's MAC from another port",
+        ),
+        drop(
+            vec![m(vec![Field::IpSaddr], false, set("known4"))],
+            "ip",
+            "a known container's IPv4 address from another port",
+        ),
+        drop(
+            vec![m(vec![Field::ArpSaddrIp], false, set("known4"))],
             "arp",
-            "a known port announces only its own MAC",
+            "a known container's IPv4 address announced from another port",
         ),
-        rule(
-            vec![
-                m(vec![Field::Ip6Saddr], true, Rhs::Nets(ll6.clone())),
-                known_port(),
-                m(vec![Field::Iifname, Field::Ip6Saddr], true, set("port_ip6")),
-            ],
+        drop(
+            vec![m(vec![Field::Ip6Saddr], false, set("known6"))],
             "ip6",
-            "a known port sends from its own IPv6 address (or link-local)",
-        ),
-        rule(
-            vec![
-                m(vec![Field::Ip6Saddr], false, set("known6")),
-                m(vec![Field::Iifname, Field::Ip6Saddr], true, set("port_ip6")),
-            ],
-            "ip6",
-            "a known container's IPv6 address only from its own port",
+            "a known container's IPv6 address from another port",
         ),
     ];
     Table {
         family: Family::Bridge,
         name: TABLE.into(),
         sets,
-        chains: vec![Chain {
-            name: "prerouting".into(),
-            base: Some(BaseChain {
-                hook: Hook::Prerouting,
-                priority: BRIDGE_PRIORITY,
-            }),
-            rules,
-        }],
+        chains: vec![
+            Chain {
+                name: "known_port".into(),
+                base: None,
+                rules: known_port,
+            },
+            Chain {
+                name: "prerouting".into(),
+                base: Some(BaseChain {
+                    hook: Hook::Prerouting,
+                    priority: BRIDGE_PRIORITY,
+                }),
+                rules: prerouting,
+            },
+        ],
     }
 }

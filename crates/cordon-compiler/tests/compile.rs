@@ -234,12 +234,14 @@ fn bridge_table_binds_each_port_to_its_mac_and_addresses() {
     let r = compiled().ruleset;
     let ports = set(&r, Family::Bridge, "ports");
     assert_eq!(ports.elements.len(), 5);
-    let ip4 = set(&r, Family::Bridge, "port_ip4");
-    assert!(ip4.elements.iter().any(|e| e.key
+    let bind4 = set(&r, Family::Bridge, "bind4");
+    assert!(bind4.elements.iter().any(|e| e.key
         == vec![
             Value::Ifname("veth0000001".into()),
+            Value::Mac("02:42:ac:14:00:03".into()),
             Value::Net("172.20.0.3/32".parse().unwrap())
         ]));
+    assert_eq!(set(&r, Family::Bridge, "bind6").elements.len(), 5);
     let mac = set(&r, Family::Bridge, "port_mac");
     assert!(mac.elements.iter().any(|e| e.key
         == vec![
