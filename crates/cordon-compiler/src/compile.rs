@@ -717,70 +717,94 @@ fn base_chains(t: &mut Table) {
         ]
     };
 
-    for (name, hook, map) in [
-        ("egress_fwd", Hook::Forward, "egress_fwd"),
-        ("egress_host", Hook::Input, "egress_host"),
+    // Each base chain tests the bridge once and jumps to a dispatch chain:
+    // the verdict-map lookups, then the fail-closed drop. Policy chains end
+    // with a verdict, so a dispatch never comes back from a map's jump.
+    for (name, hook, map, prio, egress) in [
+        (
+            "egress_fwd",
+            Hook::Forward,
+            "egress_fwd",
+            EGRESS_PRIORITY,
+            true,
+        ),
+        (
+            "egress_host",
+            Hook::Input,
+            "egress_host",
+            EGRESS_PRIORITY,
+            true,
+        ),
+        (
+            "ingress_fwd",
+            Hook::Forward,
+            "ingress_fwd",
+            INGRESS_PRIORITY,
+            false,
+        ),
+        (
+            "ingress_local",
+            Hook::Output,
+            "ingress_local",
+            INGRESS_PRIORITY,
+            false,
+        ),
     ] {
-        let mut rules = vec![established(), nd()];
-        for (fam, field) in [("4", Field::IpSaddr), ("6", Field::Ip6Saddr)] {
-            rules.push(Rule::new(vec![
-                on_bridge(Field::Iifname),
-                Stmt::Vmap {
-                    key: vec![field],
-                    map: format!("{map}{fam}"),
-                },
-            ]));
+        let dispatch = format!("{name}_dispatch");
+        let (dev, f4, f6) = if egress {
+            (Field::Iifname, Field::IpSaddr, Field::Ip6Saddr)
+        } else {
+            (Field::Oifname, Field::IpDaddr, Field::Ip6Daddr)
+        };
+        let mut rules = vec![
+            Rule::new(vec![Stmt::Vmap {
+                key: vec![f4],
+                map: format!("{map}4"),
+            }]),
+            Rule::new(vec![Stmt::Vmap {
+                key: vec![f6],
+                map: format!("{map}6"),
+            }]),
+        ];
+        if egress {
+            rules.push(
+                Rule::new(drop("cordon egress unknown-source drop "))
+                    .with_comment("not a known container: fail closed"),
+            );
+        } else {
+            for (fam, field) in [("4", f4), ("6", f6)] {
+                let mut stmts = vec![
+                    Stmt::Match {
+                        left: vec![field],
+                        negate: false,
+                        right: Rhs::Set(format!("subnets{fam}")),
+                    },
+                    Stmt::Match {
+                        left: vec![field],
+                        negate: true,
+                        right: Rhs::Set(format!("known{fam}")),
+                    },
+                ];
+                stmts.extend(drop("cordon ingress unknown-destination drop "));
+                rules.push(Rule::new(stmts).with_comment("not a known container: fail closed"));
+            }
         }
-        let mut stmts = vec![on_bridge(Field::Iifname)];
-        stmts.extend(drop("cordon egress unknown-source drop "));
-        rules.push(Rule::new(stmts).with_comment("not a known container: fail closed"));
         t.chains.push(Chain {
-            name: name.into(),
-            base: Some(BaseChain {
-                hook,
-                priority: EGRESS_PRIORITY,
-            }),
+            name: dispatch.clone(),
+            base: None,
             rules,
         });
-    }
-    for (name, hook, map) in [
-        ("ingress_fwd", Hook::Forward, "ingress_fwd"),
-        ("ingress_local", Hook::Output, "ingress_local"),
-    ] {
-        let mut rules = vec![established(), nd()];
-        for (fam, field) in [("4", Field::IpDaddr), ("6", Field::Ip6Daddr)] {
-            rules.push(Rule::new(vec![
-                on_bridge(Field::Oifname),
-                Stmt::Vmap {
-                    key: vec![field],
-                    map: format!("{map}{fam}"),
-                },
-            ]));
-        }
-        for (fam, field) in [("4", Field::IpDaddr), ("6", Field::Ip6Daddr)] {
-            let mut stmts = vec![
-                on_bridge(Field::Oifname),
-                Stmt::Match {
-                    left: vec![field],
-                    negate: false,
-                    right: Rhs::Set(format!("subnets{fam}")),
-                },
-                Stmt::Match {
-                    left: vec![field],
-                    negate: true,
-                    right: Rhs::Set(format!("known{fam}")),
-                },
-            ];
-            stmts.extend(drop("cordon ingress unknown-destination drop "));
-            rules.push(Rule::new(stmts).with_comment("not a known container: fail closed"));
-        }
         t.chains.push(Chain {
             name: name.into(),
             base: Some(BaseChain {
                 hook,
-                priority: INGRESS_PRIORITY,
+                priority: prio,
             }),
-            rules,
+            rules: vec![
+                established(),
+                nd(),
+                Rule::new(vec![on_bridge(dev), Stmt::Verdict(Verdict::Jump(dispatch))]),
+            ],
         });
     }
 }

@@ -376,16 +376,25 @@ fn same_network_excludes_the_default_bridge() {
 fn unknown_sources_and_destinations_fail_closed() {
     let r = compiled().ruleset;
     let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
+    let chain = |name: &str| inet.chains.iter().find(|c| c.name == name).unwrap();
     for base in ["egress_fwd", "egress_host", "ingress_fwd", "ingress_local"] {
-        let ch = inet.chains.iter().find(|c| c.name == base).unwrap();
+        let ch = chain(base);
         assert!(ch.base.is_some());
+        // Traffic of a managed bridge goes to the dispatch chain...
         let last = ch.rules.last().unwrap();
+        assert!(matches!(&last.stmts[0], Stmt::Match { right: Rhs::Set(s), .. } if s == "bridges"));
+        let dispatch = format!("{base}_dispatch");
         assert_eq!(
             last.stmts.last(),
+            Some(&Stmt::Verdict(Verdict::Jump(dispatch.clone())))
+        );
+        // ...which ends by dropping what no map entry claimed.
+        let d = chain(&dispatch);
+        assert_eq!(
+            d.rules.last().unwrap().stmts.last(),
             Some(&Stmt::Verdict(Verdict::Drop)),
             "{base}"
         );
-        assert!(matches!(&last.stmts[0], Stmt::Match { right: Rhs::Set(s), .. } if s == "bridges"));
     }
 }
 
