@@ -84,10 +84,18 @@ pub fn inventory(output: Format) -> CmdResult {
     Ok(())
 }
 
-/// Compiles and installs once; shared by `apply` and the daemon.
+/// Compiles and installs once.
 pub fn install(policy: &PolicyFile, inv: &Inventory) -> Result<Compiled, Failure> {
+    let compiled = build(policy, inv, &StateDir::default())?;
+    install_compiled(&compiled)?;
+    Ok(compiled)
+}
+
+/// Installs a compiled ruleset: checked by the kernel first, br_netfilter
+/// switched on (recording what it changed), then one transaction. Shared
+/// by `apply` and the daemon.
+pub fn install_compiled(compiled: &Compiled) -> Result<(), Failure> {
     let state = StateDir::default();
-    let compiled = build(policy, inv, &state)?;
     let nft = Nft::host();
     // Validate against the kernel before touching anything else.
     nft.check(&compiled.ruleset).map_err(Failure::env)?;
@@ -99,8 +107,7 @@ pub fn install(policy: &PolicyFile, inv: &Inventory) -> Result<Compiled, Failure
         }
         state.save_sysctls(&saved).map_err(Failure::env)?;
     }
-    nft.install(&compiled.ruleset).map_err(Failure::env)?;
-    Ok(compiled)
+    nft.install(&compiled.ruleset).map_err(Failure::env)
 }
 
 /// `cordon apply`.

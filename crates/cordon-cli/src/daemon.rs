@@ -56,22 +56,20 @@ pub fn run(config: Option<&Path>) -> CmdResult {
         loop {
             let inv = cordon_docker::collect(&docker).await.map_err(Failure::env)?;
             let installed = nft.installed().map_err(Failure::env)?;
-            let overrides = cordon_dataplane::StateDir::default()
-                .set_overrides()
-                .map_err(Failure::env)?;
-            let compiled = cordon_compiler::compile(&policy, &inv, &overrides);
+            let state = cordon_dataplane::StateDir::default();
+            let compiled = apply::build(&policy, &inv, &state)?;
             if !installed || last.as_ref() != Some(&compiled.ruleset) {
-                match apply::install(&policy, &inv) {
-                    Ok(c) => {
-                        for w in &c.warnings {
+                match apply::install_compiled(&compiled) {
+                    Ok(()) => {
+                        for w in &compiled.warnings {
                             warn!("{w}");
                         }
                         info!(
-                            containers = c.assignments.len(),
+                            containers = compiled.assignments.len(),
                             repaired = !installed && last.is_some(),
                             "ruleset installed"
                         );
-                        last = Some(c.ruleset);
+                        last = Some(compiled.ruleset);
                     }
                     Err(f) => warn!("apply failed, the previous ruleset stays: {}", f.message),
                 }

@@ -136,13 +136,7 @@ fn table_cmds(t: &Table, cmds: &mut Vec<J>, with_elements: bool) {
         if s.verdict_map {
             obj["map"] = json!("verdict");
         }
-        let mut flags = Vec::new();
-        if s.interval {
-            flags.push("interval");
-        }
-        if s.timeout {
-            flags.push("timeout");
-        }
+        let flags = s.flags();
         if !flags.is_empty() {
             obj["flags"] = json!(flags);
         }

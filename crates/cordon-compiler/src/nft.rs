@@ -104,6 +104,20 @@ impl Set {
     }
 }
 
+impl Set {
+    /// Its flags, in nft's words: `interval`, `timeout`.
+    pub fn flags(&self) -> Vec<&'static str> {
+        let mut flags = Vec::new();
+        if self.interval {
+            flags.push("interval");
+        }
+        if self.timeout {
+            flags.push("timeout");
+        }
+        flags
+    }
+}
+
 /// A set element: its key and, in a verdict map, its verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Element {

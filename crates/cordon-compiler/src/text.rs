@@ -54,13 +54,7 @@ fn render_set(out: &mut String, s: &Set) {
     } else {
         let _ = writeln!(out, "\t\ttype {key}");
     }
-    let mut flags = Vec::new();
-    if s.interval {
-        flags.push("interval");
-    }
-    if s.timeout {
-        flags.push("timeout");
-    }
+    let flags = s.flags();
     if !flags.is_empty() {
         let _ = writeln!(out, "\t\tflags {}", flags.join(","));
     }
