@@ -446,6 +446,9 @@ fn rules(cx: &mut Ctx, n: &Node, ingress: bool) -> Vec<Rule> {
                     format!("{list_key} rules use `{want}:`, not `{other}:`"),
                 );
             } else if key == "ports" {
+                if matches!(&v.data, YamlData::Sequence(items) if items.is_empty()) {
+                    cx.err(loc(v), "`ports: []` would allow nothing; leave `ports` out to allow every port, or remove the rule");
+                }
                 for p in cx.list(v, "ports", "[443/tcp]") {
                     let Some(s) = cx.text(p, "ports") else {
                         continue;

@@ -1,0 +1,117 @@
+//! The parser on whole files: every error located, never a panic.
+
+use cordon_policy::{parse, Peer, PortSpec};
+use proptest::prelude::*;
+
+const SPEC: &str = include_str!("../../cordon-cli/tests/fixtures/spec.yaml");
+
+#[test]
+fn spec_example_parses_to_what_it_says() {
+    let p = parse("spec.yaml", SPEC).unwrap();
+    assert_eq!(p.sets[0].name, "office");
+    assert_eq!(p.sets[0].addrs.len(), 2);
+    assert_eq!(
+        p.dns.upstream,
+        vec!["203.0.113.53".parse::<std::net::IpAddr>().unwrap()]
+    );
+    let web = p.policy("web").unwrap();
+    assert_eq!(web.select.compose_service.as_deref(), Some("web"));
+    assert_eq!(web.body.egress[0].peers, vec![Peer::Policy("db".into())]);
+    assert_eq!(web.body.egress[0].ports, vec![PortSpec::Tcp(5432, 5432)]);
+    assert_eq!(
+        web.body.egress[1].peers,
+        vec![
+            Peer::Dns("api.example.com".into()),
+            Peer::DnsWildcard("example.org".into())
+        ]
+    );
+    let sftp = p.policy("sftp").unwrap();
+    assert_eq!(
+        sftp.body.ingress.as_ref().unwrap()[0].peers,
+        vec![Peer::Set("office".into())]
+    );
+    assert!(sftp.body.egress.is_empty());
+}
+
+#[test]
+fn absent_default_is_the_embedded_one_and_absent_egress_is_nothing() {
+    let p = parse(
+        "f.yaml",
+        "version: 1\npolicies:\n  - name: quiet\n    select: { name: q }\n",
+    )
+    .unwrap();
+    assert_eq!(p.default, cordon_policy::embedded_default().default);
+    assert!(p.policy("quiet").unwrap().body.egress.is_empty());
+    assert!(p.policy("quiet").unwrap().body.ingress.is_none());
+}
+
+#[test]
+fn empty_ports_list_is_refused() {
+    let e = parse(
+        "f.yaml",
+        "version: 1\ndefault:\n  egress:\n    - to: [internet]\n      ports: []\n",
+    )
+    .unwrap_err();
+    assert_eq!(e.len(), 1);
+    assert_eq!(
+        e[0].to_string(),
+        "f.yaml:5:14: `ports: []` would allow nothing; leave `ports` out to allow every port, or remove the rule"
+    );
+}
+
+#[test]
+fn empty_file_and_wrong_top_level() {
+    assert_eq!(
+        parse("f.yaml", "").unwrap_err()[0].to_string(),
+        "f.yaml:1:1: the file is empty; a policy file starts with `version: 1`"
+    );
+    assert_eq!(
+        parse("f.yaml", "- a\n").unwrap_err()[0].to_string(),
+        "f.yaml:1:1: the policy file must be a mapping, not a list"
+    );
+    assert!(parse("f.yaml", "sets: {}\n").unwrap_err()[0]
+        .to_string()
+        .contains("missing `version: 1`"));
+}
+
+#[test]
+fn duplicate_keys_are_yaml_errors() {
+    let e = parse("f.yaml", "version: 1\nversion: 1\n").unwrap_err();
+    assert!(e[0].to_string().starts_with("f.yaml:2:"), "{e:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Arbitrary text never panics the parser; errors are always located.
+    #[test]
+    fn never_panics(text in "\\PC{0,200}") {
+        if let Err(diags) = parse("f.yaml", &text) {
+            prop_assert!(!diags.is_empty());
+            for d in diags {
+                prop_assert!(d.loc.line >= 1 && d.loc.col >= 1);
+            }
+        }
+    }
+
+    /// The spec example with one byte replaced never panics either.
+    #[test]
+    fn mutated_spec_never_panics(pos in 0usize..SPEC.len(), byte in proptest::sample::select(b":-[]{}, \n#*/.\"'0a".to_vec())) {
+        let mut bytes = SPEC.as_bytes().to_vec();
+        bytes[pos] = byte;
+        if let Ok(text) = String::from_utf8(bytes) {
+            let _ = parse("f.yaml", &text);
+        }
+    }
+
+    /// Every valid port range is accepted as written.
+    #[test]
+    fn port_ranges(lo in 1u16.., span in 0u16..1000, udp in any::<bool>()) {
+        let hi = lo.saturating_add(span);
+        let proto = if udp { "udp" } else { "tcp" };
+        let text = format!("version: 1\ndefault:\n  egress:\n    - to: [any]\n      ports: [\"{lo}-{hi}/{proto}\"]\n");
+        let p = parse("f.yaml", &text).unwrap();
+        let want = if udp { PortSpec::Udp(lo, hi) } else { PortSpec::Tcp(lo, hi) };
+        prop_assert_eq!(&p.default.egress[0].ports, &vec![want]);
+    }
+}
