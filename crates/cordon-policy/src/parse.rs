@@ -161,6 +161,13 @@ pub fn parse(file: &str, text: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
         &["version", "sets", "dns", "default", "policies"],
     );
     if !matches!(root.data, YamlData::Mapping(_)) {
+        if cx.diags.is_empty() {
+            // An empty document (only comments, or a bare anchor).
+            cx.err(
+                loc(root),
+                "the file is empty; a policy file starts with `version: 1`",
+            );
+        }
         return Err(cx.diags);
     }
     let get = |name: &str| {
