@@ -1,28 +1,66 @@
 //! The lab image: a one-binary root filesystem from the host's static
-//! busybox (Debian's busybox-static), imported through the Docker API,
-//! since no registry can be reached.
+//! busybox (Debian's busybox-static), imported through the Docker API
+//! (`docker import` of a tar stream), since no registry can be reached.
+//!
+//! Its root filesystem: `/bin/busybox` with applet symlinks ([`APPLETS`]),
+//! `/etc/passwd` (root, nobody), `/etc/group`, `/etc/services`, `/tmp`,
+//! `PATH=/bin`, and the label [`VERSION_LABEL`]: an image of an older
+//! layout is rebuilt.
 
-use bollard::query_parameters::CreateImageOptionsBuilder;
+use bollard::query_parameters::{CreateImageOptionsBuilder, RemoveImageOptionsBuilder};
 use bollard::Docker;
 use futures_util::StreamExt;
 
-const APPLETS: &[&str] = &[
+/// The busybox applets linked in `/bin`.
+pub const APPLETS: &[&str] = &[
     "sh", "sleep", "nc", "ip", "ping", "ping6", "cat", "echo", "ls", "id", "wget", "nslookup",
-    "ifconfig", "route", "arping", "timeout", "ps", "true", "false",
+    "ifconfig", "route", "arping", "timeout", "ps", "true", "false", "kill", "grep", "head",
+    "printf", "hostname", "netstat", "mkdir", "rm", "env", "uname", "tr", "wc", "sed", "seq",
+    "date", "test", "[", "dd",
 ];
 
-/// Imports `image` unless it exists; says why when it cannot.
+/// The image label naming its layout version.
+pub const VERSION_LABEL: &str = "cordon-lab.image";
+const VERSION: &str = "2";
+
+/// Imports `image` unless it exists in the current layout; says why when
+/// it cannot.
 pub async fn ensure(docker: &Docker, image: &str) -> Result<(), String> {
-    if docker.inspect_image(image).await.is_ok() {
-        return Ok(());
+    let old = match docker.inspect_image(image).await {
+        Ok(info) => {
+            let current = info
+                .config
+                .as_ref()
+                .and_then(|c| c.labels.as_ref())
+                .and_then(|l| l.get(VERSION_LABEL))
+                .is_some_and(|v| v == VERSION);
+            if current {
+                return Ok(());
+            }
+            info.id
+        }
+        Err(_) => None,
+    };
+    build(docker, image).await?;
+    if let Some(old) = old {
+        // The old layout, now untagged; still used by a container maybe.
+        let opts = RemoveImageOptionsBuilder::new().noprune(false).build();
+        let _ = docker.remove_image(&old, Some(opts), None).await;
     }
+    Ok(())
+}
+
+async fn build(docker: &Docker, image: &str) -> Result<(), String> {
     let busybox = std::fs::read("/bin/busybox").map_err(|e| {
         format!("no image {image} and no /bin/busybox to build it from ({e}); apt-get install busybox-static")
     })?;
     let mut tar = Vec::new();
-    for dir in ["bin/", "etc/", "tmp/", "root/"] {
+    for dir in [
+        "bin/", "etc/", "root/", "proc/", "sys/", "dev/", "run/", "var/",
+    ] {
         entry(&mut tar, dir, b'5', 0o755, b"", "");
     }
+    entry(&mut tar, "tmp/", b'5', 0o1777, b"", "");
     entry(&mut tar, "bin/busybox", b'0', 0o755, &busybox, "");
     for a in APPLETS {
         entry(&mut tar, &format!("bin/{a}"), b'2', 0o777, b"", "busybox");
@@ -48,7 +86,7 @@ pub async fn ensure(docker: &Docker, image: &str) -> Result<(), String> {
         "etc/services",
         b'0',
         0o644,
-        b"ssh 22/tcp\nhttp 80/tcp\n",
+        b"echo 7/tcp\necho 7/udp\nssh 22/tcp\ndomain 53/tcp\ndomain 53/udp\nhttp 80/tcp\nhttps 443/tcp\n",
         "",
     );
     tar.extend_from_slice(&[0; 1024]);
@@ -57,7 +95,10 @@ pub async fn ensure(docker: &Docker, image: &str) -> Result<(), String> {
         .from_src("-")
         .repo(repo)
         .tag(tag)
-        .changes(vec!["ENV PATH=/bin".into()])
+        .changes(vec![
+            "ENV PATH=/bin".into(),
+            format!("LABEL {VERSION_LABEL}={VERSION}"),
+        ])
         .build();
     let mut progress =
         docker.create_image(Some(options), Some(bollard::body_full(tar.into())), None);

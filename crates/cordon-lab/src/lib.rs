@@ -1,249 +1,248 @@
-//! cordon's test lab: throw-away network namespaces with veth pairs, lab
-//! servers, Docker networks and containers from a local busybox image.
+//! cordon's test lab: throw-away network namespaces joined to the host by
+//! veth pairs, lab servers (TCP banners, UDP echo, dnsmasq), Docker networks
+//! and containers from a local busybox image, and probes whose success is
+//! unambiguous.
 //!
-//! One [`Lab`] value owns everything a test creates and removes it when
-//! dropped, also while a failed test unwinds. Tests share the host's single
-//! cordon tables and Docker's bridges, so a lab holds a host-wide lock for
-//! its lifetime: lab tests run one at a time, whatever the test harness does.
+//! Every object the lab creates is a guard that removes what it created when
+//! dropped, also while a failed test unwinds (errors in `Drop` are logged,
+//! never raised). End-to-end tests share the host's single `inet cordon` and
+//! `bridge cordon` tables and Docker's bridges, so each one holds the
+//! host-wide [`lock()`] for its whole duration.
 //!
-//! Rules the lab keeps: traffic only to hosts it created; simulated internet
-//! in 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32; a simulated LAN in
-//! a 10.x subnet; never this machine's uplink or resolver.
+//! Lab rules: traffic only to hosts the test created; a simulated internet
+//! in 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32 inside namespaces; a
+//! simulated LAN in a 10.x subnet of the test's own; never the machine's
+//! uplink (192.0.2.0/24) nor its resolver, never a real name. Probes take
+//! addresses, not names, and panic when given anything else.
+//!
+//! ```no_run
+//! use cordon_lab::{lab_or_skip, ContainerOpts, Netns, TcpServer, TestContainer, Uplink};
+//!
+//! #[test]
+//! fn container_reaches_the_lab_internet() {
+//!     lab_or_skip!();
+//!     let _lock = cordon_lab::lock();
+//!     let inet = Netns::new("inet");
+//!     let _up = Uplink::to_host(&inet, "198.51.100.1/24", "198.51.100.2/24");
+//!     let _web = TcpServer::banner(&inet, 80, "hello-inet");
+//!     let c = TestContainer::run(ContainerOpts::new("probe"));
+//!     assert!(c.reaches("198.51.100.2", 80, "hello-inet"));
+//! }
+//! ```
+//!
+//! Locals drop in reverse order: take the lock first so that it is released
+//! last, after every guard has cleaned up. [`leftovers()`] lists what this
+//! process created that still exists. Set `CORDON_LAB_DEBUG=1` to have
+//! failed probes say what they got.
+//!
+//! Paths through the host: containers reach lab namespaces (Docker
+//! masquerades their IPv4; IPv6 is routed, so namespaces also reach
+//! containers' IPv6 addresses), namespaces reach published ports through
+//! the host's address on their uplink, and the host's own services bound to
+//! that address. Docker's `FORWARD` policy is `DROP`, so two namespaces do
+//! not reach each other through the host over IPv4.
+//!
+//! The older all-in-one [`Lab`] value (one owner for everything a test
+//! creates, plus the cordon binary under test) is built on the same pieces.
 
-mod docker;
+pub mod docker;
 pub mod image;
-mod netns;
+mod lab;
+pub mod lock;
+pub mod netns;
+mod probe;
+pub mod servers;
+pub mod skip;
+pub mod sysctl;
 
-use std::cell::RefCell;
-use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output};
+use std::io::Write as _;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use docker::{Ctr, Run};
-pub use netns::Ns;
+pub use docker::{
+    ensure_test_image, ContainerOpts, ExecResult, Publish, TestContainer, TestNetwork, TEST_IMAGE,
+};
+pub use lab::{Ctr, Lab, Ns, Run};
+pub use lock::{lock, LabLock};
+pub use netns::{Netns, NsProcess, Uplink};
+pub use servers::{Dnsmasq, TcpServer, UdpEcho};
+pub use skip::{require_root_docker_nft, require_root_nft, skip_reason};
+pub use sysctl::{Forwarding, SysctlGuard};
 
-/// The local image lab containers run.
-pub const IMAGE: &str = "cordon-test-bb:latest";
+/// The local image lab containers run (same as [`TEST_IMAGE`]).
+pub const IMAGE: &str = TEST_IMAGE;
 
-/// Why lab tests cannot run here (not root, no nft, no Docker), if so.
-pub fn skip_reason(need_docker: bool) -> Option<String> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("lab tests need root".into());
-    }
-    for (cmd, pkg) in [("nft", "nftables"), ("ip", "iproute2"), ("socat", "socat")] {
-        if Command::new(cmd).arg("-V").output().is_err() {
-            return Some(format!("lab tests need {cmd} (apt-get install {pkg})"));
-        }
-    }
-    if need_docker && !docker::reachable() {
-        return Some("lab tests need a running dockerd (scripts/test starts one)".into());
-    }
-    None
-}
+/// The label every lab container and network carries, valued with the
+/// creating process's id: leftovers of a killed test run are found by it.
+pub const PID_LABEL: &str = "cordon-lab.pid";
 
-/// Starts a lab test or skips it: without root, nft or Docker it prints one
-/// `skipped:` line and returns; under CI (`CI=true`) that is a failure.
-#[macro_export]
-macro_rules! lab_or_skip {
-    ($cordon:expr) => {
-        match $crate::skip_reason(true) {
-            Some(reason) => {
-                if std::env::var("CI").as_deref() == Ok("true") {
-                    panic!("lab test cannot run under CI: {reason}");
-                }
-                // Straight to stderr: the harness would hide eprintln!.
-                use std::io::Write as _;
-                let _ = writeln!(std::io::stderr(), "skipped: {reason}");
-                return;
-            }
-            None => $crate::Lab::new($cordon),
-        }
-    };
-}
+/// The timeout of the lab's probes, in seconds.
+pub const PROBE_TIMEOUT_S: u32 = 2;
 
-/// Everything one lab test created.
-#[derive(Default)]
-struct Owned {
-    children: Vec<Child>,
-    containers: Vec<String>,
-    networks: Vec<String>,
-    netns: Vec<String>,
-    host_ifaces: Vec<String>,
-    v6_forwarding: Option<String>,
-}
-
-/// A lab: owns what it creates, removes it on drop.
-pub struct Lab {
-    cordon: PathBuf,
-    state: tempfile::TempDir,
-    rt: tokio::runtime::Runtime,
-    docker: bollard::Docker,
-    owned: RefCell<Owned>,
-    tag: String,
-    _lock: File,
-}
-
-impl Lab {
-    /// A new lab; `cordon` is the binary under test. Waits for the
-    /// host-wide lab lock, then removes any cordon tables left over.
-    pub fn new(cordon: &str) -> Lab {
-        let lock = File::create("/run/cordon-lab.lock").expect("create /run/cordon-lab.lock");
-        // SAFETY: flock on an open descriptor we own.
-        let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
-        assert_eq!(rc, 0, "flock /run/cordon-lab.lock");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("lab runtime");
-        let docker = rt.block_on(docker::connect());
-        rt.block_on(image::ensure(&docker, IMAGE))
-            .unwrap_or_else(|e| panic!("{e}"));
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let tag = format!(
-            "{}{}",
-            std::process::id() % 10000,
-            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        );
-        let lab = Lab {
-            cordon: PathBuf::from(cordon),
-            state: tempfile::tempdir().expect("state dir"),
-            rt,
-            docker,
-            owned: RefCell::default(),
-            tag,
-            _lock: lock,
-        };
-        let _ = lab.cordon(&["down"]);
-        lab
-    }
-
-    /// A short unique suffix for names this lab creates.
-    pub fn tag(&self) -> &str {
-        &self.tag
-    }
-
-    /// Runs the cordon binary with the lab's own state directory.
-    pub fn cordon(&self, args: &[&str]) -> Output {
-        Command::new(&self.cordon)
-            .args(args)
-            .env("CORDON_STATE_DIR", self.state.path())
-            .output()
-            .expect("run cordon")
-    }
-
-    /// Starts a long-running cordon command (the daemon), stopped when the
-    /// lab drops.
-    pub fn spawn_cordon(&self, args: &[&str]) {
-        self.spawn(
-            Command::new(&self.cordon)
-                .args(args)
-                .env("CORDON_STATE_DIR", self.state.path()),
-        );
-    }
-
-    /// Runs cordon and insists it succeeds; returns its stdout.
-    pub fn cordon_ok(&self, args: &[&str]) -> String {
-        let out = self.cordon(args);
-        assert!(
-            out.status.success(),
-            "cordon {args:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// A file in the lab's temporary directory with this content.
-    pub fn file(&self, name: &str, content: &str) -> String {
-        let p = self.state.path().join(name);
-        std::fs::write(&p, content).expect("write lab file");
-        p.display().to_string()
-    }
-
-    /// Starts a long-running process, killed when the lab drops.
-    pub fn spawn(&self, cmd: &mut Command) {
-        let child = cmd
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn lab process");
-        self.owned.borrow_mut().children.push(child);
-    }
-
-    /// A TCP server on the host itself, bound to `addr`, answering each
-    /// connection with `banner`.
-    pub fn serve_host(&self, addr: &str, port: u16, banner: &str) {
-        self.spawn(Command::new("socat").args([
-            &format!("TCP-LISTEN:{port},bind={addr},fork,reuseaddr"),
-            &format!("SYSTEM:echo {banner}"),
-        ]));
-        wait_listening(None, port);
-    }
-
-    /// The full `nft list ruleset` of the host.
-    pub fn ruleset(&self) -> String {
-        sh("nft", &["list", "ruleset"])
-    }
-}
-
-/// Runs a command, insisting it succeeds; returns stdout.
+/// Runs a command, insisting it succeeds; returns its stdout.
+///
+/// # Panics
+/// When the command cannot run or exits unsuccessfully (with its stderr).
+#[track_caller]
 pub fn sh(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().expect("run");
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
     assert!(
         out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        "{cmd} {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Waits until something listens on TCP `port` (in namespace `ns`).
-fn wait_listening(ns: Option<&str>, port: u16) {
-    let pat = format!(":{port} ");
-    for _ in 0..100 {
-        let out = match ns {
-            Some(ns) => Command::new("ip")
-                .args(["netns", "exec", ns, "ss", "-Hltn"])
-                .output(),
-            None => Command::new("ss").args(["-Hltn"]).output(),
-        };
-        if let Ok(o) = out {
-            if String::from_utf8_lossy(&o.stdout).contains(&pat) {
-                return;
-            }
+/// Runs a command and reports a failure on stderr instead of panicking (for
+/// cleanup code). True when it succeeded.
+pub(crate) fn sh_quiet(cmd: &str, args: &[&str]) -> bool {
+    match Command::new(cmd).args(args).output() {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            warn(&format!(
+                "{cmd} {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+            false
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        Err(e) => {
+            warn(&format!("cannot run {cmd}: {e}"));
+            false
+        }
     }
-    panic!("nothing listens on port {port} in {ns:?}");
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.cordon(&["down"]);
-        let mut owned = std::mem::take(&mut *self.owned.borrow_mut());
-        for c in &mut owned.children {
-            let _ = c.kill();
-            let _ = c.wait();
+/// One line on the process's stderr, not captured by the test harness (a
+/// cleanup failure must be seen even when the test passes).
+pub(crate) fn warn(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "cordon-lab: {msg}");
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A process-wide sequence number, for unique names.
+pub(crate) fn next_seq() -> usize {
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A unique object name: `cl-<prefix>-<pid>-<n>`.
+pub(crate) fn unique_name(prefix: &str) -> String {
+    assert!(
+        !prefix.is_empty()
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "lab name prefix must be non-empty [A-Za-z0-9_-]: {prefix:?}"
+    );
+    format!("cl-{prefix}-{}-{}", std::process::id(), next_seq())
+}
+
+/// The process id encoded in a name made by [`unique_name`], if any.
+pub(crate) fn pid_of_name(name: &str) -> Option<u32> {
+    if !name.starts_with("cl-") {
+        return None;
+    }
+    let mut parts = name.rsplitn(3, '-');
+    let n = parts.next()?;
+    let pid = parts.next()?;
+    parts.next()?;
+    n.parse::<usize>().ok()?;
+    pid.parse().ok()
+}
+
+/// True while process `pid` exists and is not a zombie.
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) S ...`: the state follows the last parenthesis.
+    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+    !matches!(state.and_then(|s| s.chars().next()), Some('Z' | 'X') | None)
+}
+
+/// What a TCP server at `ip`:`port` sends to the host itself (e.g. a
+/// namespace behind an [`Uplink`]), trimmed; `None` when the connection
+/// fails or nothing comes back within 2 s.
+#[track_caller]
+pub fn host_tcp_banner(ip: &str, port: u16) -> Option<String> {
+    let timeout = std::time::Duration::from_secs(PROBE_TIMEOUT_S.into());
+    probe::tcp_read(addr(ip), port, timeout)
+}
+
+/// True when a TCP connection from the host to `ip`:`port` returns
+/// `banner`.
+#[track_caller]
+pub fn host_reaches(ip: &str, port: u16, banner: &str) -> bool {
+    let got = host_tcp_banner(ip, port);
+    netns::debug_probe("host", ip, port, banner, &got);
+    got.is_some_and(|g| g.contains(banner))
+}
+
+/// True when a UDP echo server at `ip`:`port` returns the datagram the
+/// host sends.
+#[track_caller]
+pub fn host_udp_echo(ip: &str, port: u16) -> bool {
+    let timeout = std::time::Duration::from_secs(PROBE_TIMEOUT_S.into());
+    probe::udp_echo(addr(ip), port, timeout)
+}
+
+/// Everything this process created that still exists: namespaces, host
+/// veths, containers and networks (each as `kind name`). Empty once every
+/// guard has dropped; tests assert it.
+pub fn leftovers() -> Vec<String> {
+    let pid = std::process::id();
+    let mut found = Vec::new();
+    for (dir, kind) in [("/run/netns", "netns"), ("/sys/class/net", "link")] {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let mine = match kind {
+                "netns" => pid_of_name(&name) == Some(pid),
+                _ => netns::pid_of_iface(&name) == Some(pid),
+            };
+            if mine {
+                found.push(format!("{kind} {name}"));
+            }
         }
-        self.rt.block_on(docker::remove(
-            &self.docker,
-            &owned.containers,
-            &owned.networks,
-        ));
-        for ns in &owned.netns {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-        if let Some(old) = &owned.v6_forwarding {
-            let _ = std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", old.trim());
-        }
-        for i in &owned.host_ifaces {
-            let _ = Command::new("ip")
-                .args(["link", "del", i])
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
+    }
+    found.extend(docker::leftovers());
+    found
+}
+
+/// Parses a probe target, insisting on an address: lab probes never
+/// resolve names.
+#[track_caller]
+pub(crate) fn addr(ip: &str) -> std::net::IpAddr {
+    ip.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .unwrap_or_else(|_| panic!("lab probes take IP addresses, not {ip:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_the_pid() {
+        let n = unique_name("inet");
+        assert!(n.starts_with("cl-inet-"));
+        assert_eq!(pid_of_name(&n), Some(std::process::id()));
+        assert_eq!(pid_of_name(&unique_name("a-b")), Some(std::process::id()));
+        assert_eq!(pid_of_name("cl-inet-12340"), None);
+        assert_eq!(pid_of_name("other-1-2"), None);
+        assert!(pid_alive(std::process::id()));
+    }
+
+    #[test]
+    fn probes_take_addresses() {
+        assert_eq!(addr("198.51.100.2").to_string(), "198.51.100.2");
+        assert_eq!(addr("[2001:db8::1]").to_string(), "2001:db8::1");
+        assert!(std::panic::catch_unwind(|| addr("example.com")).is_err());
     }
 }
