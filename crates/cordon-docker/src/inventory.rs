@@ -12,6 +12,7 @@ use futures_util::stream::{self, StreamExt};
 use ipnet::IpNet;
 
 use crate::error::{status_of, DockerError};
+use crate::nat;
 use crate::veth::find_host_ifaces;
 
 /// How many container inspections run at once.
@@ -22,7 +23,8 @@ const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
 
 /// Lists Docker's networks and running containers, inspects the containers
 /// (16 at a time) and finds each endpoint's host-side veth (see
-/// [`crate::veth`]).
+/// [`crate::veth`]). Marks the networks cordon must masquerade because
+/// their daemon runs with `--iptables=false` (see [`crate::nat`]).
 ///
 /// Containers are sorted by name, networks by name, endpoints by network
 /// and published ports by port, so the same host gives the same output. A
@@ -53,6 +55,16 @@ pub async fn collect(docker: &Docker) -> Result<Inventory, DockerError> {
         .collect()
         .await;
 
+    let cordon_masquerades = match nat::detect(docker).await {
+        Ok(settings) => settings.cordon_masquerades(),
+        Err(reason) => {
+            tracing::warn!(
+                "cannot tell whether dockerd manages iptables ({reason}); assuming it does, so cordon masquerades nothing"
+            );
+            false
+        }
+    };
+
     // Listed after the containers: every network a container was attached
     // to then still exists (Docker refuses to remove a network in use).
     let mut networks: Vec<Network> = docker
@@ -60,7 +72,7 @@ pub async fn collect(docker: &Docker) -> Result<Inventory, DockerError> {
         .await
         .map_err(|e| DockerError::api("list networks", &e))?
         .iter()
-        .map(network_from)
+        .map(|n| network_from(n, cordon_masquerades))
         .collect();
     networks.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
 
@@ -86,8 +98,9 @@ pub async fn collect(docker: &Docker) -> Result<Inventory, DockerError> {
     })
 }
 
-/// A Docker network as cordon sees it.
-pub(crate) fn network_from(n: &bollard::models::Network) -> Network {
+/// A Docker network as cordon sees it. `cordon_masquerades`: its daemon
+/// installs no NAT (see [`crate::nat`]).
+pub(crate) fn network_from(n: &bollard::models::Network, cordon_masquerades: bool) -> Network {
     let id = n.id.clone().unwrap_or_default();
     let name = n.name.clone().unwrap_or_default();
     let driver = n.driver.clone().unwrap_or_default();
@@ -106,10 +119,17 @@ pub(crate) fn network_from(n: &bollard::models::Network) -> Network {
             }
         })
         .collect();
+    let internal = n.internal.unwrap_or(false);
     Network {
         bridge: bridge_name(&name, &driver, &id, n.options.as_ref()),
         default_bridge: name == "bridge" && driver == "bridge",
-        internal: n.internal.unwrap_or(false),
+        masquerade: nat::network_masquerade(
+            cordon_masquerades,
+            &driver,
+            internal,
+            n.options.as_ref(),
+        ),
+        internal,
         ipv6: n.enable_ipv6.unwrap_or(false),
         subnets,
         id,
@@ -334,7 +354,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let got = network_from(&n);
+        let got = network_from(&n, true);
         assert_eq!(
             got,
             Network {
@@ -349,20 +369,25 @@ mod tests {
                 default_bridge: false,
                 internal: true,
                 ipv6: true,
+                masquerade: false,
             }
         );
+        let mut external = n.clone();
+        external.internal = Some(false);
+        assert!(network_from(&external, true).masquerade);
+        assert!(!network_from(&external, false).masquerade);
         let default = bollard::models::Network {
             name: Some("bridge".into()),
             driver: Some("bridge".into()),
             ..Default::default()
         };
-        assert!(network_from(&default).default_bridge);
+        assert!(network_from(&default, false).default_bridge);
         let not_bridge = bollard::models::Network {
             name: Some("bridge".into()),
             driver: Some("macvlan".into()),
             ..Default::default()
         };
-        assert!(!network_from(&not_bridge).default_bridge);
+        assert!(!network_from(&not_bridge, false).default_bridge);
     }
 
     #[test]

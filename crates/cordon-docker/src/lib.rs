@@ -5,6 +5,8 @@
 //!   socket), negotiates the API version and pings it.
 //! - [`collect()`] lists the networks and the running containers, inspects
 //!   them, and finds each endpoint's host-side veth with [`veth`].
+//! - [`nat`] finds out whether the daemon installs its own NAT
+//!   (`--iptables=false` means it does not, and cordon masquerades).
 //! - [`netlink`] is the small `RTM_GETLINK` / `RTM_GETNSID` client that
 //!   [`veth`] uses.
 //!
@@ -20,6 +22,7 @@
 pub mod connect;
 pub mod error;
 pub mod inventory;
+pub mod nat;
 pub mod netlink;
 pub mod veth;
 

@@ -60,6 +60,13 @@ pub struct Network {
     /// IPv6 enabled.
     #[serde(default)]
     pub ipv6: bool,
+    /// cordon must masquerade this network's IPv4 traffic leaving the host,
+    /// because Docker does not: its daemon runs with `"iptables": false`
+    /// and the network is a non-internal bridge whose
+    /// `com.docker.network.bridge.enable_ip_masquerade` is not false.
+    /// See `docs/iptables-false.md`.
+    #[serde(default)]
+    pub masquerade: bool,
 }
 
 /// A running container.
