@@ -28,6 +28,8 @@ pub const BRIDGE_PRIORITY: i32 = -200;
 pub const EGRESS_PRIORITY: i32 = -10;
 /// Priority of the ingress base chains.
 pub const INGRESS_PRIORITY: i32 = -5;
+/// Priority of the nat chain that masquerades for Docker: `srcnat`.
+pub const SRCNAT_PRIORITY: i32 = 100;
 
 struct PolicyRef<'a> {
     key: String,
@@ -191,6 +193,7 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
         policy_chains(&mut inet, &b.key, &b.body);
     }
     base_chains(&mut inet);
+    masquerade(&mut inet, inv);
 
     let bridge = bridge_table(&el);
     Compiled {
@@ -797,6 +800,7 @@ fn base_chains(t: &mut Table) {
         t.chains.push(Chain {
             name: name.into(),
             base: Some(BaseChain {
+                kind: ChainType::Filter,
                 hook,
                 priority: prio,
             }),
@@ -807,6 +811,52 @@ fn base_chains(t: &mut Table) {
             ],
         });
     }
+}
+
+/// The IPv4 masquerading cordon provides when Docker does not (dockerd
+/// with `"iptables": false`): set `masq4` holds the subnets of the networks
+/// marked [`masquerade`](cordon_inventory::Network::masquerade), and nat
+/// chain `postrouting` masquerades what leaves them for anything but a
+/// Docker bridge. Both always exist, empty when no network needs them, so
+/// the ruleset's shape does not depend on the inventory. Only the first
+/// packet of a connection meets a nat chain; the filter chains have judged
+/// it already (forward runs before postrouting).
+fn masquerade(t: &mut Table, inv: &Inventory) {
+    let subnets: Vec<IpNet> = inv
+        .networks
+        .iter()
+        .filter(|n| n.masquerade && n.driver == "bridge" && n.bridge.is_some() && !n.internal)
+        .flat_map(|n| n.subnets.iter().copied())
+        .collect();
+    let (v4, _) = words::split_aggregate(&subnets);
+    t.sets.push(interval_set(
+        "masq4",
+        4,
+        &v4,
+        "subnets cordon masquerades (Docker does not)",
+    ));
+    t.chains.push(Chain {
+        name: "postrouting".into(),
+        base: Some(BaseChain {
+            kind: ChainType::Nat,
+            hook: Hook::Postrouting,
+            priority: SRCNAT_PRIORITY,
+        }),
+        rules: vec![Rule::new(vec![
+            Stmt::Match {
+                left: vec![Field::IpSaddr],
+                negate: false,
+                right: Rhs::Set("masq4".into()),
+            },
+            Stmt::Match {
+                left: vec![Field::Oifname],
+                negate: true,
+                right: Rhs::Set("bridges".into()),
+            },
+            Stmt::Masquerade,
+        ])
+        .with_comment("IPv4 leaving a network Docker does not masquerade")],
+    });
 }
 
 fn bridge_table(el: &Elements) -> Table {
@@ -1000,6 +1050,7 @@ fn bridge_table(el: &Elements) -> Table {
             Chain {
                 name: "prerouting".into(),
                 base: Some(BaseChain {
+                    kind: ChainType::Filter,
                     hook: Hook::Prerouting,
                     priority: BRIDGE_PRIORITY,
                 }),

@@ -121,7 +121,7 @@ fn table_cmds(t: &Table, cmds: &mut Vec<J>, with_elements: bool) {
     for c in &t.chains {
         let mut obj = json!({"family": fam, "table": t.name, "name": c.name});
         if let Some(b) = c.base {
-            obj["type"] = json!("filter");
+            obj["type"] = json!(b.kind.as_str());
             obj["hook"] = json!(b.hook.as_str());
             obj["prio"] = json!(b.priority);
             obj["policy"] = json!("accept");
@@ -223,6 +223,7 @@ fn stmt(s: &Stmt) -> J {
             json!({"match": {"op": op, "left": fields(left), "right": rhs(right)}})
         }
         Stmt::Counter => json!({"counter": null}),
+        Stmt::Masquerade => json!({"masquerade": null}),
         Stmt::Log { prefix, group } => json!({"log": {"prefix": prefix, "group": group}}),
         Stmt::Vmap { key, map } => json!({"vmap": {"key": fields(key), "data": format!("@{map}")}}),
         Stmt::Verdict(v) => verdict(v),

@@ -119,7 +119,7 @@ impl Set {
 }
 
 /// A set element: its key and, in a verdict map, its verdict.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Element {
     /// One value per key component.
     pub key: Vec<Value>,
@@ -128,7 +128,7 @@ pub struct Element {
 }
 
 /// A literal value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Value {
     /// An address or prefix; a host prefix renders as a bare address.
     Net(IpNet),
@@ -149,13 +149,35 @@ pub struct Chain {
     pub rules: Vec<Rule>,
 }
 
-/// The hook of a base chain (type `filter`, policy `accept`).
+/// The hook of a base chain (policy `accept`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BaseChain {
+    /// Its type: `filter` or `nat`.
+    pub kind: ChainType,
     /// The hook.
     pub hook: Hook,
     /// Its priority: lower runs first.
     pub priority: i32,
+}
+
+/// The type of a base chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChainType {
+    /// `filter`: judges packets.
+    #[default]
+    Filter,
+    /// `nat`: rewrites addresses; sees only a connection's first packet.
+    Nat,
+}
+
+impl ChainType {
+    /// The type's keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChainType::Filter => "filter",
+            ChainType::Nat => "nat",
+        }
+    }
 }
 
 /// A netfilter hook.
@@ -169,6 +191,8 @@ pub enum Hook {
     Forward,
     /// `output`.
     Output,
+    /// `postrouting`.
+    Postrouting,
 }
 
 impl Hook {
@@ -179,6 +203,7 @@ impl Hook {
             Hook::Input => "input",
             Hook::Forward => "forward",
             Hook::Output => "output",
+            Hook::Postrouting => "postrouting",
         }
     }
 }
@@ -236,12 +261,15 @@ pub enum Stmt {
         /// The map's name.
         map: String,
     },
+    /// `masquerade`: source NAT to the outgoing interface's address (nat
+    /// chains only).
+    Masquerade,
     /// A verdict.
     Verdict(Verdict),
 }
 
 /// A verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Verdict {
     /// End this base chain's evaluation; later base chains still run.
     Accept,

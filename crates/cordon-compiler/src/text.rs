@@ -26,7 +26,8 @@ fn render_table(out: &mut String, t: &Table) {
         if let Some(b) = chain.base {
             let _ = writeln!(
                 out,
-                "\t\ttype filter hook {} priority {}; policy accept;",
+                "\t\ttype {} hook {} priority {}; policy accept;",
+                b.kind.as_str(),
                 b.hook.as_str(),
                 b.priority
             );
@@ -97,6 +98,7 @@ fn stmt_text(s: &Stmt) -> String {
             format!("{l} {op}{}", rhs_text(right))
         }
         Stmt::Counter => "counter".into(),
+        Stmt::Masquerade => "masquerade".into(),
         Stmt::Log { prefix, group } => format!("log prefix \"{prefix}\" group {group}"),
         Stmt::Vmap { key, map } => format!("{} vmap @{map}", fields_text(key)),
         Stmt::Verdict(v) => verdict_text(v),

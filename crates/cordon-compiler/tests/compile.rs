@@ -1,6 +1,8 @@
 //! The compiler as a pure function: policy + inventory → ruleset.
 
-use cordon_compiler::nft::{Family, Rhs, Ruleset, Set, Stmt, Value, Verdict};
+use cordon_compiler::nft::{
+    ChainType, Family, Field, Hook, Rhs, Ruleset, Set, Stmt, Value, Verdict,
+};
 use cordon_compiler::{compile, text, Compiled, SetOverrides};
 use cordon_inventory::{Container, Endpoint, Inventory, Network};
 use proptest::prelude::*;
@@ -398,6 +400,86 @@ fn unknown_sources_and_destinations_fail_closed() {
     }
 }
 
+/// With `"iptables": false` Docker masquerades nothing: cordon masquerades
+/// the IPv4 subnets of the networks the inventory marks, never internal
+/// ones, and the nat chain and its set exist (empty) whatever the
+/// inventory, so containers and networks only ever change set elements.
+#[test]
+fn masquerade_set_and_nat_chain() {
+    let plain = compiled();
+    assert!(set(&plain.ruleset, Family::Inet, "masq4")
+        .elements
+        .is_empty());
+
+    let mut inv = sample();
+    let mut app = net("app", "br-app", "172.20.0.0/16", false);
+    app.subnets.push("2001:db8:20::/64".parse().unwrap());
+    app.masquerade = true;
+    let mut internal = net("inner", "br-inner", "172.21.0.0/16", false);
+    internal.masquerade = true;
+    internal.internal = true;
+    inv.networks = vec![
+        net("bridge", "docker0", "172.17.0.0/16", true),
+        app,
+        internal,
+    ];
+    let c = compile(&policy(), &inv, &SetOverrides::default());
+    let masq = set(&c.ruleset, Family::Inet, "masq4");
+    assert!(masq.interval);
+    assert_eq!(
+        masq.elements
+            .iter()
+            .map(|e| e.key.clone())
+            .collect::<Vec<_>>(),
+        vec![vec![Value::Net("172.20.0.0/16".parse().unwrap())]],
+        "IPv4 of the marked network only: not its IPv6, not the internal one"
+    );
+    assert_eq!(rule_count(&c.ruleset), rule_count(&plain.ruleset));
+
+    let inet = c
+        .ruleset
+        .tables
+        .iter()
+        .find(|t| t.family == Family::Inet)
+        .unwrap();
+    let chain = inet
+        .chains
+        .iter()
+        .find(|c| c.name == "postrouting")
+        .unwrap();
+    let base = chain.base.unwrap();
+    assert_eq!(
+        (base.kind, base.hook, base.priority),
+        (ChainType::Nat, Hook::Postrouting, 100)
+    );
+    assert_eq!(chain.rules.len(), 1);
+    assert_eq!(
+        chain.rules[0].stmts,
+        vec![
+            Stmt::Match {
+                left: vec![Field::IpSaddr],
+                negate: false,
+                right: Rhs::Set("masq4".into()),
+            },
+            Stmt::Match {
+                left: vec![Field::Oifname],
+                negate: true,
+                right: Rhs::Set("bridges".into()),
+            },
+            Stmt::Masquerade,
+        ]
+    );
+    let text = text::render(&c.ruleset);
+    assert!(
+        text.contains("type nat hook postrouting priority 100; policy accept;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ip saddr @masq4 oifname != @bridges masquerade"),
+        "{text}"
+    );
+}
+
 /// The golden rendering of the sample: a reviewer reads this file to see
 /// the whole ruleset. `UPDATE_GOLDEN=1 cargo test` rewrites it.
 #[test]
@@ -433,5 +515,219 @@ proptest! {
         prop_assert_eq!(rule_count(&c.ruleset), base);
         prop_assert_eq!(set(&c.ruleset, Family::Inet, "egress_fwd4").elements.len(), kinds.len());
         prop_assert_eq!(set(&c.ruleset, Family::Bridge, "ports").elements.len(), kinds.len());
+    }
+}
+
+// ---- Incremental updates (cordon_compiler::diff) ----
+
+use cordon_compiler::diff::{self, ObservedTable, Update};
+
+/// Applies element changes to a ruleset, as the kernel would.
+fn apply_changes(r: &Ruleset, update: &Update) -> Ruleset {
+    let mut out = r.clone();
+    let Update::Elements(changes) = update else {
+        return out;
+    };
+    for c in changes {
+        let t = out
+            .tables
+            .iter_mut()
+            .find(|t| t.family == c.family && t.name == c.table)
+            .expect("table");
+        let s = t.sets.iter_mut().find(|s| s.name == c.set).expect("set");
+        s.elements.retain(|e| !c.delete.contains(e));
+        s.elements.extend(c.add.iter().cloned());
+    }
+    out
+}
+
+/// Elements compared as sets: the kernel keeps no order.
+fn normalised(r: &Ruleset) -> Ruleset {
+    let mut r = r.clone();
+    for t in &mut r.tables {
+        for s in &mut t.sets {
+            s.elements.sort_by_key(|e| format!("{e:?}"));
+        }
+    }
+    r
+}
+
+fn observed(r: &Ruleset) -> diff::Observed {
+    diff::Observed {
+        tables: r
+            .tables
+            .iter()
+            .map(|t| {
+                (
+                    t.family,
+                    t.name.clone(),
+                    ObservedTable {
+                        chains: t
+                            .chains
+                            .iter()
+                            .map(|c| (c.name.clone(), c.rules.len()))
+                            .collect(),
+                        sets: t
+                            .sets
+                            .iter()
+                            .map(|s| (s.name.clone(), s.elements.clone()))
+                            .collect(),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn a_new_container_is_only_element_additions() {
+    let p = policy();
+    let before = compile(
+        &p,
+        &inventory(vec![container(0, "sftp-1", &[("app", "sftp")])]),
+        &SetOverrides::default(),
+    );
+    let after = compile(&p, &sample(), &SetOverrides::default());
+    let update = diff::between(&before.ruleset, &after.ruleset);
+    let Update::Elements(changes) = &update else {
+        panic!("expected element changes, got {update:?}");
+    };
+    assert!(changes.iter().all(|c| c.delete.is_empty()), "{changes:?}");
+    assert!(changes.iter().any(|c| c.set == "egress_fwd4"));
+    assert!(changes
+        .iter()
+        .any(|c| c.set == "bind4" && c.family == Family::Bridge));
+    assert_eq!(
+        normalised(&apply_changes(&before.ruleset, &update)),
+        normalised(&after.ruleset)
+    );
+    // And back: only deletions.
+    let back = diff::between(&after.ruleset, &before.ruleset);
+    let Update::Elements(changes) = &back else {
+        panic!("{back:?}")
+    };
+    assert!(changes.iter().all(|c| c.add.is_empty()), "{changes:?}");
+    assert!(diff::between(&after.ruleset, &after.ruleset).is_none());
+}
+
+#[test]
+fn a_policy_change_replaces_the_tables() {
+    let other = cordon_policy::parse("p.yaml", "version: 1\ndefault:\n  egress: []\n").unwrap();
+    let a = compile(&policy(), &sample(), &SetOverrides::default());
+    let b = compile(&other, &sample(), &SetOverrides::default());
+    assert!(matches!(
+        diff::between(&a.ruleset, &b.ruleset),
+        Update::Replace(_)
+    ));
+}
+
+#[test]
+fn the_kernel_is_repaired_by_elements_or_replacement() {
+    let c = compiled();
+    let r = &c.ruleset;
+    assert!(diff::against_kernel(&observed(r), r).is_none());
+
+    // A deleted map element comes back as an addition.
+    let mut o = observed(r);
+    o.tables[1].2.sets.get_mut("egress_fwd4").unwrap().pop();
+    let up = diff::against_kernel(&o, r);
+    let Update::Elements(ch) = &up else {
+        panic!("{up:?}")
+    };
+    assert_eq!((ch.len(), ch[0].add.len(), ch[0].delete.len()), (1, 1, 0));
+
+    // An element someone added is removed.
+    let mut o = observed(r);
+    let extra = o.tables[1].2.sets["egress_fwd4"][0].clone();
+    let mut forged = extra.clone();
+    forged.key = vec![Value::Net("172.20.9.9/32".parse().unwrap())];
+    o.tables[1]
+        .2
+        .sets
+        .get_mut("egress_fwd4")
+        .unwrap()
+        .push(forged.clone());
+    let Update::Elements(ch) = diff::against_kernel(&o, r) else {
+        panic!()
+    };
+    assert_eq!(ch[0].delete, vec![forged.clone()]);
+
+    // A flushed chain, a deleted chain, a deleted table: replaced.
+    let mut o = observed(r);
+    *o.tables[1].2.chains.get_mut("egress_fwd").unwrap() = 0;
+    assert!(matches!(diff::against_kernel(&o, r), Update::Replace(m) if m.contains("egress_fwd")));
+    let mut o = observed(r);
+    o.tables[0].2.chains.remove("known_port");
+    assert!(matches!(diff::against_kernel(&o, r), Update::Replace(_)));
+    let mut o = observed(r);
+    o.tables.remove(1);
+    assert!(matches!(diff::against_kernel(&o, r), Update::Replace(m) if m.contains("missing")));
+
+    // DNS timeout sets are the proxy's: their elements are never touched.
+    let mut o = observed(r);
+    let dns = o.tables[1]
+        .2
+        .sets
+        .keys()
+        .find(|k| k.starts_with("dns_"))
+        .unwrap()
+        .clone();
+    o.tables[1]
+        .2
+        .sets
+        .get_mut(&dns)
+        .unwrap()
+        .push(forged.clone());
+    assert!(diff::against_kernel(&o, r).is_none());
+}
+
+#[test]
+fn element_transaction_deletes_before_it_adds() {
+    let p = policy();
+    let a = compile(
+        &p,
+        &inventory(vec![container(0, "sftp-1", &[("app", "sftp")])]),
+        &SetOverrides::default(),
+    );
+    let b = compile(
+        &p,
+        &inventory(vec![container(0, "db-1", &[])]),
+        &SetOverrides::default(),
+    );
+    let Update::Elements(ch) = diff::between(&a.ruleset, &b.ruleset) else {
+        panic!()
+    };
+    let doc = diff::transaction(&ch);
+    let cmds = doc["nftables"].as_array().unwrap();
+    let first_add = cmds.iter().position(|c| c.get("add").is_some()).unwrap();
+    assert!(cmds[..first_add].iter().all(|c| c.get("delete").is_some()));
+    assert!(cmds[first_add..].iter().all(|c| c.get("add").is_some()));
+    // The same address now jumps to db's chain: deleted and added.
+    let text = doc.to_string();
+    assert!(
+        text.contains("eg_fwd_db") && text.contains("eg_fwd_sftp"),
+        "{text}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// From any set of containers to any other, the element changes bring
+    /// the first ruleset exactly to the second.
+    #[test]
+    fn element_changes_reach_the_target(a in proptest::collection::btree_set(0usize..40, 0..20),
+                                        b in proptest::collection::btree_set(0usize..40, 0..20)) {
+        let p = policy();
+        let mk = |ids: &std::collections::BTreeSet<usize>| inventory(ids.iter().map(|&i| {
+            let labels: &[(&str, &str)] = match i % 3 { 0 => &[("app", "sftp")], 1 => &[], _ => &[("com.docker.compose.service", "web")] };
+            container(i, &format!("c{i}"), labels)
+        }).collect());
+        let ra = compile(&p, &mk(&a), &SetOverrides::default()).ruleset;
+        let rb = compile(&p, &mk(&b), &SetOverrides::default()).ruleset;
+        let up = diff::between(&ra, &rb);
+        prop_assert!(!matches!(up, Update::Replace(_)));
+        prop_assert_eq!(normalised(&apply_changes(&ra, &up)), normalised(&rb));
+        prop_assert!(diff::against_kernel(&observed(&rb), &rb).is_none());
     }
 }
