@@ -45,11 +45,21 @@ const SUBNET: &str = "10.131.0.0/24";
 const SERVER: &str = "198.51.100.2";
 const BANNER: &str = "hello-inet";
 
+/// The default bridge the test gives the second dockerd, and its address.
+const DEFAULT_BRIDGE_ADDR: &str = "10.132.0.1/24";
+
 /// A second dockerd running with `--iptables=false`. Dropping it removes
-/// its containers and networks, stops it and deletes its directories.
+/// its containers and networks, stops it and deletes its directories and
+/// its default bridge.
+///
+/// It gets a bridge of its own (`-b`), not `--bridge=none`: a dockerd
+/// without a default bridge deletes the host's `docker0` as it starts
+/// (libnetwork's `removeDefaultBridgeInterface`), which would cut off the
+/// host's own dockerd.
 struct SecondDocker {
     child: Option<Child>,
     docker: Option<Docker>,
+    bridge: Option<String>,
     dirs: Vec<PathBuf>,
     files: Vec<PathBuf>,
 }
@@ -64,6 +74,7 @@ impl SecondDocker {
         let mut me = SecondDocker {
             child: None,
             docker: None,
+            bridge: None,
             dirs: vec![data_root.clone(), exec_root.clone()],
             files: vec![config.clone(), pidfile.clone(), PathBuf::from(SOCK)],
         };
@@ -72,6 +83,11 @@ impl SecondDocker {
             "a daemon already listens on {SOCK}"
         );
         let _ = std::fs::remove_file(SOCK);
+        let bridge = format!("cl-ipf{}", std::process::id());
+        cordon_lab::sh("ip", &["link", "add", &bridge, "type", "bridge"]);
+        me.bridge = Some(bridge.clone());
+        cordon_lab::sh("ip", &["addr", "add", DEFAULT_BRIDGE_ADDR, "dev", &bridge]);
+        cordon_lab::sh("ip", &["link", "set", &bridge, "up"]);
         // Its own file, so the host's /etc/docker/daemon.json is not read.
         std::fs::write(&config, "{\"log-level\": \"warn\"}\n").expect("write daemon.json");
         let log = std::fs::File::create(format!("/run/{tag}.log")).expect("dockerd log");
@@ -86,8 +102,8 @@ impl SecondDocker {
             .arg(&pidfile)
             .arg("--config-file")
             .arg(&config)
+            .args(["--bridge", &bridge])
             .args([
-                "--bridge=none",
                 "--iptables=false",
                 "--storage-driver=vfs",
                 "--containerd-namespace=cordon-test",
@@ -177,6 +193,9 @@ impl Drop for SecondDocker {
         mine.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in mine {
             let _ = Command::new("umount").args(["-l", m]).status();
+        }
+        if let Some(bridge) = self.bridge.take() {
+            let _ = Command::new("ip").args(["link", "del", &bridge]).status();
         }
         for d in &self.dirs {
             if d.exists() {
@@ -375,6 +394,7 @@ fn inet_table_has_postrouting() -> bool {
 fn cordon_masquerades_for_a_dockerd_without_iptables() {
     lab_or_skip!();
     let _lock = cordon_lab::lock();
+    let docker0 = Path::new("/sys/class/net/docker0").exists();
     assert!(
         !inet_table_has_postrouting(),
         "cordon's tables are installed already; run cordon down first"
@@ -479,5 +499,11 @@ fn cordon_masquerades_for_a_dockerd_without_iptables() {
     assert!(
         !reaches(d, &ctr),
         "without cordon the container is back to no NAT"
+    );
+    drop(dockerd);
+    assert_eq!(
+        Path::new("/sys/class/net/docker0").exists(),
+        docker0,
+        "the second dockerd must leave the host's docker0 alone"
     );
 }
