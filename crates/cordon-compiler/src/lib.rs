@@ -10,6 +10,7 @@
 //! root. `docs/design.md` explains the ruleset's design.
 
 mod compile;
+pub mod diff;
 pub mod json;
 pub mod nft;
 pub mod text;

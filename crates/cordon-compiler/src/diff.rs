@@ -1,0 +1,240 @@
+//! Incremental updates: what must change in the kernel to go from one
+//! ruleset to another, or from what the kernel holds to what it should.
+//!
+//! The compiler keeps a ruleset's *shape* (tables, chains, rules, set
+//! declarations) a function of the policy file alone; containers and
+//! networks only ever add or remove set and map *elements*. So when two
+//! rulesets have the same shape, the way from one to the other is a list of
+//! element deletions and additions, applied in one transaction without
+//! touching a rule, a counter or a connection. When the shapes differ (the
+//! policy file changed, or someone edited cordon's chains) the tables are
+//! replaced whole, which is atomic as well.
+//!
+//! Timeout sets are never diffed: their elements belong to the DNS proxy.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::{json, Value as J};
+
+use crate::json;
+use crate::nft::{Element, Family, Ruleset, Set, Table};
+
+/// The element changes of one named set or map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetChange {
+    /// The table's family.
+    pub family: Family,
+    /// The table's name.
+    pub table: String,
+    /// The set's name.
+    pub set: String,
+    /// Elements to delete (applied first).
+    pub delete: Vec<Element>,
+    /// Elements to add.
+    pub add: Vec<Element>,
+}
+
+/// How to bring the kernel to the desired ruleset.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// Nothing to do.
+    None,
+    /// Element changes only, in one transaction.
+    Elements(Vec<SetChange>),
+    /// Replace cordon's tables whole, with the reason.
+    Replace(String),
+}
+
+impl Update {
+    /// True when nothing needs to change.
+    pub fn is_none(&self) -> bool {
+        matches!(self, Update::None)
+    }
+}
+
+/// True when the two rulesets differ at most in set elements.
+pub fn same_shape(a: &Ruleset, b: &Ruleset) -> bool {
+    a.tables.len() == b.tables.len()
+        && a.tables.iter().zip(&b.tables).all(|(x, y)| {
+            x.family == y.family
+                && x.name == y.name
+                && x.chains == y.chains
+                && x.sets.len() == y.sets.len()
+                && x.sets.iter().zip(&y.sets).all(|(s, t)| set_decl_eq(s, t))
+        })
+}
+
+fn set_decl_eq(s: &Set, t: &Set) -> bool {
+    s.name == t.name
+        && s.key == t.key
+        && s.verdict_map == t.verdict_map
+        && s.interval == t.interval
+        && s.timeout == t.timeout
+}
+
+/// The way from ruleset `from` (installed) to ruleset `to` (desired).
+pub fn between(from: &Ruleset, to: &Ruleset) -> Update {
+    if !same_shape(from, to) {
+        return Update::Replace("the policy's shape changed".into());
+    }
+    let mut changes = Vec::new();
+    for (a, b) in from.tables.iter().zip(&to.tables) {
+        for (s, t) in a.sets.iter().zip(&b.sets) {
+            if let Some(c) = set_change(b, &t.name, t.timeout, &s.elements, &t.elements) {
+                changes.push(c);
+            }
+        }
+    }
+    elements_or_none(changes)
+}
+
+fn elements_or_none(changes: Vec<SetChange>) -> Update {
+    if changes.is_empty() {
+        Update::None
+    } else {
+        Update::Elements(changes)
+    }
+}
+
+fn set_change(
+    table: &Table,
+    set: &str,
+    timeout: bool,
+    have: &[Element],
+    want: &[Element],
+) -> Option<SetChange> {
+    if timeout || have == want {
+        return None;
+    }
+    let have_set: HashSet<&Element> = have.iter().collect();
+    let want_set: HashSet<&Element> = want.iter().collect();
+    // A map element whose verdict changes is deleted and added again (the
+    // kernel matches deletions by key).
+    let delete: Vec<Element> = have
+        .iter()
+        .filter(|e| !want_set.contains(e))
+        .cloned()
+        .collect();
+    let add: Vec<Element> = want
+        .iter()
+        .filter(|e| !have_set.contains(e))
+        .cloned()
+        .collect();
+    if delete.is_empty() && add.is_empty() {
+        return None;
+    }
+    Some(SetChange {
+        family: table.family,
+        table: table.name.clone(),
+        set: set.to_string(),
+        delete,
+        add,
+    })
+}
+
+/// What the kernel holds of one of cordon's tables, as read back by the
+/// dataplane: enough to tell whether its shape is intact and which elements
+/// differ.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ObservedTable {
+    /// Chain name → number of rules in it.
+    pub chains: BTreeMap<String, usize>,
+    /// Set name → its elements (in the key types of the desired set).
+    pub sets: BTreeMap<String, Vec<Element>>,
+}
+
+/// What the kernel holds of cordon's tables, keyed by (family, name);
+/// a missing table is absent.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observed {
+    /// The tables found.
+    pub tables: Vec<(Family, String, ObservedTable)>,
+}
+
+impl Observed {
+    fn table(&self, family: Family, name: &str) -> Option<&ObservedTable> {
+        self.tables
+            .iter()
+            .find(|(f, n, _)| *f == family && n == name)
+            .map(|(_, _, t)| t)
+    }
+}
+
+/// The way from what the kernel holds to the desired ruleset: a
+/// replacement when a table, chain, rule or set is missing or extra,
+/// otherwise the element changes (which also repair deleted or added
+/// elements).
+pub fn against_kernel(observed: &Observed, desired: &Ruleset) -> Update {
+    let mut changes = Vec::new();
+    for t in &desired.tables {
+        let Some(o) = observed.table(t.family, &t.name) else {
+            return Update::Replace(format!("table {} {} is missing", t.family.as_str(), t.name));
+        };
+        if o.chains.len() != t.chains.len() {
+            return Update::Replace(format!(
+                "table {} {} has {} chains, not {}",
+                t.family.as_str(),
+                t.name,
+                o.chains.len(),
+                t.chains.len()
+            ));
+        }
+        for c in &t.chains {
+            match o.chains.get(&c.name) {
+                Some(n) if *n == c.rules.len() => {}
+                Some(n) => {
+                    return Update::Replace(format!(
+                        "chain {} has {n} rules, not {}",
+                        c.name,
+                        c.rules.len()
+                    ))
+                }
+                None => return Update::Replace(format!("chain {} is missing", c.name)),
+            }
+        }
+        if o.sets.len() != t.sets.len() {
+            return Update::Replace(format!(
+                "table {} {} has {} sets, not {}",
+                t.family.as_str(),
+                t.name,
+                o.sets.len(),
+                t.sets.len()
+            ));
+        }
+        for s in &t.sets {
+            let Some(have) = o.sets.get(&s.name) else {
+                return Update::Replace(format!("set {} is missing", s.name));
+            };
+            if let Some(c) = set_change(t, &s.name, s.timeout, have, &s.elements) {
+                changes.push(c);
+            }
+        }
+    }
+    elements_or_none(changes)
+}
+
+/// The transaction for element changes: every deletion, then every
+/// addition, so the kernel applies them whole or not at all.
+pub fn transaction(changes: &[SetChange]) -> J {
+    let mut cmds = Vec::new();
+    for verb in ["delete", "add"] {
+        for c in changes {
+            let elems = if verb == "delete" { &c.delete } else { &c.add };
+            if elems.is_empty() {
+                continue;
+            }
+            cmds.push(json!({verb: {"element": {
+                "family": c.family.as_str(),
+                "table": c.table,
+                "name": c.set,
+                "elem": elems.iter().map(json::element).collect::<Vec<_>>(),
+            }}}));
+        }
+    }
+    json!({ "nftables": cmds })
+}
+
+/// How many elements the changes touch (for logs and metrics).
+pub fn element_count(changes: &[SetChange]) -> usize {
+    changes.iter().map(|c| c.delete.len() + c.add.len()).sum()
+}
