@@ -7,12 +7,18 @@
 //! This crate is deliberately thin; it is tested against real nftables in
 //! throw-away network namespaces.
 
+pub mod conntrack;
 mod env;
+mod install;
+pub mod kernel;
+pub mod monitor;
 mod nft;
 mod state;
 mod sysctl;
 
 pub use env::{check_environment, EnvError};
+pub use install::{install_whole, InstallError};
+pub use monitor::{Change, Monitor};
 pub use nft::{Nft, NftError};
 pub use state::{StateDir, StateError};
 pub use sysctl::{BrNetfilter, SysctlError};

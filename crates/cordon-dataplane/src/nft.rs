@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use cordon_compiler::diff::{self, Observed, Update};
 use cordon_compiler::nft::{Element, Family, Ruleset, Value};
 use cordon_compiler::{json, TABLE};
 use ipnet::IpNet;
@@ -73,6 +74,7 @@ impl Nft {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(NftError::Spawn)?;
+        crate::monitor::note_own_pid(child.id());
         let text = text.into_bytes();
         let mut stdin = child.stdin.take().expect("piped stdin");
         let writer = std::thread::spawn(move || stdin.write_all(&text));
@@ -90,6 +92,41 @@ impl Nft {
     /// Replaces cordon's tables with `ruleset` in one transaction.
     pub fn install(&self, ruleset: &Ruleset) -> Result<(), NftError> {
         self.run_text(json::replace_text(ruleset), false)
+    }
+
+    /// Brings the kernel to `desired` by `update`: element changes in one
+    /// transaction, or a whole replacement.
+    pub fn apply_update(&self, update: &Update, desired: &Ruleset) -> Result<(), NftError> {
+        match update {
+            Update::None => Ok(()),
+            Update::Elements(changes) => self.run(&diff::transaction(changes), false),
+            Update::Replace(_) => self.install(desired),
+        }
+    }
+
+    /// One of cordon's tables as `nft -j list table` prints it, or `None`
+    /// when it does not exist.
+    pub fn list_table(&self, family: Family, name: &str) -> Result<Option<J>, NftError> {
+        let out = self
+            .command()
+            .args(["-j", "list", "table", family.as_str(), name])
+            .output()
+            .map_err(NftError::Spawn)?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if err.contains("No such file or directory") {
+                return Ok(None);
+            }
+            return Err(NftError::Rejected(first_error(&err)));
+        }
+        serde_json::from_slice(&out.stdout)
+            .map(Some)
+            .map_err(|e| NftError::Output(e.to_string()))
+    }
+
+    /// What the kernel holds of `desired`'s tables.
+    pub fn observe(&self, desired: &Ruleset) -> Result<Observed, NftError> {
+        crate::kernel::observe(desired, |f, n| self.list_table(f, n))
     }
 
     /// Validates `ruleset` against the kernel without changing anything.

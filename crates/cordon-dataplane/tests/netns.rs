@@ -271,3 +271,70 @@ fn ten_thousand_containers_install() {
     let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress_fwd4"]);
     assert_eq!(map.matches("jump").count(), 10_000);
 }
+
+/// What the kernel lists reads back as exactly what was installed, so the
+/// daemon's reconcile finds nothing to do on an intact ruleset; element
+/// updates bring it to another inventory's ruleset without a replacement;
+/// and tampering is found and repaired.
+#[test]
+fn reconcile_reads_back_updates_and_repairs() {
+    need_root_nft!();
+    use cordon_compiler::diff::{against_kernel, between, Update};
+    let ns = Ns::new();
+    let nft = ns.nft();
+    let p = policy();
+    let small = compile(&p, &inventory(3), &SetOverrides::default()).ruleset;
+    let big = compile(&p, &inventory(50), &SetOverrides::default()).ruleset;
+    nft.install(&small).unwrap();
+    let seen = nft.observe(&small).unwrap();
+    assert_eq!(against_kernel(&seen, &small), Update::None, "{seen:#?}");
+
+    // Containers come: only elements change, and the kernel then matches.
+    let up = between(&small, &big);
+    assert!(matches!(up, Update::Elements(_)), "{up:?}");
+    let handles_before = ns.sh(&["nft", "-a", "list", "chain", "inet", "cordon", "egress_fwd"]);
+    nft.apply_update(&up, &big).unwrap();
+    assert_eq!(
+        against_kernel(&nft.observe(&big).unwrap(), &big),
+        Update::None
+    );
+    assert_eq!(
+        handles_before,
+        ns.sh(&["nft", "-a", "list", "chain", "inet", "cordon", "egress_fwd"]),
+        "rules were rewritten"
+    );
+    // And go: back to the small one.
+    nft.apply_update(&between(&big, &small), &small).unwrap();
+    assert_eq!(
+        against_kernel(&nft.observe(&small).unwrap(), &small),
+        Update::None
+    );
+
+    // Someone deletes an element: repaired by elements.
+    ns.sh(&["nft", "flush", "set", "bridge", "cordon", "bind4"]);
+    let up = against_kernel(&nft.observe(&small).unwrap(), &small);
+    assert!(
+        matches!(&up, Update::Elements(c) if c[0].set == "bind4"),
+        "{up:?}"
+    );
+    nft.apply_update(&up, &small).unwrap();
+    // Someone flushes a chain, or deletes the table: replaced.
+    ns.sh(&["nft", "flush", "chain", "inet", "cordon", "egress_fwd"]);
+    let up = against_kernel(&nft.observe(&small).unwrap(), &small);
+    assert!(
+        matches!(&up, Update::Replace(m) if m.contains("egress_fwd")),
+        "{up:?}"
+    );
+    nft.apply_update(&up, &small).unwrap();
+    ns.sh(&["nft", "delete", "table", "inet", "cordon"]);
+    let up = against_kernel(&nft.observe(&small).unwrap(), &small);
+    assert!(
+        matches!(&up, Update::Replace(m) if m.contains("missing")),
+        "{up:?}"
+    );
+    nft.apply_update(&up, &small).unwrap();
+    assert_eq!(
+        against_kernel(&nft.observe(&small).unwrap(), &small),
+        Update::None
+    );
+}

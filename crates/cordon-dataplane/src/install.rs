@@ -1,0 +1,37 @@
+//! A whole-ruleset install with its preconditions, shared by `cordon apply`,
+//! the daemon and the boot unit.
+
+use cordon_compiler::nft::Ruleset;
+
+use crate::{BrNetfilter, Nft, NftError, StateDir, StateError, SysctlError};
+
+/// Why an install did not happen; nothing was changed in nftables.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// nftables refused the ruleset.
+    #[error(transparent)]
+    Nft(#[from] NftError),
+    /// br_netfilter could not be switched on.
+    #[error(transparent)]
+    Sysctl(#[from] SysctlError),
+    /// cordon's state could not be written.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Installs `ruleset` whole: the kernel validates it first (`nft -c`), then
+/// br_netfilter is switched on (recording the old values for `cordon down`),
+/// then one transaction replaces cordon's tables.
+pub fn install_whole(nft: &Nft, state: &StateDir, ruleset: &Ruleset) -> Result<(), InstallError> {
+    nft.check(ruleset)?;
+    let changed = BrNetfilter::default().ensure()?;
+    if !changed.values.is_empty() {
+        let mut saved = state.saved_sysctls()?;
+        for (k, v) in changed.values {
+            saved.values.entry(k).or_insert(v);
+        }
+        state.save_sysctls(&saved)?;
+    }
+    nft.install(ruleset)?;
+    Ok(())
+}
