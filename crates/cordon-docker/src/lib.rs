@@ -24,6 +24,7 @@ pub mod error;
 pub mod inventory;
 pub mod nat;
 pub mod netlink;
+pub mod single;
 pub mod veth;
 
 pub use connect::{connect, connect_to};
