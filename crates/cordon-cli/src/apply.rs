@@ -95,19 +95,8 @@ pub fn install(policy: &PolicyFile, inv: &Inventory) -> Result<Compiled, Failure
 /// switched on (recording what it changed), then one transaction. Shared
 /// by `apply` and the daemon.
 pub fn install_compiled(compiled: &Compiled) -> Result<(), Failure> {
-    let state = StateDir::default();
-    let nft = Nft::host();
-    // Validate against the kernel before touching anything else.
-    nft.check(&compiled.ruleset).map_err(Failure::env)?;
-    let changed = BrNetfilter::default().ensure().map_err(Failure::env)?;
-    if !changed.values.is_empty() {
-        let mut saved = state.saved_sysctls().map_err(Failure::env)?;
-        for (k, v) in changed.values {
-            saved.values.entry(k).or_insert(v);
-        }
-        state.save_sysctls(&saved).map_err(Failure::env)?;
-    }
-    nft.install(&compiled.ruleset).map_err(Failure::env)
+    cordon_dataplane::install_whole(&Nft::host(), &StateDir::default(), &compiled.ruleset)
+        .map_err(Failure::env)
 }
 
 /// `cordon apply`.

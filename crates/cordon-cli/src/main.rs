@@ -106,12 +106,40 @@ enum Cmd {
         /// Policy file.
         #[arg(short = 'c', long = "config")]
         config: Option<PathBuf>,
+        /// The admin socket (default $CORDON_SOCKET or /run/cordon/cordon.sock).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Seconds between full comparisons of the kernel with the desired
+        /// state (changes by others are also repaired as soon as they happen).
+        #[arg(long, default_value_t = 10.0)]
+        reconcile_every: f64,
+    },
+    /// Containers, their policy, allowed and dropped counters.
+    Status {
+        /// Policy file (used when no daemon runs).
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// The daemon's admin socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// text or json.
+        #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+        output: Format,
+    },
+    /// Install the saved fail-closed ruleset (at boot, before Docker).
+    Boot {
+        /// Policy file, used only when no ruleset was saved yet.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
     },
     /// Change a named set live: add, del or list.
     Set {
-        /// Policy file that defines the set.
+        /// Policy file that defines the set (used when no daemon runs).
         #[arg(short = 'c', long = "config")]
         config: Option<PathBuf>,
+        /// The daemon's admin socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
         #[command(subcommand)]
         op: set::SetOp,
     },
@@ -121,14 +149,18 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    // CORDON_LOG_FORMAT=json: one JSON object per line, for log shippers.
+    if std::env::var("CORDON_LOG_FORMAT").as_deref() == Ok("json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let result = match cli.cmd {
         Cmd::Check { config } => load::check(config.as_deref()),
         Cmd::Plan {
@@ -138,8 +170,30 @@ fn main() -> ExitCode {
         } => apply::plan(config.as_deref(), inventory.as_deref(), output),
         Cmd::Inventory { output } => apply::inventory(output),
         Cmd::Apply { config, inventory } => apply::apply(config.as_deref(), inventory.as_deref()),
-        Cmd::Daemon { config } => daemon::run(config.as_deref()),
-        Cmd::Set { config, op } => set::run(config.as_deref(), op),
+        Cmd::Daemon {
+            config,
+            socket,
+            reconcile_every,
+        } => {
+            if !(reconcile_every > 0.0 && reconcile_every.is_finite()) {
+                Err(Failure::env(
+                    "cordon daemon: --reconcile-every must be a positive number of seconds",
+                ))
+            } else {
+                daemon::run(
+                    config.as_deref(),
+                    socket,
+                    std::time::Duration::from_secs_f64(reconcile_every),
+                )
+            }
+        }
+        Cmd::Status {
+            config,
+            socket,
+            output,
+        } => daemon::status(config.as_deref(), socket, output),
+        Cmd::Boot { config } => daemon::boot(config.as_deref()),
+        Cmd::Set { config, socket, op } => set::run(config.as_deref(), socket, op),
         Cmd::Down => apply::down(),
     };
     match result {

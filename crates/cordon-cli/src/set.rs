@@ -1,15 +1,17 @@
 //! `cordon set add|del|list`: named sets changed live, in place.
 //!
-//! The kernel's set is brought to `(file ∪ added) − removed` in one
-//! transaction (only elements change, no rule is rewritten), then the edit
-//! is recorded so the next `apply` keeps it.
+//! Through the running daemon when there is one (it applies the edit as
+//! element changes of its next sync); otherwise directly: the kernel's set
+//! is brought to `(file ∪ added) − removed` in one transaction (only
+//! elements change, no rule is rewritten). Either way the edit is recorded
+//! so the next `apply` keeps it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use cordon_compiler::words::split_aggregate;
+use cordon_daemon::admin::{self, Request};
+use cordon_daemon::sets::{self, Op};
 use cordon_dataplane::{check_environment, Nft, StateDir};
-use ipnet::IpNet;
 
 use crate::{load, CmdResult, Failure};
 
@@ -39,103 +41,56 @@ pub enum SetOp {
     },
 }
 
-fn parse_addrs(set: &str, addrs: &[String]) -> Result<Vec<IpNet>, Failure> {
-    addrs
-        .iter()
-        .map(|a| {
-            if let Ok(n) = a.parse::<IpNet>() {
-                if n.trunc() != n {
-                    return Err(Failure::invalid(format!(
-                        "cordon set {set}: `{a}` has host bits set; did you mean `{}`?",
-                        n.trunc()
-                    )));
-                }
-                return Ok(n);
-            }
-            a.parse::<std::net::IpAddr>().map(IpNet::from).map_err(|_| {
-                Failure::invalid(format!(
-                    "cordon set {set}: `{a}` is not an IP address or CIDR"
-                ))
-            })
-        })
-        .collect()
-}
-
 /// Runs a set command.
-pub fn run(config: Option<&Path>, op: SetOp) -> CmdResult {
+pub fn run(config: Option<&Path>, socket: Option<PathBuf>, op: SetOp) -> CmdResult {
+    let (name, op, addrs) = match op {
+        SetOp::Add { set, addrs } => (set, Op::Add, addrs),
+        SetOp::Del { set, addrs } => (set, Op::Del, addrs),
+        SetOp::List { set } => (set, Op::List, Vec::new()),
+    };
+    let path = socket.unwrap_or_else(admin::socket_path);
+    let req = Request::Set {
+        name: name.clone(),
+        op,
+        addrs: addrs.clone(),
+    };
+    if let Some(r) = admin::call(&path, &req).map_err(Failure::env)? {
+        if r.code != 0 {
+            return Err(Failure {
+                code: r.code,
+                message: r.message,
+            });
+        }
+        print_result(op, &r.message, r.members.unwrap_or_default());
+        return Ok(());
+    }
+
+    // No daemon: directly.
     let policy = load::policy(config)?;
-    let name = match &op {
-        SetOp::Add { set, .. } | SetOp::Del { set, .. } | SetOp::List { set } => set.clone(),
-    };
-    let Some(def) = policy.set(&name) else {
-        let known: Vec<&str> = policy.sets.iter().map(|s| s.name.as_str()).collect();
-        return Err(Failure::invalid(format!(
-            "cordon set: {} defines no set `{name}` (sets: {})",
-            policy.source,
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        )));
-    };
-    check_environment().map_err(Failure::env)?;
     let state = StateDir::default();
-    let mut overrides = state.set_overrides().map_err(Failure::env)?;
+    let overrides = state.set_overrides().map_err(Failure::env)?;
+    let new =
+        sets::edited(&policy, &overrides, &name, op, &addrs).map_err(|e| Failure::invalid(e.0))?;
+    check_environment().map_err(Failure::env)?;
     let nft = Nft::host();
     let installed = nft.installed().map_err(Failure::env)?;
-    let prefix = format!("set_{name}");
-
-    match op {
-        SetOp::List { .. } => {
-            let members = if installed {
-                nft.list_set(&prefix).map_err(Failure::env)?
-            } else {
-                overrides.effective(&name, &def.addrs)
-            };
-            for m in members {
-                println!("{m}");
-            }
-            return Ok(());
-        }
-        SetOp::Add { addrs, .. } => {
-            for n in parse_addrs(&name, &addrs)? {
-                overrides.add(&name, n);
-            }
-        }
-        SetOp::Del { addrs, .. } => {
-            let before = overrides.effective(&name, &def.addrs);
-            for n in parse_addrs(&name, &addrs)? {
-                if !before.contains(&n) {
-                    return Err(Failure::invalid(format!(
-                        "cordon set {name}: `{n}` is not a member (see `cordon set list {name}`)"
-                    )));
-                }
-                overrides.remove(&name, n);
-            }
-        }
+    let target = sets::members(&policy, &new, &name).map_err(|e| Failure::invalid(e.0))?;
+    if op == Op::List {
+        let members = if installed {
+            nft.list_set(&format!("set_{name}")).map_err(Failure::env)?
+        } else {
+            target
+        };
+        print_result(op, "", members.iter().map(ToString::to_string).collect());
+        return Ok(());
     }
     if installed {
-        let (v4, v6) = split_aggregate(&overrides.effective(&name, &def.addrs));
-        let target: Vec<IpNet> = v4.into_iter().chain(v6).collect();
-        let current = nft.list_set(&prefix).map_err(Failure::env)?;
-        let remove: Vec<IpNet> = current
-            .iter()
-            .filter(|n| !target.contains(n))
-            .copied()
-            .collect();
-        let add: Vec<IpNet> = target
-            .iter()
-            .filter(|n| !current.contains(n))
-            .copied()
-            .collect();
-        nft.replace_elements(&prefix, &remove, &add)
-            .map_err(Failure::env)?;
+        sets::push_to_kernel(&nft, &target, &name).map_err(Failure::env)?;
     }
-    state.save_set_overrides(&overrides).map_err(Failure::env)?;
+    state.save_set_overrides(&new).map_err(Failure::env)?;
     println!(
         "set {name}: {} member(s){}",
-        overrides.effective(&name, &def.addrs).len(),
+        target.len(),
         if installed {
             ""
         } else {
@@ -143,4 +98,14 @@ pub fn run(config: Option<&Path>, op: SetOp) -> CmdResult {
         }
     );
     Ok(())
+}
+
+fn print_result(op: Op, message: &str, members: Vec<String>) {
+    if op == Op::List {
+        for m in members {
+            println!("{m}");
+        }
+    } else {
+        println!("{message}");
+    }
 }

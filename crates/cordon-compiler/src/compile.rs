@@ -535,6 +535,8 @@ fn rule_matches(out: &mut Vec<Rule>, key: &str, idx: usize, rule: &PRule, dir: D
         for p in &ports {
             let mut stmts = m.clone();
             stmts.extend(p.iter().cloned());
+            // Counted for `cordon status`: connections this rule allowed.
+            stmts.push(Stmt::Counter);
             stmts.push(Stmt::Verdict(Verdict::Accept));
             out.push(Rule::new(stmts).with_comment(comment.clone()));
         }

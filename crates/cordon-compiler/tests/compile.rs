@@ -270,23 +270,26 @@ fn host_is_reached_only_through_host_or_any() {
     let text: Vec<String> = fwd.rules.iter().map(text::rule_text).collect();
     assert!(
         text.iter().any(|t| t.contains(
-            "ip daddr != @nonpublic4 meta l4proto tcp th dport { 80, 443, 8000-8200 } accept"
+            "ip daddr != @nonpublic4 meta l4proto tcp th dport { 80, 443, 8000-8200 } counter accept"
         )),
         "{text:#?}"
     );
     assert!(
         text.iter()
-            .any(|t| t.contains("ip daddr 198.51.100.0/24 meta l4proto udp th dport 53 accept")),
+            .any(|t| t
+                .contains("ip daddr 198.51.100.0/24 meta l4proto udp th dport 53 counter accept")),
         "{text:#?}"
     );
     assert!(
         text.iter()
-            .any(|t| t.contains("ip6 daddr 2001:db8::1 meta l4proto { icmp, ipv6-icmp } accept")),
+            .any(|t| t
+                .contains("ip6 daddr 2001:db8::1 meta l4proto { icmp, ipv6-icmp } counter accept")),
         "{text:#?}"
     );
     assert!(
         text.iter()
-            .any(|t| t.contains("ip daddr @dns_web_1_4 meta l4proto tcp th dport 443 accept")),
+            .any(|t| t
+                .contains("ip daddr @dns_web_1_4 meta l4proto tcp th dport 443 counter accept")),
         "{text:#?}"
     );
 }

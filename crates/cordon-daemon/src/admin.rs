@@ -1,0 +1,187 @@
+//! The admin socket: a root-only unix socket (mode 0600 in a 0700
+//! directory; peers other than root are refused by their credentials) over
+//! which `cordon status` and `cordon set` reach a running daemon. There is
+//! no TCP listener.
+//!
+//! The protocol is one JSON request per connection, one JSON line back:
+//! `{"cmd":"status"}` or `{"cmd":"set","name":"office","op":"add","addrs":["203.0.113.7"]}`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixStream as StdStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
+
+use crate::sets::Op;
+use crate::status::Status;
+use crate::DaemonError;
+
+/// Where the daemon listens unless `--socket` or `$CORDON_SOCKET` says
+/// otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/cordon/cordon.sock";
+
+/// The socket path: `$CORDON_SOCKET`, else [`DEFAULT_SOCKET`].
+pub fn socket_path() -> PathBuf {
+    std::env::var_os("CORDON_SOCKET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+}
+
+/// A request to the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "lowercase")]
+pub enum Request {
+    /// `cordon status`.
+    Status,
+    /// `cordon set`.
+    Set {
+        /// The set's name.
+        name: String,
+        /// What to do.
+        op: Op,
+        /// Addresses or CIDRs (empty for `list`).
+        #[serde(default)]
+        addrs: Vec<String>,
+    },
+}
+
+/// The daemon's answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// 0 on success, else the exit code the CLI should use (1 a user
+    /// error, 2 an environment problem).
+    pub code: u8,
+    /// One line for people.
+    #[serde(default)]
+    pub message: String,
+    /// For `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// For `set`: the set's members after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<String>>,
+}
+
+impl Response {
+    /// A failure with an exit code.
+    pub fn error(code: u8, message: impl Into<String>) -> Self {
+        Response {
+            code,
+            message: message.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Sends one request to the daemon at `path`. `Ok(None)` when no daemon
+/// listens there (no socket, or a stale one).
+pub fn call(path: &Path, req: &Request) -> Result<Option<Response>, DaemonError> {
+    let mut s = match StdStream::connect(path) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(DaemonError(format!("{}: {e}", path.display()))),
+    };
+    let io = |e: std::io::Error| DaemonError(format!("{}: {e}", path.display()));
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(io)?;
+    let mut line = serde_json::to_string(req).expect("request serialises");
+    line.push('\n');
+    s.write_all(line.as_bytes()).map_err(io)?;
+    let mut answer = String::new();
+    BufReader::new(s).read_line(&mut answer).map_err(io)?;
+    serde_json::from_str(&answer).map(Some).map_err(|e| {
+        DaemonError(format!(
+            "{}: unreadable answer from the daemon: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// A request with the channel its answer goes back on.
+pub type Pending = (Request, oneshot::Sender<Response>);
+
+/// Binds the socket: creates its directory (0700), removes a stale socket
+/// (one no daemon answers on; anything that is not a socket is refused),
+/// and restricts it to root (0600).
+pub fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
+    let err = |e: std::io::Error| DaemonError(format!("admin socket {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(DaemonError(format!(
+                "admin socket {}: exists and is not a socket; remove it",
+                path.display()
+            )));
+        }
+        if StdStream::connect(path).is_ok() {
+            return Err(DaemonError(format!(
+                "admin socket {}: another cordon daemon is running",
+                path.display()
+            )));
+        }
+        std::fs::remove_file(path).map_err(err)?;
+    }
+    let listener = UnixListener::bind(path).map_err(err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    Ok(listener)
+}
+
+/// Accepts connections forever, passing each request to `tx`.
+pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Pending>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("admin socket: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let root = stream.peer_cred().map(|c| c.uid() == 0).unwrap_or(false);
+            let (rd, mut wr) = stream.into_split();
+            let mut line = String::new();
+            let mut rd = tokio::io::BufReader::new(rd);
+            let answer = if !root {
+                Response::error(2, "the cordon admin socket is for root only")
+            } else {
+                match tokio::time::timeout(Duration::from_secs(10), rd.read_line(&mut line)).await {
+                    Ok(Ok(_)) => match serde_json::from_str::<Request>(&line) {
+                        Ok(req) => {
+                            let (otx, orx) = oneshot::channel();
+                            if tx.send((req, otx)).await.is_err() {
+                                Response::error(2, "the daemon is stopping")
+                            } else {
+                                orx.await.unwrap_or_else(|_| {
+                                    Response::error(2, "the daemon is stopping")
+                                })
+                            }
+                        }
+                        Err(e) => Response::error(2, format!("bad request: {e}")),
+                    },
+                    _ => Response::error(2, "no request received"),
+                }
+            };
+            let mut out = serde_json::to_string(&answer).expect("response serialises");
+            out.push('\n');
+            let _ = wr.write_all(out.as_bytes()).await;
+        });
+    }
+}

@@ -1,0 +1,90 @@
+//! The fail-closed ruleset installed at boot, before Docker starts.
+//!
+//! Whenever the networks change, the daemon writes `boot.json` in its state
+//! directory: the ruleset compiled for the known networks and *no*
+//! containers (one nftables JSON transaction). Installed at boot
+//! (`cordon boot`, from `packaging/cordon-boot.service`, ordered before
+//! `docker.service`), it drops every packet from or to a container on a
+//! managed bridge, since no container is known yet, until the daemon has
+//! followed Docker and filled in each container's elements. Nothing is
+//! parsed or compiled at boot when the file exists, so a policy file
+//! broken since the last run cannot leave the host open.
+
+use cordon_compiler::{compile, json, SetOverrides};
+use cordon_dataplane::{BrNetfilter, Nft, StateDir};
+use cordon_inventory::{Inventory, Network, INVENTORY_VERSION};
+use cordon_policy::PolicyFile;
+
+use crate::DaemonError;
+
+/// The file name of the boot ruleset in the state directory.
+pub const BOOT_FILE: &str = "boot.json";
+
+/// The fail-closed ruleset for `networks`: the policy compiled with no
+/// containers.
+pub fn ruleset_text(policy: &PolicyFile, networks: &[Network], overrides: &SetOverrides) -> String {
+    let inv = Inventory {
+        version: INVENTORY_VERSION,
+        networks: networks.to_vec(),
+        containers: Vec::new(),
+    };
+    json::replace_text(&compile(policy, &inv, overrides).ruleset)
+}
+
+/// Writes the boot ruleset atomically.
+pub fn save(
+    policy: &PolicyFile,
+    networks: &[Network],
+    state: &StateDir,
+) -> Result<(), DaemonError> {
+    let overrides = state.set_overrides().map_err(DaemonError::new)?;
+    let text = ruleset_text(policy, networks, &overrides);
+    let dir = state.root();
+    std::fs::create_dir_all(dir).map_err(|e| DaemonError(format!("{}: {e}", dir.display())))?;
+    let tmp = dir.join(format!(".{BOOT_FILE}.tmp"));
+    std::fs::write(&tmp, text).map_err(|e| DaemonError(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, dir.join(BOOT_FILE))
+        .map_err(|e| DaemonError(format!("{}: {e}", dir.join(BOOT_FILE).display())))
+}
+
+/// What [`install`] installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Installed {
+    /// The saved boot ruleset.
+    Saved,
+    /// No saved ruleset: the policy with no networks known (containers on
+    /// bridges cordon has never seen are not covered until the daemon runs).
+    Fresh,
+}
+
+/// Installs the saved boot ruleset, or, when there is none, `fallback`
+/// compiled with no networks. br_netfilter is switched on first.
+pub fn install(
+    nft: &Nft,
+    state: &StateDir,
+    fallback: impl FnOnce() -> Result<PolicyFile, DaemonError>,
+) -> Result<Installed, DaemonError> {
+    let path = state.root().join(BOOT_FILE);
+    let (text, what) = match std::fs::read_to_string(&path) {
+        Ok(t) => (t, Installed::Saved),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let policy = fallback()?;
+            let overrides = state.set_overrides().map_err(DaemonError::new)?;
+            (ruleset_text(&policy, &[], &overrides), Installed::Fresh)
+        }
+        Err(e) => return Err(DaemonError(format!("{}: {e}", path.display()))),
+    };
+    nft.run_text(text.clone(), true)
+        .map_err(|e| DaemonError(format!("{}: {e}", path.display())))?;
+    let changed = BrNetfilter::default().ensure().map_err(DaemonError::new)?;
+    if !changed.values.is_empty() {
+        let mut saved = state.saved_sysctls().map_err(DaemonError::new)?;
+        for (k, v) in changed.values {
+            saved.values.entry(k).or_insert(v);
+        }
+        state.save_sysctls(&saved).map_err(DaemonError::new)?;
+    }
+    nft.run_text(text, false)
+        .map_err(|e| DaemonError(format!("{}: {e}", path.display())))?;
+    Ok(what)
+}

@@ -1,0 +1,279 @@
+//! The daemon's state and the one way it changes the kernel.
+//!
+//! The engine holds the policy, the inventory as Docker last reported it,
+//! and the ruleset it last installed (or verified) in the kernel. Every
+//! change, whatever caused it (a Docker event, a `cordon set`, a tampered
+//! table), goes through [`Engine::sync`] or [`Engine::reconcile`]:
+//! compile the desired ruleset (a pure function), compute the way from the
+//! installed ruleset (or from what the kernel holds) to it, and apply that
+//! in one transaction: element changes when only containers, networks or
+//! named sets changed, a whole replacement otherwise. A failed transaction
+//! changes nothing and the previous ruleset stays in force.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use cordon_compiler::diff::{self, Update};
+use cordon_compiler::nft::Ruleset;
+use cordon_compiler::{compile, Compiled};
+use cordon_dataplane::{install_whole, Nft, StateDir};
+use cordon_inventory::{Container, Inventory};
+use cordon_policy::PolicyFile;
+use tracing::{debug, info, warn};
+
+use crate::{boot, DaemonError};
+
+/// Counters of what the engine did, for `cordon status` and logs.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Stats {
+    /// Element-change transactions applied.
+    pub element_updates: u64,
+    /// Whole replacements applied.
+    pub replacements: u64,
+    /// Reconciliations run (periodic or after a foreign change).
+    pub reconciles: u64,
+    /// Reconciliations that found the kernel different and repaired it.
+    pub repairs: u64,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The kernel already held the desired ruleset.
+    Unchanged,
+    /// This many elements were changed.
+    Elements(usize),
+    /// The tables were replaced, for this reason.
+    Replaced(String),
+}
+
+/// The daemon's state.
+pub struct Engine {
+    policy: PolicyFile,
+    inventory: Inventory,
+    state: StateDir,
+    nft: Nft,
+    installed: Option<Ruleset>,
+    compiled: Option<Compiled>,
+    boot_networks: Option<Vec<cordon_inventory::Network>>,
+    /// What the engine did so far.
+    pub stats: Stats,
+}
+
+impl Engine {
+    /// An engine for `policy` that installs into `nft` and keeps its state
+    /// in `state`. Nothing is read or installed until the first sync.
+    pub fn new(policy: PolicyFile, nft: Nft, state: StateDir) -> Self {
+        Engine {
+            policy,
+            inventory: Inventory::default(),
+            state,
+            nft,
+            installed: None,
+            compiled: None,
+            boot_networks: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &PolicyFile {
+        &self.policy
+    }
+
+    /// The state directory.
+    pub fn state(&self) -> &StateDir {
+        &self.state
+    }
+
+    /// The inventory as last reported by Docker.
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    /// The last compiled ruleset with its assignments.
+    pub fn compiled(&self) -> Option<&Compiled> {
+        self.compiled.as_ref()
+    }
+
+    /// Replaces the whole inventory (initial sync, Docker reconnects,
+    /// network changes).
+    pub fn set_inventory(&mut self, inv: Inventory) {
+        self.inventory = inv;
+    }
+
+    /// Puts (or replaces) one container; `None` for `id` removes it.
+    pub fn put_container(&mut self, id: &str, c: Option<Container>) {
+        let list = &mut self.inventory.containers;
+        list.retain(|x| x.id != id);
+        if let Some(c) = c {
+            let at = list
+                .binary_search_by(|x| x.name.cmp(&c.name).then_with(|| x.id.cmp(&c.id)))
+                .unwrap_or_else(|i| i);
+            list.insert(at, c);
+        }
+    }
+
+    /// Removes a container (it stopped or was destroyed).
+    pub fn remove_container(&mut self, id: &str) -> bool {
+        let before = self.inventory.containers.len();
+        self.inventory.containers.retain(|x| x.id != id);
+        before != self.inventory.containers.len()
+    }
+
+    fn desired(&self) -> Result<Compiled, DaemonError> {
+        let overrides = self.state.set_overrides().map_err(DaemonError::new)?;
+        Ok(compile(&self.policy, &self.inventory, &overrides))
+    }
+
+    /// Brings the kernel to the desired ruleset, from what the engine last
+    /// installed (or, the first time, from what the kernel holds, so a
+    /// restarted daemon takes over without replacing anything that is
+    /// already right).
+    pub fn sync(&mut self) -> Result<Outcome, DaemonError> {
+        let desired = self.desired()?;
+        let update = match &self.installed {
+            Some(installed) => diff::between(installed, &desired.ruleset),
+            None => {
+                let seen = self
+                    .nft
+                    .observe(&desired.ruleset)
+                    .map_err(DaemonError::new)?;
+                diff::against_kernel(&seen, &desired.ruleset)
+            }
+        };
+        self.apply(update, desired)
+    }
+
+    /// Compares what the kernel holds with the desired ruleset and repairs
+    /// any difference (a deleted table, a flushed chain, a deleted or added
+    /// element).
+    pub fn reconcile(&mut self) -> Result<Outcome, DaemonError> {
+        self.stats.reconciles += 1;
+        let desired = self.desired()?;
+        let seen = self
+            .nft
+            .observe(&desired.ruleset)
+            .map_err(DaemonError::new)?;
+        let update = diff::against_kernel(&seen, &desired.ruleset);
+        if !update.is_none() {
+            self.stats.repairs += 1;
+            warn!(
+                what = %describe(&update),
+                "cordon's tables differ from what they should be; repairing"
+            );
+        }
+        self.apply(update, desired)
+    }
+
+    fn apply(&mut self, update: Update, desired: Compiled) -> Result<Outcome, DaemonError> {
+        let started = Instant::now();
+        let outcome = match &update {
+            Update::None => Outcome::Unchanged,
+            Update::Elements(changes) => {
+                self.nft
+                    .apply_update(&update, &desired.ruleset)
+                    .map_err(|e| self.failed(e))?;
+                self.stats.element_updates += 1;
+                Outcome::Elements(diff::element_count(changes))
+            }
+            Update::Replace(why) => {
+                install_whole(&self.nft, &self.state, &desired.ruleset)
+                    .map_err(|e| self.failed(e))?;
+                self.stats.replacements += 1;
+                info!(reason = %why, containers = desired.assignments.len(), "ruleset installed whole");
+                Outcome::Replaced(why.clone())
+            }
+        };
+        if outcome != Outcome::Unchanged {
+            debug!(?outcome, took = ?started.elapsed(), "kernel updated");
+        }
+        if let Some(prev) = &self.compiled {
+            let gone = departed(prev, &desired);
+            if !gone.is_empty() {
+                // Connections tracked for an address that left must not
+                // carry over to the next container given that address.
+                if let Err(e) = cordon_dataplane::conntrack::forget(&gone) {
+                    warn!("cannot flush conntrack entries of departed containers: {e}");
+                }
+            }
+        }
+        for w in &desired.warnings {
+            if self
+                .compiled
+                .as_ref()
+                .is_none_or(|p| !p.warnings.contains(w))
+            {
+                warn!("{w}");
+            }
+        }
+        self.save_boot_ruleset();
+        self.installed = Some(desired.ruleset.clone());
+        self.compiled = Some(desired);
+        Ok(outcome)
+    }
+
+    fn failed(&mut self, e: impl std::fmt::Display) -> DaemonError {
+        let msg = format!("the kernel refused the update; the previous ruleset stays: {e}");
+        self.stats.last_error = Some(msg.clone());
+        // The kernel may now hold something else: compare next time.
+        self.installed = None;
+        DaemonError(msg)
+    }
+
+    /// Writes the fail-closed boot ruleset when the networks changed.
+    fn save_boot_ruleset(&mut self) {
+        if self.boot_networks.as_ref() == Some(&self.inventory.networks) {
+            return;
+        }
+        match boot::save(&self.policy, &self.inventory.networks, &self.state) {
+            Ok(()) => self.boot_networks = Some(self.inventory.networks.clone()),
+            Err(e) => warn!("cannot save the boot ruleset: {e}"),
+        }
+    }
+
+    /// Forgets what was installed, so the next sync compares with the
+    /// kernel (after an error or a long disconnection).
+    pub fn forget_installed(&mut self) {
+        self.installed = None;
+    }
+}
+
+/// Addresses enforced for some container before and for none after.
+fn departed(before: &Compiled, after: &Compiled) -> Vec<IpAddr> {
+    let now: BTreeSet<(IpAddr, &str)> = after
+        .assignments
+        .iter()
+        .flat_map(|a| a.addresses.iter().map(move |x| (*x, a.id.as_str())))
+        .collect();
+    before
+        .assignments
+        .iter()
+        .flat_map(|a| a.addresses.iter().map(move |x| (*x, a.id.as_str())))
+        .filter(|k| !now.contains(k))
+        .map(|(a, _)| a)
+        .collect()
+}
+
+fn describe(u: &Update) -> String {
+    match u {
+        Update::None => "nothing".into(),
+        Update::Elements(c) => format!(
+            "{} element(s) in {}",
+            diff::element_count(c),
+            c.iter()
+                .map(|c| c.set.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Update::Replace(why) => why.clone(),
+    }
+}
+
+/// How long ago, for logs.
+pub fn since(t: Instant) -> Duration {
+    t.elapsed()
+}

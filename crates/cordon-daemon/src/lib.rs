@@ -1,0 +1,43 @@
+//! `cordon daemon`: keeps the kernel's ruleset equal to what the policy says
+//! for the containers Docker runs, as they come and go.
+//!
+//! - [`engine`]: the desired ruleset (a pure compile of policy + inventory +
+//!   live set edits) and the way to it: element changes when only
+//!   containers or networks changed, a whole atomic replacement otherwise.
+//! - [`follow`]: Docker's event stream, subscribed before the first listing,
+//!   applied container by container; reconnects when Docker restarts.
+//! - [`admin`]: the root-only unix socket `cordon status` and `cordon set`
+//!   talk to.
+//! - [`status`]: what `cordon status` shows, from the daemon or directly
+//!   from the kernel.
+//! - [`sets`]: `cordon set` edits, shared by the daemon and the CLI.
+//! - [`boot`]: the fail-closed ruleset installed at boot before Docker.
+//!
+//! Fail closed throughout: a container whose elements are not installed yet
+//! is dropped by the ruleset's unknown-source and unknown-destination rules,
+//! and the kernel keeps enforcing whatever was installed while the daemon is
+//! down, restarting or cut off from Docker.
+
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod boot;
+pub mod engine;
+pub mod follow;
+pub mod run;
+pub mod sets;
+pub mod status;
+
+pub use run::{run, Options};
+
+/// A daemon error, one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DaemonError(pub String);
+
+impl DaemonError {
+    /// From anything displayable.
+    pub fn new(e: impl std::fmt::Display) -> Self {
+        DaemonError(e.to_string())
+    }
+}

@@ -1,0 +1,319 @@
+//! The daemon's main loop.
+//!
+//! One task owns the [`Engine`]; everything that changes the kernel reaches
+//! it as a message: Docker events (batched: all pending events are applied,
+//! then one sync), foreign changes to cordon's tables seen by the nftables
+//! [`Monitor`] (reconcile at once), a periodic reconcile, and admin
+//! requests. When Docker goes away the installed ruleset stays in force and
+//! the daemon reconnects, then lists everything again.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bollard::Docker;
+use cordon_compiler::nft::Family;
+use cordon_compiler::TABLE;
+use cordon_dataplane::{Monitor, Nft, StateDir};
+use cordon_policy::PolicyFile;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::admin::{self, Pending, Request, Response};
+use crate::engine::{Engine, Outcome};
+use crate::follow::{self, Change, Event};
+use crate::{sets, status, DaemonError};
+
+/// How the daemon runs.
+pub struct Options {
+    /// The policy in force.
+    pub policy: PolicyFile,
+    /// The admin socket's path.
+    pub socket: PathBuf,
+    /// How often the kernel is compared with the desired state even when
+    /// nothing was reported.
+    pub reconcile_every: Duration,
+    /// Where the state lives.
+    pub state: StateDir,
+}
+
+/// Runs until SIGINT or SIGTERM. The installed ruleset stays in force
+/// after it returns (`cordon down` removes it).
+pub fn run(opts: Options) -> Result<(), DaemonError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| DaemonError(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(main_loop(opts))
+}
+
+async fn main_loop(opts: Options) -> Result<(), DaemonError> {
+    let listener = admin::bind(&opts.socket)?;
+    let (admin_tx, mut admin_rx) = mpsc::channel::<Pending>(16);
+    tokio::spawn(admin::serve(listener, admin_tx));
+
+    // Foreign changes to cordon's tables, from a thread of its own.
+    let (mon_tx, mut mon_rx) = mpsc::unbounded_channel::<()>();
+    let mut monitor =
+        Monitor::open().map_err(|e| DaemonError(format!("cannot watch nftables: {e}")))?;
+    std::thread::Builder::new()
+        .name("cordon-nft-monitor".into())
+        .spawn(move || loop {
+            match monitor.next_change() {
+                Ok(c) => {
+                    debug!(?c, "cordon's tables changed");
+                    if mon_tx.send(()).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    warn!("nftables monitor failed: {e}; relying on the periodic reconcile");
+                    return;
+                }
+            }
+        })
+        .map_err(|e| DaemonError(format!("cannot start a thread: {e}")))?;
+
+    let mut engine = Engine::new(opts.policy, Nft::host(), opts.state);
+    let mut tick = tokio::time::interval(opts.reconcile_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| DaemonError(format!("cannot catch SIGTERM: {e}")))?;
+    let mut docker: Option<Docker> = None;
+    let (_, mut ev_rx) = mpsc::unbounded_channel::<Result<Event, String>>();
+    let mut backoff = Duration::from_millis(250);
+    let mut next_connect = Instant::now();
+    // No sync before Docker has been listed once: an empty inventory would
+    // cut off the running containers.
+    let mut synced = false;
+
+    loop {
+        if docker.is_none() && Instant::now() >= next_connect {
+            match connect_and_list(&mut engine).await {
+                Ok((d, since)) => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    ev_rx = rx;
+                    tokio::spawn(follow::pump(d.clone(), since, tx));
+                    docker = Some(d);
+                    backoff = Duration::from_millis(250);
+                    synced = true;
+                    log_outcome("initial sync", engine.sync(), &engine);
+                }
+                Err(e) => {
+                    warn!("{e}; the installed ruleset stays in force, retrying in {backoff:?}");
+                    next_connect = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        let wait_connect = tokio::time::sleep_until(next_connect.into());
+        tokio::select! {
+            ev = ev_rx.recv(), if docker.is_some() => {
+                let mut batch = Vec::new();
+                let mut lost = None;
+                match ev {
+                    Some(Ok(e)) => batch.push(e),
+                    Some(Err(why)) => lost = Some(why),
+                    None => lost = Some("the event stream ended".into()),
+                }
+                while let Ok(more) = ev_rx.try_recv() {
+                    match more {
+                        Ok(e) => batch.push(e),
+                        Err(why) => lost = Some(why),
+                    }
+                }
+                if let Some(d) = &docker {
+                    if !batch.is_empty() {
+                        handle_events(d, &mut engine, &batch).await;
+                    }
+                }
+                if let Some(why) = lost {
+                    warn!("{why}; the installed ruleset stays in force, reconnecting");
+                    docker = None;
+                    next_connect = Instant::now() + Duration::from_millis(250);
+                }
+            }
+            _ = mon_rx.recv() => {
+                // Several notifications may be queued: one reconcile.
+                while mon_rx.try_recv().is_ok() {}
+                if synced {
+                    log_outcome("repair", engine.reconcile(), &engine);
+                }
+            }
+            _ = tick.tick() => {
+                if synced {
+                    log_outcome("reconcile", engine.reconcile(), &engine);
+                }
+            }
+            req = admin_rx.recv() => {
+                if let Some((req, reply)) = req {
+                    let _ = reply.send(handle_admin(&mut engine, req));
+                }
+            }
+            _ = wait_connect, if docker.is_none() => {}
+            _ = tokio::signal::ctrl_c() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    info!("stopping; the installed ruleset stays in force (cordon down removes it)");
+    let _ = std::fs::remove_file(&opts.socket);
+    Ok(())
+}
+
+/// Connects to Docker, subscribes (from a second before now) and lists
+/// everything. Returns the client and the subscription's `since`.
+async fn connect_and_list(engine: &mut Engine) -> Result<(Docker, String), DaemonError> {
+    let docker = cordon_docker::connect().await.map_err(DaemonError::new)?;
+    let since = follow::since(1);
+    let inv = cordon_docker::collect(&docker)
+        .await
+        .map_err(DaemonError::new)?;
+    info!(
+        containers = inv.containers.len(),
+        networks = inv.networks.len(),
+        "listed Docker"
+    );
+    engine.set_inventory(inv);
+    Ok((docker, since))
+}
+
+/// Applies a batch of events, then syncs once.
+async fn handle_events(docker: &Docker, engine: &mut Engine, batch: &[Event]) {
+    let mut relist = batch.iter().any(|e| e.change == Change::Networks);
+    let mut todo: Vec<&Change> = Vec::new();
+    let mut seen = BTreeSet::new();
+    // The last change per container wins.
+    for e in batch.iter().rev() {
+        let id = match &e.change {
+            Change::Container(id) | Change::Gone(id) => id,
+            Change::Networks => continue,
+        };
+        if seen.insert(id.clone()) {
+            todo.push(&e.change);
+        }
+    }
+    if !relist {
+        for change in todo.into_iter().rev() {
+            match change {
+                Change::Gone(id) => {
+                    engine.remove_container(id);
+                }
+                Change::Container(id) => {
+                    let networks = engine.inventory().networks.clone();
+                    match cordon_docker::single::container(docker, id, &networks).await {
+                        Ok(c) => {
+                            // An endpoint on a network cordon has not listed
+                            // yet: list everything, so its bridge is managed.
+                            let unknown = c.as_ref().is_some_and(|c| {
+                                c.endpoints
+                                    .iter()
+                                    .any(|ep| !networks.iter().any(|n| n.name == ep.network))
+                            });
+                            if unknown {
+                                relist = true;
+                                break;
+                            }
+                            engine.put_container(id, c);
+                        }
+                        Err(e) => {
+                            warn!(container = %id, "{e}; listing everything again");
+                            relist = true;
+                            break;
+                        }
+                    }
+                }
+                Change::Networks => {}
+            }
+        }
+    }
+    if relist {
+        match cordon_docker::collect(docker).await {
+            Ok(inv) => engine.set_inventory(inv),
+            Err(e) => {
+                warn!("{e}; keeping the previous inventory");
+                return;
+            }
+        }
+    }
+    let result = engine.sync();
+    let now_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    if let Some(first) = batch
+        .iter()
+        .filter(|e| e.time_nano > 0)
+        .min_by_key(|e| e.time_nano)
+    {
+        // From Docker's event to the policy live in the kernel.
+        let lag_us = (now_ns - first.time_nano).max(0) / 1000;
+        let handled_us = first.received.elapsed().as_micros();
+        debug!(events = batch.len(), lag_us, handled_us, "events applied");
+        if result.is_ok() {
+            info!(target: "cordon::latency", events = batch.len(), lag_us, handled_us, "policy live");
+        }
+    }
+    log_outcome("event", result, engine);
+}
+
+fn log_outcome(what: &str, r: Result<Outcome, DaemonError>, engine: &Engine) {
+    match r {
+        Ok(Outcome::Unchanged) => debug!("{what}: nothing to change"),
+        Ok(Outcome::Elements(n)) => debug!(
+            containers = engine.inventory().containers.len(),
+            "{what}: {n} element(s) changed"
+        ),
+        Ok(Outcome::Replaced(why)) => info!("{what}: tables replaced ({why})"),
+        Err(e) => warn!("{what}: {e}"),
+    }
+}
+
+fn handle_admin(engine: &mut Engine, req: Request) -> Response {
+    match req {
+        Request::Status => {
+            let nft = Nft::host();
+            let inet = nft.list_table(Family::Inet, TABLE).ok().flatten();
+            let bridge = nft.list_table(Family::Bridge, TABLE).ok().flatten();
+            let assignments = engine
+                .compiled()
+                .map(|c| c.assignments.clone())
+                .unwrap_or_default();
+            let mut s = status::build("daemon", &assignments, inet.as_ref(), bridge.as_ref());
+            s.daemon = Some(engine.stats.clone());
+            Response {
+                status: Some(s),
+                ..Default::default()
+            }
+        }
+        Request::Set { name, op, addrs } => {
+            let overrides = match engine.state().set_overrides() {
+                Ok(o) => o,
+                Err(e) => return Response::error(2, e.to_string()),
+            };
+            let new = match sets::edited(engine.policy(), &overrides, &name, op, &addrs) {
+                Ok(n) => n,
+                Err(e) => return Response::error(1, e.0),
+            };
+            let members = match sets::members(engine.policy(), &new, &name) {
+                Ok(m) => m,
+                Err(e) => return Response::error(1, e.0),
+            };
+            if op != sets::Op::List {
+                if let Err(e) = engine.state().save_set_overrides(&new) {
+                    return Response::error(2, e.to_string());
+                }
+                if let Err(e) = engine.sync() {
+                    // Put the record back: the kernel did not change.
+                    let _ = engine.state().save_set_overrides(&overrides);
+                    return Response::error(2, e.0);
+                }
+            }
+            Response {
+                message: format!("set {name}: {} member(s)", members.len()),
+                members: Some(members.iter().map(ToString::to_string).collect()),
+                ..Default::default()
+            }
+        }
+    }
+}

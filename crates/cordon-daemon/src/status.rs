@@ -1,0 +1,272 @@
+//! What `cordon status` shows: each container with its policy and
+//! addresses, and the kernel's counters of what each policy allowed and
+//! dropped, plus the fail-closed and anti-spoofing drops.
+//!
+//! Counters live in the kernel (the counters of the policy chains' rules),
+//! so they are the same whether the daemon answers or the CLI reads the
+//! kernel directly, and they survive daemon restarts.
+
+use std::collections::BTreeMap;
+
+use cordon_compiler::{Assignment, DEFAULT_KEY, UNKNOWN_KEY};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as J;
+
+use crate::engine::Stats;
+
+/// Packets and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+impl Counter {
+    fn add(&mut self, o: Counter) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+    }
+}
+
+/// One policy's counters: new connections allowed by a rule, and packets
+/// dropped (or, in audit mode, logged and let through) at its end.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyCounters {
+    /// Packets that opened a connection a rule allowed.
+    pub allowed: Counter,
+    /// Packets dropped (or audited) by the policy.
+    pub dropped: Counter,
+}
+
+/// One container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerStatus {
+    /// Its name.
+    pub name: String,
+    /// Its id (12 hex digits).
+    pub id: String,
+    /// Its policy.
+    pub policy: String,
+    /// The addresses enforced for it.
+    pub addresses: Vec<String>,
+    /// Its policy's counters (shared by the policy's containers).
+    pub counters: PolicyCounters,
+}
+
+/// The whole status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// `daemon` when the daemon answered, `kernel` when read directly.
+    pub source: String,
+    /// True when cordon's tables are installed.
+    pub installed: bool,
+    /// The containers.
+    pub containers: Vec<ContainerStatus>,
+    /// Counters per policy (`default`, `unknown` for the built-ins).
+    pub policies: BTreeMap<String, PolicyCounters>,
+    /// Drops of the fail-closed rules: `unknown-source`,
+    /// `unknown-destination`, and the bridge table's `spoof` drops.
+    pub fail_closed: BTreeMap<String, Counter>,
+    /// The daemon's own counters, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon: Option<Stats>,
+}
+
+/// The policy name shown for a compiler key.
+pub fn shown(key: &str) -> &str {
+    match key {
+        DEFAULT_KEY => "default",
+        UNKNOWN_KEY => "unknown",
+        k => k,
+    }
+}
+
+/// Reads the counters of `nft -j list table inet cordon` (and optionally
+/// `bridge cordon`) listings.
+pub fn counters(
+    inet: Option<&J>,
+    bridge: Option<&J>,
+) -> (BTreeMap<String, PolicyCounters>, BTreeMap<String, Counter>) {
+    let mut policies: BTreeMap<String, PolicyCounters> = BTreeMap::new();
+    let mut fail: BTreeMap<String, Counter> = BTreeMap::new();
+    for listing in [inet, bridge].into_iter().flatten() {
+        for obj in listing["nftables"].as_array().into_iter().flatten() {
+            let Some(rule) = obj.get("rule") else {
+                continue;
+            };
+            let chain = rule["chain"].as_str().unwrap_or_default();
+            let expr = rule["expr"].as_array().cloned().unwrap_or_default();
+            let Some(c) = expr.iter().find_map(|e| e.get("counter")) else {
+                continue;
+            };
+            let c = Counter {
+                packets: c["packets"].as_u64().unwrap_or(0),
+                bytes: c["bytes"].as_u64().unwrap_or(0),
+            };
+            let logged = expr.iter().find_map(|e| e["log"]["prefix"].as_str());
+            let key = ["eg_fwd_", "eg_host_", "in_fwd_", "in_local_"]
+                .iter()
+                .find_map(|p| chain.strip_prefix(p));
+            match (key, logged) {
+                (Some(k), Some(_)) => policies.entry(shown(k).into()).or_default().dropped.add(c),
+                (Some(k), None) => policies.entry(shown(k).into()).or_default().allowed.add(c),
+                (None, Some(prefix)) => {
+                    // "cordon egress unknown-source drop ", "cordon spoof mac drop "
+                    let words: Vec<&str> = prefix.split_whitespace().collect();
+                    let what = match words.as_slice() {
+                        [_, "spoof", ..] => "spoof".to_string(),
+                        [_, _, w, ..] => w.to_string(),
+                        _ => prefix.trim().to_string(),
+                    };
+                    fail.entry(what).or_default().add(c);
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    (policies, fail)
+}
+
+/// Builds the status from assignments and the kernel's listings.
+pub fn build(
+    source: &str,
+    assignments: &[Assignment],
+    inet: Option<&J>,
+    bridge: Option<&J>,
+) -> Status {
+    let (policies, fail_closed) = counters(inet, bridge);
+    let containers = assignments
+        .iter()
+        .map(|a| ContainerStatus {
+            name: a.container.clone(),
+            id: a.id[..a.id.len().min(12)].to_string(),
+            policy: a.policy.clone(),
+            addresses: a.addresses.iter().map(ToString::to_string).collect(),
+            counters: policies
+                .get(policy_key(&a.policy))
+                .cloned()
+                .unwrap_or_default(),
+        })
+        .collect();
+    Status {
+        source: source.into(),
+        installed: inet.is_some(),
+        containers,
+        policies,
+        fail_closed,
+        daemon: None,
+    }
+}
+
+fn policy_key(shown_policy: &str) -> &str {
+    if shown_policy.starts_with("unknown policy") {
+        "unknown"
+    } else {
+        shown_policy
+    }
+}
+
+/// The status as a table for people.
+pub fn render_text(s: &Status) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "cordon: {} (from the {})",
+        if s.installed {
+            "enforcing"
+        } else {
+            "NOT INSTALLED"
+        },
+        s.source
+    );
+    let _ = writeln!(
+        out,
+        "{:<24} {:<13} {:<16} {:>10} {:>10}  ADDRESSES",
+        "CONTAINER", "ID", "POLICY", "ALLOWED", "DROPPED"
+    );
+    for c in &s.containers {
+        let _ = writeln!(
+            out,
+            "{:<24} {:<13} {:<16} {:>10} {:>10}  {}",
+            c.name,
+            c.id,
+            c.policy,
+            c.counters.allowed.packets,
+            c.counters.dropped.packets,
+            c.addresses.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<24} {:>10} {:>10}",
+        "POLICY", "ALLOWED", "DROPPED"
+    );
+    for (p, c) in &s.policies {
+        let _ = writeln!(
+            out,
+            "{:<24} {:>10} {:>10}",
+            p, c.allowed.packets, c.dropped.packets
+        );
+    }
+    if !s.fail_closed.is_empty() {
+        let parts: Vec<String> = s
+            .fail_closed
+            .iter()
+            .map(|(k, c)| format!("{k} {}", c.packets))
+            .collect();
+        let _ = writeln!(out, "\nfail-closed drops: {}", parts.join(", "));
+    }
+    if let Some(d) = &s.daemon {
+        let _ = writeln!(
+            out,
+            "daemon: {} element updates, {} replacements, {} reconciles ({} repairs){}",
+            d.element_updates,
+            d.replacements,
+            d.reconciles,
+            d.repairs,
+            d.last_error
+                .as_ref()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn counters_are_read_per_policy_and_fail_closed_rule() {
+        let listing = json!({"nftables": [
+            {"rule": {"chain": "eg_fwd_web", "expr": [{"match": {}}, {"counter": {"packets": 3, "bytes": 180}}, {"accept": null}]}},
+            {"rule": {"chain": "eg_host_web", "expr": [{"counter": {"packets": 2, "bytes": 120}}, {"log": {"prefix": "cordon egress-host web drop ", "group": 100}}, {"drop": null}]}},
+            {"rule": {"chain": "eg_fwd__default", "expr": [{"counter": {"packets": 5, "bytes": 300}}, {"log": {"prefix": "cordon egress default drop ", "group": 100}}, {"drop": null}]}},
+            {"rule": {"chain": "egress_fwd_dispatch", "expr": [{"counter": {"packets": 7, "bytes": 1}}, {"log": {"prefix": "cordon egress unknown-source drop ", "group": 100}}, {"drop": null}]}},
+            {"rule": {"chain": "egress_fwd", "expr": [{"accept": null}]}}
+        ]});
+        let bridge = json!({"nftables": [
+            {"rule": {"chain": "prerouting", "expr": [{"counter": {"packets": 4, "bytes": 1}}, {"log": {"prefix": "cordon spoof mac drop ", "group": 100}}, {"drop": null}]}}
+        ]});
+        let (p, f) = counters(Some(&listing), Some(&bridge));
+        assert_eq!(p["web"].allowed.packets, 3);
+        assert_eq!(p["web"].dropped.packets, 2);
+        assert_eq!(p["default"].dropped.packets, 5);
+        assert_eq!(f["unknown-source"].packets, 7);
+        assert_eq!(f["spoof"].packets, 4);
+        let a = Assignment {
+            container: "w".into(),
+            id: "a".repeat(64),
+            policy: "web".into(),
+            addresses: vec!["172.17.0.2".parse().unwrap()],
+        };
+        let s = build("kernel", &[a], Some(&listing), Some(&bridge));
+        assert_eq!(s.containers[0].counters.dropped.packets, 2);
+        assert!(render_text(&s).contains("enforcing"));
+    }
+}
