@@ -32,6 +32,8 @@ pub struct Run {
     pub dns: Vec<String>,
     /// A TCP server inside the container: (port, banner).
     pub serve: Option<(u16, String)>,
+    /// The container's command, instead of the default (or the server).
+    pub cmd: Option<Vec<String>>,
 }
 
 impl Run {
@@ -72,6 +74,16 @@ impl Run {
         self.cap_add.push(cap.into());
         self
     }
+    /// With this IPv4 address on its network.
+    pub fn ip4(mut self, ip: &str) -> Run {
+        self.ip4 = Some(ip.into());
+        self
+    }
+    /// Running `sh -c script` as its command.
+    pub fn sh(mut self, script: &str) -> Run {
+        self.cmd = Some(vec!["sh".into(), "-c".into(), script.into()]);
+        self
+    }
 
     fn opts(&self) -> ContainerOpts {
         let mut o = ContainerOpts::new(&self.name);
@@ -85,6 +97,10 @@ impl Run {
         o.dns = self.dns.clone();
         if let Some((port, banner)) = &self.serve {
             o = o.serve_tcp(*port, banner);
+        }
+        if let Some(cmd) = &self.cmd {
+            let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            o = o.cmd(&argv);
         }
         o
     }
@@ -175,21 +191,33 @@ impl Lab {
 
     /// Runs the cordon binary with the lab's own state directory.
     pub fn cordon(&self, args: &[&str]) -> Output {
-        Command::new(&self.cordon)
-            .args(args)
-            .env("CORDON_STATE_DIR", self.state.path())
-            .output()
-            .expect("run cordon")
+        self.command(args).output().expect("run cordon")
     }
 
     /// Starts a long-running cordon command (the daemon), stopped when the
     /// lab drops.
     pub fn spawn_cordon(&self, args: &[&str]) {
-        self.spawn(
-            Command::new(&self.cordon)
-                .args(args)
-                .env("CORDON_STATE_DIR", self.state.path()),
-        );
+        self.spawn(&mut self.command(args));
+    }
+
+    /// The cordon binary under test with the lab's own state directory and
+    /// admin socket (`CORDON_STATE_DIR`, `CORDON_SOCKET`), not yet run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.cordon);
+        c.args(args)
+            .env("CORDON_STATE_DIR", self.state.path())
+            .env("CORDON_SOCKET", self.socket());
+        c
+    }
+
+    /// The lab's state directory.
+    pub fn state_dir(&self) -> &std::path::Path {
+        self.state.path()
+    }
+
+    /// The admin socket the lab's daemon listens on.
+    pub fn socket(&self) -> PathBuf {
+        self.state.path().join("admin.sock")
     }
 
     /// Runs cordon and insists it succeeds; returns its stdout.

@@ -1,0 +1,337 @@
+//! `cordon daemon` against a real dockerd, in the lab: it follows
+//! containers, fails closed, survives `kill -9` and tampering, and serves
+//! `status` and `set` on its admin socket.
+//!
+//! Each test shows the target reachable without cordon (a positive control)
+//! before it asserts that cordon blocks it. Needs root, nft and Docker;
+//! without them each test prints one `skipped:` line (and fails under
+//! CI=true).
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use cordon_lab::{lab_or_skip, sh, Lab, Run};
+
+const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
+
+/// A daemon this test can kill -9; killed on drop.
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(lab: &Lab, args: &[&str]) -> Daemon {
+        let mut all = vec!["daemon"];
+        all.extend_from_slice(args);
+        let child = lab
+            .command(&all)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start cordon daemon");
+        let d = Daemon(child);
+        assert!(
+            within(30.0, || lab.socket().exists() && tables_installed()).is_some(),
+            "the daemon comes up and installs its tables"
+        );
+        d
+    }
+
+    fn kill9(mut self) {
+        let _ = self.0.kill(); // SIGKILL
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SIGTERM first: a clean stop removes the socket.
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        for _ in 0..50 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tables_installed() -> bool {
+    let t = sh("nft", &["list", "tables"]);
+    t.contains("table inet cordon") && t.contains("table bridge cordon")
+}
+
+/// Polls `ok` every 20 ms for up to `secs`; returns how long it took.
+fn within(secs: f64, mut ok: impl FnMut() -> bool) -> Option<f64> {
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < secs {
+        if ok() {
+            return Some(start.elapsed().as_secs_f64());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// The rule handles of cordon's chains: unchanged handles mean no rule
+/// was rewritten (no replacement, no window).
+fn rule_handles() -> String {
+    let text = sh("nft", &["-a", "list", "table", "inet", "cordon"]);
+    text.lines()
+        .filter_map(|l| l.split("# handle ").nth(1))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn status_json(lab: &Lab) -> serde_json::Value {
+    let out = lab.cordon_ok(&["status", "-o", "json"]);
+    serde_json::from_str(&out).expect("status is JSON")
+}
+
+fn policy_of(status: &serde_json::Value, container: &str) -> Option<String> {
+    status["containers"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == container)
+        .and_then(|c| c["policy"].as_str().map(String::from))
+}
+
+/// The internet (198.51.100.2:80) and the LAN (10.124.0.2:80).
+fn world(lab: &Lab) -> (cordon_lab::Ns, cordon_lab::Ns) {
+    let inet = lab.netns("inet", "198.51.100.1", "198.51.100.2", None);
+    lab.serve(&inet, 80, "hello-inet");
+    let lan = lab.netns("lan", "10.124.0.1", "10.124.0.2", None);
+    lab.serve(&lan, 80, "hello-lan");
+    (inet, lan)
+}
+
+#[test]
+fn daemon_follows_containers_fails_closed_and_survives_kill_9() {
+    let lab = lab_or_skip!(CORDON);
+    let (_inet, _lan) = world(&lab);
+    let pre = lab.run(Run::named("pre"));
+    // Positive controls: without cordon both targets answer.
+    assert!(
+        lab.reaches(&pre, "10.124.0.2", 80, "hello-lan"),
+        "control: LAN"
+    );
+    assert!(
+        lab.reaches(&pre, "198.51.100.2", 80, "hello-inet"),
+        "control: internet"
+    );
+
+    let daemon = Daemon::start(&lab, &[]);
+    assert!(
+        within(10.0, || lab.reaches(&pre, "198.51.100.2", 80, "hello-inet")).is_some(),
+        "a container running before the daemon keeps the internet"
+    );
+    assert!(
+        !lab.reaches(&pre, "10.124.0.2", 80, "hello-lan"),
+        "but loses the LAN"
+    );
+
+    // A container that tries the LAN from its very first instruction never
+    // gets through, not even before its policy is installed.
+    let eager = lab.run(Run::named("eager").sh(
+        "i=0; while [ $i -lt 40 ]; do if echo | nc -w 1 10.124.0.2 80 | grep -q hello-lan; then echo LEAK >> /tmp/leak; fi; i=$((i+1)); done; sleep 3600",
+    ));
+    let took = within(10.0, || {
+        lab.reaches(&eager, "198.51.100.2", 80, "hello-inet")
+    })
+    .expect("the daemon lets a new container out to the internet");
+    eprintln!("new container live after at most {took:.2} s");
+    let (_, leak) = lab.exec(&eager, "cat /tmp/leak 2>/dev/null; echo end");
+    assert!(
+        !leak.contains("LEAK"),
+        "a packet reached the LAN before the policy: {leak}"
+    );
+
+    // Status through the admin socket.
+    let s = status_json(&lab);
+    assert_eq!(s["source"], "daemon");
+    assert_eq!(policy_of(&s, &eager.name).as_deref(), Some("default"));
+    assert!(
+        s["policies"]["default"]["dropped"]["packets"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{s}"
+    );
+
+    // kill -9: enforcement stays.
+    let handles = rule_handles();
+    daemon.kill9();
+    assert!(tables_installed(), "kill -9 leaves the tables");
+    assert!(
+        !lab.reaches(&pre, "10.124.0.2", 80, "hello-lan"),
+        "still no LAN"
+    );
+    assert!(
+        lab.reaches(&pre, "198.51.100.2", 80, "hello-inet"),
+        "still internet"
+    );
+    // A container started while no daemon runs is cut off entirely.
+    let orphan = lab.run(Run::named("orphan"));
+    assert!(
+        !lab.reaches(&orphan, "198.51.100.2", 80, "hello-inet"),
+        "fail closed: internet"
+    );
+    assert!(
+        !lab.reaches(&orphan, "10.124.0.2", 80, "hello-lan"),
+        "fail closed: LAN"
+    );
+    // Without a daemon, status reads the kernel.
+    assert_eq!(status_json(&lab)["source"], "kernel");
+
+    // The restarted daemon takes over with element changes only.
+    let _daemon = Daemon::start(&lab, &[]);
+    assert!(
+        within(10.0, || lab.reaches(
+            &orphan,
+            "198.51.100.2",
+            80,
+            "hello-inet"
+        ))
+        .is_some(),
+        "the restarted daemon picks up the container started meanwhile"
+    );
+    assert!(!lab.reaches(&orphan, "10.124.0.2", 80, "hello-lan"));
+    assert_eq!(handles, rule_handles(), "the restart rewrote rules");
+
+    // Tampering: a deleted table and a flushed chain come back within 1 s.
+    sh("nft", &["delete", "table", "inet", "cordon"]);
+    let t = within(1.0, tables_installed).expect("a deleted table is restored within 1 s");
+    eprintln!("deleted table restored in {t:.3} s");
+    sh("nft", &["flush", "chain", "inet", "cordon", "egress_fwd"]);
+    let t = within(1.0, || {
+        sh("nft", &["list", "chain", "inet", "cordon", "egress_fwd"])
+            .contains("jump egress_fwd_dispatch")
+    })
+    .expect("a flushed chain is restored within 1 s");
+    eprintln!("flushed chain restored in {t:.3} s");
+    assert!(
+        !lab.reaches(&pre, "10.124.0.2", 80, "hello-lan"),
+        "LAN closed again"
+    );
+    assert!(lab.reaches(&pre, "198.51.100.2", 80, "hello-inet"));
+
+    // A container that goes leaves no element behind.
+    let id = orphan.id.clone();
+    sh("docker", &["rm", "-f", &id]);
+    let gone = within(5.0, || {
+        let s = status_json(&lab);
+        policy_of(&s, &orphan.name).is_none()
+    });
+    assert!(
+        gone.is_some(),
+        "a removed container leaves the daemon's state"
+    );
+    let addr = &orphan.ip4;
+    assert!(
+        within(2.0, || !sh(
+            "nft",
+            &["list", "map", "inet", "cordon", "egress_fwd4"]
+        )
+        .contains(addr.as_str()))
+        .is_some(),
+        "and the kernel's maps"
+    );
+}
+
+#[test]
+fn a_freed_address_reused_by_another_policy_carries_no_old_permission() {
+    let lab = lab_or_skip!(CORDON);
+    let (_inet, _lan) = world(&lab);
+    let net = lab.network("reuse", "10.126.0.0/24", None);
+    let policy = lab.file(
+        "reuse.yaml",
+        "version: 1\ndefault:\n  egress:\n    - to: [internet]\npolicies:\n  - name: open\n    select: { label: { tier: open } }\n    egress:\n      - to: [10.124.0.0/24]\n        ports: [80/tcp]\n",
+    );
+    let _daemon = Daemon::start(&lab, &["-c", &policy]);
+    let a = lab.run(
+        Run::named("a")
+            .on(&net)
+            .ip4("10.126.0.50")
+            .label("tier", "open"),
+    );
+    assert!(
+        within(10.0, || lab.reaches(&a, "10.124.0.2", 80, "hello-lan")).is_some(),
+        "control: policy open reaches the LAN"
+    );
+    sh("docker", &["rm", "-f", &a.id]);
+    let b = lab.run(Run::named("b").on(&net).ip4("10.126.0.50"));
+    assert!(
+        within(10.0, || lab.reaches(&b, "198.51.100.2", 80, "hello-inet")).is_some(),
+        "the new container gets its own policy"
+    );
+    assert!(
+        !lab.reaches(&b, "10.124.0.2", 80, "hello-lan"),
+        "the same address under the default policy does not reach the LAN"
+    );
+    assert_eq!(
+        policy_of(&status_json(&lab), &b.name).as_deref(),
+        Some("default")
+    );
+}
+
+#[test]
+fn set_goes_through_the_daemon_and_boot_installs_fail_closed() {
+    let lab = lab_or_skip!(CORDON);
+    let (_inet, _lan) = world(&lab);
+    let policy = lab.file(
+        "sets.yaml",
+        "version: 1\nsets:\n  lan: [10.124.0.99]\ndefault:\n  egress:\n    - to: [internet]\n    - to: [lan]\n      ports: [80/tcp]\n",
+    );
+    let c = lab.run(Run::named("c"));
+    assert!(
+        lab.reaches(&c, "10.124.0.2", 80, "hello-lan"),
+        "control: LAN"
+    );
+    let daemon = Daemon::start(&lab, &["-c", &policy]);
+    assert!(within(10.0, || lab.reaches(&c, "198.51.100.2", 80, "hello-inet")).is_some());
+    assert!(!lab.reaches(&c, "10.124.0.2", 80, "hello-lan"));
+
+    let out = lab.cordon_ok(&["set", "-c", &policy, "add", "lan", "10.124.0.2"]);
+    assert!(out.contains("set lan: 2 member(s)"), "{out}");
+    assert!(
+        lab.reaches(&c, "10.124.0.2", 80, "hello-lan"),
+        "opened live"
+    );
+    let listed = lab.cordon_ok(&["set", "-c", &policy, "list", "lan"]);
+    assert!(listed.contains("10.124.0.2/32"), "{listed}");
+    // A user error comes back from the daemon as exit 1, one line.
+    let bad = lab.cordon(&["set", "-c", &policy, "del", "lan", "10.124.0.77"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a member"));
+    lab.cordon_ok(&["set", "-c", &policy, "del", "lan", "10.124.0.2"]);
+    assert!(
+        !lab.reaches(&c, "10.124.0.2", 80, "hello-lan"),
+        "closed live"
+    );
+
+    // Reboot, simulated: the daemon stops, the tables go, `cordon boot`
+    // installs the saved fail-closed ruleset: every container is cut off
+    // until the daemon runs again.
+    drop(daemon);
+    assert!(
+        lab.state_dir().join("boot.json").exists(),
+        "the daemon saved a boot ruleset"
+    );
+    lab.cordon_ok(&["down"]);
+    assert!(
+        lab.reaches(&c, "198.51.100.2", 80, "hello-inet"),
+        "control: open without cordon"
+    );
+    let out = lab.cordon_ok(&["boot"]);
+    assert!(out.contains("fail-closed boot ruleset"), "{out}");
+    assert!(
+        !lab.reaches(&c, "198.51.100.2", 80, "hello-inet"),
+        "boot ruleset: fail closed"
+    );
+    let _daemon = Daemon::start(&lab, &["-c", &policy]);
+    assert!(
+        within(10.0, || lab.reaches(&c, "198.51.100.2", 80, "hello-inet")).is_some(),
+        "the daemon takes over from the boot ruleset"
+    );
+}
