@@ -40,6 +40,14 @@ ensure_dockerd() {
 stop_started_dockerd() {
   if [ -n "$STARTED_DOCKERD" ]; then
     echo "stopping the dockerd this script started" >&2
+    # A lab test restarts dockerd (same command line): stop that one too.
+    local now
+    now=$(cat /var/run/docker.pid 2>/dev/null || true)
+    if [ -n "$now" ] && [ "$now" != "$STARTED_DOCKERD" ] && \
+       [ "$(cat /proc/"$now"/comm 2>/dev/null)" = dockerd ]; then
+      kill "$now" 2>/dev/null || true
+      for _ in $(seq 1 40); do kill -0 "$now" 2>/dev/null || break; sleep 0.25; done
+    fi
     kill "$STARTED_DOCKERD" 2>/dev/null || true
     for _ in $(seq 1 40); do kill -0 "$STARTED_DOCKERD" 2>/dev/null || break; sleep 0.25; done
     kill -9 "$STARTED_DOCKERD" 2>/dev/null || true

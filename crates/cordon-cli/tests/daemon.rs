@@ -259,7 +259,18 @@ fn a_freed_address_reused_by_another_policy_carries_no_old_permission() {
         within(10.0, || lab.reaches(&a, "10.124.0.2", 80, "hello-lan")).is_some(),
         "control: policy open reaches the LAN"
     );
+    // Its connection is tracked; when it goes, the tracking goes too, so
+    // nothing established can carry over to the next owner of the address.
+    let ip: std::net::IpAddr = "10.126.0.50".parse().unwrap();
+    let tracked = cordon_dataplane::conntrack::count(&[ip]).expect("conntrack dump");
+    assert!(tracked > 0, "control: the connection is tracked");
     sh("docker", &["rm", "-f", &a.id]);
+    assert!(
+        within(5.0, || cordon_dataplane::conntrack::count(&[ip]).unwrap()
+            == 0)
+        .is_some(),
+        "the departed container's conntrack entries are flushed"
+    );
     let b = lab.run(Run::named("b").on(&net).ip4("10.126.0.50"));
     assert!(
         within(10.0, || lab.reaches(&b, "198.51.100.2", 80, "hello-inet")).is_some(),
@@ -334,4 +345,189 @@ fn set_goes_through_the_daemon_and_boot_installs_fail_closed() {
         within(10.0, || lab.reaches(&c, "198.51.100.2", 80, "hello-inet")).is_some(),
         "the daemon takes over from the boot ruleset"
     );
+}
+
+/// The bridge table's spoof-drop counters, summed.
+fn spoof_drops() -> u64 {
+    sh("nft", &["list", "table", "bridge", "cordon"])
+        .lines()
+        .filter(|l| l.contains("cordon spoof"))
+        .filter_map(|l| {
+            l.split("counter packets ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[test]
+fn taking_a_paused_neighbours_identity_gains_nothing() {
+    let lab = lab_or_skip!(CORDON);
+    let inet = lab.netns("inet", "198.51.100.1", "198.51.100.2", None);
+    lab.serve(&inet, 80, "hello-inet");
+    let net = lab.network("pause", "10.127.1.0/24", None);
+    let policy = lab.file(
+        "deny.yaml",
+        "version: 1\npolicies:\n  - name: deny\n    egress: []\n",
+    );
+    let open = lab.run(Run::named("open").on(&net));
+    let locked = lab.run(
+        Run::named("locked")
+            .on(&net)
+            .label("cordon.policy", "deny")
+            .cap("NET_ADMIN"),
+    );
+    let (_, mac) = lab.exec(&open, "cat /sys/class/net/eth0/address");
+    let mac = mac.trim().to_string();
+    let daemon = Daemon::start(&lab, &["-c", &policy]);
+    assert!(
+        within(10.0, || lab.reaches(
+            &open,
+            "198.51.100.2",
+            80,
+            "hello-inet"
+        ))
+        .is_some(),
+        "open may"
+    );
+    assert!(
+        !lab.reaches(&locked, "198.51.100.2", 80, "hello-inet"),
+        "locked may not"
+    );
+
+    // The open neighbour is paused (still Docker's, still cordon's); the
+    // locked one takes its MAC and address.
+    sh("docker", &["pause", &open.id]);
+    let take = format!(
+        "ip link set eth0 down && ip link set eth0 address {mac} && ip link set eth0 up && \
+         ip addr flush dev eth0 && ip addr add {}/24 dev eth0 && ip route add default via 10.127.1.1",
+        open.ip4
+    );
+    let (code, out) = lab.exec(&locked, &take);
+    assert_eq!(code, 0, "taking the identity: {out}");
+    let before = spoof_drops();
+    assert!(
+        !lab.reaches(&locked, "198.51.100.2", 80, "hello-inet"),
+        "the spoof gains nothing"
+    );
+    assert!(
+        spoof_drops() > before,
+        "and the bridge's identity check is what stopped it"
+    );
+
+    // Positive control: without cordon the same spoof gets out.
+    drop(daemon);
+    lab.cordon_ok(&["down"]);
+    assert!(
+        within(5.0, || lab.reaches(
+            &locked,
+            "198.51.100.2",
+            80,
+            "hello-inet"
+        ))
+        .is_some(),
+        "control: the spoof works on the wire without cordon"
+    );
+    sh("docker", &["unpause", &open.id]);
+}
+
+/// The running dockerd's pid and command line.
+fn dockerd() -> (i32, Vec<String>) {
+    let pid: i32 = sh("pidof", &["dockerd"])
+        .split_whitespace()
+        .next()
+        .expect("a dockerd")
+        .parse()
+        .unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let argv = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    (pid, argv)
+}
+
+fn docker_up() -> bool {
+    std::process::Command::new("docker")
+        .args(["info", "--format", "{{.ID}}"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn a_docker_restart_with_new_addresses_keeps_every_container_on_its_policy() {
+    let lab = lab_or_skip!(CORDON);
+    let (_inet, _lan) = world(&lab);
+    let policy = lab.file(
+        "restart.yaml",
+        "version: 1\ndefault:\n  egress:\n    - to: [internet]\npolicies:\n  - name: open\n    select: { label: { tier: open } }\n    egress:\n      - to: [10.124.0.0/24]\n        ports: [80/tcp]\n",
+    );
+    let a = lab.run(Run::named("a").label("tier", "open"));
+    let daemon = Daemon::start(&lab, &["-c", &policy]);
+    assert!(
+        within(10.0, || lab.reaches(&a, "10.124.0.2", 80, "hello-lan")).is_some(),
+        "open reaches the LAN"
+    );
+    let old_ip = a.ip4.clone();
+
+    // Restart dockerd (same command line; containers stop with it).
+    let (pid, argv) = dockerd();
+    // SAFETY: kill(2) of the dockerd this test restarts.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(
+        within(60.0, || !std::path::Path::new(&format!("/proc/{pid}"))
+            .exists())
+        .is_some(),
+        "dockerd stops"
+    );
+    let log = std::fs::File::create("/tmp/cordon-dockerd-restarted.log").unwrap();
+    // Detached on purpose: the restarted dockerd outlives this test, as the
+    // one it replaces would have (scripts/test stops it at the end).
+    #[allow(clippy::zombie_processes)]
+    std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("restart dockerd");
+    assert!(within(60.0, docker_up).is_some(), "dockerd comes back");
+
+    // A new container takes a's old address before a comes back, so a gets
+    // a new one.
+    let b = lab.run(Run::named("b"));
+    assert_eq!(b.ip4, old_ip, "the new container got the freed address");
+    sh("docker", &["start", &a.id]);
+    let a_ip = sh(
+        "docker",
+        &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &a.id],
+    )
+    .trim()
+    .to_string();
+    assert_ne!(a_ip, old_ip);
+    let a2 = cordon_lab::Ctr {
+        ip4: a_ip,
+        ..a.clone()
+    };
+    // The same daemon (it reconnected) puts each on its own policy.
+    assert!(
+        within(15.0, || lab.reaches(&a2, "10.124.0.2", 80, "hello-lan")).is_some(),
+        "a, back on a new address, keeps its policy"
+    );
+    assert!(
+        within(10.0, || lab.reaches(&b, "198.51.100.2", 80, "hello-inet")).is_some(),
+        "b is followed"
+    );
+    assert!(
+        !lab.reaches(&b, "10.124.0.2", 80, "hello-lan"),
+        "b on a's old address gets nothing of a's policy"
+    );
+    let s = status_json(&lab);
+    assert_eq!(policy_of(&s, &a.name).as_deref(), Some("open"));
+    assert_eq!(policy_of(&s, &b.name).as_deref(), Some("default"));
+    drop(daemon);
 }

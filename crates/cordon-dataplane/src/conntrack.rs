@@ -43,37 +43,8 @@ pub fn forget(addrs: &[IpAddr]) -> io::Result<usize> {
     if addrs.is_empty() {
         return Ok(0);
     }
-    let mut sock = Socket::new(NETLINK_NETFILTER)?;
-    sock.bind_auto()?;
-    sock.send(
-        &request(MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, 0, 1, &[]),
-        0,
-    )?;
-    let mut victims = Vec::new();
+    let (sock, victims) = dump_matching(addrs)?;
     let mut buf = vec![0u8; 1 << 16];
-    'dump: loop {
-        let n = sock.recv(&mut &mut buf[..], 0)?;
-        for (ty, payload) in messages(&buf[..n]) {
-            match ty {
-                NLMSG_DONE => break 'dump,
-                NLMSG_ERROR => {
-                    let code = payload
-                        .get(..4)
-                        .map(|b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
-                        .unwrap_or(0);
-                    if code != 0 {
-                        return Err(io::Error::from_raw_os_error(-code));
-                    }
-                    break 'dump;
-                }
-                _ => {
-                    if let Some(v) = victim(payload, addrs) {
-                        victims.push(v);
-                    }
-                }
-            }
-        }
-    }
     let mut deleted = 0;
     for (seq, v) in victims.iter().enumerate() {
         let seq = seq as u32 + 2;
@@ -90,9 +61,7 @@ pub fn forget(addrs: &[IpAddr]) -> io::Result<usize> {
         let n = sock.recv(&mut &mut buf[..], 0)?;
         for (ty, payload) in messages(&buf[..n]) {
             if ty == NLMSG_ERROR {
-                let code =
-                    i32::from_ne_bytes(payload.get(..4).unwrap_or(&[0; 4]).try_into().expect("4"));
-                match -code {
+                match -error_code(payload) {
                     0 => deleted += 1,
                     libc::ENOENT => {}
                     e => return Err(io::Error::from_raw_os_error(e)),
@@ -101,6 +70,48 @@ pub fn forget(addrs: &[IpAddr]) -> io::Result<usize> {
         }
     }
     Ok(deleted)
+}
+
+/// How many conntrack entries of this network namespace involve one of
+/// `addrs` (as [`forget`] matches them).
+pub fn count(addrs: &[IpAddr]) -> io::Result<usize> {
+    Ok(dump_matching(addrs)?.1.len())
+}
+
+fn error_code(payload: &[u8]) -> i32 {
+    payload
+        .get(..4)
+        .map(|b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
+        .unwrap_or(0)
+}
+
+/// Dumps the conntrack table; returns the socket (for the deletes) and the
+/// entries involving `addrs`.
+fn dump_matching(addrs: &[IpAddr]) -> io::Result<(Socket, Vec<Victim>)> {
+    let mut sock = Socket::new(NETLINK_NETFILTER)?;
+    sock.bind_auto()?;
+    sock.send(
+        &request(MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, 0, 1, &[]),
+        0,
+    )?;
+    let mut victims = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = sock.recv(&mut &mut buf[..], 0)?;
+        for (ty, payload) in messages(&buf[..n]) {
+            match ty {
+                NLMSG_DONE => return Ok((sock, victims)),
+                NLMSG_ERROR => {
+                    let code = error_code(payload);
+                    if code != 0 {
+                        return Err(io::Error::from_raw_os_error(-code));
+                    }
+                    return Ok((sock, victims));
+                }
+                _ => victims.extend(victim(payload, addrs)),
+            }
+        }
+    }
 }
 
 fn request(msg: u16, flags: u16, family: u8, seq: u32, attrs: &[u8]) -> Vec<u8> {
