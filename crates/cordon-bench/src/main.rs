@@ -13,6 +13,13 @@
 //! * `cordon-bench flood ADDR PORT SECS` — sends one unreplied UDP flow as
 //!   fast as it can (every packet stays conntrack NEW, so every packet is
 //!   classified); prints packets sent.
+//! * `cordon-bench daemon-memory [N]` — the daemon's resident memory with N
+//!   (default 1,000) synthetic containers in its state: builds a
+//!   `cordon_daemon::engine::Engine`, syncs it against nftables in a
+//!   throw-away network namespace, then applies element updates as
+//!   containers come and go; prints this process's VmRSS (kB) before the
+//!   state was built (the baseline), after the first sync and after the
+//!   updates, as one JSON object. Run by `scripts/bench-daemon`.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -253,6 +260,96 @@ fn flood(addr: &str, port: u16, secs: f64) {
     println!("{sent}");
 }
 
+/// This process's resident memory in kB (VmRSS in /proc/self/status).
+fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// The daemon's engine with `n` synthetic containers, synced into a
+/// throw-away network namespace; prints VmRSS before, after the first sync
+/// and after `n / 5` element updates (a container leaves, then returns).
+fn daemon_memory(n: usize) {
+    use cordon_daemon::engine::{Engine, Outcome};
+
+    let baseline = rss_kb();
+    let ns = Ns::new("cb-daemon-mem");
+    let state_root = std::env::temp_dir().join(format!("cordon-bench-mem-{}", std::process::id()));
+    std::fs::create_dir_all(&state_root).expect("state dir");
+    let state = cordon_dataplane::StateDir::at(&state_root);
+    let mut inv = inventory(n, None);
+    // In the order the daemon keeps its inventory.
+    inv.containers
+        .sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    let mut engine = Engine::new(policy(), Nft::in_netns(&ns.0), state);
+    engine.set_inventory(inv);
+    let t0 = Instant::now();
+    let first = engine.sync().expect("first sync");
+    let first_ms = ms(t0.elapsed());
+    assert!(
+        matches!(first, Outcome::Replaced(_)),
+        "the first sync into an empty namespace installs whole: {first:?}"
+    );
+    let after_sync = rss_kb();
+    // Churn: one container leaves and comes back, element updates only.
+    let updates = (n / 5).max(1);
+    let mut update_t = Vec::new();
+    for k in 0..updates {
+        let i = 1 + (k * 7) % (n - 1).max(1);
+        let c = engine
+            .inventory()
+            .containers
+            .iter()
+            .find(|c| c.name == format!("c{i}"))
+            .cloned();
+        let Some(c) = c else { continue };
+        let id = c.id.clone();
+        engine.remove_container(&id);
+        let t = Instant::now();
+        let out = engine.sync().expect("sync after a departure");
+        update_t.push(ms(t.elapsed()));
+        assert!(matches!(out, Outcome::Elements(_)), "departure: {out:?}");
+        engine.put_container(&id, Some(c));
+        let t = Instant::now();
+        let out = engine.sync().expect("sync after an arrival");
+        update_t.push(ms(t.elapsed()));
+        assert!(matches!(out, Outcome::Elements(_)), "arrival: {out:?}");
+    }
+    let after_updates = rss_kb();
+    let containers = engine.inventory().containers.len();
+    let elements: usize = engine
+        .compiled()
+        .map(|c| {
+            c.ruleset
+                .tables
+                .iter()
+                .flat_map(|t| &t.sets)
+                .map(|s| s.elements.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    drop(engine);
+    let _ = std::fs::remove_dir_all(&state_root);
+    let updates_done = update_t.len();
+    println!(
+        "{}",
+        serde_json::json!({
+            "containers": containers,
+            "set_elements": elements,
+            "rss_baseline_kb": baseline,
+            "rss_after_sync_kb": after_sync,
+            "rss_after_updates_kb": after_updates,
+            "first_sync_ms": first_ms,
+            "element_updates": updates_done,
+            "element_update_median_ms": median(update_t),
+        })
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
@@ -269,8 +366,9 @@ fn main() {
             arg(3).parse().expect("PORT"),
             arg(4).parse().expect("SECS"),
         ),
+        "daemon-memory" => daemon_memory(arg(2).parse().unwrap_or(1_000)),
         _ => {
-            eprintln!("usage: cordon-bench install | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS");
+            eprintln!("usage: cordon-bench install | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS | daemon-memory [N]");
             std::process::exit(2);
         }
     }
