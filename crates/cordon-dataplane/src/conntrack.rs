@@ -14,6 +14,8 @@ use std::net::IpAddr;
 
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 
+use crate::nl::{attrs, messages};
+
 const SUBSYS_CTNETLINK: u16 = 1;
 const MSG_CT_GET: u16 = 1;
 const MSG_CT_DELETE: u16 = 2;
@@ -127,40 +129,6 @@ fn request(msg: u16, flags: u16, family: u8, seq: u32, attrs: &[u8]) -> Vec<u8> 
     v
 }
 
-/// The (type, payload) of each netlink message in a datagram.
-fn messages(mut data: &[u8]) -> Vec<(u16, &[u8])> {
-    let mut out = Vec::new();
-    while data.len() >= 16 {
-        let len = u32::from_ne_bytes(data[0..4].try_into().expect("4 bytes")) as usize;
-        if len < 16 || len > data.len() {
-            break;
-        }
-        let ty = u16::from_ne_bytes([data[4], data[5]]);
-        out.push((ty, &data[16..len]));
-        data = &data[align(len).min(data.len())..];
-    }
-    out
-}
-
-fn align(n: usize) -> usize {
-    (n + 3) & !3
-}
-
-/// Attributes as (type without flags, value, whole attribute bytes).
-fn attrs(mut data: &[u8]) -> Vec<(u16, &[u8], &[u8])> {
-    let mut out = Vec::new();
-    while data.len() >= 4 {
-        let len = u16::from_ne_bytes([data[0], data[1]]) as usize;
-        if len < 4 || len > data.len() {
-            break;
-        }
-        let ty = u16::from_ne_bytes([data[2], data[3]]) & 0x3fff;
-        out.push((ty, &data[4..len], &data[..len]));
-        data = &data[align(len).min(data.len())..];
-    }
-    out
-}
-
 /// The addresses of a tuple attribute's `CTA_TUPLE_IP`.
 fn tuple_addrs(tuple: &[u8]) -> Vec<IpAddr> {
     let mut out = Vec::new();
@@ -221,17 +189,7 @@ fn victim(payload: &[u8], addrs: &[IpAddr]) -> Option<Victim> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nla(ty: u16, val: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend(((4 + val.len()) as u16).to_ne_bytes());
-        v.extend(ty.to_ne_bytes());
-        v.extend(val);
-        while v.len() % 4 != 0 {
-            v.push(0);
-        }
-        v
-    }
+    use crate::nl::nla;
 
     fn tuple(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
         nla(

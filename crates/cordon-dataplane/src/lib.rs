@@ -13,6 +13,7 @@ mod install;
 pub mod kernel;
 pub mod monitor;
 mod nft;
+mod nl;
 mod state;
 mod sysctl;
 

@@ -16,6 +16,8 @@ use std::sync::Mutex;
 use cordon_compiler::TABLE;
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 
+use crate::nl::{attr, messages};
+
 /// `NFNLGRP_NFTABLES`.
 const GROUP_NFTABLES: u32 = 7;
 /// `NFNL_SUBSYS_NFTABLES`.
@@ -100,16 +102,9 @@ impl Monitor {
 
 /// Scans one datagram of netlink messages. `touched` carries across
 /// datagrams: a batch's object messages may arrive before its `NEWGEN`.
-fn scan(mut data: &[u8], touched: &mut bool, own: impl Fn(u32) -> bool) -> Option<Change> {
+fn scan(data: &[u8], touched: &mut bool, own: impl Fn(u32) -> bool) -> Option<Change> {
     let mut found = None;
-    while data.len() >= 16 {
-        let len = u32::from_ne_bytes(data[0..4].try_into().ok()?) as usize;
-        if len < 16 || len > data.len() {
-            break;
-        }
-        let ty = u16::from_ne_bytes(data[4..6].try_into().ok()?);
-        let msg = &data[16..len];
-        data = &data[align(len).min(data.len())..];
+    for (ty, msg) in messages(data) {
         if ty >> 8 != SUBSYS_NFTABLES || msg.len() < 4 {
             continue;
         }
@@ -118,7 +113,7 @@ fn scan(mut data: &[u8], touched: &mut bool, own: impl Fn(u32) -> bool) -> Optio
         if kind == MSG_NEWGEN {
             let pid = attr(attrs, GEN_PROC_PID)
                 .and_then(|v| v.get(..4))
-                .map(|v| u32::from_be_bytes(v.try_into().expect("4 bytes")));
+                .map(|v| u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
             if std::mem::take(touched) {
                 match pid {
                     Some(p) if own(p) => {}
@@ -139,39 +134,10 @@ fn scan(mut data: &[u8], touched: &mut bool, own: impl Fn(u32) -> bool) -> Optio
     found
 }
 
-fn align(n: usize) -> usize {
-    (n + 3) & !3
-}
-
-fn attr(mut data: &[u8], want: u16) -> Option<&[u8]> {
-    while data.len() >= 4 {
-        let len = u16::from_ne_bytes([data[0], data[1]]) as usize;
-        let ty = u16::from_ne_bytes([data[2], data[3]]) & 0x3fff;
-        if len < 4 || len > data.len() {
-            return None;
-        }
-        if ty == want {
-            return Some(&data[4..len]);
-        }
-        data = &data[align(len).min(data.len())..];
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nlattr(ty: u16, val: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend(((4 + val.len()) as u16).to_ne_bytes());
-        v.extend(ty.to_ne_bytes());
-        v.extend(val);
-        while v.len() % 4 != 0 {
-            v.push(0);
-        }
-        v
-    }
+    use crate::nl::nla;
 
     fn nlmsg(kind: u16, family: u8, attrs: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
@@ -186,9 +152,9 @@ mod tests {
 
     #[test]
     fn reports_foreign_batches_on_cordons_tables_only() {
-        let del_rule = nlmsg(8, 1, &nlattr(1, b"cordon\0"));
-        let other = nlmsg(8, 1, &nlattr(1, b"filter\0"));
-        let gen = |pid: u32| nlmsg(MSG_NEWGEN, 0, &nlattr(GEN_PROC_PID, &pid.to_be_bytes()));
+        let del_rule = nlmsg(8, 1, &nla(1, b"cordon\0"));
+        let other = nlmsg(8, 1, &nla(1, b"filter\0"));
+        let gen = |pid: u32| nlmsg(MSG_NEWGEN, 0, &nla(GEN_PROC_PID, &pid.to_be_bytes()));
         let own = |p: u32| p == 42;
 
         let mut t = false;
@@ -204,7 +170,7 @@ mod tests {
         assert_eq!(scan(&del_rule, &mut t, own), None);
         assert_eq!(scan(&gen(9), &mut t, own), Some(Change::Foreign(9)));
         // The bridge family counts; garbage does not panic.
-        let batch = [nlmsg(2, 7, &nlattr(1, b"cordon\0")), gen(5)].concat();
+        let batch = [nlmsg(2, 7, &nla(1, b"cordon\0")), gen(5)].concat();
         assert_eq!(scan(&batch, &mut t, own), Some(Change::Foreign(5)));
         assert_eq!(scan(&[1, 2, 3], &mut t, own), None);
         assert_eq!(scan(&[0xff; 40], &mut t, own), None);

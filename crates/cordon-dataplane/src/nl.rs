@@ -1,0 +1,60 @@
+//! The few netlink framing helpers the nftables monitor and the conntrack
+//! flush share: splitting a datagram into messages and a payload into
+//! attributes. Malformed input ends the walk; it never panics.
+
+/// Netlink's 4-byte alignment.
+pub(crate) fn align(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// The (type, payload after the 16-byte header) of each message in a
+/// datagram.
+pub(crate) fn messages(mut data: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    while data.len() >= 16 {
+        let len = u32::from_ne_bytes([data[0], data[1], data[2], data[3]]) as usize;
+        if len < 16 || len > data.len() {
+            break;
+        }
+        out.push((u16::from_ne_bytes([data[4], data[5]]), &data[16..len]));
+        data = &data[align(len).min(data.len())..];
+    }
+    out
+}
+
+/// The attributes of a payload as (type without the nested/byte-order
+/// flags, value, the whole attribute with its header).
+pub(crate) fn attrs(mut data: &[u8]) -> Vec<(u16, &[u8], &[u8])> {
+    let mut out = Vec::new();
+    while data.len() >= 4 {
+        let len = u16::from_ne_bytes([data[0], data[1]]) as usize;
+        if len < 4 || len > data.len() {
+            break;
+        }
+        let ty = u16::from_ne_bytes([data[2], data[3]]) & 0x3fff;
+        out.push((ty, &data[4..len], &data[..len]));
+        data = &data[align(len).min(data.len())..];
+    }
+    out
+}
+
+/// The value of the first attribute of type `want`.
+pub(crate) fn attr(data: &[u8], want: u16) -> Option<&[u8]> {
+    attrs(data)
+        .into_iter()
+        .find(|(t, _, _)| *t == want)
+        .map(|(_, v, _)| v)
+}
+
+/// An attribute, padded: for tests that build messages.
+#[cfg(test)]
+pub(crate) fn nla(ty: u16, val: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend(((4 + val.len()) as u16).to_ne_bytes());
+    v.extend(ty.to_ne_bytes());
+    v.extend(val);
+    while v.len() % 4 != 0 {
+        v.push(0);
+    }
+    v
+}
