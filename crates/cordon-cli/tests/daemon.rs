@@ -8,9 +8,9 @@
 //! CI=true).
 
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cordon_lab::{lab_or_skip, sh, Lab, Run};
+use cordon_lab::{lab_or_skip, sh, spoof_drops, take_identity, within, Lab, Run};
 
 const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
 
@@ -60,18 +60,6 @@ impl Drop for Daemon {
 fn tables_installed() -> bool {
     let t = sh("nft", &["list", "tables"]);
     t.contains("table inet cordon") && t.contains("table bridge cordon")
-}
-
-/// Polls `ok` every 20 ms for up to `secs`; returns how long it took.
-fn within(secs: f64, mut ok: impl FnMut() -> bool) -> Option<f64> {
-    let start = Instant::now();
-    while start.elapsed().as_secs_f64() < secs {
-        if ok() {
-            return Some(start.elapsed().as_secs_f64());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 /// The rule handles of cordon's chains: unchanged handles mean no rule
@@ -347,22 +335,6 @@ fn set_goes_through_the_daemon_and_boot_installs_fail_closed() {
     );
 }
 
-/// The bridge table's spoof-drop counters, summed.
-fn spoof_drops() -> u64 {
-    sh("nft", &["list", "table", "bridge", "cordon"])
-        .lines()
-        .filter(|l| l.contains("cordon spoof"))
-        .filter_map(|l| {
-            l.split("counter packets ")
-                .nth(1)?
-                .split(' ')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
-}
-
 #[test]
 fn taking_a_paused_neighbours_identity_gains_nothing() {
     let lab = lab_or_skip!(CORDON);
@@ -401,11 +373,7 @@ fn taking_a_paused_neighbours_identity_gains_nothing() {
     // The open neighbour is paused (still Docker's, still cordon's); the
     // locked one takes its MAC and address.
     sh("docker", &["pause", &open.id]);
-    let take = format!(
-        "ip link set eth0 down && ip link set eth0 address {mac} && ip link set eth0 up && \
-         ip addr flush dev eth0 && ip addr add {}/24 dev eth0 && ip route add default via 10.127.1.1",
-        open.ip4
-    );
+    let take = take_identity(&mac, &open.ip4, "10.127.1.1");
     let (code, out) = lab.exec(&locked, &take);
     assert_eq!(code, 0, "taking the identity: {out}");
     let before = spoof_drops();

@@ -45,6 +45,7 @@
 //! The older all-in-one [`Lab`] value (one owner for everything a test
 //! creates, plus the cordon binary under test) is built on the same pieces.
 
+mod cordon;
 pub mod docker;
 pub mod image;
 mod lab;
@@ -59,6 +60,7 @@ use std::io::Write as _;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub use cordon::{spoof_drops, take_identity, within};
 pub use docker::{
     ensure_test_image, ContainerOpts, ExecResult, Publish, TestContainer, TestNetwork, TEST_IMAGE,
 };

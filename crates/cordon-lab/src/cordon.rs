@@ -1,0 +1,43 @@
+//! Helpers for tests of cordon itself: waiting for the daemon, reading
+//! cordon's counters, and the commands a hostile container runs.
+
+use std::time::{Duration, Instant};
+
+/// Polls `ok` every 20 ms for up to `secs`; returns how long it took, or
+/// `None` when it never held.
+pub fn within(secs: f64, mut ok: impl FnMut() -> bool) -> Option<f64> {
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < secs {
+        if ok() {
+            return Some(start.elapsed().as_secs_f64());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// The sum of the packet counters of `bridge cordon`'s spoof drops.
+pub fn spoof_drops() -> u64 {
+    crate::sh("nft", &["list", "table", "bridge", "cordon"])
+        .lines()
+        .filter(|l| l.contains("cordon spoof"))
+        .filter_map(|l| {
+            l.split("counter packets ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// The shell commands (run inside a container with CAP_NET_ADMIN) that
+/// take another container's MAC and IPv4 address on `eth0`, with a /24 and
+/// a default route via `gateway`.
+pub fn take_identity(mac: &str, ip4: &str, gateway: &str) -> String {
+    format!(
+        "ip link set eth0 down && ip link set eth0 address {mac} && ip link set eth0 up && \
+         ip addr flush dev eth0 && ip addr add {ip4}/24 dev eth0 && ip route add default via {gateway}"
+    )
+}
