@@ -13,13 +13,14 @@
 //! * `cordon-bench flood ADDR PORT SECS` — sends one unreplied UDP flow as
 //!   fast as it can (every packet stays conntrack NEW, so every packet is
 //!   classified); prints packets sent.
-//! * `cordon-bench daemon-memory [N]` — the daemon's resident memory with N
-//!   (default 1,000) synthetic containers in its state: builds a
-//!   `cordon_daemon::engine::Engine`, syncs it against nftables in a
-//!   throw-away network namespace, then applies element updates as
-//!   containers come and go; prints this process's VmRSS (kB) before the
-//!   state was built (the baseline), after the first sync and after the
-//!   updates, as one JSON object. Run by `scripts/bench-daemon`.
+//! * `cordon-bench daemon-memory [N [UPDATES]]` — the daemon's resident
+//!   memory with N (default 1,000) synthetic containers in its state:
+//!   builds a `cordon_daemon::engine::Engine`, syncs it against nftables in
+//!   a throw-away network namespace, then applies element updates as
+//!   containers leave and return (UPDATES times, default N / 5); prints
+//!   this process's VmRSS (kB) before the state was built (the baseline),
+//!   after the first sync, along the updates and after them, as one JSON
+//!   object. Run by `scripts/bench-daemon`.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -272,8 +273,9 @@ fn rss_kb() -> u64 {
 
 /// The daemon's engine with `n` synthetic containers, synced into a
 /// throw-away network namespace; prints VmRSS before, after the first sync
-/// and after `n / 5` element updates (a container leaves, then returns).
-fn daemon_memory(n: usize) {
+/// and after `updates` (default `n / 5`) departures and returns of a
+/// container, each an element update.
+fn daemon_memory(n: usize, updates: Option<usize>) {
     use cordon_daemon::engine::{Engine, Outcome};
 
     let baseline = rss_kb();
@@ -296,9 +298,14 @@ fn daemon_memory(n: usize) {
     );
     let after_sync = rss_kb();
     // Churn: one container leaves and comes back, element updates only.
-    let updates = (n / 5).max(1);
+    let updates = updates.unwrap_or(n / 5).max(1);
     let mut update_t = Vec::new();
+    // VmRSS after each fifth of the updates: a growth trend would show.
+    let mut during = Vec::new();
     for k in 0..updates {
+        if k > 0 && k % (updates / 5).max(1) == 0 {
+            during.push(rss_kb());
+        }
         let i = 1 + (k * 7) % (n - 1).max(1);
         let c = engine
             .inventory()
@@ -343,6 +350,7 @@ fn daemon_memory(n: usize) {
             "rss_baseline_kb": baseline,
             "rss_after_sync_kb": after_sync,
             "rss_after_updates_kb": after_updates,
+            "rss_during_updates_kb": during,
             "first_sync_ms": first_ms,
             "element_updates": updates_done,
             "element_update_median_ms": median(update_t),
@@ -366,9 +374,9 @@ fn main() {
             arg(3).parse().expect("PORT"),
             arg(4).parse().expect("SECS"),
         ),
-        "daemon-memory" => daemon_memory(arg(2).parse().unwrap_or(1_000)),
+        "daemon-memory" => daemon_memory(arg(2).parse().unwrap_or(1_000), arg(3).parse().ok()),
         _ => {
-            eprintln!("usage: cordon-bench install | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS | daemon-memory [N]");
+            eprintln!("usage: cordon-bench install | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS | daemon-memory [N [UPDATES]]");
             std::process::exit(2);
         }
     }
