@@ -499,3 +499,45 @@ fn a_docker_restart_with_new_addresses_keeps_every_container_on_its_policy() {
     assert_eq!(policy_of(&s, &b.name).as_deref(), Some("default"));
     drop(daemon);
 }
+
+#[test]
+fn a_network_connected_to_a_running_container_is_followed() {
+    let lab = lab_or_skip!(CORDON);
+    let net = lab.network("join", "10.127.2.0/24", None);
+    let n = lab.run(Run::named("n").on(&net).serve(80, "hello-n"));
+    let m = lab.run(Run::named("m").on(&net));
+    let c = lab.run(Run::named("c"));
+    let _daemon = Daemon::start(&lab, &[]);
+    assert!(
+        within(10.0, || lab.reaches(&m, &n.ip4, 80, "hello-n")).is_some(),
+        "control: same-network reaches the server"
+    );
+    assert!(
+        !lab.reaches(&c, &n.ip4, 80, "hello-n"),
+        "not from another network"
+    );
+    sh("docker", &["network", "connect", &net, &c.id]);
+    assert!(
+        within(10.0, || lab.reaches(&c, &n.ip4, 80, "hello-n")).is_some(),
+        "the new endpoint gets the policy's same-network"
+    );
+    let s = status_json(&lab);
+    let addrs = s["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == c.name.as_str())
+        .map(|x| x["addresses"].as_array().unwrap().len());
+    assert_eq!(addrs, Some(2), "both endpoints are enforced: {s}");
+    sh("docker", &["network", "disconnect", &net, &c.id]);
+    assert!(
+        within(5.0, || {
+            let s = status_json(&lab);
+            s["containers"].as_array().unwrap().iter().any(|x| {
+                x["name"] == c.name.as_str() && x["addresses"].as_array().unwrap().len() == 1
+            })
+        })
+        .is_some(),
+        "a disconnected endpoint leaves"
+    );
+}

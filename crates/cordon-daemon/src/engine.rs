@@ -117,6 +117,11 @@ impl Engine {
         }
     }
 
+    /// True when the container is in the inventory (running).
+    pub fn has_container(&self, id: &str) -> bool {
+        self.inventory.containers.iter().any(|c| c.id == id)
+    }
+
     /// Removes a container (it stopped or was destroyed).
     pub fn remove_container(&mut self, id: &str) -> bool {
         let before = self.inventory.containers.len();

@@ -19,9 +19,13 @@ use tokio::sync::mpsc;
 /// What an event asks the daemon to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// Re-inspect this container (start, rename, unpause, network connect
-    /// or disconnect).
+    /// Re-inspect this container (start, rename, unpause).
     Container(String),
+    /// Re-inspect this container if it is running (network connect or
+    /// disconnect). Docker connects a container's networks before it starts
+    /// it, and inspecting it then waits for the whole start; its `start`
+    /// event follows anyway.
+    Attached(String),
     /// This container is gone (die, destroy).
     Gone(String),
     /// Networks were created or removed: list everything again.
@@ -56,7 +60,7 @@ pub fn classify(ev: &EventMessage) -> Option<Change> {
             id.map(Change::Gone)
         }
         ("network", "connect" | "disconnect") => {
-            attrs.get("container").cloned().map(Change::Container)
+            attrs.get("container").cloned().map(Change::Attached)
         }
         ("network", "create" | "destroy") => Some(Change::Networks),
         _ => None,
@@ -156,7 +160,7 @@ mod tests {
         assert_eq!(classify(&ev(CONTAINER, "exec_start: sh", "c1", &[])), None);
         assert_eq!(
             classify(&ev(NETWORK, "connect", "n1", &[("container", "c2")])),
-            Some(Change::Container("c2".into()))
+            Some(Change::Attached("c2".into()))
         );
         assert_eq!(
             classify(&ev(NETWORK, "create", "n1", &[])),

@@ -186,7 +186,7 @@ async fn handle_events(docker: &Docker, engine: &mut Engine, batch: &[Event]) {
     // The last change per container wins.
     for e in batch.iter().rev() {
         let id = match &e.change {
-            Change::Container(id) | Change::Gone(id) => id,
+            Change::Container(id) | Change::Gone(id) | Change::Attached(id) => id,
             Change::Networks => continue,
         };
         if seen.insert(id.clone()) {
@@ -199,7 +199,8 @@ async fn handle_events(docker: &Docker, engine: &mut Engine, batch: &[Event]) {
                 Change::Gone(id) => {
                     engine.remove_container(id);
                 }
-                Change::Container(id) => {
+                Change::Attached(id) if !engine.has_container(id) => {}
+                Change::Container(id) | Change::Attached(id) => {
                     let networks = engine.inventory().networks.clone();
                     match cordon_docker::single::container(docker, id, &networks).await {
                         Ok(c) => {
