@@ -8,6 +8,7 @@
 //! throw-away network namespaces.
 
 pub mod conntrack;
+pub mod elements;
 mod env;
 mod install;
 pub mod kernel;

@@ -99,9 +99,35 @@ impl Nft {
     pub fn apply_update(&self, update: &Update, desired: &Ruleset) -> Result<(), NftError> {
         match update {
             Update::None => Ok(()),
+            Update::Elements(changes) if crate::elements::encodable(changes, desired) => self
+                .netlink(|| crate::elements::apply(changes))
+                .map_err(|e| NftError::Rejected(format!("netlink: {e}"))),
             Update::Elements(changes) => self.run(&diff::transaction(changes), false),
             Update::Replace(_) => self.install(desired),
         }
+    }
+
+    /// Runs `f` in this Nft's network namespace: here for the host, on a
+    /// thread that entered `/run/netns/NAME` otherwise.
+    fn netlink<T: Send>(
+        &self,
+        f: impl FnOnce() -> std::io::Result<T> + Send,
+    ) -> std::io::Result<T> {
+        let Some(ns) = &self.netns else { return f() };
+        let file = std::fs::File::open(format!("/run/netns/{ns}"))?;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                use std::os::fd::AsRawFd;
+                // SAFETY: setns on a descriptor we own; it moves only this
+                // thread, which ends with the closure.
+                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                f()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("netlink thread panicked")))
+        })
     }
 
     /// One of cordon's tables as `nft -j list table` prints it, or `None`
