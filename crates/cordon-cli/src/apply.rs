@@ -121,6 +121,14 @@ pub fn apply(config: Option<&Path>, inventory: Option<&Path>) -> CmdResult {
 /// `cordon down`.
 pub fn down() -> CmdResult {
     check_environment().map_err(Failure::env)?;
+    // A running daemon would put the tables straight back.
+    let socket = cordon_daemon::admin::socket_path();
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        return Err(Failure::env(format!(
+            "cordon down: a cordon daemon is running (admin socket {}); stop it first (systemctl stop cordon), then run cordon down",
+            socket.display()
+        )));
+    }
     let nft = Nft::host();
     let was = nft.installed().map_err(Failure::env)?;
     nft.remove().map_err(Failure::env)?;

@@ -309,6 +309,13 @@ fn set_goes_through_the_daemon_and_boot_installs_fail_closed() {
         "closed live"
     );
 
+    // `cordon down` refuses while the daemon runs: it would restore the
+    // tables at once.
+    let refused = lab.cordon(&["down"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("stop it first"));
+    assert!(tables_installed());
+
     // Reboot, simulated: the daemon stops, the tables go, `cordon boot`
     // installs the saved fail-closed ruleset: every container is cut off
     // until the daemon runs again.
