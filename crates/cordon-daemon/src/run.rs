@@ -249,7 +249,7 @@ async fn handle_events(docker: &Docker, engine: &mut Engine, batch: &[Event]) {
     {
         // From Docker's event to the policy live in the kernel.
         let lag_us = (now_ns - first.time_nano).max(0) / 1000;
-        let handled_us = first.received.elapsed().as_micros();
+        let handled_us = first.received.elapsed().as_micros() as u64;
         debug!(events = batch.len(), lag_us, handled_us, "events applied");
         if result.is_ok() {
             info!(target: "cordon::latency", events = batch.len(), lag_us, handled_us, "policy live");
