@@ -110,10 +110,14 @@ fn cstr(s: &str) -> Vec<u8> {
     b
 }
 
-fn element_attr(e: &Element, with_data: bool) -> Vec<u8> {
+fn element_attr(e: &Element, with_data: bool, timeout: Option<Duration>) -> Vec<u8> {
     let key = key_bytes(e).expect("checked by encodable");
     // NFTA_SET_ELEM_KEY { NFTA_DATA_VALUE }
     let mut inner = nla(1 | NESTED, &nla(1, &key));
+    if let Some(t) = timeout {
+        // NFTA_SET_ELEM_TIMEOUT, milliseconds, big-endian.
+        inner.extend(nla(4, &(t.as_millis() as u64).to_be_bytes()));
+    }
     if with_data {
         if let Some(v) = &e.verdict {
             let (code, chain) = match v {
@@ -156,7 +160,7 @@ fn nfproto(f: Family) -> u8 {
 }
 
 /// The whole batch, and how many of its messages ask for an answer.
-fn batch(changes: &[SetChange]) -> (Vec<u8>, usize) {
+fn batch(changes: &[SetChange], timeout: Option<Duration>) -> (Vec<u8>, usize) {
     let mut out = Vec::new();
     let mut seq = 0u32;
     let mut next = || {
@@ -185,7 +189,7 @@ fn batch(changes: &[SetChange]) -> (Vec<u8>, usize) {
             for chunk in elems.chunks(CHUNK) {
                 let mut list = Vec::new();
                 for e in chunk {
-                    list.extend(element_attr(e, !delete));
+                    list.extend(element_attr(e, !delete, timeout.filter(|_| !delete)));
                 }
                 let mut attrs = nla(1, &cstr(&c.table));
                 attrs.extend(nla(2, &cstr(&c.set)));
@@ -217,7 +221,27 @@ fn batch(changes: &[SetChange]) -> (Vec<u8>, usize) {
 /// The kernel applies all of it or none of it; an error names the first
 /// message it refused.
 pub fn apply(changes: &[SetChange]) -> io::Result<()> {
-    let (bytes, mut acks) = batch(changes);
+    send(batch(changes, None))
+}
+
+/// Like [`apply`], with every added element given a lifetime of `timeout`
+/// (for sets declared with `flags timeout`, such as the DNS proxy's). The
+/// keys must be [`encodable`] ones; the set must have the timeout flag.
+pub fn apply_with_timeout(changes: &[SetChange], timeout: Duration) -> io::Result<()> {
+    if changes
+        .iter()
+        .flat_map(|c| c.delete.iter().chain(&c.add))
+        .any(|e| key_bytes(e).is_none())
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "an element key cannot be written over netlink",
+        ));
+    }
+    send(batch(changes, Some(timeout)))
+}
+
+fn send((bytes, mut acks): (Vec<u8>, usize)) -> io::Result<()> {
     if acks == 0 {
         return Ok(());
     }
@@ -317,7 +341,7 @@ mod tests {
                 })
                 .collect(),
         };
-        let (bytes, acks) = batch(&[change]);
+        let (bytes, acks) = batch(&[change], None);
         // One delete message, two add messages (256 + 44).
         assert_eq!(acks, 3);
         let msgs = messages(&bytes);

@@ -107,6 +107,17 @@ impl Nft {
         }
     }
 
+    /// Adds elements with a lifetime over netlink (see
+    /// [`crate::elements::apply_with_timeout`]).
+    pub fn add_with_timeout(
+        &self,
+        changes: &[diff::SetChange],
+        timeout: std::time::Duration,
+    ) -> Result<(), NftError> {
+        self.netlink(|| crate::elements::apply_with_timeout(changes, timeout))
+            .map_err(|e| NftError::Rejected(format!("netlink: {e}")))
+    }
+
     /// Runs `f` in this Nft's network namespace: here for the host, on a
     /// thread that entered `/run/netns/NAME` otherwise.
     fn netlink<T: Send>(

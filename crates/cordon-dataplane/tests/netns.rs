@@ -342,3 +342,48 @@ fn reconcile_reads_back_updates_and_repairs() {
         Update::None
     );
 }
+
+/// Elements added with a lifetime over netlink (the DNS proxy's path) land
+/// in a timeout set, expire on their own, and re-adding one with a longer
+/// lifetime while it lives is accepted. (Kernel 6.18 then takes the new
+/// timeout; older kernels keep the old one, so the DNS proxy must not rely
+/// on a re-add to extend a lifetime.)
+#[test]
+fn timed_elements_expire() {
+    need_root_nft!();
+    use cordon_compiler::diff::SetChange;
+    use cordon_compiler::nft::{Element, Family, Value};
+    use std::time::Duration;
+    let ns = Ns::new();
+    let nft = ns.nft();
+    ns.sh(&["nft", "add table inet cordon"]);
+    ns.sh(&[
+        "nft",
+        "add set inet cordon dns4 { type ipv4_addr; flags timeout; }",
+    ]);
+    let add = |addr: &str| SetChange {
+        family: Family::Inet,
+        table: "cordon".into(),
+        set: "dns4".into(),
+        delete: vec![],
+        add: vec![Element {
+            key: vec![Value::Net(addr.parse().unwrap())],
+            verdict: None,
+        }],
+    };
+    nft.add_with_timeout(&[add("198.51.100.7/32")], Duration::from_secs(1))
+        .unwrap();
+    nft.add_with_timeout(&[add("198.51.100.8/32")], Duration::from_secs(60))
+        .unwrap();
+    let listed = ns.sh(&["nft", "list", "set", "inet", "cordon", "dns4"]);
+    assert!(listed.contains("198.51.100.7 timeout 1s"), "{listed}");
+    assert!(listed.contains("198.51.100.8 timeout 1m"), "{listed}");
+    // Re-adding a live element is not an error.
+    nft.add_with_timeout(&[add("198.51.100.8/32")], Duration::from_secs(120))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1600));
+    let listed = ns.sh(&["nft", "list", "set", "inet", "cordon", "dns4"]);
+    assert!(!listed.contains("198.51.100.7"), "expired: {listed}");
+    assert!(listed.contains("198.51.100.8"), "{listed}");
+    eprintln!("after re-add: {listed}");
+}
