@@ -1,0 +1,161 @@
+//! Allowlisted names per policy, from the policy file's `to:` words.
+//!
+//! `api.example.com` matches that name only; `*.example.org` matches any
+//! name below `example.org` (`a.example.org`, `a.b.example.org`) but not
+//! `example.org` itself, as DNS wildcards do. Matching ignores case and a
+//! trailing dot.
+
+use cordon_compiler::{dns_set_name, DEFAULT_KEY};
+use cordon_policy::{Body, Peer, PolicyFile};
+
+/// One allowlisted name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pattern {
+    /// Exactly this name (lower-case, no trailing dot).
+    Exact(String),
+    /// Any name below this suffix (lower-case, no leading `*.`).
+    Below(String),
+}
+
+/// Lower-case, without a trailing dot.
+pub fn normalise(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+impl Pattern {
+    /// True when the (normalised or not) `name` matches.
+    pub fn matches(&self, name: &str) -> bool {
+        let name = normalise(name);
+        match self {
+            Pattern::Exact(n) => name == *n,
+            Pattern::Below(suffix) => name
+                .strip_suffix(suffix.as_str())
+                .is_some_and(|head| head.len() > 1 && head.ends_with('.')),
+        }
+    }
+}
+
+/// One egress rule that names DNS names, and the sets its answers fill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsRule {
+    /// The compiler's key of the policy (`_default` for the default body).
+    pub policy: String,
+    /// The rule's index in the policy's `egress:`.
+    pub rule: usize,
+    /// Its names.
+    pub patterns: Vec<Pattern>,
+}
+
+impl DnsRule {
+    /// The timeout sets of `inet cordon` that this rule's addresses go to:
+    /// (IPv4 set, IPv6 set).
+    pub fn sets(&self) -> (String, String) {
+        (
+            dns_set_name(&self.policy, self.rule, 4),
+            dns_set_name(&self.policy, self.rule, 6),
+        )
+    }
+}
+
+/// Every DNS rule of a policy file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Allowlist {
+    rules: Vec<DnsRule>,
+}
+
+impl Allowlist {
+    /// The DNS rules of every policy and of the default body.
+    pub fn from_policy(p: &PolicyFile) -> Allowlist {
+        let mut rules = Vec::new();
+        let bodies = p
+            .policies
+            .iter()
+            .map(|x| (x.name.as_str(), &x.body))
+            .chain(std::iter::once((DEFAULT_KEY, &p.default)));
+        for (key, body) in bodies {
+            rules.extend(rules_of(key, body));
+        }
+        Allowlist { rules }
+    }
+
+    /// True when the policy names any DNS name.
+    pub fn has_names(&self, policy: &str) -> bool {
+        self.rules.iter().any(|r| r.policy == policy)
+    }
+
+    /// The rules of `policy` that allow `name`; empty when it is not
+    /// allowlisted.
+    pub fn matching<'a>(&'a self, policy: &str, name: &str) -> Vec<&'a DnsRule> {
+        self.rules
+            .iter()
+            .filter(|r| r.policy == policy && r.patterns.iter().any(|p| p.matches(name)))
+            .collect()
+    }
+}
+
+fn rules_of(key: &str, body: &Body) -> Vec<DnsRule> {
+    body.egress
+        .iter()
+        .enumerate()
+        .filter_map(|(idx, rule)| {
+            let patterns: Vec<Pattern> = rule
+                .peers
+                .iter()
+                .filter_map(|p| match p {
+                    Peer::Dns(n) => Some(Pattern::Exact(normalise(n))),
+                    Peer::DnsWildcard(n) => Some(Pattern::Below(normalise(n))),
+                    _ => None,
+                })
+                .collect();
+            (!patterns.is_empty()).then(|| DnsRule {
+                policy: key.to_string(),
+                rule: idx,
+                patterns,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_and_wildcard_names_match_as_dns_does() {
+        let e = Pattern::Exact("api.example.com".into());
+        assert!(e.matches("api.example.com"));
+        assert!(e.matches("API.Example.COM."));
+        assert!(!e.matches("x.api.example.com"));
+        assert!(!e.matches("api.example.com.evil.test"));
+        let w = Pattern::Below("example.org".into());
+        assert!(w.matches("a.example.org"));
+        assert!(w.matches("A.B.Example.Org."));
+        assert!(
+            !w.matches("example.org"),
+            "the wildcard is below the suffix"
+        );
+        assert!(!w.matches("badexample.org"), "a label boundary is needed");
+        assert!(!w.matches(".example.org"));
+        assert!(!w.matches("example.org.evil.test"));
+    }
+
+    #[test]
+    fn rules_come_from_policies_and_the_default_body() {
+        let p = cordon_policy::parse(
+            "p.yaml",
+            "version: 1\ndefault:\n  egress:\n    - to: [internet]\n    - to: [\"*.example.org\"]\npolicies:\n  - name: web\n    select: { name: web }\n    egress:\n      - to: [db.example.com, \"*.Example.NET\"]\n        ports: [443/tcp]\n",
+        )
+        .unwrap();
+        let a = Allowlist::from_policy(&p);
+        assert!(a.has_names("web") && a.has_names(DEFAULT_KEY));
+        let m = a.matching("web", "x.example.net.");
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].sets(), ("dns_web_0_4".into(), "dns_web_0_6".into()));
+        assert!(
+            a.matching("web", "a.example.org").is_empty(),
+            "not web's name"
+        );
+        assert_eq!(a.matching(DEFAULT_KEY, "a.example.org")[0].rule, 1);
+        assert!(a.matching("web", "db.example.com").len() == 1);
+    }
+}

@@ -1,0 +1,20 @@
+//! The logic of cordon's DNS proxy (issue 4), kept free of sockets and the
+//! kernel so it is tested without root and fuzzed:
+//!
+//! - [`allow`]: which DNS names a container's policy allowlists, and which
+//!   of the compiler's timeout sets an answer for a name fills.
+//! - [`answer`]: the addresses an upstream answer gives for the queried
+//!   name, CNAME chains followed, with their lifetimes clamped.
+//! - [`reply`]: reading a query's question and building the refusal sent
+//!   for a name the policy does not allow.
+//!
+//! Every parser here takes bytes from containers or upstream servers, which
+//! may be hostile: malformed input is an error or `None`, never a panic.
+
+#![warn(missing_docs)]
+
+pub mod allow;
+pub mod answer;
+pub mod reply;
+
+pub use hickory_proto;
