@@ -7,6 +7,9 @@
 //!   name, CNAME chains followed, with their lifetimes clamped.
 //! - [`reply`]: reading a query's question and building the refusal sent
 //!   for a name the policy does not allow.
+//! - [`proxy`]: the decision for one query (refuse, or forward and open
+//!   the firewall before answering) and a UDP server loop; the daemon
+//!   supplies the context (who sent it, how to open the firewall).
 //!
 //! Every parser here takes bytes from containers or upstream servers, which
 //! may be hostile: malformed input is an error or `None`, never a panic.
@@ -15,6 +18,7 @@
 
 pub mod allow;
 pub mod answer;
+pub mod proxy;
 pub mod reply;
 
 pub use hickory_proto;

@@ -1,0 +1,184 @@
+//! The proxy's decision for one query, independent of how the query
+//! arrived (UDP or TCP) and of the kernel: the daemon supplies a
+//! [`Context`] that knows which container sent it and opens the firewall.
+//!
+//! For a query from a container whose policy allowlists the name, the
+//! query is forwarded upstream, the answer's addresses for that name are
+//! handed to [`Context::allow`] (which adds them to the policy's timeout
+//! sets), and only then is the answer released. Any other name gets a
+//! refusal without upstream ever seeing it. A query from an address that is
+//! no known container is dropped.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use tokio::net::UdpSocket;
+
+use crate::allow::{Allowlist, DnsRule};
+use crate::answer::{addresses, Learned, Limits};
+use crate::reply::{question, refusal};
+
+/// What the daemon tells the proxy and does for it.
+pub trait Context: Send + Sync + 'static {
+    /// The compiler's policy key of the container with this (trusted)
+    /// source address; `None` when it is no container cordon knows.
+    fn policy_of(&self, src: IpAddr) -> Option<String>;
+    /// Allows `learned` for `rule` (adds them to its timeout sets). The
+    /// answer is released only after this returns `Ok`.
+    fn allow(&self, rule: &DnsRule, learned: &[Learned]) -> Result<(), String>;
+    /// A refused query, for the log.
+    fn refused(&self, src: IpAddr, policy: &str, name: &str);
+}
+
+/// The proxy's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Upstream resolvers, tried in order.
+    pub upstreams: Vec<SocketAddr>,
+    /// How long one upstream may take.
+    pub upstream_timeout: Duration,
+    /// TTL clamps and the per-answer address cap.
+    pub limits: Limits,
+    /// Answer refused names with NXDOMAIN instead of REFUSED.
+    pub nxdomain: bool,
+}
+
+/// The proxy: the allowlist, the settings and the context.
+pub struct Proxy<C: Context> {
+    allowlist: Allowlist,
+    config: Config,
+    ctx: Arc<C>,
+}
+
+/// What became of a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forwarded; the upstream's answer, after the firewall was opened.
+    Answered(Vec<u8>),
+    /// Refused without asking upstream.
+    Refused(Vec<u8>),
+    /// Upstream failed or the firewall could not be opened: SERVFAIL.
+    Failed(Vec<u8>),
+    /// Not answered at all (unreadable query, unknown sender).
+    Dropped,
+}
+
+impl Verdict {
+    /// The bytes to send back, if any.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Verdict::Answered(b) | Verdict::Refused(b) | Verdict::Failed(b) => Some(b),
+            Verdict::Dropped => None,
+        }
+    }
+}
+
+impl<C: Context> Proxy<C> {
+    /// A proxy for `allowlist`.
+    pub fn new(allowlist: Allowlist, config: Config, ctx: Arc<C>) -> Self {
+        Proxy {
+            allowlist,
+            config,
+            ctx,
+        }
+    }
+
+    /// Decides one query from `src`.
+    pub async fn handle(&self, src: IpAddr, query: &[u8]) -> Verdict {
+        let Some((id, name, _)) = question(query) else {
+            return Verdict::Dropped;
+        };
+        let Some(policy) = self.ctx.policy_of(src) else {
+            return Verdict::Dropped;
+        };
+        let shown = name.to_ascii();
+        let rules = self.allowlist.matching(&policy, &shown);
+        if rules.is_empty() {
+            self.ctx.refused(src, &policy, &shown);
+            return refusal(query, self.config.nxdomain)
+                .map(Verdict::Refused)
+                .unwrap_or(Verdict::Dropped);
+        }
+        let Some((raw, resp)) = self.forward(id, query).await else {
+            return servfail(query);
+        };
+        // An answer to another question opens nothing and is not passed on.
+        if resp.queries.len() != 1 || resp.queries[0].name != name {
+            return servfail(query);
+        }
+        let learned = addresses(&name, &resp, &self.config.limits);
+        if !learned.is_empty() {
+            for rule in rules {
+                if self.ctx.allow(rule, &learned).is_err() {
+                    return servfail(query);
+                }
+            }
+        }
+        Verdict::Answered(raw)
+    }
+
+    /// Asks the upstreams in turn over UDP; an answer must carry the
+    /// query's id and be a response.
+    async fn forward(&self, id: u16, query: &[u8]) -> Option<(Vec<u8>, Message)> {
+        for up in &self.config.upstreams {
+            let bind: SocketAddr = if up.is_ipv4() {
+                "0.0.0.0:0".parse().expect("constant")
+            } else {
+                "[::]:0".parse().expect("constant")
+            };
+            let Ok(sock) = UdpSocket::bind(bind).await else {
+                continue;
+            };
+            if sock.connect(up).await.is_err() || sock.send(query).await.is_err() {
+                continue;
+            }
+            let mut buf = vec![0u8; 65535];
+            let got = tokio::time::timeout(self.config.upstream_timeout, async {
+                loop {
+                    let n = sock.recv(&mut buf).await.ok()?;
+                    if let Ok(m) = Message::from_vec(&buf[..n]) {
+                        if m.metadata.id == id && m.metadata.message_type == MessageType::Response {
+                            return Some((buf[..n].to_vec(), m));
+                        }
+                    }
+                }
+            })
+            .await;
+            if let Ok(Some(r)) = got {
+                return Some(r);
+            }
+        }
+        None
+    }
+}
+
+fn servfail(query: &[u8]) -> Verdict {
+    let Ok(q) = Message::from_vec(query) else {
+        return Verdict::Dropped;
+    };
+    let mut r = Message::error_msg(q.metadata.id, q.metadata.op_code, ResponseCode::ServFail);
+    r.metadata.recursion_desired = q.metadata.recursion_desired;
+    r.add_queries(q.queries);
+    r.to_vec().map(Verdict::Failed).unwrap_or(Verdict::Dropped)
+}
+
+/// Serves queries on a UDP socket until it fails: each is handled on a
+/// task of its own, so a slow upstream holds up no other container.
+pub async fn serve_udp<C: Context>(
+    sock: Arc<UdpSocket>,
+    proxy: Arc<Proxy<C>>,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let (n, from) = sock.recv_from(&mut buf).await?;
+        let query = buf[..n].to_vec();
+        let (sock, proxy) = (sock.clone(), proxy.clone());
+        tokio::spawn(async move {
+            if let Some(b) = proxy.handle(from.ip(), &query).await.bytes() {
+                let _ = sock.send_to(b, from).await;
+            }
+        });
+    }
+}

@@ -1,0 +1,183 @@
+//! The proxy's decisions against a fake upstream on loopback.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cordon_dns::allow::{Allowlist, DnsRule};
+use cordon_dns::answer::{Learned, Limits};
+use cordon_dns::hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use cordon_dns::hickory_proto::rr::rdata::A;
+use cordon_dns::hickory_proto::rr::{Name, RData, Record, RecordType};
+use cordon_dns::proxy::{serve_udp, Config, Context, Proxy, Verdict};
+use tokio::net::UdpSocket;
+
+/// A container 172.20.0.2 of policy `web`; records what it was asked.
+#[derive(Default)]
+struct Ctx {
+    allowed: Mutex<Vec<(String, Vec<Learned>)>>,
+    refused: Mutex<Vec<String>>,
+}
+
+impl Context for Ctx {
+    fn policy_of(&self, src: IpAddr) -> Option<String> {
+        (src == "172.20.0.2".parse::<IpAddr>().unwrap()).then(|| "web".to_string())
+    }
+    fn allow(&self, rule: &DnsRule, learned: &[Learned]) -> Result<(), String> {
+        self.allowed
+            .lock()
+            .unwrap()
+            .push((rule.sets().0, learned.to_vec()));
+        Ok(())
+    }
+    fn refused(&self, _src: IpAddr, _policy: &str, name: &str) {
+        self.refused.lock().unwrap().push(name.to_string());
+    }
+}
+
+/// An upstream on loopback answering every A query with 198.51.100.7,
+/// TTL 60; counts the queries it saw.
+async fn upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let (n, from) = sock.recv_from(&mut buf).await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            let q = Message::from_vec(&buf[..n]).unwrap();
+            let mut r = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+            let name = q.queries[0].name.clone();
+            r.add_queries(q.queries);
+            r.add_answer(Record::from_rdata(
+                name,
+                60,
+                RData::A(A("198.51.100.7".parse().unwrap())),
+            ));
+            sock.send_to(&r.to_vec().unwrap(), from).await.unwrap();
+        }
+    });
+    (addr, seen)
+}
+
+fn query(name: &str) -> Vec<u8> {
+    let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+    m.to_vec().unwrap()
+}
+
+fn proxy(upstreams: Vec<SocketAddr>, ctx: Arc<Ctx>) -> Proxy<Ctx> {
+    let p = cordon_policy::parse(
+        "p.yaml",
+        "version: 1\npolicies:\n  - name: web\n    select: { name: web }\n    egress:\n      - to: [\"*.example.org\"]\n        ports: [443/tcp]\n",
+    )
+    .unwrap();
+    Proxy::new(
+        Allowlist::from_policy(&p),
+        Config {
+            upstreams,
+            upstream_timeout: Duration::from_millis(300),
+            limits: Limits::default(),
+            nxdomain: false,
+        },
+        ctx,
+    )
+}
+
+const WEB: &str = "172.20.0.2";
+
+#[tokio::test]
+async fn allowlisted_names_open_the_firewall_before_the_answer() {
+    let (up, seen) = upstream().await;
+    let ctx = Arc::new(Ctx::default());
+    let p = proxy(vec![up], ctx.clone());
+    let v = p
+        .handle(WEB.parse().unwrap(), &query("www.Example.org."))
+        .await;
+    let Verdict::Answered(bytes) = v else {
+        panic!("{v:?}")
+    };
+    let m = Message::from_vec(&bytes).unwrap();
+    assert_eq!(m.metadata.id, 0x4242);
+    assert_eq!(m.answers.len(), 1);
+    let allowed = ctx.allowed.lock().unwrap().clone();
+    assert_eq!(allowed.len(), 1);
+    assert_eq!(allowed[0].0, "dns_web_0_4");
+    assert_eq!(allowed[0].1[0].addr.to_string(), "198.51.100.7");
+    assert_eq!(allowed[0].1[0].ttl, Duration::from_secs(60));
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn other_names_are_refused_without_asking_upstream() {
+    let (up, seen) = upstream().await;
+    let ctx = Arc::new(Ctx::default());
+    let p = proxy(vec![up], ctx.clone());
+    for name in ["example.org.", "evil.test.", "www.example.org.evil.test."] {
+        let v = p.handle(WEB.parse().unwrap(), &query(name)).await;
+        let Verdict::Refused(bytes) = v else {
+            panic!("{name}: {v:?}")
+        };
+        let m = Message::from_vec(&bytes).unwrap();
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+    }
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        0,
+        "upstream never saw a refused name"
+    );
+    assert_eq!(ctx.refused.lock().unwrap().len(), 3);
+    assert!(ctx.allowed.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn strangers_and_garbage_are_dropped_and_a_dead_upstream_fails() {
+    let (up, _) = upstream().await;
+    let ctx = Arc::new(Ctx::default());
+    let p = proxy(vec![up], ctx.clone());
+    assert_eq!(
+        p.handle("10.9.9.9".parse().unwrap(), &query("www.example.org."))
+            .await,
+        Verdict::Dropped
+    );
+    assert_eq!(
+        p.handle(WEB.parse().unwrap(), &[1, 2, 3]).await,
+        Verdict::Dropped
+    );
+    // An upstream that never answers: SERVFAIL, and nothing opened.
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let p = proxy(vec![silent.local_addr().unwrap()], ctx.clone());
+    let v = p
+        .handle(WEB.parse().unwrap(), &query("www.example.org."))
+        .await;
+    let Verdict::Failed(bytes) = v else {
+        panic!("{v:?}")
+    };
+    assert_eq!(
+        Message::from_vec(&bytes).unwrap().metadata.response_code,
+        ResponseCode::ServFail
+    );
+    assert!(ctx.allowed.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn serves_udp() {
+    let (up, _) = upstream().await;
+    let ctx = Arc::new(Ctx::default());
+    let p = Arc::new(proxy(vec![up], ctx));
+    let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let addr = sock.local_addr().unwrap();
+    tokio::spawn(serve_udp(sock, p));
+    // From 127.0.0.1, which is no container: dropped, no answer.
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client
+        .send_to(&query("www.example.org."), addr)
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let got = tokio::time::timeout(Duration::from_millis(300), client.recv_from(&mut buf)).await;
+    assert!(got.is_err(), "a stranger gets no answer");
+}
