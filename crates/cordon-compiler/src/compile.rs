@@ -30,6 +30,9 @@ pub const EGRESS_PRIORITY: i32 = -10;
 pub const INGRESS_PRIORITY: i32 = -5;
 /// Priority of the nat chain that masquerades for Docker: `srcnat`.
 pub const SRCNAT_PRIORITY: i32 = 100;
+/// Priority of the DNS redirect's nat chain: just before `dstnat` (-100),
+/// where Docker's own DNAT runs, so cordon's redirect is decided first.
+pub const DSTNAT_PRIORITY: i32 = -110;
 
 struct PolicyRef<'a> {
     key: String,
@@ -65,6 +68,10 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
     let restricted_ingress: HashMap<&str, bool> = bodies
         .iter()
         .map(|b| (b.key.as_str(), b.body.ingress.is_some()))
+        .collect();
+    let names_dns: HashMap<&str, bool> = bodies
+        .iter()
+        .map(|b| (b.key.as_str(), body_names_dns(&b.body)))
         .collect();
 
     // Managed bridges: every bridge network Docker reports.
@@ -144,6 +151,11 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
             }
             enforced.extend(addrs.iter().copied());
         }
+        if names_dns[key.as_str()] {
+            for a in &enforced {
+                el.dns_client(*a);
+            }
+        }
         if key != DEFAULT_KEY && key != UNKNOWN_KEY {
             for a in &enforced {
                 el.member(&key, *a);
@@ -194,6 +206,7 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
     }
     base_chains(&mut inet);
     masquerade(&mut inet, inv);
+    dns_redirect(&mut inet, &el);
 
     let bridge = bridge_table(&el);
     Compiled {
@@ -236,6 +249,7 @@ struct Elements {
     known: [Vec<IpNet>; 2],
     maps: BTreeMap<&'static str, Vec<Element>>,
     members: BTreeMap<String, [Vec<IpNet>; 2]>,
+    dns_clients: [Vec<IpNet>; 2],
 }
 
 fn fam_idx(a: &IpAddr) -> usize {
@@ -293,6 +307,10 @@ impl Elements {
             add(m("ingress_fwd"), chain_name("in_fwd", key));
             add(m("ingress_local"), chain_name("in_local", key));
         }
+    }
+
+    fn dns_client(&mut self, a: IpAddr) {
+        self.dns_clients[fam_idx(&a)].push(IpNet::from(a));
     }
 
     fn member(&mut self, policy: &str, a: IpAddr) {
@@ -683,6 +701,39 @@ const ND_TYPES: [&str; 7] = [
     "mld2-listener-report",
 ];
 
+/// In `egress_host`: DNS queries the redirect sent to the proxy.
+fn redirected_dns() -> Vec<Rule> {
+    [(4u8, Field::IpSaddr), (6, Field::Ip6Saddr)]
+        .into_iter()
+        .map(|(fam, field)| {
+            Rule::new(vec![
+                Stmt::Match {
+                    left: vec![field],
+                    negate: false,
+                    right: Rhs::Set(format!("dns_clients{fam}")),
+                },
+                Stmt::Match {
+                    left: vec![Field::L4proto],
+                    negate: false,
+                    right: Rhs::Symbols(vec!["tcp", "udp"]),
+                },
+                Stmt::Match {
+                    left: vec![Field::ThDport],
+                    negate: false,
+                    right: Rhs::Ports(vec![(crate::DNS_PROXY_PORT, crate::DNS_PROXY_PORT)]),
+                },
+                Stmt::Match {
+                    left: vec![Field::CtStatus],
+                    negate: false,
+                    right: Rhs::Symbols(vec!["dnat"]),
+                },
+                Stmt::Verdict(Verdict::Accept),
+            ])
+            .with_comment("DNS redirected to cordon's proxy")
+        })
+        .collect()
+}
+
 fn base_chains(t: &mut Table) {
     let established = || {
         Rule::new(vec![
@@ -806,11 +857,17 @@ fn base_chains(t: &mut Table) {
                 hook,
                 priority: prio,
             }),
-            rules: vec![
-                established(),
-                nd(),
-                Rule::new(vec![on_bridge(dev), Stmt::Verdict(Verdict::Jump(dispatch))]),
-            ],
+            rules: {
+                let mut r = vec![established(), nd()];
+                if hook == Hook::Input {
+                    r.extend(redirected_dns());
+                }
+                r.push(Rule::new(vec![
+                    on_bridge(dev),
+                    Stmt::Verdict(Verdict::Jump(dispatch)),
+                ]));
+                r
+            },
         });
     }
 }
@@ -858,6 +915,68 @@ fn masquerade(t: &mut Table, inv: &Inventory) {
             Stmt::Masquerade,
         ])
         .with_comment("IPv4 leaving a network Docker does not masquerade")],
+    });
+}
+
+/// True when a body's egress names a DNS name.
+fn body_names_dns(body: &Body) -> bool {
+    body.egress.iter().any(|r| {
+        r.peers
+            .iter()
+            .any(|p| matches!(p, Peer::Dns(_) | Peer::DnsWildcard(_)))
+    })
+}
+
+/// The DNS redirect: containers whose policy names DNS names
+/// (`@dns_clients4/6`) have every DNS query (port 53, UDP and TCP, to any
+/// address) redirected to cordon's proxy on the host, which answers only
+/// the allowlisted names and opens the firewall for their addresses.
+/// Queries of other containers are ordinary traffic, judged by their
+/// policy. The nat chain and the sets always exist (the shape does not
+/// depend on the inventory); `egress_host` lets the redirected queries in.
+fn dns_redirect(t: &mut Table, el: &Elements) {
+    let mut rules = Vec::new();
+    for (i, (fam, field)) in [(4u8, Field::IpSaddr), (6, Field::Ip6Saddr)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut s = addr_set(
+            format!("dns_clients{fam}"),
+            fam,
+            "containers whose DNS goes to cordon's proxy",
+        );
+        s.elements = net_elements(&el.dns_clients[i]);
+        t.sets.push(s);
+        rules.push(
+            Rule::new(vec![
+                Stmt::Match {
+                    left: vec![field],
+                    negate: false,
+                    right: Rhs::Set(format!("dns_clients{fam}")),
+                },
+                Stmt::Match {
+                    left: vec![Field::L4proto],
+                    negate: false,
+                    right: Rhs::Symbols(vec!["tcp", "udp"]),
+                },
+                Stmt::Match {
+                    left: vec![Field::ThDport],
+                    negate: false,
+                    right: Rhs::Ports(vec![(53, 53)]),
+                },
+                Stmt::Redirect(crate::DNS_PROXY_PORT),
+            ])
+            .with_comment("DNS of containers with names in their policy: to cordon's proxy"),
+        );
+    }
+    t.chains.push(Chain {
+        name: "dns_redirect".into(),
+        base: Some(BaseChain {
+            kind: ChainType::Nat,
+            hook: Hook::Prerouting,
+            priority: DSTNAT_PRIORITY,
+        }),
+        rules,
     });
 }
 

@@ -216,14 +216,17 @@ fn stmt(s: &Stmt) -> J {
         } => {
             // ct state is a bit mask: several states are a flag list with
             // `in`, everything else a lookup with `==`.
-            if let (false, [Field::CtState], Rhs::Symbols(states)) = (negate, &left[..], right) {
-                return json!({"match": {"op": "in", "left": field(Field::CtState), "right": states}});
+            if let (false, [f @ (Field::CtState | Field::CtStatus)], Rhs::Symbols(flags)) =
+                (negate, &left[..], right)
+            {
+                return json!({"match": {"op": "in", "left": field(*f), "right": flags}});
             }
             let op = if *negate { "!=" } else { "==" };
             json!({"match": {"op": op, "left": fields(left), "right": rhs(right)}})
         }
         Stmt::Counter => json!({"counter": null}),
         Stmt::Masquerade => json!({"masquerade": null}),
+        Stmt::Redirect(port) => json!({"redirect": {"port": port}}),
         Stmt::Log { prefix, group } => json!({"log": {"prefix": prefix, "group": group}}),
         Stmt::Vmap { key, map } => json!({"vmap": {"key": fields(key), "data": format!("@{map}")}}),
         Stmt::Verdict(v) => verdict(v),
@@ -246,6 +249,7 @@ fn field(f: Field) -> J {
         Field::L4proto => json!({"meta": {"key": "l4proto"}}),
         Field::ThDport => payload("th", "dport"),
         Field::CtState => json!({"ct": {"key": "state"}}),
+        Field::CtStatus => json!({"ct": {"key": "status"}}),
         Field::FibDaddrType => json!({"fib": {"result": "type", "flags": ["daddr"]}}),
         Field::EtherSaddr => payload("ether", "saddr"),
         Field::EtherType => payload("ether", "type"),

@@ -27,6 +27,11 @@ pub use compile::{chain_name, compile, dns_set_name, DEFAULT_KEY, UNKNOWN_KEY};
 /// The name of cordon's tables (`inet cordon` and `bridge cordon`).
 pub const TABLE: &str = "cordon";
 
+/// The host port cordon's DNS proxy listens on; containers whose policy
+/// names DNS names have their DNS (port 53, UDP and TCP, to any address)
+/// redirected to it.
+pub const DNS_PROXY_PORT: u16 = 15353;
+
 /// The nflog group every drop and audit is logged to.
 pub const NFLOG_GROUP: u16 = 100;
 

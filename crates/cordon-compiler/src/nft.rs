@@ -264,6 +264,9 @@ pub enum Stmt {
     /// `masquerade`: source NAT to the outgoing interface's address (nat
     /// chains only).
     Masquerade,
+    /// `redirect to :PORT`: destination NAT to the host's address on the
+    /// incoming interface, this port (nat chains only).
+    Redirect(u16),
     /// A verdict.
     Verdict(Verdict),
 }
@@ -292,6 +295,8 @@ pub enum Field {
     ThDport,
     /// `ct state`.
     CtState,
+    /// `ct status` (`dnat`, …).
+    CtStatus,
     /// `fib daddr type`.
     FibDaddrType,
     /// `ether saddr`.

@@ -99,6 +99,7 @@ fn stmt_text(s: &Stmt) -> String {
         }
         Stmt::Counter => "counter".into(),
         Stmt::Masquerade => "masquerade".into(),
+        Stmt::Redirect(port) => format!("redirect to :{port}"),
         Stmt::Log { prefix, group } => format!("log prefix \"{prefix}\" group {group}"),
         Stmt::Vmap { key, map } => format!("{} vmap @{map}", fields_text(key)),
         Stmt::Verdict(v) => verdict_text(v),
@@ -120,6 +121,7 @@ fn field_text(f: Field) -> &'static str {
         Field::L4proto => "meta l4proto",
         Field::ThDport => "th dport",
         Field::CtState => "ct state",
+        Field::CtStatus => "ct status",
         Field::FibDaddrType => "fib daddr type",
         Field::EtherSaddr => "ether saddr",
         Field::EtherType => "ether type",

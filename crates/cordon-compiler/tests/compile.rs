@@ -672,7 +672,7 @@ fn the_kernel_is_repaired_by_elements_or_replacement() {
         .2
         .sets
         .keys()
-        .find(|k| k.starts_with("dns_"))
+        .find(|k| k.starts_with("dns_web_"))
         .unwrap()
         .clone();
     o.tables[1]
