@@ -59,6 +59,7 @@ pub struct Engine {
     installed: Option<Ruleset>,
     compiled: Option<Compiled>,
     boot_networks: Option<Vec<cordon_inventory::Network>>,
+    clients: Option<crate::dns::Clients>,
     /// What the engine did so far.
     pub stats: Stats,
 }
@@ -75,7 +76,32 @@ impl Engine {
             installed: None,
             compiled: None,
             boot_networks: None,
+            clients: None,
             stats: Stats::default(),
+        }
+    }
+
+    /// Keeps `clients` (container address → policy key, for the DNS
+    /// proxy) current from now on.
+    pub fn share_clients(&mut self, clients: crate::dns::Clients) {
+        self.clients = Some(clients);
+        self.publish_clients();
+    }
+
+    fn publish_clients(&self) {
+        let (Some(shared), Some(c)) = (&self.clients, &self.compiled) else {
+            return;
+        };
+        let map = c
+            .assignments
+            .iter()
+            .flat_map(|a| {
+                let key = crate::dns::key_of(&a.policy);
+                a.addresses.iter().map(move |x| (*x, key.clone()))
+            })
+            .collect();
+        if let Ok(mut w) = shared.write() {
+            *w = map;
         }
     }
 
@@ -218,6 +244,7 @@ impl Engine {
         self.save_boot_ruleset();
         self.installed = Some(desired.ruleset.clone());
         self.compiled = Some(desired);
+        self.publish_clients();
         Ok(outcome)
     }
 

@@ -12,6 +12,7 @@
 //!   from the kernel.
 //! - [`sets`]: `cordon set` edits, shared by the daemon and the CLI.
 //! - [`boot`]: the fail-closed ruleset installed at boot before Docker.
+//! - [`dns`]: the DNS proxy's listeners and its view of the containers.
 //!
 //! Fail closed throughout: a container whose elements are not installed yet
 //! is dropped by the ruleset's unknown-source and unknown-destination rules,
@@ -22,6 +23,7 @@
 
 pub mod admin;
 pub mod boot;
+pub mod dns;
 pub mod engine;
 pub mod follow;
 pub mod run;

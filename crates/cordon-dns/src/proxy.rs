@@ -176,8 +176,50 @@ pub async fn serve_udp<C: Context>(
         let query = buf[..n].to_vec();
         let (sock, proxy) = (sock.clone(), proxy.clone());
         tokio::spawn(async move {
-            if let Some(b) = proxy.handle(from.ip(), &query).await.bytes() {
+            // A dual-stack socket shows IPv4 senders as ::ffff:a.b.c.d.
+            if let Some(b) = proxy.handle(from.ip().to_canonical(), &query).await.bytes() {
                 let _ = sock.send_to(b, from).await;
+            }
+        });
+    }
+}
+
+/// Serves DNS over TCP (RFC 1035 4.2.2: each message behind a two-byte
+/// length) until the listener fails; each connection on a task of its own,
+/// closed after 10 s without a query.
+pub async fn serve_tcp<C: Context>(
+    listener: tokio::net::TcpListener,
+    proxy: Arc<Proxy<C>>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let (mut stream, from) = listener.accept().await?;
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            let src = from.ip().to_canonical();
+            loop {
+                let mut len = [0u8; 2];
+                let read =
+                    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut len));
+                if !matches!(read.await, Ok(Ok(_))) {
+                    return;
+                }
+                let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if stream.read_exact(&mut query).await.is_err() {
+                    return;
+                }
+                let Some(answer) = proxy.handle(src, &query).await.bytes().map(<[u8]>::to_vec)
+                else {
+                    return;
+                };
+                let Ok(n) = u16::try_from(answer.len()) else {
+                    return;
+                };
+                let mut out = n.to_be_bytes().to_vec();
+                out.extend(answer);
+                if stream.write_all(&out).await.is_err() {
+                    return;
+                }
             }
         });
     }

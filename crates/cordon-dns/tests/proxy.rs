@@ -181,3 +181,61 @@ async fn serves_udp() {
     let got = tokio::time::timeout(Duration::from_millis(300), client.recv_from(&mut buf)).await;
     assert!(got.is_err(), "a stranger gets no answer");
 }
+
+/// A context where every sender is the `web` container (loopback tests).
+struct Everyone(Ctx);
+
+impl Context for Everyone {
+    fn policy_of(&self, _src: IpAddr) -> Option<String> {
+        Some("web".into())
+    }
+    fn allow(&self, rule: &DnsRule, learned: &[Learned]) -> Result<(), String> {
+        self.0.allow(rule, learned)
+    }
+    fn refused(&self, src: IpAddr, policy: &str, name: &str) {
+        self.0.refused(src, policy, name)
+    }
+}
+
+#[tokio::test]
+async fn serves_tcp_with_length_prefixes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (up, _) = upstream().await;
+    let p = cordon_policy::parse(
+        "p.yaml",
+        "version: 1\npolicies:\n  - name: web\n    egress:\n      - to: [\"*.example.org\"]\n",
+    )
+    .unwrap();
+    let proxy = Arc::new(Proxy::new(
+        Allowlist::from_policy(&p),
+        Config {
+            upstreams: vec![up],
+            upstream_timeout: Duration::from_millis(300),
+            limits: Limits::default(),
+            nxdomain: true,
+        },
+        Arc::new(Everyone(Ctx::default())),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(cordon_dns::proxy::serve_tcp(listener, proxy));
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for (name, code) in [
+        ("a.example.org.", ResponseCode::NoError),
+        ("b.evil.test.", ResponseCode::NXDomain),
+    ] {
+        let q = query(name);
+        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+        framed.extend(q);
+        s.write_all(&framed).await.unwrap();
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).await.unwrap();
+        let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
+        s.read_exact(&mut body).await.unwrap();
+        assert_eq!(
+            Message::from_vec(&body).unwrap().metadata.response_code,
+            code,
+            "{name}"
+        );
+    }
+}

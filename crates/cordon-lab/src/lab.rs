@@ -294,7 +294,13 @@ impl Lab {
     /// A DNS server (dnsmasq) in `ns` answering `name` with `addr` and
     /// nothing else (no upstream, no host files).
     pub fn dns_server(&self, ns: &Ns, name: &str, addr: &str) {
-        let server = self.with_ns(ns, |n| Dnsmasq::start(n, &ns.ip4, &[(name, addr)]));
+        self.dns_records(ns, &[(name, addr)]);
+    }
+
+    /// A DNS server (dnsmasq) on the namespace's address answering each
+    /// `(name, address)` record, for the name and its subdomains, TTL 0.
+    pub fn dns_records(&self, ns: &Ns, records: &[(&str, &str)]) {
+        let server = self.with_ns(ns, |n| Dnsmasq::start(n, &ns.ip4, records));
         self.own(server);
     }
 

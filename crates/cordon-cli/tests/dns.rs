@@ -1,0 +1,169 @@
+//! The DNS proxy in the lab: names in a policy open the firewall for the
+//! addresses they resolve to, for their TTL, and nothing else resolves.
+//! The lab resolver is dnsmasq in a namespace, never a real one.
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use cordon_lab::{lab_or_skip, sh, within, Run};
+
+const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
+
+/// A daemon, stopped on drop.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) of our own child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        for _ in 0..50 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `nft list ARGS`, or nothing when it fails (the table is not there yet).
+fn nft_list(args: &[&str]) -> String {
+    std::process::Command::new("nft")
+        .arg("list")
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn names_open_only_their_addresses_for_their_ttl() {
+    let lab = lab_or_skip!(CORDON);
+    // The "internet": web.lab.test and the lab resolver on 198.51.100.2,
+    // other.lab.test and x.api.test on 203.0.113.2.
+    let inet = lab.netns("inet", "198.51.100.1", "198.51.100.2", None);
+    lab.serve(&inet, 80, "hello-web");
+    lab.dns_records(
+        &inet,
+        &[
+            ("web.lab.test", "198.51.100.2"),
+            ("other.lab.test", "203.0.113.2"),
+            ("api.test", "203.0.113.2"),
+        ],
+    );
+    let other = lab.netns("other", "203.0.113.1", "203.0.113.2", None);
+    lab.serve(&other, 80, "hello-other");
+    let policy = lab.file(
+        "dns.yaml",
+        "version: 1\ndns:\n  upstream: [198.51.100.2]\npolicies:\n  - name: named\n    select: { label: { app: named } }\n    egress:\n      - to: [web.lab.test, \"*.api.test\"]\n        ports: [80/tcp]\n",
+    );
+    let c = lab.run(
+        Run::named("named")
+            .label("app", "named")
+            .dns("198.51.100.2"),
+    );
+    let plain = lab.run(Run::named("plain").dns("198.51.100.2"));
+
+    // Positive controls, without cordon.
+    assert!(
+        lab.resolves(&c, "web.lab.test", "198.51.100.2"),
+        "control: resolver"
+    );
+    assert!(
+        lab.resolves(&c, "other.lab.test", "198.51.100.2"),
+        "control: other name"
+    );
+    assert!(
+        lab.reaches(&c, "198.51.100.2", 80, "hello-web"),
+        "control: web"
+    );
+    assert!(
+        lab.reaches(&c, "203.0.113.2", 80, "hello-other"),
+        "control: other"
+    );
+
+    let child = lab
+        .command(&["daemon", "-c", &policy])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon(child);
+    assert!(
+        within(30.0, || lab.socket().exists()).is_some(),
+        "daemon up"
+    );
+    assert!(
+        within(10.0, || nft_list(&[
+            "set",
+            "inet",
+            "cordon",
+            "dns_clients4"
+        ])
+        .contains(&c.ip4))
+        .is_some(),
+        "the named container's DNS is redirected"
+    );
+
+    // Before a lookup the address is closed.
+    assert!(
+        !lab.reaches(&c, "198.51.100.2", 80, "hello-web"),
+        "closed before the lookup"
+    );
+    // An allowlisted name resolves and opens exactly its address.
+    assert!(
+        lab.resolves(&c, "web.lab.test", "198.51.100.2"),
+        "allowlisted name resolves"
+    );
+    assert!(
+        lab.reaches(&c, "198.51.100.2", 80, "hello-web"),
+        "and opens"
+    );
+    let set = sh("nft", &["list", "set", "inet", "cordon", "dns_named_0_4"]);
+    assert!(
+        set.contains("198.51.100.2") && set.contains("expires"),
+        "{set}"
+    );
+    // Another name neither resolves nor connects.
+    assert!(
+        !lab.resolves(&c, "other.lab.test", "198.51.100.2"),
+        "other name refused"
+    );
+    assert!(
+        !lab.reaches(&c, "203.0.113.2", 80, "hello-other"),
+        "and closed"
+    );
+    // Asking another resolver directly changes nothing: it is redirected too.
+    assert!(!lab.resolves(&c, "other.lab.test", "203.0.113.2"));
+    // A wildcard: names below api.test.
+    assert!(
+        !lab.resolves(&c, "api.test", "198.51.100.2"),
+        "the wildcard is below the suffix"
+    );
+    assert!(
+        lab.resolves(&c, "x.api.test", "198.51.100.2"),
+        "wildcard name resolves"
+    );
+    assert!(
+        lab.reaches(&c, "203.0.113.2", 80, "hello-other"),
+        "and opens its address"
+    );
+
+    // A container without names in its policy (default: internet) uses
+    // DNS as ordinary traffic, not through the proxy.
+    assert!(lab.resolves(&plain, "other.lab.test", "198.51.100.2"));
+
+    // TTL: dnsmasq answers with TTL 0, clamped to the 5 s minimum. After
+    // that a new connection needs a new lookup.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        !lab.reaches(&c, "198.51.100.2", 80, "hello-web"),
+        "expired with its TTL"
+    );
+    assert!(lab.resolves(&c, "web.lab.test", "198.51.100.2"));
+    assert!(
+        lab.reaches(&c, "198.51.100.2", 80, "hello-web"),
+        "a fresh lookup opens it again"
+    );
+}

@@ -1,0 +1,151 @@
+//! The daemon's side of the DNS proxy (`cordon-dns`): which container a
+//! query came from, opening the firewall for an answer's addresses, and
+//! the listeners.
+//!
+//! The proxy listens on the host's port [`DNS_PROXY_PORT`], UDP and TCP,
+//! IPv4 and IPv6. Only queries from containers whose policy names DNS names
+//! reach it (the ruleset redirects exactly those); a query from any other
+//! address is dropped unanswered. The source address is trustworthy: the
+//! bridge table binds it to the container's interface.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use cordon_compiler::diff::SetChange;
+use cordon_compiler::nft::{Element, Family, Value};
+use cordon_compiler::{DEFAULT_KEY, DNS_PROXY_PORT, TABLE, UNKNOWN_KEY};
+use cordon_dataplane::Nft;
+use cordon_dns::allow::{Allowlist, DnsRule};
+use cordon_dns::answer::{Learned, Limits};
+use cordon_dns::proxy::{self, Config, Context, Proxy};
+use cordon_policy::PolicyFile;
+use ipnet::IpNet;
+use tracing::{info, warn};
+
+use crate::DaemonError;
+
+/// Container address → the compiler's policy key; the engine keeps it
+/// current.
+pub type Clients = Arc<RwLock<HashMap<IpAddr, String>>>;
+
+/// The compiler's key of a shown policy name.
+pub fn key_of(shown: &str) -> String {
+    if shown == "default" {
+        DEFAULT_KEY.to_string()
+    } else if shown.starts_with("unknown policy") {
+        UNKNOWN_KEY.to_string()
+    } else {
+        shown.to_string()
+    }
+}
+
+/// The context the proxy consults.
+pub struct DaemonContext {
+    clients: Clients,
+    nft: Nft,
+}
+
+impl Context for DaemonContext {
+    fn policy_of(&self, src: IpAddr) -> Option<String> {
+        self.clients.read().ok()?.get(&src).cloned()
+    }
+
+    fn allow(&self, rule: &DnsRule, learned: &[Learned]) -> Result<(), String> {
+        let (set4, set6) = rule.sets();
+        // One batch per lifetime: every element of a batch gets the same.
+        let mut by_ttl: HashMap<Duration, Vec<IpAddr>> = HashMap::new();
+        for l in learned {
+            by_ttl.entry(l.ttl).or_default().push(l.addr);
+        }
+        for (ttl, addrs) in by_ttl {
+            let changes: Vec<SetChange> = [(true, &set4), (false, &set6)]
+                .into_iter()
+                .filter_map(|(v4, set)| {
+                    let add: Vec<Element> = addrs
+                        .iter()
+                        .filter(|a| a.is_ipv4() == v4)
+                        .map(|a| Element {
+                            key: vec![Value::Net(IpNet::from(*a))],
+                            verdict: None,
+                        })
+                        .collect();
+                    (!add.is_empty()).then(|| SetChange {
+                        family: Family::Inet,
+                        table: TABLE.into(),
+                        set: set.clone(),
+                        delete: vec![],
+                        add,
+                    })
+                })
+                .collect();
+            self.nft
+                .add_with_timeout(&changes, ttl)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn refused(&self, src: IpAddr, policy: &str, name: &str) {
+        info!(target: "cordon::dns", %src, policy, name, "refused a name the policy does not allow");
+    }
+}
+
+/// The upstream resolvers: `dns.upstream` of the policy, else the
+/// `nameserver` lines of the host's /etc/resolv.conf.
+pub fn upstreams(policy: &PolicyFile) -> Vec<SocketAddr> {
+    if !policy.dns.upstream.is_empty() {
+        return policy
+            .dns
+            .upstream
+            .iter()
+            .map(|a| SocketAddr::new(*a, 53))
+            .collect();
+    }
+    std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .map(|a| SocketAddr::new(a, 53))
+        .collect()
+}
+
+/// Starts the proxy's UDP and TCP listeners on the runtime.
+pub async fn start(policy: &PolicyFile, clients: Clients) -> Result<(), DaemonError> {
+    let ups = upstreams(policy);
+    if ups.is_empty() {
+        warn!("no upstream resolver (dns.upstream is empty and /etc/resolv.conf names none): allowlisted names will get SERVFAIL");
+    }
+    let proxy = Arc::new(Proxy::new(
+        Allowlist::from_policy(policy),
+        Config {
+            upstreams: ups,
+            upstream_timeout: Duration::from_secs(2),
+            limits: Limits::default(),
+            nxdomain: false,
+        },
+        Arc::new(DaemonContext {
+            clients,
+            nft: Nft::host(),
+        }),
+    ));
+    let addr = SocketAddr::new("::".parse().expect("constant"), DNS_PROXY_PORT);
+    let err = |e: std::io::Error| DaemonError(format!("DNS proxy on port {DNS_PROXY_PORT}: {e}"));
+    let udp = tokio::net::UdpSocket::bind(addr).await.map_err(err)?;
+    let tcp = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
+    let for_udp = proxy.clone();
+    tokio::spawn(async move {
+        if let Err(e) = proxy::serve_udp(Arc::new(udp), for_udp).await {
+            warn!("DNS proxy (UDP) stopped: {e}");
+        }
+    });
+    tokio::spawn(async move {
+        if let Err(e) = proxy::serve_tcp(tcp, proxy).await {
+            warn!("DNS proxy (TCP) stopped: {e}");
+        }
+    });
+    info!(port = DNS_PROXY_PORT, "DNS proxy listening");
+    Ok(())
+}
