@@ -30,6 +30,10 @@ use crate::DaemonError;
 /// current.
 pub type Clients = Arc<RwLock<HashMap<IpAddr, String>>>;
 
+/// Counts whole replacements of cordon's tables (which empty the DNS
+/// sets); the proxy forgets what it wrote when it changes.
+pub type Generation = Arc<std::sync::atomic::AtomicU64>;
+
 /// The compiler's key of a shown policy name.
 pub fn key_of(shown: &str) -> String {
     if shown == "default" {
@@ -45,6 +49,54 @@ pub fn key_of(shown: &str) -> String {
 pub struct DaemonContext {
     clients: Clients,
     nft: Nft,
+    expiry: Expiry,
+}
+
+/// (set, address) → when it expires.
+type Written = HashMap<(String, IpAddr), std::time::Instant>;
+
+/// When each (set, address) the proxy wrote expires. An address several
+/// names share gets the longest lifetime any of them gave it: a later
+/// answer with a shorter TTL must not cut short what an earlier one
+/// allowed (the kernel would take the shorter timeout on a re-add).
+#[derive(Default)]
+pub struct Expiry {
+    written: std::sync::Mutex<(u64, Written)>,
+    generation: Generation,
+}
+
+impl Expiry {
+    /// Of `addrs` for `set`, those to write with lifetime `ttl` now (their
+    /// recorded expiry is earlier than now + ttl), recording the new expiry.
+    pub fn to_write(&self, set: &str, addrs: &[IpAddr], ttl: Duration) -> Vec<IpAddr> {
+        let now = std::time::Instant::now();
+        let until = now + ttl;
+        let mut guard = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let (seen, map) = &mut *guard;
+        if *seen != generation {
+            // The tables were replaced: the sets are empty again.
+            map.clear();
+            *seen = generation;
+        }
+        if map.len() > 65_536 {
+            map.retain(|_, t| *t > now);
+        }
+        addrs
+            .iter()
+            .filter(|a| {
+                let k = (set.to_string(), **a);
+                match map.get(&k) {
+                    Some(t) if *t >= until => false,
+                    _ => {
+                        map.insert(k, until);
+                        true
+                    }
+                }
+            })
+            .copied()
+            .collect()
+    }
 }
 
 impl Context for DaemonContext {
@@ -63,9 +115,15 @@ impl Context for DaemonContext {
             let changes: Vec<SetChange> = [(true, &set4), (false, &set6)]
                 .into_iter()
                 .filter_map(|(v4, set)| {
-                    let add: Vec<Element> = addrs
+                    let fam: Vec<IpAddr> = addrs
                         .iter()
                         .filter(|a| a.is_ipv4() == v4)
+                        .copied()
+                        .collect();
+                    let add: Vec<Element> = self
+                        .expiry
+                        .to_write(set, &fam, ttl)
+                        .iter()
                         .map(|a| Element {
                             key: vec![Value::Net(IpNet::from(*a))],
                             verdict: None,
@@ -113,7 +171,11 @@ pub fn upstreams(policy: &PolicyFile) -> Vec<SocketAddr> {
 }
 
 /// Starts the proxy's UDP and TCP listeners on the runtime.
-pub async fn start(policy: &PolicyFile, clients: Clients) -> Result<(), DaemonError> {
+pub async fn start(
+    policy: &PolicyFile,
+    clients: Clients,
+    generation: Generation,
+) -> Result<(), DaemonError> {
     let ups = upstreams(policy);
     if ups.is_empty() {
         warn!("no upstream resolver (dns.upstream is empty and /etc/resolv.conf names none): allowlisted names will get SERVFAIL");
@@ -129,6 +191,10 @@ pub async fn start(policy: &PolicyFile, clients: Clients) -> Result<(), DaemonEr
         Arc::new(DaemonContext {
             clients,
             nft: Nft::host(),
+            expiry: Expiry {
+                written: Default::default(),
+                generation,
+            },
         }),
     ));
     let addr = SocketAddr::new("::".parse().expect("constant"), DNS_PROXY_PORT);
@@ -148,4 +214,33 @@ pub async fn start(policy: &PolicyFile, clients: Clients) -> Result<(), DaemonEr
     });
     info!(port = DNS_PROXY_PORT, "DNS proxy listening");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_address_keeps_its_longest_lifetime() {
+        let e = Expiry::default();
+        let x: IpAddr = "198.51.100.7".parse().unwrap();
+        let y: IpAddr = "198.51.100.8".parse().unwrap();
+        assert_eq!(e.to_write("s", &[x], Duration::from_secs(300)), vec![x]);
+        // Another name gives x a shorter TTL: not written (it would shorten).
+        assert!(e.to_write("s", &[x], Duration::from_secs(10)).is_empty());
+        // A longer one is.
+        assert_eq!(
+            e.to_write("s", &[x, y], Duration::from_secs(600)),
+            vec![x, y]
+        );
+        // Sets are separate.
+        assert_eq!(e.to_write("t", &[x], Duration::from_secs(10)), vec![x]);
+        // After a replacement everything is written again.
+        e.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(e.to_write("s", &[x], Duration::from_secs(10)), vec![x]);
+        assert_eq!(key_of("default"), DEFAULT_KEY);
+        assert_eq!(key_of("unknown policy x"), UNKNOWN_KEY);
+        assert_eq!(key_of("web"), "web");
+    }
 }

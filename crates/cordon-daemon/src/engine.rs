@@ -60,6 +60,7 @@ pub struct Engine {
     compiled: Option<Compiled>,
     boot_networks: Option<Vec<cordon_inventory::Network>>,
     clients: Option<crate::dns::Clients>,
+    generation: crate::dns::Generation,
     /// What the engine did so far.
     pub stats: Stats,
 }
@@ -77,6 +78,7 @@ impl Engine {
             compiled: None,
             boot_networks: None,
             clients: None,
+            generation: Default::default(),
             stats: Stats::default(),
         }
     }
@@ -86,6 +88,11 @@ impl Engine {
     pub fn share_clients(&mut self, clients: crate::dns::Clients) {
         self.clients = Some(clients);
         self.publish_clients();
+    }
+
+    /// Counts whole replacements (shared with the DNS proxy).
+    pub fn generation(&self) -> crate::dns::Generation {
+        self.generation.clone()
     }
 
     fn publish_clients(&self) {
@@ -215,6 +222,8 @@ impl Engine {
                 install_whole(&self.nft, &self.state, &desired.ruleset)
                     .map_err(|e| self.failed(e))?;
                 self.stats.replacements += 1;
+                self.generation
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 info!(reason = %why, containers = desired.assignments.len(), "ruleset installed whole");
                 Outcome::Replaced(why.clone())
             }

@@ -76,11 +76,13 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError(format!("cannot start a thread: {e}")))?;
 
     let clients: crate::dns::Clients = Default::default();
-    if cordon_dns::allow::Allowlist::from_policy(&opts.policy) != Default::default() {
-        crate::dns::start(&opts.policy, clients.clone()).await?;
-    }
+    let names_dns = cordon_dns::allow::Allowlist::from_policy(&opts.policy) != Default::default();
+    let policy_for_dns = opts.policy.clone();
     let mut engine = Engine::new(opts.policy, Nft::host(), opts.state);
-    engine.share_clients(clients);
+    engine.share_clients(clients.clone());
+    if names_dns {
+        crate::dns::start(&policy_for_dns, clients, engine.generation()).await?;
+    }
     let mut tick = tokio::time::interval(opts.reconcile_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
