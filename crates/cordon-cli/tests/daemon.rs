@@ -7,54 +7,22 @@
 //! without them each test prints one `skipped:` line (and fails under
 //! CI=true).
 
-use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
-use cordon_lab::{lab_or_skip, sh, spoof_drops, take_identity, within, Lab, Run};
+use cordon_lab::{lab_or_skip, sh, spoof_drops, take_identity, within, CordonDaemon, Lab, Run};
 
 const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
 
-/// A daemon this test can kill -9; killed on drop.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(lab: &Lab, args: &[&str]) -> Daemon {
-        let mut all = vec!["daemon"];
-        all.extend_from_slice(args);
-        let child = lab
-            .command(&all)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start cordon daemon");
-        let d = Daemon(child);
-        assert!(
-            within(30.0, || lab.socket().exists() && tables_installed()).is_some(),
-            "the daemon comes up and installs its tables"
-        );
-        d
-    }
-
-    fn kill9(mut self) {
-        let _ = self.0.kill(); // SIGKILL
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SIGTERM first: a clean stop removes the socket.
-        // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        for _ in 0..50 {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Starts the daemon and waits until it is up with its tables installed.
+fn start_daemon(lab: &Lab, args: &[&str]) -> CordonDaemon {
+    let mut all = vec!["daemon"];
+    all.extend_from_slice(args);
+    let d = CordonDaemon::spawn(lab.command(&all));
+    assert!(
+        within(30.0, || lab.socket().exists() && tables_installed()).is_some(),
+        "the daemon comes up and installs its tables"
+    );
+    d
 }
 
 fn tables_installed() -> bool {
@@ -109,7 +77,7 @@ fn daemon_follows_containers_fails_closed_and_survives_kill_9() {
         "control: internet"
     );
 
-    let daemon = Daemon::start(&lab, &[]);
+    let daemon = start_daemon(&lab, &[]);
     assert!(
         within(10.0, || lab.reaches(&pre, "198.51.100.2", 80, "hello-inet")).is_some(),
         "a container running before the daemon keeps the internet"
@@ -173,7 +141,7 @@ fn daemon_follows_containers_fails_closed_and_survives_kill_9() {
     assert_eq!(status_json(&lab)["source"], "kernel");
 
     // The restarted daemon takes over with element changes only.
-    let _daemon = Daemon::start(&lab, &[]);
+    let _daemon = start_daemon(&lab, &[]);
     assert!(
         within(10.0, || lab.reaches(
             &orphan,
@@ -236,7 +204,7 @@ fn a_freed_address_reused_by_another_policy_carries_no_old_permission() {
         "reuse.yaml",
         "version: 1\ndefault:\n  egress:\n    - to: [internet]\npolicies:\n  - name: open\n    select: { label: { tier: open } }\n    egress:\n      - to: [10.124.0.0/24]\n        ports: [80/tcp]\n",
     );
-    let _daemon = Daemon::start(&lab, &["-c", &policy]);
+    let _daemon = start_daemon(&lab, &["-c", &policy]);
     let a = lab.run(
         Run::named("a")
             .on(&net)
@@ -287,7 +255,7 @@ fn set_goes_through_the_daemon_and_boot_installs_fail_closed() {
         lab.reaches(&c, "10.124.0.2", 80, "hello-lan"),
         "control: LAN"
     );
-    let daemon = Daemon::start(&lab, &["-c", &policy]);
+    let daemon = start_daemon(&lab, &["-c", &policy]);
     assert!(within(10.0, || lab.reaches(&c, "198.51.100.2", 80, "hello-inet")).is_some());
     assert!(!lab.reaches(&c, "10.124.0.2", 80, "hello-lan"));
 
@@ -335,7 +303,7 @@ fn set_goes_through_the_daemon_and_boot_installs_fail_closed() {
         !lab.reaches(&c, "198.51.100.2", 80, "hello-inet"),
         "boot ruleset: fail closed"
     );
-    let _daemon = Daemon::start(&lab, &["-c", &policy]);
+    let _daemon = start_daemon(&lab, &["-c", &policy]);
     assert!(
         within(10.0, || lab.reaches(&c, "198.51.100.2", 80, "hello-inet")).is_some(),
         "the daemon takes over from the boot ruleset"
@@ -361,7 +329,7 @@ fn taking_a_paused_neighbours_identity_gains_nothing() {
     );
     let (_, mac) = lab.exec(&open, "cat /sys/class/net/eth0/address");
     let mac = mac.trim().to_string();
-    let daemon = Daemon::start(&lab, &["-c", &policy]);
+    let daemon = start_daemon(&lab, &["-c", &policy]);
     assert!(
         within(10.0, || lab.reaches(
             &open,
@@ -442,7 +410,7 @@ fn a_docker_restart_with_new_addresses_keeps_every_container_on_its_policy() {
         "version: 1\ndefault:\n  egress:\n    - to: [internet]\npolicies:\n  - name: open\n    select: { label: { tier: open } }\n    egress:\n      - to: [10.124.0.0/24]\n        ports: [80/tcp]\n",
     );
     let a = lab.run(Run::named("a").label("tier", "open"));
-    let daemon = Daemon::start(&lab, &["-c", &policy]);
+    let daemon = start_daemon(&lab, &["-c", &policy]);
     assert!(
         within(10.0, || lab.reaches(&a, "10.124.0.2", 80, "hello-lan")).is_some(),
         "open reaches the LAN"
@@ -514,7 +482,7 @@ fn a_network_connected_to_a_running_container_is_followed() {
     let n = lab.run(Run::named("n").on(&net).serve(80, "hello-n"));
     let m = lab.run(Run::named("m").on(&net));
     let c = lab.run(Run::named("c"));
-    let _daemon = Daemon::start(&lab, &[]);
+    let _daemon = start_daemon(&lab, &[]);
     assert!(
         within(10.0, || lab.reaches(&m, &n.ip4, 80, "hello-n")).is_some(),
         "control: same-network reaches the server"

@@ -2,30 +2,11 @@
 //! addresses they resolve to, for their TTL, and nothing else resolves.
 //! The lab resolver is dnsmasq in a namespace, never a real one.
 
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use cordon_lab::{lab_or_skip, sh, within, Run};
+use cordon_lab::{lab_or_skip, sh, within, CordonDaemon, Run};
 
 const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
-
-/// A daemon, stopped on drop.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) of our own child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        for _ in 0..50 {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `nft list ARGS`, or nothing when it fails (the table is not there yet).
 fn nft_list(args: &[&str]) -> String {
@@ -83,13 +64,7 @@ fn names_open_only_their_addresses_for_their_ttl() {
         "control: other"
     );
 
-    let child = lab
-        .command(&["daemon", "-c", &policy])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _daemon = Daemon(child);
+    let _daemon = CordonDaemon::spawn(lab.command(&["daemon", "-c", &policy]));
     assert!(
         within(30.0, || lab.socket().exists()).is_some(),
         "daemon up"

@@ -701,35 +701,45 @@ const ND_TYPES: [&str; 7] = [
     "mld2-listener-report",
 ];
 
+/// `ip(6) saddr @dns_clients<fam> meta l4proto { tcp, udp } th dport PORT`.
+fn dns_client_port(fam: u8, port: u16) -> Vec<Stmt> {
+    let field = if fam == 4 {
+        Field::IpSaddr
+    } else {
+        Field::Ip6Saddr
+    };
+    vec![
+        Stmt::Match {
+            left: vec![field],
+            negate: false,
+            right: Rhs::Set(format!("dns_clients{fam}")),
+        },
+        Stmt::Match {
+            left: vec![Field::L4proto],
+            negate: false,
+            right: Rhs::Symbols(vec!["tcp", "udp"]),
+        },
+        Stmt::Match {
+            left: vec![Field::ThDport],
+            negate: false,
+            right: Rhs::Ports(vec![(port, port)]),
+        },
+    ]
+}
+
 /// In `egress_host`: DNS queries the redirect sent to the proxy.
 fn redirected_dns() -> Vec<Rule> {
-    [(4u8, Field::IpSaddr), (6, Field::Ip6Saddr)]
+    [4u8, 6]
         .into_iter()
-        .map(|(fam, field)| {
-            Rule::new(vec![
-                Stmt::Match {
-                    left: vec![field],
-                    negate: false,
-                    right: Rhs::Set(format!("dns_clients{fam}")),
-                },
-                Stmt::Match {
-                    left: vec![Field::L4proto],
-                    negate: false,
-                    right: Rhs::Symbols(vec!["tcp", "udp"]),
-                },
-                Stmt::Match {
-                    left: vec![Field::ThDport],
-                    negate: false,
-                    right: Rhs::Ports(vec![(crate::DNS_PROXY_PORT, crate::DNS_PROXY_PORT)]),
-                },
-                Stmt::Match {
-                    left: vec![Field::CtStatus],
-                    negate: false,
-                    right: Rhs::Symbols(vec!["dnat"]),
-                },
-                Stmt::Verdict(Verdict::Accept),
-            ])
-            .with_comment("DNS redirected to cordon's proxy")
+        .map(|fam| {
+            let mut stmts = dns_client_port(fam, crate::DNS_PROXY_PORT);
+            stmts.push(Stmt::Match {
+                left: vec![Field::CtStatus],
+                negate: false,
+                right: Rhs::Symbols(vec!["dnat"]),
+            });
+            stmts.push(Stmt::Verdict(Verdict::Accept));
+            Rule::new(stmts).with_comment("DNS redirected to cordon's proxy")
         })
         .collect()
 }
@@ -936,10 +946,7 @@ fn body_names_dns(body: &Body) -> bool {
 /// depend on the inventory); `egress_host` lets the redirected queries in.
 fn dns_redirect(t: &mut Table, el: &Elements) {
     let mut rules = Vec::new();
-    for (i, (fam, field)) in [(4u8, Field::IpSaddr), (6, Field::Ip6Saddr)]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, fam) in [4u8, 6].into_iter().enumerate() {
         let mut s = addr_set(
             format!("dns_clients{fam}"),
             fam,
@@ -947,26 +954,11 @@ fn dns_redirect(t: &mut Table, el: &Elements) {
         );
         s.elements = net_elements(&el.dns_clients[i]);
         t.sets.push(s);
+        let mut stmts = dns_client_port(fam, 53);
+        stmts.push(Stmt::Redirect(crate::DNS_PROXY_PORT));
         rules.push(
-            Rule::new(vec![
-                Stmt::Match {
-                    left: vec![field],
-                    negate: false,
-                    right: Rhs::Set(format!("dns_clients{fam}")),
-                },
-                Stmt::Match {
-                    left: vec![Field::L4proto],
-                    negate: false,
-                    right: Rhs::Symbols(vec!["tcp", "udp"]),
-                },
-                Stmt::Match {
-                    left: vec![Field::ThDport],
-                    negate: false,
-                    right: Rhs::Ports(vec![(53, 53)]),
-                },
-                Stmt::Redirect(crate::DNS_PROXY_PORT),
-            ])
-            .with_comment("DNS of containers with names in their policy: to cordon's proxy"),
+            Rule::new(stmts)
+                .with_comment("DNS of containers with names in their policy: to cordon's proxy"),
         );
     }
     t.chains.push(Chain {

@@ -41,3 +41,41 @@ pub fn take_identity(mac: &str, ip4: &str, gateway: &str) -> String {
          ip addr flush dev eth0 && ip addr add {ip4}/24 dev eth0 && ip route add default via {gateway}"
     )
 }
+
+/// A `cordon daemon` a test started: SIGTERM on drop (a clean stop removes
+/// its socket), SIGKILL after 5 s; [`CordonDaemon::kill9`] for crash tests.
+pub struct CordonDaemon(std::process::Child);
+
+impl CordonDaemon {
+    /// Spawns `cmd` (normally [`crate::Lab::command`] with `daemon …`),
+    /// its output discarded.
+    pub fn spawn(mut cmd: std::process::Command) -> CordonDaemon {
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start cordon daemon");
+        CordonDaemon(child)
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for CordonDaemon {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) of our own child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        for _ in 0..50 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
