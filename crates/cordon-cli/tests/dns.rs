@@ -142,3 +142,64 @@ fn names_open_only_their_addresses_for_their_ttl() {
         "a fresh lookup opens it again"
     );
 }
+
+#[test]
+fn aaaa_answers_open_ipv6_addresses() {
+    let lab = lab_or_skip!(CORDON);
+    lab.ipv6_forwarding();
+    let inet = lab.netns(
+        "inet6",
+        "198.51.100.1",
+        "198.51.100.2",
+        Some(("2001:db8:51::1", "2001:db8:51::2")),
+    );
+    lab.serve(&inet, 80, "hello-v6");
+    lab.dns_records(&inet, &[("v6.lab.test", "2001:db8:51::2")]);
+    let net = lab.network("dns6", "10.127.4.0/24", Some("2001:db8:204::/64"));
+    let policy = lab.file(
+        "dns6.yaml",
+        "version: 1\ndns:\n  upstream: [198.51.100.2]\npolicies:\n  - name: named\n    select: { label: { app: named } }\n    egress:\n      - to: [v6.lab.test]\n        ports: [80/tcp]\n",
+    );
+    let c = lab.run(
+        Run::named("named6")
+            .on(&net)
+            .label("app", "named")
+            .dns("198.51.100.2"),
+    );
+    let ip6 = c.ip6.clone().expect("an IPv6 address");
+    assert!(
+        lab.reaches(&c, "2001:db8:51::2", 80, "hello-v6"),
+        "control: IPv6 target"
+    );
+    assert!(
+        lab.resolves(&c, "v6.lab.test", "198.51.100.2"),
+        "control: AAAA"
+    );
+
+    let _daemon = CordonDaemon::spawn(lab.command(&["daemon", "-c", &policy]));
+    assert!(
+        within(30.0, || nft_list(&[
+            "set",
+            "inet",
+            "cordon",
+            "dns_clients6"
+        ])
+        .contains(&ip6))
+        .is_some(),
+        "the container's IPv6 address is a DNS client"
+    );
+    assert!(
+        !lab.reaches(&c, "2001:db8:51::2", 80, "hello-v6"),
+        "closed before the lookup"
+    );
+    assert!(
+        lab.resolves(&c, "v6.lab.test", "198.51.100.2"),
+        "the AAAA answer comes back"
+    );
+    let set = sh("nft", &["list", "set", "inet", "cordon", "dns_named_0_6"]);
+    assert!(set.contains("2001:db8:51::2"), "{set}");
+    assert!(
+        lab.reaches(&c, "2001:db8:51::2", 80, "hello-v6"),
+        "and opens the IPv6 address"
+    );
+}
