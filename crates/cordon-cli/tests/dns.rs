@@ -109,7 +109,13 @@ fn names_open_only_their_addresses_for_their_ttl() {
         !lab.reaches(&c, "203.0.113.2", 80, "hello-other"),
         "and closed"
     );
-    // Asking another resolver directly changes nothing: it is redirected too.
+    // Every query is redirected, whatever resolver it names: 203.0.113.2
+    // runs no DNS server, yet the allowed name resolves and the other is
+    // still refused.
+    assert!(
+        lab.resolves(&c, "web.lab.test", "203.0.113.2"),
+        "a query to any address reaches the proxy"
+    );
     assert!(!lab.resolves(&c, "other.lab.test", "203.0.113.2"));
     // A wildcard: names below api.test.
     assert!(

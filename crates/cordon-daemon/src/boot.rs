@@ -11,7 +11,7 @@
 //! broken since the last run cannot leave the host open.
 
 use cordon_compiler::{compile, json, SetOverrides};
-use cordon_dataplane::{BrNetfilter, Nft, StateDir};
+use cordon_dataplane::{Nft, StateDir};
 use cordon_inventory::{Inventory, Network, INVENTORY_VERSION};
 use cordon_policy::PolicyFile;
 
@@ -35,10 +35,10 @@ pub fn ruleset_text(policy: &PolicyFile, networks: &[Network], overrides: &SetOv
 pub fn save(
     policy: &PolicyFile,
     networks: &[Network],
+    overrides: &SetOverrides,
     state: &StateDir,
 ) -> Result<(), DaemonError> {
-    let overrides = state.set_overrides().map_err(DaemonError::new)?;
-    let text = ruleset_text(policy, networks, &overrides);
+    let text = ruleset_text(policy, networks, overrides);
     let dir = state.root();
     std::fs::create_dir_all(dir).map_err(|e| DaemonError(format!("{}: {e}", dir.display())))?;
     let tmp = dir.join(format!(".{BOOT_FILE}.tmp"));
@@ -76,14 +76,7 @@ pub fn install(
     };
     nft.run_text(text.clone(), true)
         .map_err(|e| DaemonError(format!("{}: {e}", path.display())))?;
-    let changed = BrNetfilter::default().ensure().map_err(DaemonError::new)?;
-    if !changed.values.is_empty() {
-        let mut saved = state.saved_sysctls().map_err(DaemonError::new)?;
-        for (k, v) in changed.values {
-            saved.values.entry(k).or_insert(v);
-        }
-        state.save_sysctls(&saved).map_err(DaemonError::new)?;
-    }
+    cordon_dataplane::ensure_br_netfilter(state).map_err(DaemonError::new)?;
     nft.run_text(text, false)
         .map_err(|e| DaemonError(format!("{}: {e}", path.display())))?;
     Ok(what)

@@ -12,11 +12,11 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cordon_compiler::diff::{self, Update};
 use cordon_compiler::nft::Ruleset;
-use cordon_compiler::{compile, Compiled};
+use cordon_compiler::{compile, Compiled, SetOverrides};
 use cordon_dataplane::{install_whole, Nft, StateDir};
 use cordon_inventory::{Container, Inventory};
 use cordon_policy::PolicyFile;
@@ -59,6 +59,7 @@ pub struct Engine {
     installed: Option<Ruleset>,
     compiled: Option<Compiled>,
     boot_networks: Option<Vec<cordon_inventory::Network>>,
+    overrides: Option<SetOverrides>,
     clients: Option<crate::dns::Clients>,
     generation: crate::dns::Generation,
     /// What the engine did so far.
@@ -77,6 +78,7 @@ impl Engine {
             installed: None,
             compiled: None,
             boot_networks: None,
+            overrides: None,
             clients: None,
             generation: Default::default(),
             stats: Stats::default(),
@@ -162,8 +164,26 @@ impl Engine {
         before != self.inventory.containers.len()
     }
 
-    fn desired(&self) -> Result<Compiled, DaemonError> {
-        let overrides = self.state.set_overrides().map_err(DaemonError::new)?;
+    /// The live set edits, read from the state directory once and kept.
+    pub fn overrides(&mut self) -> Result<SetOverrides, DaemonError> {
+        if self.overrides.is_none() {
+            self.overrides = Some(self.state.set_overrides().map_err(DaemonError::new)?);
+        }
+        Ok(self.overrides.clone().unwrap_or_default())
+    }
+
+    /// Records new live set edits (on disk first, then in memory); the
+    /// next sync applies them.
+    pub fn set_overrides(&mut self, o: SetOverrides) -> Result<(), DaemonError> {
+        self.state
+            .save_set_overrides(&o)
+            .map_err(DaemonError::new)?;
+        self.overrides = Some(o);
+        Ok(())
+    }
+
+    fn desired(&mut self) -> Result<Compiled, DaemonError> {
+        let overrides = self.overrides()?;
         Ok(compile(&self.policy, &self.inventory, &overrides))
     }
 
@@ -270,7 +290,13 @@ impl Engine {
         if self.boot_networks.as_ref() == Some(&self.inventory.networks) {
             return;
         }
-        match boot::save(&self.policy, &self.inventory.networks, &self.state) {
+        let overrides = self.overrides.clone().unwrap_or_default();
+        match boot::save(
+            &self.policy,
+            &self.inventory.networks,
+            &overrides,
+            &self.state,
+        ) {
             Ok(()) => self.boot_networks = Some(self.inventory.networks.clone()),
             Err(e) => warn!("cannot save the boot ruleset: {e}"),
         }
@@ -312,9 +338,4 @@ fn describe(u: &Update) -> String {
         ),
         Update::Replace(why) => why.clone(),
     }
-}
-
-/// How long ago, for logs.
-pub fn since(t: Instant) -> Duration {
-    t.elapsed()
 }

@@ -56,9 +56,7 @@ pub fn classify(ev: &EventMessage) -> Option<Change> {
     let typ = ev.typ.map(|t| t.to_string()).unwrap_or_default();
     match (typ.as_str(), action) {
         ("container", "start" | "rename" | "unpause" | "restart") => id.map(Change::Container),
-        ("container", "die" | "destroy" | "kill" | "stop") if action != "kill" => {
-            id.map(Change::Gone)
-        }
+        ("container", "die" | "destroy" | "stop") => id.map(Change::Gone),
         ("network", "connect" | "disconnect") => {
             attrs.get("container").cloned().map(Change::Attached)
         }

@@ -295,9 +295,9 @@ fn handle_admin(engine: &mut Engine, req: Request) -> Response {
             }
         }
         Request::Set { name, op, addrs } => {
-            let overrides = match engine.state().set_overrides() {
+            let overrides = match engine.overrides() {
                 Ok(o) => o,
-                Err(e) => return Response::error(2, e.to_string()),
+                Err(e) => return Response::error(2, e.0),
             };
             let new = match sets::edited(engine.policy(), &overrides, &name, op, &addrs) {
                 Ok(n) => n,
@@ -308,12 +308,12 @@ fn handle_admin(engine: &mut Engine, req: Request) -> Response {
                 Err(e) => return Response::error(1, e.0),
             };
             if op != sets::Op::List {
-                if let Err(e) = engine.state().save_set_overrides(&new) {
-                    return Response::error(2, e.to_string());
+                if let Err(e) = engine.set_overrides(new) {
+                    return Response::error(2, e.0);
                 }
                 if let Err(e) = engine.sync() {
                     // Put the record back: the kernel did not change.
-                    let _ = engine.state().save_set_overrides(&overrides);
+                    let _ = engine.set_overrides(overrides);
                     return Response::error(2, e.0);
                 }
             }

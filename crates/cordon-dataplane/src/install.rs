@@ -24,6 +24,14 @@ pub enum InstallError {
 /// then one transaction replaces cordon's tables.
 pub fn install_whole(nft: &Nft, state: &StateDir, ruleset: &Ruleset) -> Result<(), InstallError> {
     nft.check(ruleset)?;
+    ensure_br_netfilter(state)?;
+    nft.install(ruleset)?;
+    Ok(())
+}
+
+/// Switches br_netfilter on, recording in `state` the values it changed
+/// (the first recorded value wins, so `cordon down` restores the original).
+pub fn ensure_br_netfilter(state: &StateDir) -> Result<(), InstallError> {
     let changed = BrNetfilter::default().ensure()?;
     if !changed.values.is_empty() {
         let mut saved = state.saved_sysctls()?;
@@ -32,6 +40,5 @@ pub fn install_whole(nft: &Nft, state: &StateDir, ruleset: &Ruleset) -> Result<(
         }
         state.save_sysctls(&saved)?;
     }
-    nft.install(ruleset)?;
     Ok(())
 }

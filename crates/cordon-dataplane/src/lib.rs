@@ -19,7 +19,7 @@ mod state;
 mod sysctl;
 
 pub use env::{check_environment, EnvError};
-pub use install::{install_whole, InstallError};
+pub use install::{ensure_br_netfilter, install_whole, InstallError};
 pub use monitor::{Change, Monitor};
 pub use nft::{Nft, NftError};
 pub use state::{StateDir, StateError};

@@ -163,25 +163,6 @@ async fn strangers_and_garbage_are_dropped_and_a_dead_upstream_fails() {
     assert!(ctx.allowed.lock().unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn serves_udp() {
-    let (up, _) = upstream().await;
-    let ctx = Arc::new(Ctx::default());
-    let p = Arc::new(proxy(vec![up], ctx));
-    let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-    let addr = sock.local_addr().unwrap();
-    tokio::spawn(serve_udp(sock, p));
-    // From 127.0.0.1, which is no container: dropped, no answer.
-    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    client
-        .send_to(&query("www.example.org."), addr)
-        .await
-        .unwrap();
-    let mut buf = [0u8; 512];
-    let got = tokio::time::timeout(Duration::from_millis(300), client.recv_from(&mut buf)).await;
-    assert!(got.is_err(), "a stranger gets no answer");
-}
-
 /// A context where every sender is the `web` container (loopback tests).
 struct Everyone(Ctx);
 
@@ -238,4 +219,50 @@ async fn serves_tcp_with_length_prefixes() {
             "{name}"
         );
     }
+}
+
+#[tokio::test]
+async fn serves_udp_to_containers_only() {
+    let (up, _) = upstream().await;
+    let answers = |ctx_everyone: bool| async move {
+        let p = cordon_policy::parse(
+            "p.yaml",
+            "version: 1\npolicies:\n  - name: web\n    egress:\n      - to: [\"*.example.org\"]\n",
+        )
+        .unwrap();
+        let config = Config {
+            upstreams: vec![up],
+            upstream_timeout: Duration::from_millis(300),
+            limits: Limits::default(),
+            nxdomain: false,
+        };
+        let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = sock.local_addr().unwrap();
+        if ctx_everyone {
+            let p = Proxy::new(
+                Allowlist::from_policy(&p),
+                config,
+                Arc::new(Everyone(Ctx::default())),
+            );
+            tokio::spawn(serve_udp(sock, Arc::new(p)));
+        } else {
+            // Ctx knows only 172.20.0.2: 127.0.0.1 is a stranger.
+            let p = Proxy::new(Allowlist::from_policy(&p), config, Arc::new(Ctx::default()));
+            tokio::spawn(serve_udp(sock, Arc::new(p)));
+        }
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        client
+            .send_to(&query("www.example.org."), addr)
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        tokio::time::timeout(Duration::from_millis(500), client.recv_from(&mut buf))
+            .await
+            .is_ok()
+    };
+    assert!(
+        answers(true).await,
+        "control: a known container gets its answer"
+    );
+    assert!(!answers(false).await, "a stranger gets no answer");
 }

@@ -12,7 +12,7 @@
 //! Lab rules: traffic only to hosts the test created; a simulated internet
 //! in 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32 inside namespaces; a
 //! simulated LAN in a 10.x subnet of the test's own; never the machine's
-//! uplink (192.0.2.0/24) nor its resolver, never a real name. Probes take
+//! own uplink subnet nor its resolver, never a real name. Probes take
 //! addresses, not names, and panic when given anything else.
 //!
 //! ```no_run
