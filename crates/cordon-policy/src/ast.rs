@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -45,11 +46,35 @@ pub struct NamedSet {
     pub loc: Loc,
 }
 
-/// `dns:`.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// `dns:`: the DNS proxy's settings.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DnsConfig {
     /// Where cordon's DNS proxy forwards; empty means the host's resolvers.
     pub upstream: Vec<IpAddr>,
+    /// `min_ttl`: the shortest time an answer's address stays allowed,
+    /// whatever its TTL (default 5 s).
+    pub min_ttl: Duration,
+    /// `max_ttl`: the longest time an answer's address stays allowed,
+    /// whatever its TTL (default 1 h).
+    pub max_ttl: Duration,
+    /// `max_addresses`: the most addresses one allowlisted name holds open
+    /// at a time, across lookups and containers of a policy (default 32).
+    pub max_addresses: usize,
+    /// `refuse_with: nxdomain`: refused names get NXDOMAIN instead of
+    /// REFUSED.
+    pub nxdomain: bool,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            upstream: Vec::new(),
+            min_ttl: Duration::from_secs(5),
+            max_ttl: Duration::from_secs(3600),
+            max_addresses: 32,
+            nxdomain: false,
+        }
+    }
 }
 
 /// One entry of `policies:`.

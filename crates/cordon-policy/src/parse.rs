@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::time::Duration;
 
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 
@@ -294,23 +295,9 @@ pub fn parse(file: &str, text: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
         });
     }
 
-    let mut dns = DnsConfig::default();
-    if let Some((_, v)) = get("dns") {
-        for (key, _, val) in cx.entries(v, "`dns`", &["upstream"]) {
-            debug_assert_eq!(key, "upstream");
-            for item in cx.list(val, "upstream", "[203.0.113.53]") {
-                if let Some(s) = cx.text(item, "upstream") {
-                    match s.parse::<IpAddr>() {
-                        Ok(a) => dns.upstream.push(a),
-                        Err(_) => cx.err(
-                            loc(item),
-                            format!("`{s}` is not an IP address (dns.upstream takes addresses)"),
-                        ),
-                    }
-                }
-            }
-        }
-    }
+    let dns = get("dns")
+        .map(|(_, v)| dns_config(&mut cx, v))
+        .unwrap_or_default();
 
     let default = match get("default") {
         Some((_, v)) => body(&mut cx, v, "`default`", &[]).0,
@@ -365,6 +352,120 @@ pub fn parse(file: &str, text: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
 
 /// Parses `mode`, `ingress`, `egress` and returns the entries of `extra`
 /// keys for the caller.
+/// `dns:`.
+fn dns_config(cx: &mut Ctx, v: &Node) -> DnsConfig {
+    let mut dns = DnsConfig::default();
+    let keys = [
+        "upstream",
+        "min_ttl",
+        "max_ttl",
+        "max_addresses",
+        "refuse_with",
+    ];
+    let mut ttl_at = None;
+    for (key, _, val) in cx.entries(v, "`dns`", &keys) {
+        match key.as_str() {
+            "upstream" => {
+                for item in cx.list(val, "upstream", "[203.0.113.53]") {
+                    if let Some(s) = cx.text(item, "upstream") {
+                        match s.parse::<IpAddr>() {
+                            Ok(a) => dns.upstream.push(a),
+                            Err(_) => cx.err(
+                                loc(item),
+                                format!(
+                                    "`{s}` is not an IP address (dns.upstream takes addresses)"
+                                ),
+                            ),
+                        }
+                    }
+                }
+            }
+            "min_ttl" | "max_ttl" => {
+                let Some(s) = cx.text(val, &key) else {
+                    continue;
+                };
+                match parse_duration(&s) {
+                    Ok(d) if d.is_zero() || d > MAX_TTL => cx.err(
+                        loc(val),
+                        format!("dns.{key} must be between 1s and 7d, not `{s}`"),
+                    ),
+                    Ok(d) => {
+                        ttl_at = Some(loc(val));
+                        if key == "min_ttl" {
+                            dns.min_ttl = d;
+                        } else {
+                            dns.max_ttl = d;
+                        }
+                    }
+                    Err(m) => cx.err(loc(val), format!("dns.{key}: {m}")),
+                }
+            }
+            "max_addresses" => {
+                let Some(s) = cx.text(val, "max_addresses") else {
+                    continue;
+                };
+                match s.parse::<usize>() {
+                    Ok(n) if (1..=4096).contains(&n) => dns.max_addresses = n,
+                    _ => cx.err(
+                        loc(val),
+                        format!(
+                            "dns.max_addresses must be a whole number from 1 to 4096, not `{s}`"
+                        ),
+                    ),
+                }
+            }
+            _ => {
+                let Some(s) = cx.text(val, "refuse_with") else {
+                    continue;
+                };
+                match s.as_str() {
+                    "refused" => dns.nxdomain = false,
+                    "nxdomain" => dns.nxdomain = true,
+                    _ => cx.err(
+                        loc(val),
+                        format!("dns.refuse_with must be `refused` or `nxdomain`, not `{s}`"),
+                    ),
+                }
+            }
+        }
+    }
+    if let Some(at) = ttl_at {
+        if dns.min_ttl > dns.max_ttl {
+            cx.err(
+                at,
+                format!(
+                    "dns.min_ttl ({}s) is longer than dns.max_ttl ({}s)",
+                    dns.min_ttl.as_secs(),
+                    dns.max_ttl.as_secs()
+                ),
+            );
+        }
+    }
+    dns
+}
+
+/// The longest `dns.max_ttl`.
+const MAX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A duration: whole seconds (`30`) or a number with a unit (`30s`, `5m`,
+/// `1h`, `1d`).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("`{s}` is not a duration; write e.g. `30s`, `5m` or `1h`");
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).map(Duration::from_secs).ok_or_else(bad)
+}
+
 fn body<'n, 'a>(
     cx: &mut Ctx,
     n: &'n Node<'a>,

@@ -60,6 +60,59 @@ fn empty_ports_list_is_refused() {
 }
 
 #[test]
+fn dns_settings_parse_with_defaults_and_units() {
+    use std::time::Duration;
+    let d = parse("f.yaml", "version: 1\n").unwrap().dns;
+    assert_eq!(d.min_ttl, Duration::from_secs(5));
+    assert_eq!(d.max_ttl, Duration::from_secs(3600));
+    assert_eq!(d.max_addresses, 32);
+    assert!(!d.nxdomain);
+    let d = parse(
+        "f.yaml",
+        "version: 1\ndns:\n  min_ttl: 30\n  max_ttl: 2h\n  max_addresses: 8\n  refuse_with: nxdomain\n",
+    )
+    .unwrap()
+    .dns;
+    assert_eq!(d.min_ttl, Duration::from_secs(30));
+    assert_eq!(d.max_ttl, Duration::from_secs(7200));
+    assert_eq!(d.max_addresses, 8);
+    assert!(d.nxdomain);
+}
+
+#[test]
+fn bad_dns_settings_are_located() {
+    let cases = [
+        ("min_ttl: 0", "f.yaml:3:12: dns.min_ttl must be between 1s and 7d, not `0`"),
+        ("max_ttl: 8d", "f.yaml:3:12: dns.max_ttl must be between 1s and 7d, not `8d`"),
+        (
+            "max_ttl: soon",
+            "f.yaml:3:12: dns.max_ttl: `soon` is not a duration; write e.g. `30s`, `5m` or `1h`",
+        ),
+        (
+            "min_ttl: 2h",
+            "f.yaml:3:12: dns.min_ttl (7200s) is longer than dns.max_ttl (3600s)",
+        ),
+        (
+            "max_addresses: 0",
+            "f.yaml:3:18: dns.max_addresses must be a whole number from 1 to 4096, not `0`",
+        ),
+        (
+            "refuse_with: drop",
+            "f.yaml:3:16: dns.refuse_with must be `refused` or `nxdomain`, not `drop`",
+        ),
+        (
+            "ttl: 5",
+            "f.yaml:3:3: unknown key `ttl` in `dns`; expected one of: upstream, min_ttl, max_ttl, max_addresses, refuse_with",
+        ),
+    ];
+    for (line, want) in cases {
+        let e = parse("f.yaml", &format!("version: 1\ndns:\n  {line}\n")).unwrap_err();
+        assert_eq!(e.len(), 1, "{line}: {e:?}");
+        assert_eq!(e[0].to_string(), want);
+    }
+}
+
+#[test]
 fn empty_file_and_wrong_top_level() {
     assert_eq!(
         parse("f.yaml", "").unwrap_err()[0].to_string(),
