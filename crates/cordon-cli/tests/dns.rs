@@ -209,3 +209,117 @@ fn aaaa_answers_open_ipv6_addresses() {
         "and opens the IPv6 address"
     );
 }
+
+/// A DNS query for the A record of `name` over TCP (length-prefixed),
+/// written as a `printf` format of octal escapes.
+fn tcp_query_printf(name: &str) -> String {
+    let mut msg: Vec<u8> = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        msg.push(label.len() as u8);
+        msg.extend(label.bytes());
+    }
+    msg.extend([0, 0, 1, 0, 1]);
+    let mut framed = (msg.len() as u16).to_be_bytes().to_vec();
+    framed.extend(msg);
+    framed.iter().map(|b| format!("\\{b:03o}")).collect()
+}
+
+#[test]
+fn dns_settings_cap_refusal_code_and_tcp() {
+    let lab = lab_or_skip!(CORDON);
+    let inet = lab.netns("inetc", "198.51.100.1", "198.51.100.2", None);
+    lab.serve(&inet, 80, "hello-web");
+    // multi.lab.test has two addresses; the cap lets one open.
+    lab.dns_records(
+        &inet,
+        &[
+            ("multi.lab.test", "198.51.100.2"),
+            ("multi.lab.test", "203.0.113.2"),
+            ("tcp.lab.test", "198.51.100.2"),
+        ],
+    );
+    let other = lab.netns("otherc", "203.0.113.1", "203.0.113.2", None);
+    lab.serve(&other, 80, "hello-other");
+    let policy = lab.file(
+        "dnsconf.yaml",
+        "version: 1\ndns:\n  upstream: [198.51.100.2]\n  max_addresses: 1\n  refuse_with: nxdomain\npolicies:\n  - name: capped\n    select: { label: { app: capped } }\n    egress:\n      - to: [multi.lab.test]\n        ports: [80/tcp]\n  - name: bytcp\n    select: { label: { app: bytcp } }\n    egress:\n      - to: [tcp.lab.test]\n        ports: [80/tcp]\n",
+    );
+    let c = lab.run(
+        Run::named("capped")
+            .label("app", "capped")
+            .dns("198.51.100.2"),
+    );
+    let t = lab.run(
+        Run::named("bytcp")
+            .label("app", "bytcp")
+            .dns("198.51.100.2"),
+    );
+    let tcp_lookup = format!(
+        "printf '{}' | nc -w 3 203.0.113.2 53 | od -An -tx1",
+        tcp_query_printf("tcp.lab.test")
+    );
+    // Positive controls without cordon: both addresses answer and serve;
+    // 203.0.113.2 runs no DNS server, so the TCP lookup gets nothing.
+    assert_eq!(
+        cordon_lab::docker::resolve_in(&c.id, "multi.lab.test", "198.51.100.2").len(),
+        2,
+        "control: two addresses"
+    );
+    assert!(lab.reaches(&c, "198.51.100.2", 80, "hello-web"));
+    assert!(lab.reaches(&c, "203.0.113.2", 80, "hello-other"));
+    assert!(lab.reaches(&t, "198.51.100.2", 80, "hello-web"));
+    assert!(
+        !lab.exec(&t, &tcp_lookup).1.contains("c6 33 64 02"),
+        "control: no DNS server at 203.0.113.2"
+    );
+
+    let _daemon = CordonDaemon::spawn(lab.command(&["daemon", "-c", &policy]));
+    assert!(
+        within(30.0, || nft_list(&[
+            "set",
+            "inet",
+            "cordon",
+            "dns_clients4"
+        ])
+        .contains(&t.ip4))
+        .is_some(),
+        "daemon up, DNS redirected"
+    );
+    assert!(!lab.reaches(&c, "198.51.100.2", 80, "hello-web"));
+    assert!(!lab.reaches(&c, "203.0.113.2", 80, "hello-other"));
+
+    // The answer carries both addresses; the cap opens only one.
+    assert_eq!(
+        cordon_lab::docker::resolve_in(&c.id, "multi.lab.test", "198.51.100.2").len(),
+        2,
+        "the whole answer is released"
+    );
+    let set = nft_list(&["set", "inet", "cordon", "dns_capped_0_4"]);
+    let held = ["198.51.100.2", "203.0.113.2"]
+        .iter()
+        .filter(|a| set.contains(*a))
+        .count();
+    assert_eq!(held, 1, "{set}");
+    let open = [
+        lab.reaches(&c, "198.51.100.2", 80, "hello-web"),
+        lab.reaches(&c, "203.0.113.2", 80, "hello-other"),
+    ];
+    assert_eq!(open.iter().filter(|o| **o).count(), 1, "{open:?}");
+
+    // refuse_with: nxdomain.
+    let (_, out) = lab.exec(&c, "nslookup other.lab.test 198.51.100.2");
+    assert!(out.contains("NXDOMAIN"), "{out}");
+
+    // DNS over TCP, to an address with no DNS server: redirected to the
+    // proxy, asked upstream over TCP, and the answer opens the address.
+    assert!(
+        !lab.reaches(&t, "198.51.100.2", 80, "hello-web"),
+        "closed before"
+    );
+    let (_, out) = lab.exec(&t, &tcp_lookup);
+    assert!(out.contains("c6 33 64 02"), "TCP answer: {out}");
+    assert!(
+        lab.reaches(&t, "198.51.100.2", 80, "hello-web"),
+        "opened over TCP"
+    );
+}

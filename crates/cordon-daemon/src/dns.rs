@@ -17,7 +17,7 @@ use cordon_compiler::diff::SetChange;
 use cordon_compiler::nft::{Element, Family, Value};
 use cordon_compiler::{DEFAULT_KEY, DNS_PROXY_PORT, TABLE, UNKNOWN_KEY};
 use cordon_dataplane::Nft;
-use cordon_dns::allow::{Allowlist, DnsRule};
+use cordon_dns::allow::{Allowlist, DnsRule, Pattern};
 use cordon_dns::answer::{Learned, Limits};
 use cordon_dns::proxy::{self, Config, Context, Proxy};
 use cordon_policy::PolicyFile;
@@ -26,9 +26,17 @@ use tracing::{info, warn};
 
 use crate::DaemonError;
 
-/// Container address → the compiler's policy key; the engine keeps it
-/// current.
-pub type Clients = Arc<RwLock<HashMap<IpAddr, String>>>;
+/// A container as the proxy (and the logs) name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// The compiler's key of its policy.
+    pub key: String,
+    /// Its name.
+    pub container: String,
+}
+
+/// Container address → who it is; the engine keeps it current.
+pub type Clients = Arc<RwLock<HashMap<IpAddr, Client>>>;
 
 /// Counts whole replacements of cordon's tables (which empty the DNS
 /// sets); the proxy forgets what it wrote when it changes.
@@ -50,6 +58,7 @@ pub struct DaemonContext {
     clients: Clients,
     nft: Nft,
     expiry: Expiry,
+    max_addresses: usize,
 }
 
 /// (set, address) → when it expires.
@@ -59,28 +68,91 @@ type Written = HashMap<(String, IpAddr), std::time::Instant>;
 /// names share gets the longest lifetime any of them gave it: a later
 /// answer with a shorter TTL must not cut short what an earlier one
 /// allowed (the kernel would take the shorter timeout on a re-add).
+///
+/// It also counts what each allowlisted name holds open, for the per-name
+/// cap: an answer may refresh the addresses a name already holds, but adds
+/// new ones only while the name holds fewer than the cap. A hostile
+/// authoritative server behind an allowlisted name (or a `*.suffix` with
+/// endless subdomains) can thus open at most `cap` addresses at a time.
 #[derive(Default)]
 pub struct Expiry {
-    written: std::sync::Mutex<(u64, Written)>,
+    written: std::sync::Mutex<(u64, Written, Held)>,
     generation: Generation,
 }
 
+/// (set, pattern) → the addresses it holds and until when.
+type Held = HashMap<(String, String), HashMap<IpAddr, std::time::Instant>>;
+
+/// What [`Expiry::admit`] decided for an answer's addresses.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Admitted {
+    /// To write to the set with the answer's lifetime.
+    pub write: Vec<IpAddr>,
+    /// Not opened: the name already holds as many addresses as allowed.
+    pub over_cap: Vec<IpAddr>,
+}
+
 impl Expiry {
+    /// Of `addrs` learned for `pattern` with lifetime `ttl`, those within
+    /// the name's cap, and of them those to write to `set` now.
+    pub fn admit(
+        &self,
+        set: &str,
+        pattern: &str,
+        addrs: &[IpAddr],
+        ttl: Duration,
+        cap: usize,
+    ) -> Admitted {
+        let now = std::time::Instant::now();
+        let within = {
+            let mut guard = self.lock_current();
+            let held = guard
+                .2
+                .entry((set.to_string(), pattern.to_string()))
+                .or_default();
+            held.retain(|_, t| *t > now);
+            let mut within = Vec::new();
+            let mut over_cap = Vec::new();
+            for a in addrs {
+                if held.contains_key(a) || held.len() < cap {
+                    let t = held.entry(*a).or_insert(now);
+                    *t = (*t).max(now + ttl);
+                    within.push(*a);
+                } else {
+                    over_cap.push(*a);
+                }
+            }
+            (within, over_cap)
+        };
+        Admitted {
+            write: self.to_write(set, &within.0, ttl),
+            over_cap: within.1,
+        }
+    }
+
+    /// The state, emptied first when the tables were replaced since (the
+    /// sets are empty again then).
+    fn lock_current(&self) -> std::sync::MutexGuard<'_, (u64, Written, Held)> {
+        let mut guard = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        if guard.0 != generation {
+            guard.1.clear();
+            guard.2.clear();
+            guard.0 = generation;
+        }
+        guard
+    }
+
     /// Of `addrs` for `set`, those to write with lifetime `ttl` now (their
     /// recorded expiry is earlier than now + ttl), recording the new expiry.
     pub fn to_write(&self, set: &str, addrs: &[IpAddr], ttl: Duration) -> Vec<IpAddr> {
         let now = std::time::Instant::now();
         let until = now + ttl;
-        let mut guard = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
-        let (seen, map) = &mut *guard;
-        if *seen != generation {
-            // The tables were replaced: the sets are empty again.
-            map.clear();
-            *seen = generation;
-        }
+        let mut guard = self.lock_current();
+        let (_, map, held) = &mut *guard;
         if map.len() > 65_536 {
             map.retain(|_, t| *t > now);
+            held.retain(|_, h| h.values().any(|t| *t > now));
         }
         addrs
             .iter()
@@ -99,45 +171,76 @@ impl Expiry {
     }
 }
 
+impl DaemonContext {
+    /// The container at `src`, for the log.
+    fn who(&self, src: IpAddr) -> String {
+        self.clients
+            .read()
+            .ok()
+            .and_then(|c| c.get(&src).map(|c| c.container.clone()))
+            .unwrap_or_else(|| src.to_string())
+    }
+}
+
 impl Context for DaemonContext {
     fn policy_of(&self, src: IpAddr) -> Option<String> {
-        self.clients.read().ok()?.get(&src).cloned()
+        self.clients.read().ok()?.get(&src).map(|c| c.key.clone())
     }
 
-    fn allow(&self, rule: &DnsRule, learned: &[Learned]) -> Result<(), String> {
+    fn allow(
+        &self,
+        src: IpAddr,
+        rule: &DnsRule,
+        pattern: &Pattern,
+        learned: &[Learned],
+    ) -> Result<(), String> {
         let (set4, set6) = rule.sets();
+        let shown = pattern.to_string();
         // One batch per lifetime: every element of a batch gets the same.
         let mut by_ttl: HashMap<Duration, Vec<IpAddr>> = HashMap::new();
         for l in learned {
             by_ttl.entry(l.ttl).or_default().push(l.addr);
         }
         for (ttl, addrs) in by_ttl {
-            let changes: Vec<SetChange> = [(true, &set4), (false, &set6)]
-                .into_iter()
-                .filter_map(|(v4, set)| {
-                    let fam: Vec<IpAddr> = addrs
-                        .iter()
-                        .filter(|a| a.is_ipv4() == v4)
-                        .copied()
-                        .collect();
-                    let add: Vec<Element> = self
-                        .expiry
-                        .to_write(set, &fam, ttl)
-                        .iter()
-                        .map(|a| Element {
-                            key: vec![Value::Net(IpNet::from(*a))],
-                            verdict: None,
-                        })
-                        .collect();
-                    (!add.is_empty()).then(|| SetChange {
+            let mut changes = Vec::new();
+            for (v4, set) in [(true, &set4), (false, &set6)] {
+                let fam: Vec<IpAddr> = addrs
+                    .iter()
+                    .filter(|a| a.is_ipv4() == v4)
+                    .copied()
+                    .collect();
+                let admitted = self
+                    .expiry
+                    .admit(set, &shown, &fam, ttl, self.max_addresses);
+                if !admitted.over_cap.is_empty() {
+                    warn!(
+                        target: "cordon::dns",
+                        container = %self.who(src),
+                        policy = rule.policy,
+                        name = %shown,
+                        cap = self.max_addresses,
+                        not_opened = ?admitted.over_cap,
+                        "a name holds as many addresses as dns.max_addresses allows: the others stay closed"
+                    );
+                }
+                let add: Vec<Element> = admitted
+                    .write
+                    .iter()
+                    .map(|a| Element {
+                        key: vec![Value::Net(IpNet::from(*a))],
+                        verdict: None,
+                    })
+                    .collect();
+                if !add.is_empty() {
+                    changes.push(SetChange {
                         family: Family::Inet,
                         table: TABLE.into(),
                         set: set.clone(),
                         delete: vec![],
                         add,
-                    })
-                })
-                .collect();
+                    });
+                }
+            }
             self.nft
                 .add_with_timeout(&changes, ttl)
                 .map_err(|e| e.to_string())?;
@@ -146,7 +249,14 @@ impl Context for DaemonContext {
     }
 
     fn refused(&self, src: IpAddr, policy: &str, name: &str) {
-        info!(target: "cordon::dns", %src, policy, name, "refused a name the policy does not allow");
+        info!(
+            target: "cordon::dns",
+            container = %self.who(src),
+            %src,
+            policy,
+            name,
+            "refused a name the policy does not allow"
+        );
     }
 }
 
@@ -185,8 +295,12 @@ pub async fn start(
         Config {
             upstreams: ups,
             upstream_timeout: Duration::from_secs(2),
-            limits: Limits::default(),
-            nxdomain: false,
+            limits: Limits {
+                min_ttl: policy.dns.min_ttl,
+                max_ttl: policy.dns.max_ttl,
+                max_addrs: policy.dns.max_addresses,
+            },
+            nxdomain: policy.dns.nxdomain,
         },
         Arc::new(DaemonContext {
             clients,
@@ -195,6 +309,7 @@ pub async fn start(
                 written: Default::default(),
                 generation,
             },
+            max_addresses: policy.dns.max_addresses,
         }),
     ));
     let addr = SocketAddr::new("::".parse().expect("constant"), DNS_PROXY_PORT);
@@ -242,5 +357,50 @@ mod tests {
         assert_eq!(key_of("default"), DEFAULT_KEY);
         assert_eq!(key_of("unknown policy x"), UNKNOWN_KEY);
         assert_eq!(key_of("web"), "web");
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([198, 51, 100, last])
+    }
+
+    #[test]
+    fn a_name_holds_at_most_its_cap_across_lookups() {
+        let e = Expiry::default();
+        let long = Duration::from_secs(300);
+        // First answer: 3 addresses, cap 4: all in.
+        let a = e.admit("s", "*.example.org", &[ip(1), ip(2), ip(3)], long, 4);
+        assert_eq!(a.write, vec![ip(1), ip(2), ip(3)]);
+        assert!(a.over_cap.is_empty());
+        // A rotating answer: one more fits, the rest stay closed.
+        let a = e.admit("s", "*.example.org", &[ip(4), ip(5), ip(6)], long, 4);
+        assert_eq!(a.write, vec![ip(4)]);
+        assert_eq!(a.over_cap, vec![ip(5), ip(6)]);
+        // Addresses the name already holds are refreshed at the cap.
+        let a = e.admit(
+            "s",
+            "*.example.org",
+            &[ip(1), ip(7)],
+            Duration::from_secs(600),
+            4,
+        );
+        assert_eq!(a.write, vec![ip(1)]);
+        assert_eq!(a.over_cap, vec![ip(7)]);
+        // Another name has a cap of its own, even in the same set; the
+        // address it shares with the first is written only if it extends.
+        let shorter = Duration::from_secs(100);
+        let a = e.admit("s", "api.example.com", &[ip(7), ip(2)], shorter, 4);
+        assert_eq!(a.write, vec![ip(7)]);
+        assert!(a.over_cap.is_empty());
+        // Once the held addresses expire, the name may hold new ones.
+        let e = Expiry::default();
+        let short = Duration::from_millis(30);
+        assert_eq!(e.admit("s", "n", &[ip(1)], short, 1).write, vec![ip(1)]);
+        assert_eq!(e.admit("s", "n", &[ip(2)], short, 1).over_cap, vec![ip(2)]);
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(e.admit("s", "n", &[ip(2)], short, 1).write, vec![ip(2)]);
+        // After a replacement of the tables the counts start over.
+        e.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(e.admit("s", "n", &[ip(3)], long, 1).write, vec![ip(3)]);
     }
 }

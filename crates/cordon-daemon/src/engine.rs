@@ -105,8 +105,11 @@ impl Engine {
             .assignments
             .iter()
             .flat_map(|a| {
-                let key = crate::dns::key_of(&a.policy);
-                a.addresses.iter().map(move |x| (*x, key.clone()))
+                let client = crate::dns::Client {
+                    key: crate::dns::key_of(&a.policy),
+                    container: a.container.clone(),
+                };
+                a.addresses.iter().map(move |x| (*x, client.clone()))
             })
             .collect();
         if let Ok(mut w) = shared.write() {

@@ -35,6 +35,16 @@ impl Pattern {
     }
 }
 
+impl std::fmt::Display for Pattern {
+    /// As written in the policy: `api.example.com` or `*.example.org`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pattern::Exact(n) => f.write_str(n),
+            Pattern::Below(suffix) => write!(f, "*.{suffix}"),
+        }
+    }
+}
+
 /// One egress rule that names DNS names, and the sets its answers fill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsRule {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use tokio::net::UdpSocket;
 
-use crate::allow::{Allowlist, DnsRule};
+use crate::allow::{Allowlist, DnsRule, Pattern};
 use crate::answer::{addresses, Learned, Limits};
 use crate::reply::{question, refusal};
 
@@ -25,9 +25,16 @@ pub trait Context: Send + Sync + 'static {
     /// The compiler's policy key of the container with this (trusted)
     /// source address; `None` when it is no container cordon knows.
     fn policy_of(&self, src: IpAddr) -> Option<String>;
-    /// Allows `learned` for `rule` (adds them to its timeout sets). The
-    /// answer is released only after this returns `Ok`.
-    fn allow(&self, rule: &DnsRule, learned: &[Learned]) -> Result<(), String>;
+    /// Allows `learned` for `rule` (adds them to its timeout sets), as
+    /// answers for the allowlisted `pattern` asked by `src`. The answer is
+    /// released only after this returns `Ok`.
+    fn allow(
+        &self,
+        src: IpAddr,
+        rule: &DnsRule,
+        pattern: &Pattern,
+        learned: &[Learned],
+    ) -> Result<(), String>;
     /// A refused query, for the log.
     fn refused(&self, src: IpAddr, policy: &str, name: &str);
 }
@@ -50,6 +57,16 @@ pub struct Proxy<C: Context> {
     allowlist: Allowlist,
     config: Config,
     ctx: Arc<C>,
+}
+
+/// How a query reached the proxy; the upstream is asked the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: a truncated upstream answer is passed on truncated, and the
+    /// client retries over TCP (RFC 7766).
+    Udp,
+    /// TCP, to the upstream too.
+    Tcp,
 }
 
 /// What became of a query.
@@ -85,8 +102,13 @@ impl<C: Context> Proxy<C> {
         }
     }
 
-    /// Decides one query from `src`.
+    /// Decides one query from `src` that came over UDP.
     pub async fn handle(&self, src: IpAddr, query: &[u8]) -> Verdict {
+        self.handle_via(src, query, Transport::Udp).await
+    }
+
+    /// Decides one query from `src` that came by `transport`.
+    pub async fn handle_via(&self, src: IpAddr, query: &[u8], transport: Transport) -> Verdict {
         let Some((id, name, _)) = question(query) else {
             return Verdict::Dropped;
         };
@@ -101,7 +123,7 @@ impl<C: Context> Proxy<C> {
                 .map(Verdict::Refused)
                 .unwrap_or(Verdict::Dropped);
         }
-        let Some((raw, resp)) = self.forward(id, query).await else {
+        let Some((raw, resp)) = self.forward(id, query, transport).await else {
             return servfail(query);
         };
         // An answer to another question opens nothing and is not passed on.
@@ -111,7 +133,10 @@ impl<C: Context> Proxy<C> {
         let learned = addresses(&name, &resp, &self.config.limits);
         if !learned.is_empty() {
             for rule in rules {
-                if self.ctx.allow(rule, &learned).is_err() {
+                let Some(pattern) = rule.patterns.iter().find(|p| p.matches(&shown)) else {
+                    continue;
+                };
+                if self.ctx.allow(src, rule, pattern, &learned).is_err() {
                     return servfail(query);
                 }
             }
@@ -119,39 +144,67 @@ impl<C: Context> Proxy<C> {
         Verdict::Answered(raw)
     }
 
-    /// Asks the upstreams in turn over UDP; an answer must carry the
-    /// query's id and be a response.
-    async fn forward(&self, id: u16, query: &[u8]) -> Option<(Vec<u8>, Message)> {
+    /// Asks the upstreams in turn, over `transport`; an answer must carry
+    /// the query's id and be a response.
+    async fn forward(
+        &self,
+        id: u16,
+        query: &[u8],
+        transport: Transport,
+    ) -> Option<(Vec<u8>, Message)> {
         for up in &self.config.upstreams {
-            let bind: SocketAddr = if up.is_ipv4() {
-                "0.0.0.0:0".parse().expect("constant")
-            } else {
-                "[::]:0".parse().expect("constant")
+            let limit = self.config.upstream_timeout;
+            let got = match transport {
+                Transport::Udp => tokio::time::timeout(limit, ask_udp(*up, id, query)).await,
+                Transport::Tcp => tokio::time::timeout(limit, ask_tcp(*up, id, query)).await,
             };
-            let Ok(sock) = UdpSocket::bind(bind).await else {
-                continue;
-            };
-            if sock.connect(up).await.is_err() || sock.send(query).await.is_err() {
-                continue;
-            }
-            let mut buf = vec![0u8; 65535];
-            let got = tokio::time::timeout(self.config.upstream_timeout, async {
-                loop {
-                    let n = sock.recv(&mut buf).await.ok()?;
-                    if let Ok(m) = Message::from_vec(&buf[..n]) {
-                        if m.metadata.id == id && m.metadata.message_type == MessageType::Response {
-                            return Some((buf[..n].to_vec(), m));
-                        }
-                    }
-                }
-            })
-            .await;
             if let Ok(Some(r)) = got {
                 return Some(r);
             }
         }
         None
     }
+}
+
+/// A parsed answer to `id`, or `None`.
+fn answer_to(id: u16, bytes: &[u8]) -> Option<(Vec<u8>, Message)> {
+    let m = Message::from_vec(bytes).ok()?;
+    (m.metadata.id == id && m.metadata.message_type == MessageType::Response)
+        .then(|| (bytes.to_vec(), m))
+}
+
+/// One query to `up` over UDP from a fresh socket (a fresh source port per
+/// query); waits for the answer with the query's id, ignoring others.
+async fn ask_udp(up: SocketAddr, id: u16, query: &[u8]) -> Option<(Vec<u8>, Message)> {
+    let bind: SocketAddr = if up.is_ipv4() {
+        "0.0.0.0:0".parse().expect("constant")
+    } else {
+        "[::]:0".parse().expect("constant")
+    };
+    let sock = UdpSocket::bind(bind).await.ok()?;
+    sock.connect(up).await.ok()?;
+    sock.send(query).await.ok()?;
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let n = sock.recv(&mut buf).await.ok()?;
+        if let Some(r) = answer_to(id, &buf[..n]) {
+            return Some(r);
+        }
+    }
+}
+
+/// One query to `up` over TCP (RFC 1035 4.2.2 length prefix).
+async fn ask_tcp(up: SocketAddr, id: u16, query: &[u8]) -> Option<(Vec<u8>, Message)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(up).await.ok()?;
+    let mut out = u16::try_from(query.len()).ok()?.to_be_bytes().to_vec();
+    out.extend_from_slice(query);
+    stream.write_all(&out).await.ok()?;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await.ok()?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut buf).await.ok()?;
+    answer_to(id, &buf)
 }
 
 fn servfail(query: &[u8]) -> Verdict {
@@ -208,8 +261,8 @@ pub async fn serve_tcp<C: Context>(
                 if stream.read_exact(&mut query).await.is_err() {
                     return;
                 }
-                let Some(answer) = proxy.handle(src, &query).await.bytes().map(<[u8]>::to_vec)
-                else {
+                let verdict = proxy.handle_via(src, &query, Transport::Tcp).await;
+                let Some(answer) = verdict.bytes().map(<[u8]>::to_vec) else {
                     return;
                 };
                 let Ok(n) = u16::try_from(answer.len()) else {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cordon_dns::allow::{Allowlist, DnsRule};
+use cordon_dns::allow::{Allowlist, DnsRule, Pattern};
 use cordon_dns::answer::{Learned, Limits};
 use cordon_dns::hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use cordon_dns::hickory_proto::rr::rdata::A;
@@ -24,7 +24,13 @@ impl Context for Ctx {
     fn policy_of(&self, src: IpAddr) -> Option<String> {
         (src == "172.20.0.2".parse::<IpAddr>().unwrap()).then(|| "web".to_string())
     }
-    fn allow(&self, rule: &DnsRule, learned: &[Learned]) -> Result<(), String> {
+    fn allow(
+        &self,
+        _src: IpAddr,
+        rule: &DnsRule,
+        _pattern: &Pattern,
+        learned: &[Learned],
+    ) -> Result<(), String> {
         self.allowed
             .lock()
             .unwrap()
@@ -36,11 +42,14 @@ impl Context for Ctx {
     }
 }
 
-/// An upstream on loopback answering every A query with 198.51.100.7,
-/// TTL 60; counts the queries it saw.
+/// An upstream on loopback, UDP and TCP on one port, answering every A
+/// query with 198.51.100.7, TTL 60; over UDP, names starting with `big.`
+/// get an empty answer with the TC bit (too big for UDP). Counts the UDP
+/// queries it saw (the TCP ones in [`TCP_SEEN`]).
 async fn upstream() -> (SocketAddr, Arc<AtomicUsize>) {
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = sock.local_addr().unwrap();
+    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
     let seen = Arc::new(AtomicUsize::new(0));
     let count = seen.clone();
     tokio::spawn(async move {
@@ -48,19 +57,45 @@ async fn upstream() -> (SocketAddr, Arc<AtomicUsize>) {
         loop {
             let (n, from) = sock.recv_from(&mut buf).await.unwrap();
             count.fetch_add(1, Ordering::SeqCst);
-            let q = Message::from_vec(&buf[..n]).unwrap();
-            let mut r = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
-            let name = q.queries[0].name.clone();
-            r.add_queries(q.queries);
-            r.add_answer(Record::from_rdata(
-                name,
-                60,
-                RData::A(A("198.51.100.7".parse().unwrap())),
-            ));
-            sock.send_to(&r.to_vec().unwrap(), from).await.unwrap();
+            sock.send_to(&answer(&buf[..n], true), from).await.unwrap();
+        }
+    });
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let (mut s, _) = tcp.accept().await.unwrap();
+            TCP_SEEN.fetch_add(1, Ordering::SeqCst);
+            let mut len = [0u8; 2];
+            s.read_exact(&mut len).await.unwrap();
+            let mut q = vec![0u8; u16::from_be_bytes(len) as usize];
+            s.read_exact(&mut q).await.unwrap();
+            let r = answer(&q, false);
+            let mut out = (r.len() as u16).to_be_bytes().to_vec();
+            out.extend(r);
+            s.write_all(&out).await.unwrap();
         }
     });
     (addr, seen)
+}
+
+/// TCP connections the fake upstreams accepted.
+static TCP_SEEN: AtomicUsize = AtomicUsize::new(0);
+
+fn answer(query: &[u8], udp: bool) -> Vec<u8> {
+    let q = Message::from_vec(query).unwrap();
+    let mut r = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+    let name = q.queries[0].name.clone();
+    r.add_queries(q.queries);
+    if udp && name.to_ascii().starts_with("big.") {
+        r.metadata.truncation = true;
+    } else {
+        r.add_answer(Record::from_rdata(
+            name,
+            60,
+            RData::A(A("198.51.100.7".parse().unwrap())),
+        ));
+    }
+    r.to_vec().unwrap()
 }
 
 fn query(name: &str) -> Vec<u8> {
@@ -170,8 +205,14 @@ impl Context for Everyone {
     fn policy_of(&self, _src: IpAddr) -> Option<String> {
         Some("web".into())
     }
-    fn allow(&self, rule: &DnsRule, learned: &[Learned]) -> Result<(), String> {
-        self.0.allow(rule, learned)
+    fn allow(
+        &self,
+        src: IpAddr,
+        rule: &DnsRule,
+        pattern: &Pattern,
+        learned: &[Learned],
+    ) -> Result<(), String> {
+        self.0.allow(src, rule, pattern, learned)
     }
     fn refused(&self, src: IpAddr, policy: &str, name: &str) {
         self.0.refused(src, policy, name)
@@ -201,9 +242,11 @@ async fn serves_tcp_with_length_prefixes() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(cordon_dns::proxy::serve_tcp(listener, proxy));
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let before = TCP_SEEN.load(Ordering::SeqCst);
     for (name, code) in [
         ("a.example.org.", ResponseCode::NoError),
         ("b.evil.test.", ResponseCode::NXDomain),
+        ("big.example.org.", ResponseCode::NoError),
     ] {
         let q = query(name);
         let mut framed = (q.len() as u16).to_be_bytes().to_vec();
@@ -213,12 +256,32 @@ async fn serves_tcp_with_length_prefixes() {
         s.read_exact(&mut len).await.unwrap();
         let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
         s.read_exact(&mut body).await.unwrap();
-        assert_eq!(
-            Message::from_vec(&body).unwrap().metadata.response_code,
-            code,
-            "{name}"
-        );
+        let m = Message::from_vec(&body).unwrap();
+        assert_eq!(m.metadata.response_code, code, "{name}");
+        // Over TCP the whole answer comes back, asked over TCP upstream.
+        assert!(!m.metadata.truncation, "{name}");
+        assert_eq!(m.answers.len(), usize::from(code == ResponseCode::NoError));
     }
+    // Two allowlisted names were asked upstream over TCP (no other test
+    // uses TCP); the refused one never left.
+    assert_eq!(TCP_SEEN.load(Ordering::SeqCst) - before, 2);
+}
+
+#[tokio::test]
+async fn a_truncated_udp_answer_goes_back_truncated() {
+    let (up, seen) = upstream().await;
+    let ctx = Arc::new(Ctx::default());
+    let v = proxy(vec![up], ctx.clone())
+        .handle(WEB.parse().unwrap(), &query("big.example.org."))
+        .await;
+    let Verdict::Answered(bytes) = v else {
+        panic!("{v:?}")
+    };
+    // The client sees TC and retries over TCP, which the ruleset sends to
+    // the proxy's TCP listener (see serves_tcp_with_length_prefixes).
+    assert!(Message::from_vec(&bytes).unwrap().metadata.truncation);
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    assert!(ctx.allowed.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
