@@ -35,6 +35,10 @@ fn names_open_only_their_addresses_for_their_ttl() {
     );
     let other = lab.netns("other", "203.0.113.1", "203.0.113.2", None);
     lab.serve(&other, 80, "hello-other");
+    // A DNS-over-TLS port and DNS on another port, on a resolver the
+    // policy does not name.
+    lab.serve(&other, 853, "hello-dot");
+    lab.serve(&other, 5353, "hello-dns-5353");
     let policy = lab.file(
         "dns.yaml",
         "version: 1\ndns:\n  upstream: [198.51.100.2]\npolicies:\n  - name: named\n    select: { label: { app: named } }\n    egress:\n      - to: [web.lab.test, \"*.api.test\"]\n        ports: [80/tcp]\n",
@@ -62,6 +66,14 @@ fn names_open_only_their_addresses_for_their_ttl() {
     assert!(
         lab.reaches(&c, "203.0.113.2", 80, "hello-other"),
         "control: other"
+    );
+    assert!(
+        lab.reaches(&c, "203.0.113.2", 853, "hello-dot"),
+        "control: DoT"
+    );
+    assert!(
+        lab.reaches(&c, "203.0.113.2", 5353, "hello-dns-5353"),
+        "control: DNS on another port"
     );
 
     let _daemon = CordonDaemon::spawn(lab.command(&["daemon", "-c", &policy]));
@@ -129,6 +141,16 @@ fn names_open_only_their_addresses_for_their_ttl() {
     assert!(
         lab.reaches(&c, "203.0.113.2", 80, "hello-other"),
         "and opens its address"
+    );
+    // ... on the rule's ports only: DNS over TLS and DNS on other ports to
+    // that resolver stay blocked, even with its address open.
+    assert!(
+        !lab.reaches(&c, "203.0.113.2", 853, "hello-dot"),
+        "DoT blocked"
+    );
+    assert!(
+        !lab.reaches(&c, "203.0.113.2", 5353, "hello-dns-5353"),
+        "DNS on another port blocked"
     );
 
     // A container without names in its policy (default: internet) uses
