@@ -13,6 +13,7 @@ mod env;
 mod install;
 pub mod kernel;
 pub mod monitor;
+pub mod nflog;
 mod nft;
 mod nl;
 mod state;
