@@ -9,6 +9,7 @@ pub mod ast;
 mod glob;
 mod parse;
 mod peers;
+pub mod print;
 mod select;
 
 use std::path::Path;
@@ -16,6 +17,8 @@ use std::path::Path;
 pub use ast::*;
 pub use glob::glob_match;
 pub use parse::parse;
+pub use peers::{valid_name, RESERVED};
+pub use print::to_yaml;
 pub use select::{Candidate, Selection};
 
 /// The policy cordon runs on when no file is given: every container may
