@@ -13,7 +13,17 @@ use cordon_dataplane::{check_environment, Nft, StateDir};
 use crate::{apply, load, CmdResult, Failure, Format};
 
 /// `cordon daemon`: runs until SIGINT or SIGTERM.
-pub fn run(config: Option<&Path>, socket: Option<PathBuf>, reconcile_every: Duration) -> CmdResult {
+pub fn run(
+    config: Option<&Path>,
+    socket: Option<PathBuf>,
+    reconcile_every: Duration,
+    metrics: Option<std::net::SocketAddr>,
+) -> CmdResult {
+    if let Some(addr) = metrics.filter(|a| !a.ip().is_loopback()) {
+        return Err(Failure::env(format!(
+            "cordon daemon: --metrics {addr}: only a loopback address (127.0.0.1, ::1) is allowed; the metrics name every container"
+        )));
+    }
     let policy = load::policy(config)?;
     check_environment().map_err(Failure::env)?;
     cordon_daemon::run(cordon_daemon::Options {
@@ -21,6 +31,7 @@ pub fn run(config: Option<&Path>, socket: Option<PathBuf>, reconcile_every: Dura
         socket: socket.unwrap_or_else(admin::socket_path),
         reconcile_every,
         state: StateDir::default(),
+        metrics,
     })
     .map_err(Failure::env)
 }

@@ -7,6 +7,7 @@
 mod apply;
 mod daemon;
 mod load;
+mod observe;
 mod set;
 
 use std::path::PathBuf;
@@ -113,6 +114,42 @@ enum Cmd {
         /// state (changes by others are also repaired as soon as they happen).
         #[arg(long, default_value_t = 10.0)]
         reconcile_every: f64,
+        /// Also serve GET /metrics over HTTP on this loopback address,
+        /// e.g. 127.0.0.1:9464.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
+    },
+    /// Dropped (and audited) connections and refused DNS names, with the
+    /// container and policy; from the daemon.
+    Logs {
+        /// Keep following new events.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// How many recent events to show first.
+        #[arg(short = 'n', long = "lines", default_value_t = 100)]
+        lines: usize,
+        /// text or json (one object per line).
+        #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+        output: Format,
+        /// The daemon's admin socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Print a policy file for the observed containers from what was
+    /// audited or dropped (the audit-then-enforce workflow).
+    Suggest {
+        /// Only what was seen in this last span, e.g. 10m, 2h, 1d.
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// The daemon's admin socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// The daemon's metrics, in the Prometheus text format.
+    Metrics {
+        /// The daemon's admin socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
     /// Containers, their policy, allowed and dropped counters.
     Status {
@@ -174,6 +211,7 @@ fn main() -> ExitCode {
             config,
             socket,
             reconcile_every,
+            metrics,
         } => {
             if !(reconcile_every > 0.0 && reconcile_every.is_finite()) {
                 Err(Failure::env(
@@ -184,6 +222,7 @@ fn main() -> ExitCode {
                     config.as_deref(),
                     socket,
                     std::time::Duration::from_secs_f64(reconcile_every),
+                    metrics,
                 )
             }
         }
@@ -195,6 +234,18 @@ fn main() -> ExitCode {
         Cmd::Boot { config } => daemon::boot(config.as_deref()),
         Cmd::Set { config, socket, op } => set::run(config.as_deref(), socket, op),
         Cmd::Down => apply::down(),
+        Cmd::Logs {
+            follow,
+            lines,
+            output,
+            socket,
+        } => observe::logs(socket, follow, lines, output),
+        Cmd::Suggest { since, socket } => since
+            .as_deref()
+            .map(observe::since)
+            .transpose()
+            .and_then(|d| observe::suggest(socket, d)),
+        Cmd::Metrics { socket } => observe::metrics(socket),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

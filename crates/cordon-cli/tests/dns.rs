@@ -331,6 +331,19 @@ fn dns_settings_cap_refusal_code_and_tcp() {
     // refuse_with: nxdomain.
     let (_, out) = lab.exec(&c, "nslookup other.lab.test 198.51.100.2");
     assert!(out.contains("NXDOMAIN"), "{out}");
+    // The refusal is logged with the container, for `cordon logs`.
+    let logs = lab.cordon_ok(&["logs", "-o", "json"]);
+    assert!(
+        logs.lines().any(|l| {
+            let e: serde_json::Value = serde_json::from_str(l).unwrap();
+            e["direction"] == "dns"
+                && e["verdict"] == "refused"
+                && e["name"] == "other.lab.test"
+                && e["container"] == c.name.as_str()
+                && e["policy"] == "capped"
+        }),
+        "{logs}"
+    );
 
     // DNS over TCP, to an address with no DNS server: redirected to the
     // proxy, asked upstream over TCP, and the answer opens the address.

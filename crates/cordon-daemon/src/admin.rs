@@ -5,6 +5,8 @@
 //!
 //! The protocol is one JSON request per connection, one JSON line back:
 //! `{"cmd":"status"}` or `{"cmd":"set","name":"office","op":"add","addrs":["203.0.113.7"]}`.
+//! `{"cmd":"logs","follow":true}` is the exception: after the response
+//! line, one JSON line per new event, until either side closes.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -39,6 +41,26 @@ pub fn socket_path() -> PathBuf {
 pub enum Request {
     /// `cordon status`.
     Status,
+    /// `cordon logs`: the last `limit` events; with `follow`, the
+    /// connection stays open and every new event follows, one JSON line
+    /// each, after the response line.
+    Logs {
+        /// How many recent events.
+        #[serde(default = "default_limit")]
+        limit: usize,
+        /// Keep streaming.
+        #[serde(default)]
+        follow: bool,
+    },
+    /// The metrics, in the Prometheus text format.
+    Metrics,
+    /// `cordon suggest`: a policy file from what was seen since
+    /// `since_ms` (milliseconds since the epoch; 0 for everything).
+    Suggest {
+        /// Only flows last seen at or after this.
+        #[serde(default)]
+        since_ms: u64,
+    },
     /// `cordon set`.
     Set {
         /// The set's name.
@@ -49,6 +71,10 @@ pub enum Request {
         #[serde(default)]
         addrs: Vec<String>,
     },
+}
+
+fn default_limit() -> usize {
+    100
 }
 
 /// The daemon's answer.
@@ -66,6 +92,15 @@ pub struct Response {
     /// For `set`: the set's members after the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<String>>,
+    /// For `logs`: the recent events, oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<crate::droplog::Event>>,
+    /// For `metrics`: the Prometheus text exposition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
+    /// For `suggest`: the suggested policy file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
 }
 
 impl Response {
@@ -110,6 +145,61 @@ pub fn call(path: &Path, req: &Request) -> Result<Option<Response>, DaemonError>
     })
 }
 
+/// Sends `logs` with `follow` and calls `each` for the response and then
+/// for every event the daemon streams, until the daemon stops or `each`
+/// returns false. `Ok(false)` when no daemon listens.
+pub fn follow(
+    path: &Path,
+    limit: usize,
+    mut each: impl FnMut(Result<Response, crate::droplog::Event>) -> bool,
+) -> Result<bool, DaemonError> {
+    let s = match StdStream::connect(path) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(false)
+        }
+        Err(e) => return Err(DaemonError(format!("{}: {e}", path.display()))),
+    };
+    let io = |e: std::io::Error| DaemonError(format!("{}: {e}", path.display()));
+    let mut line = serde_json::to_string(&Request::Logs {
+        limit,
+        follow: true,
+    })
+    .expect("request serialises");
+    line.push('\n');
+    (&s).write_all(line.as_bytes()).map_err(io)?;
+    let mut lines = BufReader::new(s).lines();
+    let Some(first) = lines.next() else {
+        return Err(DaemonError(format!(
+            "{}: the daemon closed the connection",
+            path.display()
+        )));
+    };
+    let resp: Response = serde_json::from_str(&first.map_err(io)?).map_err(|e| {
+        DaemonError(format!(
+            "{}: unreadable answer from the daemon: {e}",
+            path.display()
+        ))
+    })?;
+    if !each(Ok(resp)) {
+        return Ok(true);
+    }
+    for l in lines {
+        let Ok(e) = serde_json::from_str::<crate::droplog::Event>(&l.map_err(io)?) else {
+            continue;
+        };
+        if !each(Err(e)) {
+            break;
+        }
+    }
+    Ok(true)
+}
+
 /// A request with the channel its answer goes back on.
 pub type Pending = (Request, oneshot::Sender<Response>);
 
@@ -142,8 +232,13 @@ pub fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
     Ok(listener)
 }
 
-/// Accepts connections forever, passing each request to `tx`.
-pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Pending>) {
+/// Accepts connections forever. `logs` is answered here from `obs`
+/// (followers stream from it); every other request goes to `tx`.
+pub async fn serve(
+    listener: UnixListener,
+    tx: mpsc::Sender<Pending>,
+    obs: std::sync::Arc<crate::observe::Observe>,
+) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -154,16 +249,34 @@ pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Pending>) {
             }
         };
         let tx = tx.clone();
+        let obs = obs.clone();
         tokio::spawn(async move {
             let root = stream.peer_cred().map(|c| c.uid() == 0).unwrap_or(false);
             let (rd, mut wr) = stream.into_split();
             let mut line = String::new();
             let mut rd = tokio::io::BufReader::new(rd);
+            let mut follow = None;
             let answer = if !root {
                 Response::error(2, "the cordon admin socket is for root only")
             } else {
                 match tokio::time::timeout(Duration::from_secs(10), rd.read_line(&mut line)).await {
                     Ok(Ok(_)) => match serde_json::from_str::<Request>(&line) {
+                        Ok(Request::Logs { limit, follow: f }) => {
+                            // Subscribe before the backlog is taken: no
+                            // event falls between the two.
+                            if f {
+                                follow = Some(obs.events.subscribe());
+                            }
+                            let recent = obs
+                                .recorder
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .recent(limit);
+                            Response {
+                                events: Some(recent),
+                                ..Default::default()
+                            }
+                        }
                         Ok(req) => {
                             let (otx, orx) = oneshot::channel();
                             if tx.send((req, otx)).await.is_err() {
@@ -179,9 +292,37 @@ pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Pending>) {
                     _ => Response::error(2, "no request received"),
                 }
             };
+            let backlog: Vec<crate::droplog::Event> = answer.events.clone().unwrap_or_default();
             let mut out = serde_json::to_string(&answer).expect("response serialises");
             out.push('\n');
-            let _ = wr.write_all(out.as_bytes()).await;
+            if wr.write_all(out.as_bytes()).await.is_err() {
+                return;
+            }
+            let Some(mut sub) = follow else {
+                return;
+            };
+            loop {
+                let e = match sub.recv().await {
+                    Ok(e) => e,
+                    // A slow reader misses events; it goes on with the next.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                };
+                // Already sent in the backlog.
+                if backlog.iter().rev().take(64).any(|b| *b == e) {
+                    continue;
+                }
+                let mut out = serde_json::to_string(&e).expect("event serialises");
+                out.push('\n');
+                let sent = tokio::time::timeout(
+                    crate::droplog::FOLLOW_STALL,
+                    wr.write_all(out.as_bytes()),
+                )
+                .await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    return;
+                }
+            }
         });
     }
 }

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cordon_compiler::diff::SetChange;
@@ -26,17 +26,8 @@ use tracing::{info, warn};
 
 use crate::DaemonError;
 
-/// A container as the proxy (and the logs) name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Client {
-    /// The compiler's key of its policy.
-    pub key: String,
-    /// Its name.
-    pub container: String,
-}
-
 /// Container address → who it is; the engine keeps it current.
-pub type Clients = Arc<RwLock<HashMap<IpAddr, Client>>>;
+pub type Clients = crate::directory::Shared;
 
 /// Counts whole replacements of cordon's tables (which empty the DNS
 /// sets); the proxy forgets what it wrote when it changes.
@@ -59,6 +50,7 @@ pub struct DaemonContext {
     nft: Nft,
     expiry: Expiry,
     max_addresses: usize,
+    obs: Arc<crate::observe::Observe>,
 }
 
 /// (set, address) → when it expires.
@@ -174,17 +166,24 @@ impl Expiry {
 impl DaemonContext {
     /// The container at `src`, for the log.
     fn who(&self, src: IpAddr) -> String {
-        self.clients
-            .read()
-            .ok()
-            .and_then(|c| c.get(&src).map(|c| c.container.clone()))
+        self.client(src)
+            .map(|c| c.container)
             .unwrap_or_else(|| src.to_string())
+    }
+
+    fn client(&self, src: IpAddr) -> Option<crate::directory::Client> {
+        self.clients.read().ok()?.by_addr.get(&src).cloned()
     }
 }
 
 impl Context for DaemonContext {
     fn policy_of(&self, src: IpAddr) -> Option<String> {
-        self.clients.read().ok()?.get(&src).map(|c| c.key.clone())
+        self.clients
+            .read()
+            .ok()?
+            .by_addr
+            .get(&src)
+            .map(|c| c.key.clone())
     }
 
     fn allow(
@@ -196,6 +195,12 @@ impl Context for DaemonContext {
     ) -> Result<(), String> {
         let (set4, set6) = rule.sets();
         let shown = pattern.to_string();
+        self.obs
+            .dns_answers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for l in learned {
+            self.obs.learned(l.addr, &shown);
+        }
         // One batch per lifetime: every element of a batch gets the same.
         let mut by_ttl: HashMap<Duration, Vec<IpAddr>> = HashMap::new();
         for l in learned {
@@ -249,14 +254,34 @@ impl Context for DaemonContext {
     }
 
     fn refused(&self, src: IpAddr, policy: &str, name: &str) {
-        info!(
-            target: "cordon::dns",
-            container = %self.who(src),
-            %src,
-            policy,
-            name,
-            "refused a name the policy does not allow"
-        );
+        self.obs
+            .dns_refusals
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let who = self.client(src);
+        let now = std::time::SystemTime::now();
+        // Into the drop log (rate-limited like drops), and so to the
+        // daemon's log and `cordon logs`.
+        self.obs.record(crate::droplog::Event {
+            time: humantime::format_rfc3339_millis(now).to_string(),
+            unix_ms: now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+            container: who.as_ref().map(|c| c.container.clone()),
+            id: who.as_ref().map(|c| c.id.clone()),
+            policy: who.map(|c| c.policy).unwrap_or_else(|| policy.to_string()),
+            direction: "dns".into(),
+            verdict: "refused".into(),
+            reason: None,
+            proto: "dns".into(),
+            src: Some(src),
+            dst: None,
+            sport: None,
+            dport: Some(53),
+            bytes: 0,
+            name: Some(name.trim_end_matches('.').to_string()),
+            suppressed: 0,
+        });
     }
 }
 
@@ -285,6 +310,7 @@ pub async fn start(
     policy: &PolicyFile,
     clients: Clients,
     generation: Generation,
+    obs: Arc<crate::observe::Observe>,
 ) -> Result<(), DaemonError> {
     let ups = upstreams(policy);
     if ups.is_empty() {
@@ -310,6 +336,7 @@ pub async fn start(
                 generation,
             },
             max_addresses: policy.dns.max_addresses,
+            obs,
         }),
     ));
     let addr = SocketAddr::new("::".parse().expect("constant"), DNS_PROXY_PORT);

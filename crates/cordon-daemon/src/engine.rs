@@ -101,17 +101,7 @@ impl Engine {
         let (Some(shared), Some(c)) = (&self.clients, &self.compiled) else {
             return;
         };
-        let map = c
-            .assignments
-            .iter()
-            .flat_map(|a| {
-                let client = crate::dns::Client {
-                    key: crate::dns::key_of(&a.policy),
-                    container: a.container.clone(),
-                };
-                a.addresses.iter().map(move |x| (*x, client.clone()))
-            })
-            .collect();
+        let map = crate::directory::Directory::build(&c.assignments, &self.inventory);
         if let Ok(mut w) = shared.write() {
             *w = map;
         }

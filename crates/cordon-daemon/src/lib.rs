@@ -13,6 +13,13 @@
 //! - [`sets`]: `cordon set` edits, shared by the daemon and the CLI.
 //! - [`boot`]: the fail-closed ruleset installed at boot before Docker.
 //! - [`dns`]: the DNS proxy's listeners and its view of the containers.
+//! - [`droplog`]: the packets the ruleset logs, as events naming the
+//!   container; rate-limited; kept for `cordon logs`, `status`, `suggest`.
+//! - [`metrics`]: the Prometheus text exposition.
+//! - [`suggest`]: a policy file from what the drop log saw.
+//! - [`observe`]: the drop log's reader, DNS names learned, metrics.
+//! - [`directory`]: container addresses and interfaces to names and
+//!   policies, for the DNS proxy and the drop log.
 //!
 //! Fail closed throughout: a container whose elements are not installed yet
 //! is dropped by the ruleset's unknown-source and unknown-destination rules,
@@ -23,12 +30,17 @@
 
 pub mod admin;
 pub mod boot;
+pub mod directory;
 pub mod dns;
+pub mod droplog;
 pub mod engine;
 pub mod follow;
+pub mod metrics;
+pub mod observe;
 pub mod run;
 pub mod sets;
 pub mod status;
+pub mod suggest;
 
 pub use run::{run, Options};
 

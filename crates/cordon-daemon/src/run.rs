@@ -22,7 +22,9 @@ use tracing::{debug, info, warn};
 use crate::admin::{self, Pending, Request, Response};
 use crate::engine::{Engine, Outcome};
 use crate::follow::{self, Change, Event};
+use crate::observe::Observe;
 use crate::{sets, status, DaemonError};
+use std::sync::Arc;
 
 /// How the daemon runs.
 pub struct Options {
@@ -35,6 +37,8 @@ pub struct Options {
     pub reconcile_every: Duration,
     /// Where the state lives.
     pub state: StateDir,
+    /// A loopback address to serve `GET /metrics` on, if any.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Runs until SIGINT or SIGTERM. The installed ruleset stays in force
@@ -49,9 +53,23 @@ pub fn run(opts: Options) -> Result<(), DaemonError> {
 }
 
 async fn main_loop(opts: Options) -> Result<(), DaemonError> {
-    let listener = admin::bind(&opts.socket)?;
     let (admin_tx, mut admin_rx) = mpsc::channel::<Pending>(16);
-    tokio::spawn(admin::serve(listener, admin_tx));
+    let obs = Arc::new(Observe::default());
+    // The metrics port first: an error there leaves nothing behind.
+    if let Some(addr) = opts.metrics {
+        if !addr.ip().is_loopback() {
+            return Err(DaemonError(format!(
+                "--metrics {addr}: only a loopback address (127.0.0.1, ::1) is allowed; the metrics name every container"
+            )));
+        }
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| DaemonError(format!("--metrics {addr}: {e}")))?;
+        tokio::spawn(crate::metrics::serve_http(l, admin_tx.clone()));
+        info!(%addr, "metrics at http://{addr}/metrics");
+    }
+    let listener = admin::bind(&opts.socket)?;
+    tokio::spawn(admin::serve(listener, admin_tx, obs.clone()));
 
     // Foreign changes to cordon's tables, from a thread of its own.
     let (mon_tx, mut mon_rx) = mpsc::unbounded_channel::<()>();
@@ -80,8 +98,9 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
     let policy_for_dns = opts.policy.clone();
     let mut engine = Engine::new(opts.policy, Nft::host(), opts.state);
     engine.share_clients(clients.clone());
+    crate::observe::start(obs.clone(), clients.clone());
     if names_dns {
-        crate::dns::start(&policy_for_dns, clients, engine.generation()).await?;
+        crate::dns::start(&policy_for_dns, clients, engine.generation(), obs.clone()).await?;
     }
     let mut tick = tokio::time::interval(opts.reconcile_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -132,7 +151,7 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                 }
                 if let Some(d) = &docker {
                     if !batch.is_empty() {
-                        handle_events(d, &mut engine, &batch).await;
+                        handle_events(d, &mut engine, &batch, &obs).await;
                     }
                 }
                 if let Some(why) = lost {
@@ -145,17 +164,23 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                 // Several notifications may be queued: one reconcile.
                 while mon_rx.try_recv().is_ok() {}
                 if synced {
-                    log_outcome("repair", engine.reconcile(), &engine);
+                    let t = Instant::now();
+                    let r = engine.reconcile();
+                    obs.reconcile_seconds.observe(t.elapsed().as_secs_f64());
+                    log_outcome("repair", r, &engine);
                 }
             }
             _ = tick.tick() => {
                 if synced {
-                    log_outcome("reconcile", engine.reconcile(), &engine);
+                    let t = Instant::now();
+                    let r = engine.reconcile();
+                    obs.reconcile_seconds.observe(t.elapsed().as_secs_f64());
+                    log_outcome("reconcile", r, &engine);
                 }
             }
             req = admin_rx.recv() => {
                 if let Some((req, reply)) = req {
-                    let _ = reply.send(handle_admin(&mut engine, req));
+                    let _ = reply.send(handle_admin(&mut engine, &obs, req));
                 }
             }
             _ = wait_connect, if docker.is_none() => {}
@@ -186,7 +211,7 @@ async fn connect_and_list(engine: &mut Engine) -> Result<(Docker, String), Daemo
 }
 
 /// Applies a batch of events, then syncs once.
-async fn handle_events(docker: &Docker, engine: &mut Engine, batch: &[Event]) {
+async fn handle_events(docker: &Docker, engine: &mut Engine, batch: &[Event], obs: &Observe) {
     let mut relist = batch.iter().any(|e| e.change == Change::Networks);
     let mut todo: Vec<&Change> = Vec::new();
     let mut seen = BTreeSet::new();
@@ -259,6 +284,7 @@ async fn handle_events(docker: &Docker, engine: &mut Engine, batch: &[Event]) {
         let handled_us = first.received.elapsed().as_micros() as u64;
         debug!(events = batch.len(), lag_us, handled_us, "events applied");
         if result.is_ok() {
+            obs.event_lag_seconds.observe(lag_us as f64 / 1e6);
             info!(target: "cordon::latency", events = batch.len(), lag_us, handled_us, "policy live");
         }
     }
@@ -277,23 +303,63 @@ fn log_outcome(what: &str, r: Result<Outcome, DaemonError>, engine: &Engine) {
     }
 }
 
-fn handle_admin(engine: &mut Engine, req: Request) -> Response {
+/// The status as the daemon sees it: the kernel's counters, plus what the
+/// drop log saw of each container.
+fn daemon_status(engine: &Engine, obs: &Observe) -> status::Status {
+    let nft = Nft::host();
+    let inet = nft.list_table(Family::Inet, TABLE).ok().flatten();
+    let bridge = nft.list_table(Family::Bridge, TABLE).ok().flatten();
+    let assignments = engine
+        .compiled()
+        .map(|c| c.assignments.clone())
+        .unwrap_or_default();
+    let mut s = status::build("daemon", &assignments, inet.as_ref(), bridge.as_ref());
+    s.daemon = Some(engine.stats.clone());
+    let r = obs.recorder.lock().unwrap_or_else(|p| p.into_inner());
+    for c in &mut s.containers {
+        c.last_drop = r.last().get(&c.name).cloned();
+        c.logged = Some(
+            r.tallies()
+                .iter()
+                .filter(|((who, ..), _)| *who == c.name)
+                .map(|(_, t)| t.packets)
+                .sum(),
+        );
+    }
+    s
+}
+
+fn handle_admin(engine: &mut Engine, obs: &Observe, req: Request) -> Response {
     match req {
-        Request::Status => {
-            let nft = Nft::host();
-            let inet = nft.list_table(Family::Inet, TABLE).ok().flatten();
-            let bridge = nft.list_table(Family::Bridge, TABLE).ok().flatten();
-            let assignments = engine
-                .compiled()
-                .map(|c| c.assignments.clone())
-                .unwrap_or_default();
-            let mut s = status::build("daemon", &assignments, inet.as_ref(), bridge.as_ref());
-            s.daemon = Some(engine.stats.clone());
+        Request::Status => Response {
+            status: Some(daemon_status(engine, obs)),
+            ..Default::default()
+        },
+        Request::Metrics => {
+            let s = daemon_status(engine, obs);
             Response {
-                status: Some(s),
+                metrics: Some(crate::metrics::render(&s, &engine.stats, obs)),
                 ..Default::default()
             }
         }
+        Request::Suggest { since_ms } => {
+            let flows = obs
+                .recorder
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .flows(since_ms);
+            Response {
+                suggestion: Some(crate::suggest::suggest(
+                    engine.policy(),
+                    engine.inventory(),
+                    &flows,
+                    &obs.names(),
+                )),
+                ..Default::default()
+            }
+        }
+        // Answered by the admin task itself.
+        Request::Logs { .. } => Response::error(2, "logs are served by the admin socket"),
         Request::Set { name, op, addrs } => {
             let overrides = match engine.overrides() {
                 Ok(o) => o,

@@ -53,6 +53,14 @@ pub struct ContainerStatus {
     pub addresses: Vec<String>,
     /// Its policy's counters (shared by the policy's containers).
     pub counters: PolicyCounters,
+    /// Packets of this container the ruleset logged since the daemon
+    /// started (drops, audits), when the daemon answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logged: Option<u64>,
+    /// Its most recent drop (or audit, or DNS refusal), when the daemon
+    /// answered and saw one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drop: Option<crate::droplog::Event>,
 }
 
 /// The whole status.
@@ -148,6 +156,8 @@ pub fn build(
                 .get(policy_key(&a.policy))
                 .cloned()
                 .unwrap_or_default(),
+            logged: None,
+            last_drop: None,
         })
         .collect();
     Status {
@@ -210,6 +220,24 @@ pub fn render_text(s: &Status) -> String {
             "{:<24} {:>10} {:>10}",
             p, c.allowed.packets, c.dropped.packets
         );
+    }
+    let drops: Vec<&ContainerStatus> = s
+        .containers
+        .iter()
+        .filter(|c| c.last_drop.is_some())
+        .collect();
+    if !drops.is_empty() {
+        let _ = writeln!(out, "\nLAST DROP PER CONTAINER");
+        for c in drops {
+            let e = c.last_drop.as_ref().expect("filtered");
+            let _ = writeln!(
+                out,
+                "{:<24} {} ({} logged)",
+                c.name,
+                crate::droplog::one_line(e),
+                c.logged.unwrap_or(0)
+            );
+        }
     }
     if !s.fail_closed.is_empty() {
         let parts: Vec<String> = s

@@ -1,0 +1,298 @@
+//! The daemon's metrics in the Prometheus text format (prometheus-client),
+//! served on the admin socket (`cordon metrics`) and, with
+//! `--metrics ADDR`, over HTTP on a loopback address.
+//!
+//! | metric | labels | from |
+//! |---|---|---|
+//! | `cordon_policy_allowed_packets_total`, `_bytes_total` | policy | the kernel's counters of the policy's accept rules (connection-opening packets) |
+//! | `cordon_policy_dropped_packets_total`, `_bytes_total` | policy | the kernel's counters of the policy's final drop (or audit) rule |
+//! | `cordon_fail_closed_dropped_packets_total` | rule | fail-closed and anti-spoofing drops |
+//! | `cordon_logged_packets_total`, `_bytes_total` | container, policy, direction, verdict | the drop log (every logged packet since the daemon started) |
+//! | `cordon_dns_answers_total`, `cordon_dns_refusals_total` | | the DNS proxy |
+//! | `cordon_reconciles_total`, `cordon_repairs_total`, `cordon_replacements_total`, `cordon_element_updates_total` | | the engine |
+//! | `cordon_reconcile_seconds` | | histogram of reconcile durations |
+//! | `cordon_event_lag_seconds` | | histogram from Docker's event to the policy live |
+//! | `cordon_log_events_suppressed_total`, `cordon_log_lost_total` | | the drop log's rate limit and read errors |
+//! | `cordon_containers` | | containers enforced |
+
+use std::sync::atomic::Ordering;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::engine::Stats;
+use crate::observe::Observe;
+use crate::status::Status;
+
+type Labels = Vec<(String, String)>;
+
+fn counter(reg: &mut Registry, name: &str, help: &str, v: u64) {
+    let c: Counter = Counter::default();
+    c.inc_by(v);
+    reg.register(name, help, c);
+}
+
+fn family(reg: &mut Registry, name: &str, help: &str, rows: Vec<(Labels, u64)>) {
+    let f: Family<Labels, Counter> = Family::default();
+    for (labels, v) in rows {
+        f.get_or_create(&labels).inc_by(v);
+    }
+    reg.register(name, help, f);
+}
+
+fn l(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The text exposition of everything above.
+pub fn render(status: &Status, stats: &Stats, obs: &Observe) -> String {
+    let mut reg = Registry::default();
+    let pol = |f: fn(&crate::status::PolicyCounters) -> u64| {
+        status
+            .policies
+            .iter()
+            .map(|(p, c)| (l(&[("policy", p)]), f(c)))
+            .collect::<Vec<_>>()
+    };
+    family(
+        &mut reg,
+        "cordon_policy_allowed_packets",
+        "Connection-opening packets a policy's rules allowed",
+        pol(|c| c.allowed.packets),
+    );
+    family(
+        &mut reg,
+        "cordon_policy_allowed_bytes",
+        "Bytes of connection-opening packets a policy's rules allowed",
+        pol(|c| c.allowed.bytes),
+    );
+    family(
+        &mut reg,
+        "cordon_policy_dropped_packets",
+        "Packets a policy dropped (or, in audit mode, logged and let through)",
+        pol(|c| c.dropped.packets),
+    );
+    family(
+        &mut reg,
+        "cordon_policy_dropped_bytes",
+        "Bytes a policy dropped (or audited)",
+        pol(|c| c.dropped.bytes),
+    );
+    family(
+        &mut reg,
+        "cordon_fail_closed_dropped_packets",
+        "Packets dropped by the fail-closed and anti-spoofing rules",
+        status
+            .fail_closed
+            .iter()
+            .map(|(r, c)| (l(&[("rule", r)]), c.packets))
+            .collect(),
+    );
+    let (tallies, suppressed) = {
+        let r = obs.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        (r.tallies().clone(), r.suppressed)
+    };
+    let rows = |bytes: bool| {
+        tallies
+            .iter()
+            .map(|((c, p, d, v), t)| {
+                (
+                    l(&[
+                        ("container", c),
+                        ("policy", p),
+                        ("direction", d),
+                        ("verdict", v),
+                    ]),
+                    if bytes { t.bytes } else { t.packets },
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    family(
+        &mut reg,
+        "cordon_logged_packets",
+        "Packets the ruleset logged (drops, audits, DNS refusals), per container",
+        rows(false),
+    );
+    family(
+        &mut reg,
+        "cordon_logged_bytes",
+        "Bytes of the packets the ruleset logged, per container",
+        rows(true),
+    );
+    counter(
+        &mut reg,
+        "cordon_dns_answers",
+        "DNS answers released after opening the firewall",
+        obs.dns_answers.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut reg,
+        "cordon_dns_refusals",
+        "DNS queries refused (name not allowlisted)",
+        obs.dns_refusals.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut reg,
+        "cordon_reconciles",
+        "Reconciliations run",
+        stats.reconciles,
+    );
+    counter(
+        &mut reg,
+        "cordon_repairs",
+        "Reconciliations that found the kernel changed and repaired it",
+        stats.repairs,
+    );
+    counter(
+        &mut reg,
+        "cordon_replacements",
+        "Whole replacements of cordon's tables",
+        stats.replacements,
+    );
+    counter(
+        &mut reg,
+        "cordon_element_updates",
+        "Set-element transactions applied",
+        stats.element_updates,
+    );
+    counter(
+        &mut reg,
+        "cordon_log_events_suppressed",
+        "Drop-log events held back by the per-container rate limit",
+        suppressed,
+    );
+    counter(
+        &mut reg,
+        "cordon_log_lost",
+        "Drop-log read errors (e.g. the kernel's buffer overflowed)",
+        obs.log_lost.load(Ordering::Relaxed),
+    );
+    reg.register(
+        "cordon_reconcile_seconds",
+        "Time a reconcile took",
+        obs.reconcile_seconds.clone(),
+    );
+    reg.register(
+        "cordon_event_lag_seconds",
+        "Time from Docker's event to the policy live in the kernel",
+        obs.event_lag_seconds.clone(),
+    );
+    let g: Gauge = Gauge::default();
+    g.set(status.containers.len() as i64);
+    reg.register("cordon_containers", "Containers enforced", g);
+    let mut out = String::new();
+    encode(&mut out, &reg).expect("writing to a String cannot fail");
+    out
+}
+
+/// Serves `GET /metrics` over HTTP/1.1 on `listener` (a loopback
+/// address): each scrape asks the main loop through `tx`, as `cordon
+/// metrics` does over the admin socket. Anything else gets 404; a request
+/// that is not read within 5 s, or is over 8 KiB, is dropped.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    tx: tokio::sync::mpsc::Sender<crate::admin::Pending>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            continue;
+        };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::with_capacity(1024);
+            let path = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                let mut chunk = [0u8; 1024];
+                loop {
+                    let n = stream.read(&mut chunk).await.ok()?;
+                    if n == 0 || buf.len() + n > 8192 {
+                        return None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let mut headers = [httparse::EMPTY_HEADER; 32];
+                    let mut req = httparse::Request::new(&mut headers);
+                    match req.parse(&buf) {
+                        Ok(httparse::Status::Complete(_)) => {
+                            return Some((req.method? == "GET", req.path?.to_string()))
+                        }
+                        Ok(httparse::Status::Partial) => continue,
+                        Err(_) => return None,
+                    }
+                }
+            })
+            .await;
+            let Ok(Some((get, path))) = path else {
+                return;
+            };
+            let (status, body) = if get && (path == "/metrics" || path.starts_with("/metrics?")) {
+                let (otx, orx) = tokio::sync::oneshot::channel();
+                let text = if tx.send((crate::admin::Request::Metrics, otx)).await.is_ok() {
+                    orx.await.ok().and_then(|r| r.metrics)
+                } else {
+                    None
+                };
+                match text {
+                    Some(t) => ("200 OK", t),
+                    None => ("503 Service Unavailable", "the daemon is stopping\n".into()),
+                }
+            } else {
+                ("404 Not Found", "metrics are at /metrics\n".into())
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_values() {
+        let mut s = Status::default();
+        s.policies.insert(
+            "web".into(),
+            crate::status::PolicyCounters {
+                allowed: crate::status::Counter {
+                    packets: 3,
+                    bytes: 180,
+                },
+                dropped: crate::status::Counter {
+                    packets: 2,
+                    bytes: 120,
+                },
+            },
+        );
+        let obs = Observe::default();
+        obs.dns_refusals.store(4, Ordering::Relaxed);
+        obs.reconcile_seconds.observe(0.002);
+        let stats = Stats {
+            reconciles: 7,
+            ..Default::default()
+        };
+        let text = render(&s, &stats, &obs);
+        for want in [
+            "cordon_policy_allowed_packets_total{policy=\"web\"} 3",
+            "cordon_policy_dropped_bytes_total{policy=\"web\"} 120",
+            "cordon_dns_refusals_total 4",
+            "cordon_reconciles_total 7",
+            "cordon_reconcile_seconds_count 1",
+            "# EOF",
+        ] {
+            assert!(text.contains(want), "{want} missing from:\n{text}");
+        }
+    }
+}
