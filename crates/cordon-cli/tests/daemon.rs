@@ -9,26 +9,9 @@
 
 use std::process::Stdio;
 
-use cordon_lab::{lab_or_skip, sh, spoof_drops, take_identity, within, CordonDaemon, Lab, Run};
+use cordon_lab::{lab_or_skip, sh, spoof_drops, tables_installed, take_identity, within, Lab, Run};
 
 const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
-
-/// Starts the daemon and waits until it is up with its tables installed.
-fn start_daemon(lab: &Lab, args: &[&str]) -> CordonDaemon {
-    let mut all = vec!["daemon"];
-    all.extend_from_slice(args);
-    let d = CordonDaemon::spawn(lab.command(&all));
-    assert!(
-        within(30.0, || lab.socket().exists() && tables_installed()).is_some(),
-        "the daemon comes up and installs its tables"
-    );
-    d
-}
-
-fn tables_installed() -> bool {
-    let t = sh("nft", &["list", "tables"]);
-    t.contains("table inet cordon") && t.contains("table bridge cordon")
-}
 
 /// The rule handles of cordon's chains: unchanged handles mean no rule
 /// was rewritten (no replacement, no window).
@@ -77,7 +60,7 @@ fn daemon_follows_containers_fails_closed_and_survives_kill_9() {
         "control: internet"
     );
 
-    let daemon = start_daemon(&lab, &[]);
+    let daemon = lab.start_daemon(&[]);
     assert!(
         within(10.0, || lab.reaches(&pre, "198.51.100.2", 80, "hello-inet")).is_some(),
         "a container running before the daemon keeps the internet"
@@ -141,7 +124,7 @@ fn daemon_follows_containers_fails_closed_and_survives_kill_9() {
     assert_eq!(status_json(&lab)["source"], "kernel");
 
     // The restarted daemon takes over with element changes only.
-    let _daemon = start_daemon(&lab, &[]);
+    let _daemon = lab.start_daemon(&[]);
     assert!(
         within(10.0, || lab.reaches(
             &orphan,
@@ -204,7 +187,7 @@ fn a_freed_address_reused_by_another_policy_carries_no_old_permission() {
         "reuse.yaml",
         "version: 1\ndefault:\n  egress:\n    - to: [internet]\npolicies:\n  - name: open\n    select: { label: { tier: open } }\n    egress:\n      - to: [10.124.0.0/24]\n        ports: [80/tcp]\n",
     );
-    let _daemon = start_daemon(&lab, &["-c", &policy]);
+    let _daemon = lab.start_daemon(&["-c", &policy]);
     let a = lab.run(
         Run::named("a")
             .on(&net)
@@ -255,7 +238,7 @@ fn set_goes_through_the_daemon_and_boot_installs_fail_closed() {
         lab.reaches(&c, "10.124.0.2", 80, "hello-lan"),
         "control: LAN"
     );
-    let daemon = start_daemon(&lab, &["-c", &policy]);
+    let daemon = lab.start_daemon(&["-c", &policy]);
     assert!(within(10.0, || lab.reaches(&c, "198.51.100.2", 80, "hello-inet")).is_some());
     assert!(!lab.reaches(&c, "10.124.0.2", 80, "hello-lan"));
 
@@ -303,7 +286,7 @@ fn set_goes_through_the_daemon_and_boot_installs_fail_closed() {
         !lab.reaches(&c, "198.51.100.2", 80, "hello-inet"),
         "boot ruleset: fail closed"
     );
-    let _daemon = start_daemon(&lab, &["-c", &policy]);
+    let _daemon = lab.start_daemon(&["-c", &policy]);
     assert!(
         within(10.0, || lab.reaches(&c, "198.51.100.2", 80, "hello-inet")).is_some(),
         "the daemon takes over from the boot ruleset"
@@ -329,7 +312,7 @@ fn taking_a_paused_neighbours_identity_gains_nothing() {
     );
     let (_, mac) = lab.exec(&open, "cat /sys/class/net/eth0/address");
     let mac = mac.trim().to_string();
-    let daemon = start_daemon(&lab, &["-c", &policy]);
+    let daemon = lab.start_daemon(&["-c", &policy]);
     assert!(
         within(10.0, || lab.reaches(
             &open,
@@ -410,7 +393,7 @@ fn a_docker_restart_with_new_addresses_keeps_every_container_on_its_policy() {
         "version: 1\ndefault:\n  egress:\n    - to: [internet]\npolicies:\n  - name: open\n    select: { label: { tier: open } }\n    egress:\n      - to: [10.124.0.0/24]\n        ports: [80/tcp]\n",
     );
     let a = lab.run(Run::named("a").label("tier", "open"));
-    let daemon = start_daemon(&lab, &["-c", &policy]);
+    let daemon = lab.start_daemon(&["-c", &policy]);
     assert!(
         within(10.0, || lab.reaches(&a, "10.124.0.2", 80, "hello-lan")).is_some(),
         "open reaches the LAN"
@@ -482,7 +465,7 @@ fn a_network_connected_to_a_running_container_is_followed() {
     let n = lab.run(Run::named("n").on(&net).serve(80, "hello-n"));
     let m = lab.run(Run::named("m").on(&net));
     let c = lab.run(Run::named("c"));
-    let _daemon = start_daemon(&lab, &[]);
+    let _daemon = lab.start_daemon(&[]);
     assert!(
         within(10.0, || lab.reaches(&m, &n.ip4, 80, "hello-n")).is_some(),
         "control: same-network reaches the server"

@@ -4,19 +4,9 @@
 
 use std::time::Duration;
 
-use cordon_lab::{lab_or_skip, sh, within, CordonDaemon, Run};
+use cordon_lab::{lab_or_skip, nft_list, sh, within, CordonDaemon, Run};
 
 const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
-
-/// `nft list ARGS`, or nothing when it fails (the table is not there yet).
-fn nft_list(args: &[&str]) -> String {
-    std::process::Command::new("nft")
-        .arg("list")
-        .args(args)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
-}
 
 #[test]
 fn names_open_only_their_addresses_for_their_ttl() {

@@ -8,22 +8,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 
-use cordon_lab::{lab_or_skip, sh, within, CordonDaemon, Lab, Run};
+use cordon_lab::{lab_or_skip, nft_list, within, Lab, Run};
 
 const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
-
-fn start_daemon(lab: &Lab, args: &[&str]) -> CordonDaemon {
-    let mut all = vec!["daemon"];
-    all.extend_from_slice(args);
-    let d = CordonDaemon::spawn(lab.command(&all));
-    assert!(
-        within(30.0, || lab.socket().exists()
-            && sh("nft", &["list", "tables"]).contains("table inet cordon"))
-        .is_some(),
-        "the daemon comes up"
-    );
-    d
-}
 
 /// `cordon logs -o json` as values.
 fn logs(lab: &Lab, n: &str) -> Vec<serde_json::Value> {
@@ -60,10 +47,7 @@ fn drops_are_logged_by_container_followed_rate_limited_and_counted() {
     );
 
     let port = 19464;
-    let _d = start_daemon(
-        &lab,
-        &["-c", &policy, "--metrics", &format!("127.0.0.1:{port}")],
-    );
+    let _d = lab.start_daemon(&["-c", &policy, "--metrics", &format!("127.0.0.1:{port}")]);
     assert!(
         within(10.0, || lab.reaches(&c, "198.51.100.2", 80, "hello-inet")).is_some(),
         "policy live"
@@ -209,15 +193,12 @@ fn audit_then_suggest_then_enforce() {
         "control: :81"
     );
 
-    let d = start_daemon(&lab, &["-c", &audit]);
+    let d = lab.start_daemon(&["-c", &audit]);
     // Audit: nothing is allowed by a rule, yet everything gets through,
     // logged as audit.
     assert!(
-        within(10.0, || cordon_lab::sh(
-            "nft",
-            &["list", "map", "inet", "cordon", "egress_fwd4"]
-        )
-        .contains(&c.ip4))
+        within(10.0, || nft_list(&["map", "inet", "cordon", "egress_fwd4"])
+            .contains(&c.ip4))
         .is_some(),
         "the container is enforced"
     );
@@ -247,7 +228,7 @@ fn audit_then_suggest_then_enforce() {
 
     // Enforce the suggestion: what was seen still works, nothing else.
     drop(d);
-    let _d = start_daemon(&lab, &["-c", &file]);
+    let _d = lab.start_daemon(&["-c", &file]);
     assert!(
         within(10.0, || !lab.reaches(&c, "10.126.0.2", 81, "hello-81")).is_some(),
         "enforced: an unseen port is dropped"

@@ -114,20 +114,28 @@ impl Response {
     }
 }
 
-/// Sends one request to the daemon at `path`. `Ok(None)` when no daemon
-/// listens there (no socket, or a stale one).
-pub fn call(path: &Path, req: &Request) -> Result<Option<Response>, DaemonError> {
-    let mut s = match StdStream::connect(path) {
-        Ok(s) => s,
+/// Connects to the daemon at `path`; `None` when no daemon listens there
+/// (no socket, or a stale one).
+fn connect(path: &Path) -> Result<Option<StdStream>, DaemonError> {
+    match StdStream::connect(path) {
+        Ok(s) => Ok(Some(s)),
         Err(e)
             if matches!(
                 e.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
             ) =>
         {
-            return Ok(None)
+            Ok(None)
         }
-        Err(e) => return Err(DaemonError(format!("{}: {e}", path.display()))),
+        Err(e) => Err(DaemonError(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// Sends one request to the daemon at `path`. `Ok(None)` when no daemon
+/// listens there (no socket, or a stale one).
+pub fn call(path: &Path, req: &Request) -> Result<Option<Response>, DaemonError> {
+    let Some(mut s) = connect(path)? else {
+        return Ok(None);
     };
     let io = |e: std::io::Error| DaemonError(format!("{}: {e}", path.display()));
     s.set_read_timeout(Some(Duration::from_secs(30)))
@@ -153,17 +161,8 @@ pub fn follow(
     limit: usize,
     mut each: impl FnMut(Result<Response, crate::droplog::Event>) -> bool,
 ) -> Result<bool, DaemonError> {
-    let s = match StdStream::connect(path) {
-        Ok(s) => s,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-            ) =>
-        {
-            return Ok(false)
-        }
-        Err(e) => return Err(DaemonError(format!("{}: {e}", path.display()))),
+    let Some(s) = connect(path)? else {
+        return Ok(false);
     };
     let io = |e: std::io::Error| DaemonError(format!("{}: {e}", path.display()));
     let mut line = serde_json::to_string(&Request::Logs {

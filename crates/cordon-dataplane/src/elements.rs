@@ -248,7 +248,7 @@ fn send((bytes, mut acks): (Vec<u8>, usize)) -> io::Result<()> {
     let mut sock = Socket::new(NETLINK_NETFILTER)?;
     sock.bind_auto()?;
     let _ = sock.set_rx_buf_sz(1 << 20);
-    set_timeout(&sock, Duration::from_secs(5))?;
+    crate::nl::set_read_timeout(&sock, Duration::from_secs(5))?;
     let sent = sock.send(&bytes, 0)?;
     if sent != bytes.len() {
         return Err(io::Error::other("netlink: short write"));
@@ -271,29 +271,6 @@ fn send((bytes, mut acks): (Vec<u8>, usize)) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn set_timeout(sock: &Socket, d: Duration) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let tv = libc::timeval {
-        tv_sec: d.as_secs() as libc::time_t,
-        tv_usec: 0,
-    };
-    // SAFETY: setsockopt with a timeval on a socket we own.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 #[cfg(test)]

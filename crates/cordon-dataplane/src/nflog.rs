@@ -103,27 +103,7 @@ impl NflogReader {
     /// How long [`NflogReader::read`] waits before failing with
     /// `WouldBlock`; `None` waits for ever.
     pub fn set_read_timeout(&mut self, t: Option<std::time::Duration>) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let t = t.unwrap_or_default();
-        let tv = libc::timeval {
-            tv_sec: t.as_secs() as libc::time_t,
-            tv_usec: t.subsec_micros() as libc::suseconds_t,
-        };
-        // SAFETY: a valid timeval for SO_RCVTIMEO on a socket we own.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        crate::nl::set_read_timeout(&self.socket, t.unwrap_or_default())
     }
 
     /// Blocks until the next logged packet.

@@ -58,3 +58,31 @@ pub(crate) fn nla(ty: u16, val: &[u8]) -> Vec<u8> {
     }
     v
 }
+
+/// Sets `SO_RCVTIMEO` on a netlink socket: a receive waits at most `d`
+/// (zero: for ever).
+pub(crate) fn set_read_timeout(
+    sock: &netlink_sys::Socket,
+    d: std::time::Duration,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let tv = libc::timeval {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: setsockopt with a valid timeval on a socket we own.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

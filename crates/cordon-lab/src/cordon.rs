@@ -79,3 +79,39 @@ impl Drop for CordonDaemon {
         let _ = self.0.wait();
     }
 }
+
+/// True when both of cordon's tables are in the host's ruleset.
+pub fn tables_installed() -> bool {
+    let t = crate::sh("nft", &["list", "tables"]);
+    t.contains("table inet cordon") && t.contains("table bridge cordon")
+}
+
+impl crate::Lab {
+    /// Starts `cordon daemon ARGS` and waits (30 s at most) until its
+    /// admin socket exists and its tables are installed.
+    ///
+    /// # Panics
+    /// When the daemon does not come up in time.
+    #[track_caller]
+    pub fn start_daemon(&self, args: &[&str]) -> CordonDaemon {
+        let mut all = vec!["daemon"];
+        all.extend_from_slice(args);
+        let d = CordonDaemon::spawn(self.command(&all));
+        assert!(
+            within(30.0, || self.socket().exists() && tables_installed()).is_some(),
+            "the daemon comes up and installs its tables"
+        );
+        d
+    }
+}
+
+/// `nft list ARGS`, or nothing while it fails (e.g. not installed yet):
+/// for polling with [`within`].
+pub fn nft_list(args: &[&str]) -> String {
+    std::process::Command::new("nft")
+        .arg("list")
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}

@@ -60,7 +60,7 @@ use std::io::Write as _;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use cordon::{spoof_drops, take_identity, within, CordonDaemon};
+pub use cordon::{nft_list, spoof_drops, tables_installed, take_identity, within, CordonDaemon};
 pub use docker::{
     ensure_test_image, ContainerOpts, ExecResult, Publish, TestContainer, TestNetwork, TEST_IMAGE,
 };
