@@ -171,6 +171,18 @@ fn drops_are_logged_by_container_followed_rate_limited_and_counted() {
         "{m}"
     );
     assert!(m.contains("cordon_reconcile_seconds_bucket"), "{m}");
+    // The kernel's own count of the container's judged packets covers the
+    // flood too.
+    let judged = m
+        .lines()
+        .find(|l| {
+            l.starts_with("cordon_container_judged_packets_total{")
+                && l.contains(&format!("container=\"{}\"", c.name))
+                && l.contains("direction=\"egress\"")
+        })
+        .unwrap_or_else(|| panic!("{m}"));
+    let n: u64 = judged.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 301, "{judged}");
     let http = metrics_http(port);
     assert!(http.starts_with("HTTP/1.1 200"), "{http}");
     assert!(http.contains("cordon_event_lag_seconds"), "{http}");

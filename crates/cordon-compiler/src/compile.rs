@@ -192,6 +192,9 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
     for (map, fam) in MAPS {
         let mut s = addr_set(map.to_string(), fam, "container address → policy chain");
         s.verdict_map = true;
+        // Per container: the packets its policy judged (those not of an
+        // established connection), for status and metrics.
+        s.counter = true;
         s.elements = el.map_elements(map);
         inet.sets.push(s);
     }

@@ -70,6 +70,7 @@ fn set_decl_eq(s: &Set, t: &Set) -> bool {
         && s.verdict_map == t.verdict_map
         && s.interval == t.interval
         && s.timeout == t.timeout
+        && s.counter == t.counter
 }
 
 /// The way from ruleset `from` (installed) to ruleset `to` (desired).
@@ -141,6 +142,8 @@ pub struct ObservedTable {
     pub chains: BTreeMap<String, usize>,
     /// Set name → its elements (in the key types of the desired set).
     pub sets: BTreeMap<String, Vec<Element>>,
+    /// The sets declared with per-element counters.
+    pub counted: std::collections::BTreeSet<String>,
 }
 
 /// What the kernel holds of cordon's tables, keyed by (family, name);
@@ -205,6 +208,10 @@ pub fn against_kernel(observed: &Observed, desired: &Ruleset) -> Update {
             let Some(have) = o.sets.get(&s.name) else {
                 return Update::Replace(format!("set {} is missing", s.name));
             };
+            if s.counter && !o.counted.contains(&s.name) {
+                // E.g. installed by a version without per-element counters.
+                return Update::Replace(format!("set {} has no counters", s.name));
+            }
             if let Some(c) = set_change(t, &s.name, s.timeout, have, &s.elements) {
                 changes.push(c);
             }

@@ -140,6 +140,9 @@ fn table_cmds(t: &Table, cmds: &mut Vec<J>, with_elements: bool) {
         if !flags.is_empty() {
             obj["flags"] = json!(flags);
         }
+        if s.counter {
+            obj["stmt"] = json!([{"counter": null}]);
+        }
         if !s.comment.is_empty() {
             obj["comment"] = json!(s.comment);
         }

@@ -83,6 +83,9 @@ pub struct Set {
     pub interval: bool,
     /// `flags timeout` (elements added later with a lifetime).
     pub timeout: bool,
+    /// `counter`: every element counts the packets and bytes that matched
+    /// it (the kernel attaches a counter to each element added).
+    pub counter: bool,
     /// A comment saying what it holds.
     pub comment: String,
     /// Its elements.
@@ -98,6 +101,7 @@ impl Set {
             verdict_map: false,
             interval: false,
             timeout: false,
+            counter: false,
             comment: comment.into(),
             elements: Vec::new(),
         }

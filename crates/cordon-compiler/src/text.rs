@@ -59,6 +59,9 @@ fn render_set(out: &mut String, s: &Set) {
     if !flags.is_empty() {
         let _ = writeln!(out, "\t\tflags {}", flags.join(","));
     }
+    if s.counter {
+        let _ = writeln!(out, "\t\tcounter");
+    }
     if !s.comment.is_empty() {
         let _ = writeln!(out, "\t\tcomment \"{}\"", s.comment);
     }

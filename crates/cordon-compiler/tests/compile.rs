@@ -557,6 +557,12 @@ fn observed(r: &Ruleset) -> diff::Observed {
                             .iter()
                             .map(|s| (s.name.clone(), s.elements.clone()))
                             .collect(),
+                        counted: t
+                            .sets
+                            .iter()
+                            .filter(|s| s.counter)
+                            .map(|s| s.name.clone())
+                            .collect(),
                     },
                 )
             })
@@ -647,6 +653,12 @@ fn the_kernel_is_repaired_by_elements_or_replacement() {
     let mut o = observed(r);
     o.tables.remove(1);
     assert!(matches!(diff::against_kernel(&o, r), Update::Replace(m) if m.contains("missing")));
+    // A dispatch map without per-element counters (an older install).
+    let mut o = observed(r);
+    assert!(o.tables[1].2.counted.remove("egress_fwd4"));
+    assert!(
+        matches!(diff::against_kernel(&o, r), Update::Replace(m) if m == "set egress_fwd4 has no counters")
+    );
 
     // DNS timeout sets are the proxy's: their elements are never touched.
     let mut o = observed(r);

@@ -8,6 +8,8 @@
 //! | `cordon_policy_dropped_packets_total`, `_bytes_total` | policy | the kernel's counters of the policy's final drop (or audit) rule |
 //! | `cordon_fail_closed_dropped_packets_total` | rule | fail-closed and anti-spoofing drops |
 //! | `cordon_logged_packets_total`, `_bytes_total` | container, policy, direction, verdict | the drop log (every logged packet since the daemon started) |
+//! | `cordon_container_judged_packets_total` | container, policy, direction | the kernel's per-element counters of the dispatch maps: packets the container's policy judged |
+//! | `cordon_container_allowed_packets_total` | container, policy, direction | judged minus what the drop log saw dropped or audited |
 //! | `cordon_dns_answers_total`, `cordon_dns_refusals_total` | | the DNS proxy |
 //! | `cordon_reconciles_total`, `cordon_repairs_total`, `cordon_replacements_total`, `cordon_element_updates_total` | | the engine |
 //! | `cordon_reconcile_seconds` | | histogram of reconcile durations |
@@ -183,6 +185,38 @@ pub fn render(status: &Status, stats: &Stats, obs: &Observe) -> String {
         "cordon_event_lag_seconds",
         "Time from Docker's event to the policy live in the kernel",
         obs.event_lag_seconds.clone(),
+    );
+    // Per container: what its policy judged (the kernel), and of that what
+    // was allowed (judged minus what the drop log saw dropped or audited).
+    let mut judged_rows = Vec::new();
+    let mut allowed_rows = Vec::new();
+    for c in &status.containers {
+        for (dir, j) in [("egress", c.judged.egress), ("ingress", c.judged.ingress)] {
+            let labels = l(&[
+                ("container", &c.name),
+                ("policy", &c.policy),
+                ("direction", dir),
+            ]);
+            judged_rows.push((labels.clone(), j.packets));
+            let logged: u64 = tallies
+                .iter()
+                .filter(|((who, _, d, _), _)| *who == c.name && d.starts_with(dir))
+                .map(|(_, t)| t.packets)
+                .sum();
+            allowed_rows.push((labels, j.packets.saturating_sub(logged)));
+        }
+    }
+    family(
+        &mut reg,
+        "cordon_container_judged_packets",
+        "Packets of a container its policy judged (not of established connections)",
+        judged_rows,
+    );
+    family(
+        &mut reg,
+        "cordon_container_allowed_packets",
+        "Judged packets of a container its policy allowed (judged minus logged drops and audits)",
+        allowed_rows,
     );
     let g: Gauge = Gauge::default();
     g.set(status.containers.len() as i64);

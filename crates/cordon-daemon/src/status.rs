@@ -40,6 +40,17 @@ pub struct PolicyCounters {
     pub dropped: Counter,
 }
 
+/// Packets of one container its policy judged (every packet that is not
+/// part of an established connection: new connections, allowed or not),
+/// per direction; from the per-element counters of the dispatch maps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Judged {
+    /// Sent by the container (to anywhere, the host included).
+    pub egress: Counter,
+    /// Sent to the container.
+    pub ingress: Counter,
+}
+
 /// One container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerStatus {
@@ -53,6 +64,9 @@ pub struct ContainerStatus {
     pub addresses: Vec<String>,
     /// Its policy's counters (shared by the policy's containers).
     pub counters: PolicyCounters,
+    /// This container's own packets its policy judged.
+    #[serde(default)]
+    pub judged: Judged,
     /// Packets of this container the ruleset logged since the daemon
     /// started (drops, audits), when the daemon answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,6 +151,47 @@ pub fn counters(
     (policies, fail)
 }
 
+/// The per-element counters of the dispatch maps in an `inet cordon`
+/// listing: container address → what its policy judged.
+pub fn judged(inet: Option<&J>) -> BTreeMap<std::net::IpAddr, Judged> {
+    let mut out: BTreeMap<std::net::IpAddr, Judged> = BTreeMap::new();
+    for obj in inet
+        .and_then(|l| l["nftables"].as_array())
+        .into_iter()
+        .flatten()
+    {
+        let Some(m) = obj.get("map") else {
+            continue;
+        };
+        let name = m["name"].as_str().unwrap_or_default();
+        let egress = name.starts_with("egress_");
+        if !egress && !name.starts_with("ingress_") {
+            continue;
+        }
+        for e in m["elem"].as_array().into_iter().flatten() {
+            // [{"elem": {"val": ADDR, "counter": {...}}}, VERDICT]
+            let inner = &e[0]["elem"];
+            let (Some(addr), Some(c)) = (
+                inner["val"].as_str().and_then(|a| a.parse().ok()),
+                inner.get("counter"),
+            ) else {
+                continue;
+            };
+            let c = Counter {
+                packets: c["packets"].as_u64().unwrap_or(0),
+                bytes: c["bytes"].as_u64().unwrap_or(0),
+            };
+            let j = out.entry(addr).or_default();
+            if egress {
+                j.egress.add(c);
+            } else {
+                j.ingress.add(c);
+            }
+        }
+    }
+    out
+}
+
 /// Builds the status from assignments and the kernel's listings.
 pub fn build(
     source: &str,
@@ -145,6 +200,7 @@ pub fn build(
     bridge: Option<&J>,
 ) -> Status {
     let (policies, fail_closed) = counters(inet, bridge);
+    let per_addr = judged(inet);
     let containers = assignments
         .iter()
         .map(|a| ContainerStatus {
@@ -156,6 +212,14 @@ pub fn build(
                 .get(policy_key(&a.policy))
                 .cloned()
                 .unwrap_or_default(),
+            judged: a.addresses.iter().filter_map(|x| per_addr.get(x)).fold(
+                Judged::default(),
+                |mut acc, j| {
+                    acc.egress.add(j.egress);
+                    acc.ingress.add(j.ingress);
+                    acc
+                },
+            ),
             logged: None,
             last_drop: None,
         })
@@ -195,7 +259,7 @@ pub fn render_text(s: &Status) -> String {
     let _ = writeln!(
         out,
         "{:<24} {:<13} {:<16} {:>10} {:>10}  ADDRESSES",
-        "CONTAINER", "ID", "POLICY", "ALLOWED", "DROPPED"
+        "CONTAINER", "ID", "POLICY", "JUDGED-OUT", "JUDGED-IN"
     );
     for c in &s.containers {
         let _ = writeln!(
@@ -204,8 +268,8 @@ pub fn render_text(s: &Status) -> String {
             c.name,
             c.id,
             c.policy,
-            c.counters.allowed.packets,
-            c.counters.dropped.packets,
+            c.judged.egress.packets,
+            c.judged.ingress.packets,
             c.addresses.join(", ")
         );
     }
@@ -276,7 +340,17 @@ mod tests {
             {"rule": {"chain": "eg_host_web", "expr": [{"counter": {"packets": 2, "bytes": 120}}, {"log": {"prefix": "cordon egress-host web drop ", "group": 100}}, {"drop": null}]}},
             {"rule": {"chain": "eg_fwd__default", "expr": [{"counter": {"packets": 5, "bytes": 300}}, {"log": {"prefix": "cordon egress default drop ", "group": 100}}, {"drop": null}]}},
             {"rule": {"chain": "egress_fwd_dispatch", "expr": [{"counter": {"packets": 7, "bytes": 1}}, {"log": {"prefix": "cordon egress unknown-source drop ", "group": 100}}, {"drop": null}]}},
-            {"rule": {"chain": "egress_fwd", "expr": [{"accept": null}]}}
+            {"rule": {"chain": "egress_fwd", "expr": [{"accept": null}]}},
+            {"map": {"name": "egress_fwd4", "elem": [
+                [{"elem": {"val": "172.17.0.2", "counter": {"packets": 9, "bytes": 540}}}, {"jump": {"target": "eg_fwd_web"}}],
+                [{"elem": {"val": "172.17.0.3", "counter": {"packets": 1, "bytes": 60}}}, {"jump": {"target": "eg_fwd_web"}}]
+            ]}},
+            {"map": {"name": "egress_host4", "elem": [
+                [{"elem": {"val": "172.17.0.2", "counter": {"packets": 1, "bytes": 60}}}, {"jump": {"target": "eg_host_web"}}]
+            ]}},
+            {"map": {"name": "ingress_fwd4", "elem": [
+                [{"elem": {"val": "172.17.0.2", "counter": {"packets": 4, "bytes": 240}}}, {"jump": {"target": "in_fwd_web"}}]
+            ]}}
         ]});
         let bridge = json!({"nftables": [
             {"rule": {"chain": "prerouting", "expr": [{"counter": {"packets": 4, "bytes": 1}}, {"log": {"prefix": "cordon spoof mac drop ", "group": 100}}, {"drop": null}]}}
@@ -295,6 +369,10 @@ mod tests {
         };
         let s = build("kernel", &[a], Some(&listing), Some(&bridge));
         assert_eq!(s.containers[0].counters.dropped.packets, 2);
+        // Its own judged packets: both egress maps, and ingress.
+        assert_eq!(s.containers[0].judged.egress.packets, 10);
+        assert_eq!(s.containers[0].judged.egress.bytes, 600);
+        assert_eq!(s.containers[0].judged.ingress.packets, 4);
         assert!(render_text(&s).contains("enforcing"));
     }
 }

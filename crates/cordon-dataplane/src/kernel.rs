@@ -44,6 +44,12 @@ pub fn parse_table(
                     })?);
                 }
             }
+            let counted = s["stmt"]
+                .as_array()
+                .is_some_and(|st| st.iter().any(|x| x.get("counter").is_some()));
+            if counted {
+                out.counted.insert(name.clone());
+            }
             out.sets.insert(name, elems);
         }
     }

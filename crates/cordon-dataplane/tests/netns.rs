@@ -155,7 +155,7 @@ fn install_lists_both_tables_and_replace_is_whole() {
     assert!(listed.contains("table bridge cordon"), "{listed}");
     assert!(listed.contains("table inet cordon"), "{listed}");
     assert!(
-        listed.contains("10.77.0.3 : jump eg_fwd__default"),
+        listed.contains("10.77.0.3 counter packets 0 bytes 0 : jump eg_fwd__default"),
         "{listed}"
     );
 
@@ -306,6 +306,15 @@ fn reconcile_reads_back_updates_and_repairs() {
         handles_before,
         ns.sh(&["nft", "-a", "list", "chain", "inet", "cordon", "egress_fwd"]),
         "rules were rewritten"
+    );
+    // Elements added over netlink get the map's per-element counter too.
+    let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress_fwd4"]);
+    let elements = map.matches(": jump").count();
+    assert_eq!(elements, 50, "{map}");
+    assert_eq!(
+        map.matches("counter packets 0 bytes 0").count(),
+        50,
+        "{map}"
     );
     // And go: back to the small one.
     nft.apply_update(&between(&big, &small), &small).unwrap();
