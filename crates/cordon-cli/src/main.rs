@@ -5,6 +5,7 @@
 //! 2 misuse or an environment problem (no Docker, no nftables, not root).
 
 mod apply;
+mod audit;
 mod daemon;
 mod load;
 mod set;
@@ -145,6 +146,8 @@ enum Cmd {
     },
     /// Remove everything cordon installed, and nothing else.
     Down,
+    /// CIS Docker Benchmark audit of the host and its containers.
+    Audit(audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -195,6 +198,7 @@ fn main() -> ExitCode {
         Cmd::Boot { config } => daemon::boot(config.as_deref()),
         Cmd::Set { config, socket, op } => set::run(config.as_deref(), socket, op),
         Cmd::Down => apply::down(),
+        Cmd::Audit(args) => audit::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
