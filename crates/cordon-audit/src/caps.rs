@@ -95,9 +95,9 @@ pub fn names(mask: u64) -> Vec<&'static str> {
         .collect()
 }
 
-/// The capability set Docker gives a container.
-pub fn configured(privileged: bool, add: &[String], drop: &[String], last: u8) -> u64 {
-    let every = all(last);
+/// The capability set Docker gives a container, where `every` is the
+/// host's own bounding set (what `--privileged` and `--cap-add ALL` get).
+pub fn configured(privileged: bool, add: &[String], drop: &[String], every: u64) -> u64 {
     if privileged {
         return every;
     }
@@ -120,12 +120,13 @@ pub fn configured(privileged: bool, add: &[String], drop: &[String], last: u8) -
     set & every
 }
 
-/// A mask in words: `none`, `all 41`, or the names.
-pub fn describe(mask: u64, last: u8) -> String {
+/// A mask in words: `none`, `all N` (the host's whole bounding set
+/// `every`), or the names.
+pub fn describe(mask: u64, every: u64) -> String {
     if mask == 0 {
         "none".into()
-    } else if mask == all(last) {
-        format!("all {}", u32::from(last) + 1)
+    } else if mask == every {
+        format!("all {}", every.count_ones())
     } else {
         names(mask).join(",")
     }
@@ -138,18 +139,22 @@ mod tests {
     #[test]
     fn docker_sets() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(configured(false, &[], &[], 40), mask(&DOCKER_DEFAULT));
-        assert_eq!(configured(false, &[], &s(&["ALL"]), 40), 0);
+        let every = all(40);
+        assert_eq!(configured(false, &[], &[], every), mask(&DOCKER_DEFAULT));
+        assert_eq!(configured(false, &[], &s(&["ALL"]), every), 0);
         assert_eq!(
-            configured(false, &s(&["NET_BIND_SERVICE"]), &s(&["ALL"]), 40),
+            configured(false, &s(&["NET_BIND_SERVICE"]), &s(&["ALL"]), every),
             bit("NET_BIND_SERVICE").unwrap()
         );
-        assert_eq!(configured(true, &[], &[], 40), all(40));
-        let sa = configured(false, &s(&["CAP_SYS_ADMIN"]), &[], 40);
+        assert_eq!(configured(true, &[], &[], every), every);
+        // A host whose own bounding set lacks SYS_RESOURCE gives no more.
+        let host = every & !bit("SYS_RESOURCE").unwrap();
+        assert_eq!(configured(true, &[], &[], host), host);
+        let sa = configured(false, &s(&["CAP_SYS_ADMIN"]), &[], every);
         assert!(names(sa).contains(&"SYS_ADMIN"));
         // Docker's default set is the well-known bounding set 0xa80425fb.
         assert_eq!(mask(&DOCKER_DEFAULT), 0xa80425fb);
-        assert_eq!(describe(0, 40), "none");
-        assert_eq!(describe(all(40), 40), "all 41");
+        assert_eq!(describe(0, every), "none");
+        assert_eq!(describe(every, every), "all 41");
     }
 }

@@ -76,8 +76,9 @@ pub struct HostFacts {
     pub docker_socket: Option<String>,
     /// containerd's socket, where found.
     pub containerd_socket: Option<String>,
-    /// The kernel's highest capability number (`cap_last_cap`).
-    pub cap_last_cap: u8,
+    /// The auditor's own capability bounding set (the host's): what a
+    /// privileged container gets.
+    pub cap_bnd: u64,
 }
 
 /// One container's facts.

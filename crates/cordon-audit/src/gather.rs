@@ -138,10 +138,10 @@ pub async fn gather(
         .flatten()
         .filter(|c| *c == "docker-proxy")
         .count();
-    host.cap_last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+    host.cap_bnd = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40);
+        .and_then(|s| procfs::parse_status(&s).cap_bnd)
+        .unwrap_or(crate::caps::all(40));
     let containers = containers
         .into_iter()
         .map(|inspect| {

@@ -155,24 +155,24 @@ pub fn checks() -> Vec<Check> {
             Severity::High,
             Meta { id: "5.4", title: "Ensure that Linux kernel capabilities are restricted within containers", source: "container inspect HostConfig.CapAdd/CapDrop/Privileged; in effect: /proc/<pid>/status CapBnd, CapEff", remediation: "docker run --cap-drop ALL --cap-add only what is needed; never --cap-add SYS_ADMIN" },
             |f: &Facts| {
-                let last = f.host.cap_last_cap;
+                let every = f.host.cap_bnd;
                 per_container(f, |_, c| {
                     let hc = c.host_config();
                     let add = hc.cap_add.clone().unwrap_or_default();
                     let drop = hc.cap_drop.clone().unwrap_or_default();
-                    let want = caps::configured(hc.privileged.unwrap_or(false), &add, &drop, last);
-                    let have = c.proc.as_ref().and_then(|p| p.cap_bnd).map(|b| b & caps::all(last));
+                    let want = caps::configured(hc.privileged.unwrap_or(false), &add, &drop, every);
+                    let have = c.proc.as_ref().and_then(|p| p.cap_bnd).map(|b| b & every);
                     let set = have.unwrap_or(want);
                     let extra = set & !caps::mask(&caps::DOCKER_DEFAULT);
                     let out = Outcome::verdict(
                         container_object(c),
                         extra == 0,
-                        if extra == 0 { format!("capabilities within Docker's default ({})", caps::describe(set, last)) } else { format!("capabilities beyond Docker's default: {}", caps::describe(extra, last)) },
+                        if extra == 0 { format!("capabilities within Docker's default ({})", caps::describe(set, every)) } else { format!("capabilities beyond Docker's default: {}", caps::describe(extra, every)) },
                     );
                     match (&c.proc, have) {
                         (Some(p), Some(h)) => out.compare(
-                            format!("add [{}] drop [{}]: {}", add.join(","), drop.join(","), caps::describe(want, last)),
-                            format!("CapBnd {}; CapEff {}", caps::describe(h, last), p.cap_eff.map_or("?".into(), |e| caps::describe(e, last))),
+                            format!("add [{}] drop [{}]: {}", add.join(","), drop.join(","), caps::describe(want, every)),
+                            format!("CapBnd {}; CapEff {}", caps::describe(h, every), p.cap_eff.map_or("?".into(), |e| caps::describe(e, every))),
                             h != want,
                         ),
                         _ => out,
@@ -185,14 +185,14 @@ pub fn checks() -> Vec<Check> {
             Severity::Critical,
             Meta { id: "5.5", title: "Ensure that privileged containers are not used", source: "container inspect HostConfig.Privileged; in effect: CapBnd and Seccomp", remediation: "drop --privileged; add the single capability or device actually needed" },
             |f: &Facts| {
-                let last = f.host.cap_last_cap;
+                let every = f.host.cap_bnd;
                 per_container(f, |_, c| {
                     let privileged = c.host_config().privileged.unwrap_or(false);
                     let out = Outcome::verdict(container_object(c), !privileged, format!("Privileged={privileged}"));
                     match c.proc.as_ref().and_then(|p| p.cap_bnd) {
                         Some(b) => {
-                            let full = b & caps::all(last) == caps::all(last);
-                            out.compare(format!("Privileged={privileged}"), format!("CapBnd {}", caps::describe(b & caps::all(last), last)), full != privileged)
+                            let full = b & every == every;
+                            out.compare(format!("Privileged={privileged}"), format!("CapBnd {}", caps::describe(b & every, every)), full != privileged)
                         }
                         None => out,
                     }
