@@ -351,3 +351,17 @@ fn json_follows_the_documented_schema() {
     }
     let _: BTreeMap<String, Value> = serde_json::from_value(j["summary"].clone()).unwrap();
 }
+
+#[test]
+fn docs_list_every_check() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/audit.md"))
+        .expect("docs/audit.md");
+    for c in registry() {
+        let row = format!("| {} | {} |", c.info.id, c.info.title.replace('|', "\\|"));
+        assert!(
+            docs.contains(&row),
+            "docs/audit.md does not list {}",
+            c.info.id
+        );
+    }
+}
