@@ -27,8 +27,8 @@ pub enum Target {
 }
 
 /// One file rule: ids of the ownership and the permission check, what it
-/// is, where it is, the owner and group wanted, the widest mode allowed
-/// and the type wanted.
+/// is, where it is, the owner and group wanted, the widest mode allowed,
+/// the type wanted, and the titles and fixes of both checks.
 struct Rule {
     owner_id: &'static str,
     mode_id: &'static str,
@@ -37,133 +37,177 @@ struct Rule {
     owner: (&'static str, &'static str),
     mode: u32,
     kind: &'static str,
+    owner_title: &'static str,
+    mode_title: &'static str,
+    owner_fix: &'static str,
+    mode_fix: &'static str,
+}
+
+macro_rules! rule {
+    ($oid:literal, $mid:literal, $what:literal, $target:expr, $user:literal, $group:literal, $mode:literal, $mode_text:literal, $kind:literal) => {
+        Rule {
+            owner_id: $oid,
+            mode_id: $mid,
+            what: $what,
+            target: $target,
+            owner: ($user, $group),
+            mode: $mode,
+            kind: $kind,
+            owner_title: concat!(
+                "Ensure that the ",
+                $what,
+                " ownership is set to ",
+                $user,
+                ":",
+                $group
+            ),
+            mode_title: concat!(
+                "Ensure that the ",
+                $what,
+                " permissions are set to ",
+                $mode_text,
+                " or more restrictive"
+            ),
+            owner_fix: concat!("chown ", $user, ":", $group, " the ", $what),
+            mode_fix: concat!("chmod ", $mode_text, " the ", $what, " (or stricter)"),
+        }
+    };
 }
 
 const RULES: [Rule; 12] = [
-    Rule {
-        owner_id: "3.1",
-        mode_id: "3.2",
-        what: "docker.service file",
-        target: Target::Unit("docker.service"),
-        owner: ("root", "root"),
-        mode: 0o644,
-        kind: "file",
-    },
-    Rule {
-        owner_id: "3.3",
-        mode_id: "3.4",
-        what: "docker.socket file",
-        target: Target::Unit("docker.socket"),
-        owner: ("root", "root"),
-        mode: 0o644,
-        kind: "file",
-    },
-    Rule {
-        owner_id: "3.5",
-        mode_id: "3.6",
-        what: "/etc/docker directory",
-        target: Target::Path("/etc/docker"),
-        owner: ("root", "root"),
-        mode: 0o755,
-        kind: "dir",
-    },
-    Rule {
-        owner_id: "3.7",
-        mode_id: "3.8",
-        what: "registry certificate files",
-        target: Target::Tree("/etc/docker/certs.d"),
-        owner: ("root", "root"),
-        mode: 0o444,
-        kind: "file",
-    },
-    Rule {
-        owner_id: "3.9",
-        mode_id: "3.10",
-        what: "TLS CA certificate file",
-        target: Target::Flag("--tlscacert", "tlscacert"),
-        owner: ("root", "root"),
-        mode: 0o444,
-        kind: "file",
-    },
-    Rule {
-        owner_id: "3.11",
-        mode_id: "3.12",
-        what: "Docker server certificate file",
-        target: Target::Flag("--tlscert", "tlscert"),
-        owner: ("root", "root"),
-        mode: 0o444,
-        kind: "file",
-    },
-    Rule {
-        owner_id: "3.13",
-        mode_id: "3.14",
-        what: "Docker server certificate key file",
-        target: Target::Flag("--tlskey", "tlskey"),
-        owner: ("root", "root"),
-        mode: 0o400,
-        kind: "file",
-    },
-    Rule {
-        owner_id: "3.15",
-        mode_id: "3.16",
-        what: "Docker socket file",
-        target: Target::DockerSocket,
-        owner: ("root", "docker"),
-        mode: 0o660,
-        kind: "socket",
-    },
-    Rule {
-        owner_id: "3.17",
-        mode_id: "3.18",
-        what: "daemon.json file",
-        target: Target::DaemonJson,
-        owner: ("root", "root"),
-        mode: 0o644,
-        kind: "file",
-    },
-    Rule {
-        owner_id: "3.19",
-        mode_id: "3.20",
-        what: "/etc/default/docker file",
-        target: Target::Path("/etc/default/docker"),
-        owner: ("root", "root"),
-        mode: 0o644,
-        kind: "file",
-    },
-    Rule {
-        owner_id: "3.21",
-        mode_id: "3.22",
-        what: "/etc/sysconfig/docker file",
-        target: Target::Path("/etc/sysconfig/docker"),
-        owner: ("root", "root"),
-        mode: 0o644,
-        kind: "file",
-    },
-    Rule {
-        owner_id: "3.23",
-        mode_id: "3.24",
-        what: "containerd socket file",
-        target: Target::ContainerdSocket,
-        owner: ("root", "root"),
-        mode: 0o660,
-        kind: "socket",
-    },
+    rule!(
+        "3.1",
+        "3.2",
+        "docker.service file",
+        Target::Unit("docker.service"),
+        "root",
+        "root",
+        0o644,
+        "644",
+        "file"
+    ),
+    rule!(
+        "3.3",
+        "3.4",
+        "docker.socket file",
+        Target::Unit("docker.socket"),
+        "root",
+        "root",
+        0o644,
+        "644",
+        "file"
+    ),
+    rule!(
+        "3.5",
+        "3.6",
+        "/etc/docker directory",
+        Target::Path("/etc/docker"),
+        "root",
+        "root",
+        0o755,
+        "755",
+        "dir"
+    ),
+    rule!(
+        "3.7",
+        "3.8",
+        "registry certificate files",
+        Target::Tree("/etc/docker/certs.d"),
+        "root",
+        "root",
+        0o444,
+        "444",
+        "file"
+    ),
+    rule!(
+        "3.9",
+        "3.10",
+        "TLS CA certificate file",
+        Target::Flag("--tlscacert", "tlscacert"),
+        "root",
+        "root",
+        0o444,
+        "444",
+        "file"
+    ),
+    rule!(
+        "3.11",
+        "3.12",
+        "Docker server certificate file",
+        Target::Flag("--tlscert", "tlscert"),
+        "root",
+        "root",
+        0o444,
+        "444",
+        "file"
+    ),
+    rule!(
+        "3.13",
+        "3.14",
+        "Docker server certificate key file",
+        Target::Flag("--tlskey", "tlskey"),
+        "root",
+        "root",
+        0o400,
+        "400",
+        "file"
+    ),
+    rule!(
+        "3.15",
+        "3.16",
+        "Docker socket file",
+        Target::DockerSocket,
+        "root",
+        "docker",
+        0o660,
+        "660",
+        "socket"
+    ),
+    rule!(
+        "3.17",
+        "3.18",
+        "daemon.json file",
+        Target::DaemonJson,
+        "root",
+        "root",
+        0o644,
+        "644",
+        "file"
+    ),
+    rule!(
+        "3.19",
+        "3.20",
+        "/etc/default/docker file",
+        Target::Path("/etc/default/docker"),
+        "root",
+        "root",
+        0o644,
+        "644",
+        "file"
+    ),
+    rule!(
+        "3.21",
+        "3.22",
+        "/etc/sysconfig/docker file",
+        Target::Path("/etc/sysconfig/docker"),
+        "root",
+        "root",
+        0o644,
+        "644",
+        "file"
+    ),
+    rule!(
+        "3.23",
+        "3.24",
+        "containerd socket file",
+        Target::ContainerdSocket,
+        "root",
+        "root",
+        0o660,
+        "660",
+        "socket"
+    ),
 ];
-
-/// Titles, leaked once: the registry holds `&'static str`.
-fn title(kind: &str, what: &str) -> &'static str {
-    Box::leak(
-        format!(
-            "Ensure that {what} {kind} are set to {}",
-            if kind == "ownership" {
-                "root:root or as required"
-            } else {
-                "the benchmark's mode or more restrictive"
-            }
-        )
-        .into_boxed_str(),
-    )
-}
 
 /// The paths a target names on this host (none when it does not apply).
 pub fn resolve(target: Target, host: &HostFacts, daemon: Option<&DaemonConfig>) -> Vec<String> {
@@ -208,19 +252,15 @@ pub fn checks() -> Vec<Check> {
     let mut v = Vec::new();
     for r in &RULES {
         let (target, owner, mode, kind, what) = (r.target, r.owner, r.mode, r.kind, r.what);
-        let remediation_owner: &'static str =
-            Box::leak(format!("chown {}:{} the {what}", owner.0, owner.1).into_boxed_str());
-        let remediation_mode: &'static str =
-            Box::leak(format!("chmod {mode:o} the {what} (or stricter)").into_boxed_str());
         let source = "lstat of the file the daemon uses (its flags, daemon.json, unit directories)";
         v.push(automated(
             3,
             Severity::Medium,
             Meta {
                 id: r.owner_id,
-                title: title("ownership", what),
+                title: r.owner_title,
                 source,
-                remediation: remediation_owner,
+                remediation: r.owner_fix,
             },
             move |f: &Facts| {
                 each_file(f, target, what, |path, st| {
@@ -238,9 +278,9 @@ pub fn checks() -> Vec<Check> {
             Severity::Medium,
             Meta {
                 id: r.mode_id,
-                title: title("permissions", what),
+                title: r.mode_title,
                 source,
-                remediation: remediation_mode,
+                remediation: r.mode_fix,
             },
             move |f: &Facts| {
                 each_file(f, target, what, |path, st| {
