@@ -55,6 +55,19 @@ fn container(name: &str, hc: HostConfig) -> ContainerFacts {
     }
 }
 
+/// The host with one privileged container.
+fn privileged_host() -> Facts {
+    let mut f = host();
+    f.containers.push(container(
+        "p",
+        HostConfig {
+            privileged: Some(true),
+            ..Default::default()
+        },
+    ));
+    f
+}
+
 fn result<'a>(r: &'a Report, id: &str, object: &str) -> &'a cordon_audit::Finding {
     r.results
         .iter()
@@ -246,15 +259,7 @@ fn files_absent_do_not_apply_and_sockets_must_be_sockets() {
 
 #[test]
 fn fail_on_counts_findings_at_or_above_a_level() {
-    let mut f = host();
-    f.containers.push(container(
-        "p",
-        HostConfig {
-            privileged: Some(true),
-            ..Default::default()
-        },
-    ));
-    let r = audit(&f, Vec::new());
+    let r = audit(&privileged_host(), Vec::new());
     assert!(r
         .failures_at_or_above(Severity::Critical)
         .any(|x| x.id == "5.5"));
@@ -266,15 +271,7 @@ fn fail_on_counts_findings_at_or_above_a_level() {
 
 #[test]
 fn sarif_has_the_required_structure() {
-    let mut f = host();
-    f.containers.push(container(
-        "p",
-        HostConfig {
-            privileged: Some(true),
-            ..Default::default()
-        },
-    ));
-    let r = audit(&f, Vec::new());
+    let r = audit(&privileged_host(), Vec::new());
     let s: Value = serde_json::from_str(&render::sarif::render(&r)).unwrap();
     assert_eq!(s["version"], "2.1.0");
     assert!(s["$schema"].as_str().unwrap().contains("sarif-2.1.0"));

@@ -193,6 +193,19 @@ struct Daemon {
 /// Finds the settings of the daemon `docker` talks to (see the module
 /// documentation). `Err` says, in one line, why they could not be known.
 pub async fn detect(docker: &Docker) -> Result<NatSettings, String> {
+    let d = lookup(docker).await?;
+    let s = effective(&d.flags, &d.file);
+    tracing::debug!(
+        pid = d.pid,
+        iptables = s.iptables,
+        ip_masq = s.ip_masq,
+        "dockerd settings"
+    );
+    Ok(s)
+}
+
+/// Finds the daemon `docker` talks to, off the async threads.
+async fn lookup(docker: &Docker) -> Result<Daemon, String> {
     let root_dir = docker
         .info()
         .await
@@ -200,7 +213,7 @@ pub async fn detect(docker: &Docker) -> Result<NatSettings, String> {
         .docker_root_dir
         .filter(|s| !s.is_empty());
     let socket = socket_path();
-    tokio::task::spawn_blocking(move || detect_blocking(socket.as_deref(), root_dir.as_deref()))
+    tokio::task::spawn_blocking(move || find_daemon(socket.as_deref(), root_dir.as_deref()))
         .await
         .map_err(|e| format!("the daemon lookup failed: {e}"))?
 }
@@ -218,35 +231,13 @@ pub fn socket_path() -> Option<PathBuf> {
     host.starts_with('/').then(|| PathBuf::from(host))
 }
 
-fn detect_blocking(socket: Option<&Path>, root_dir: Option<&str>) -> Result<NatSettings, String> {
-    let d = find_daemon(socket, root_dir)?;
-    let s = effective(&d.flags, &d.file);
-    tracing::debug!(
-        pid = d.pid,
-        iptables = s.iptables,
-        ip_masq = s.ip_masq,
-        "dockerd settings"
-    );
-    Ok(s)
-}
-
 /// The dockerd process that answers `docker` (see the module
 /// documentation, step 1): the process id, its arguments (without
 /// argv\[0\]) and the path of the `daemon.json` it reads, as seen from
 /// this process (through `/proc/<pid>/root`). `Err` says, in one line, why
 /// it could not be identified.
 pub async fn daemon_process(docker: &Docker) -> Result<DaemonProcess, String> {
-    let root_dir = docker
-        .info()
-        .await
-        .map_err(|e| format!("cannot ask Docker for its data root: {e}"))?
-        .docker_root_dir
-        .filter(|s| !s.is_empty());
-    let socket = socket_path();
-    let d =
-        tokio::task::spawn_blocking(move || find_daemon(socket.as_deref(), root_dir.as_deref()))
-            .await
-            .map_err(|e| format!("the daemon lookup failed: {e}"))??;
+    let d = lookup(docker).await?;
     let config = d
         .flags
         .config_file

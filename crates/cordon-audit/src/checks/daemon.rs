@@ -33,6 +33,23 @@ fn boolean(c: Option<&DaemonConfig>, names: &[&str], key: &str, default: bool) -
     }
 }
 
+/// A check that a boolean daemon setting (Docker's `default` when unset)
+/// is true; configured only, `/info` does not report it.
+fn flag_must_be_true(
+    flag: &'static str,
+    key: &'static str,
+    default: bool,
+) -> impl Fn(&Facts) -> Vec<Outcome> + Send + Sync + 'static {
+    move |f: &Facts| {
+        let (on, conf) = boolean(f.daemon.as_ref(), &[flag], key, default);
+        vec![Outcome::verdict(
+            Object::daemon(),
+            on,
+            format!("{key} {conf}"),
+        )]
+    }
+}
+
 fn security_options(f: &Facts) -> Vec<String> {
     f.info.security_options.clone().unwrap_or_default()
 }
@@ -121,10 +138,7 @@ pub fn checks() -> Vec<Check> {
                 source: "--iptables / \"iptables\"",
                 remediation: "remove --iptables=false (\"iptables\": false); cordon masquerades for such daemons but Docker's isolation rules are missing",
             },
-            |f: &Facts| {
-                let (on, conf) = boolean(f.daemon.as_ref(), &["--iptables"], "iptables", true);
-                vec![Outcome::verdict(Object::daemon(), on, format!("iptables {conf}"))]
-            },
+            flag_must_be_true("--iptables", "iptables", true),
         ),
         automated(
             2,
@@ -277,10 +291,7 @@ pub fn checks() -> Vec<Check> {
                 source: "--no-new-privileges / \"no-new-privileges\"",
                 remediation: "dockerd --no-new-privileges (\"no-new-privileges\": true)",
             },
-            |f: &Facts| {
-                let (on, conf) = boolean(f.daemon.as_ref(), &["--no-new-privileges"], "no-new-privileges", false);
-                vec![Outcome::verdict(Object::daemon(), on, format!("no-new-privileges {conf}"))]
-            },
+            flag_must_be_true("--no-new-privileges", "no-new-privileges", false),
         ),
         automated(
             2,
