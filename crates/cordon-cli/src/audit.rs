@@ -88,7 +88,11 @@ pub fn run(args: AuditArgs) -> CmdResult {
     })?;
     let report = cordon_audit::audit(&facts, warnings);
     let text = match args.output {
-        Output::Table => render::table::render(&report, std::io::stdout().is_terminal(), args.all),
+        Output::Table => {
+            // Colour on a terminal, unless NO_COLOR is set.
+            let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            render::table::render(&report, colour, args.all)
+        }
         Output::Json => render::json::render(&report),
         Output::Sarif => render::sarif::render(&report),
     };
