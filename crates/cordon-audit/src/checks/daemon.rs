@@ -35,19 +35,30 @@ fn boolean(c: Option<&DaemonConfig>, names: &[&str], key: &str, default: bool) -
 
 /// A check that a boolean daemon setting (Docker's `default` when unset)
 /// is true; configured only, `/info` does not report it.
-fn flag_must_be_true(
-    flag: &'static str,
-    key: &'static str,
-    default: bool,
-) -> impl Fn(&Facts) -> Vec<Outcome> + Send + Sync + 'static {
-    move |f: &Facts| {
-        let (on, conf) = boolean(f.daemon.as_ref(), &[flag], key, default);
-        vec![Outcome::verdict(
-            Object::daemon(),
-            on,
-            format!("{key} {conf}"),
-        )]
-    }
+fn flag_must_be_true(f: &Facts, flag: &str, key: &str, default: bool) -> Outcome {
+    let (on, conf) = boolean(f.daemon.as_ref(), &[flag], key, default);
+    Outcome::verdict(Object::daemon(), on, format!("{key} {conf}"))
+}
+
+/// An automated check of the daemon.
+fn daemon(severity: Severity, m: Meta, judge: fn(&Facts) -> Outcome) -> Check {
+    automated(2, severity, m, move |f: &Facts| vec![judge(f)])
+}
+
+/// A manual check of section 2.
+fn by_hand(
+    id: &'static str,
+    title: &'static str,
+    source: &'static str,
+    fix: &'static str,
+) -> Check {
+    let m = Meta {
+        id,
+        title,
+        source,
+        remediation: fix,
+    };
+    manual(2, m)
 }
 
 fn security_options(f: &Facts) -> Vec<String> {
@@ -74,16 +85,9 @@ pub fn checks() -> Vec<Check> {
                 source: "/info SecurityOptions (name=rootless)",
                 remediation: "run Docker in rootless mode (dockerd-rootless-setuptool.sh install)",
             },
-            |f: &Facts| {
-                if security_options(f).iter().any(|o| o.contains("name=rootless")) {
-                    "the daemon runs rootless".into()
-                } else {
-                    "the daemon runs as root".into()
-                }
-            },
+            rootless,
         ),
-        automated(
-            2,
+        daemon(
             Severity::Medium,
             Meta {
                 id: "2.2",
@@ -91,25 +95,9 @@ pub fn checks() -> Vec<Check> {
                 source: "--icc / \"icc\"; in effect: /networks/bridge option com.docker.network.bridge.enable_icc",
                 remediation: "dockerd --icc=false (\"icc\": false in daemon.json), or use cordon policies",
             },
-            |f: &Facts| {
-                let (want, conf) = boolean(f.daemon.as_ref(), &["--icc"], "icc", true);
-                let eff = f
-                    .default_bridge
-                    .as_ref()
-                    .and_then(|n| n.options.as_ref())
-                    .and_then(|o| o.get("com.docker.network.bridge.enable_icc").cloned());
-                let on = eff.as_deref().map_or(want, |v| v != "false");
-                let out = Outcome::verdict(
-                    Object::daemon(),
-                    !on,
-                    if on { "containers on the default bridge can talk to each other" } else { "inter-container traffic on the default bridge is off" },
-                );
-                let mismatch = f.daemon.is_some() && eff.is_some() && on != want;
-                out.compare(conf, eff.map_or("unknown (no default bridge)".into(), |v| format!("enable_icc={v}")), mismatch).into_vec()
-            },
+            icc,
         ),
-        automated(
-            2,
+        daemon(
             Severity::Low,
             Meta {
                 id: "2.3",
@@ -117,20 +105,9 @@ pub fn checks() -> Vec<Check> {
                 source: "--log-level / \"log-level\"; in effect: /info Debug",
                 remediation: "dockerd --log-level=info (\"log-level\": \"info\")",
             },
-            |f: &Facts| {
-                let (set, conf) = configured(f.daemon.as_ref(), &["--log-level", "-l"], "log-level");
-                let debug_flag = f.daemon.as_ref().and_then(|c| c.boolean(&["-D", "--debug"], "debug")).is_some_and(|b| b.0);
-                let level = set.map(|s| s.value).unwrap_or_else(|| if debug_flag { "debug".into() } else { "info".into() });
-                let debug = f.info.debug.unwrap_or(false);
-                let ok = level == "info" && !debug;
-                let mismatch = f.daemon.is_some() && (level == "debug") != debug;
-                Outcome::verdict(Object::daemon(), ok, format!("log level {level}"))
-                    .compare(conf, format!("Debug={debug}"), mismatch)
-                    .into_vec()
-            },
+            log_level,
         ),
-        automated(
-            2,
+        daemon(
             Severity::Medium,
             Meta {
                 id: "2.4",
@@ -138,10 +115,9 @@ pub fn checks() -> Vec<Check> {
                 source: "--iptables / \"iptables\"",
                 remediation: "remove --iptables=false (\"iptables\": false); cordon masquerades for such daemons but Docker's isolation rules are missing",
             },
-            flag_must_be_true("--iptables", "iptables", true),
+            |f| flag_must_be_true(f, "--iptables", "iptables", true),
         ),
-        automated(
-            2,
+        daemon(
             Severity::Medium,
             Meta {
                 id: "2.5",
@@ -149,36 +125,9 @@ pub fn checks() -> Vec<Check> {
                 source: "--insecure-registry / \"insecure-registries\"; in effect: /info RegistryConfig",
                 remediation: "remove --insecure-registry (\"insecure-registries\") and use TLS registries",
             },
-            |f: &Facts| {
-                let reg = f.info.registry_config.clone().unwrap_or_default();
-                let mut insecure: Vec<String> = reg
-                    .insecure_registry_cidrs
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|c| c != "127.0.0.0/8" && c != "::1/128")
-                    .collect();
-                insecure.extend(
-                    reg.index_configs
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter(|(_, i)| i.secure == Some(false))
-                        .map(|(k, _)| k),
-                );
-                insecure.sort();
-                insecure.dedup();
-                let conf: Vec<String> = f
-                    .daemon
-                    .as_ref()
-                    .map(|c| c.all(&["--insecure-registry"], "insecure-registries").into_iter().map(|s| s.value).collect())
-                    .unwrap_or_default();
-                let eff = if insecure.is_empty() { "none".to_string() } else { insecure.join(", ") };
-                Outcome::verdict(Object::daemon(), insecure.is_empty(), format!("insecure registries: {eff}"))
-                    .compare(if conf.is_empty() { "none".into() } else { conf.join(", ") }, eff, false)
-                    .into_vec()
-            },
+            insecure_registries,
         ),
-        automated(
-            2,
+        daemon(
             Severity::Medium,
             Meta {
                 id: "2.6",
@@ -186,13 +135,12 @@ pub fn checks() -> Vec<Check> {
                 source: "/info Driver",
                 remediation: "dockerd --storage-driver=overlay2",
             },
-            |f: &Facts| {
+            |f| {
                 let d = f.info.driver.clone().unwrap_or_default();
-                vec![Outcome::verdict(Object::daemon(), d != "aufs", format!("storage driver {d}"))]
+                Outcome::verdict(Object::daemon(), d != "aufs", format!("storage driver {d}"))
             },
         ),
-        automated(
-            2,
+        daemon(
             Severity::Critical,
             Meta {
                 id: "2.7",
@@ -200,30 +148,15 @@ pub fn checks() -> Vec<Check> {
                 source: "-H / \"hosts\", --tlsverify / \"tlsverify\"",
                 remediation: "listen on TCP only with --tlsverify --tlscacert --tlscert --tlskey, or only on the unix socket",
             },
-            |f: &Facts| {
-                let Some(c) = f.daemon.as_ref() else {
-                    return vec![Outcome::new(Object::daemon(), Status::NotApplicable, "dockerd not identified: listen addresses unknown")];
-                };
-                let tcp: Vec<String> = c
-                    .all(&["-H", "--host"], "hosts")
-                    .into_iter()
-                    .map(|s| s.value)
-                    .filter(|h| h.starts_with("tcp://"))
-                    .collect();
-                if tcp.is_empty() {
-                    return vec![Outcome::new(Object::daemon(), Status::NotApplicable, "the daemon listens on no TCP address")];
-                }
-                let verify = c.boolean(&["--tlsverify"], "tlsverify").is_some_and(|b| b.0);
-                vec![Outcome::verdict(
-                    Object::daemon(),
-                    verify,
-                    format!("listens on {} with tlsverify={verify}", tcp.join(", ")),
-                )]
-            },
+            tls,
         ),
-        manual(2, Meta { id: "2.8", title: "Ensure the default ulimit is configured appropriately", source: "--default-ulimit", remediation: "dockerd --default-ulimit nofile=1024:4096 where needed" }),
-        automated(
-            2,
+        by_hand(
+            "2.8",
+            "Ensure the default ulimit is configured appropriately",
+            "--default-ulimit",
+            "dockerd --default-ulimit nofile=1024:4096 where needed",
+        ),
+        daemon(
             Severity::Low,
             Meta {
                 id: "2.9",
@@ -231,19 +164,21 @@ pub fn checks() -> Vec<Check> {
                 source: "--userns-remap / \"userns-remap\"; in effect: /info SecurityOptions name=userns",
                 remediation: "dockerd --userns-remap=default",
             },
-            |f: &Facts| {
-                let (set, conf) = configured(f.daemon.as_ref(), &["--userns-remap"], "userns-remap");
-                let on = security_options(f).iter().any(|o| o.contains("name=userns"));
-                let mismatch = f.daemon.is_some() && set.is_some() != on;
-                Outcome::verdict(Object::daemon(), on, if on { "user namespace remapping in effect" } else { "containers' root is the host's root" })
-                    .compare(conf, if on { "name=userns" } else { "no userns in SecurityOptions" }, mismatch)
-                    .into_vec()
-            },
+            userns,
         ),
-        manual(2, Meta { id: "2.10", title: "Ensure the default cgroup usage has been confirmed", source: "--cgroup-parent", remediation: "leave --cgroup-parent at its default unless needed" }),
-        manual(2, Meta { id: "2.11", title: "Ensure base device size is not changed until needed", source: "--storage-opt dm.basesize", remediation: "do not set dm.basesize unless needed" }),
-        automated(
-            2,
+        by_hand(
+            "2.10",
+            "Ensure the default cgroup usage has been confirmed",
+            "--cgroup-parent",
+            "leave --cgroup-parent at its default unless needed",
+        ),
+        by_hand(
+            "2.11",
+            "Ensure base device size is not changed until needed",
+            "--storage-opt dm.basesize",
+            "do not set dm.basesize unless needed",
+        ),
+        daemon(
             Severity::Low,
             Meta {
                 id: "2.12",
@@ -251,20 +186,9 @@ pub fn checks() -> Vec<Check> {
                 source: "--authorization-plugin / \"authorization-plugins\"; in effect: /info Plugins.Authorization",
                 remediation: "dockerd --authorization-plugin=PLUGIN",
             },
-            |f: &Facts| {
-                let eff = f.info.plugins.as_ref().and_then(|p| p.authorization.clone()).unwrap_or_default();
-                let (_, conf) = configured(f.daemon.as_ref(), &["--authorization-plugin"], "authorization-plugins");
-                Outcome::verdict(
-                    Object::daemon(),
-                    !eff.is_empty(),
-                    if eff.is_empty() { "no authorization plugin".to_string() } else { format!("authorization plugins: {}", eff.join(", ")) },
-                )
-                .compare(conf, if eff.is_empty() { "none".into() } else { eff.join(", ") }, false)
-                .into_vec()
-            },
+            authorization,
         ),
-        automated(
-            2,
+        daemon(
             Severity::Low,
             Meta {
                 id: "2.13",
@@ -272,18 +196,9 @@ pub fn checks() -> Vec<Check> {
                 source: "--log-driver / \"log-driver\"; in effect: /info LoggingDriver",
                 remediation: "dockerd --log-driver=syslog (or journald, fluentd, gelf …) with a remote collector",
             },
-            |f: &Facts| {
-                let d = f.info.logging_driver.clone().unwrap_or_default();
-                let (set, conf) = configured(f.daemon.as_ref(), &["--log-driver"], "log-driver");
-                let local = matches!(d.as_str(), "" | "json-file" | "local" | "none");
-                let mismatch = set.is_some_and(|s| s.value != d);
-                Outcome::verdict(Object::daemon(), !local, format!("logging driver {d}"))
-                    .compare(conf, d.clone(), mismatch)
-                    .into_vec()
-            },
+            remote_logging,
         ),
-        automated(
-            2,
+        daemon(
             Severity::Medium,
             Meta {
                 id: "2.14",
@@ -291,10 +206,9 @@ pub fn checks() -> Vec<Check> {
                 source: "--no-new-privileges / \"no-new-privileges\"",
                 remediation: "dockerd --no-new-privileges (\"no-new-privileges\": true)",
             },
-            flag_must_be_true("--no-new-privileges", "no-new-privileges", false),
+            |f| flag_must_be_true(f, "--no-new-privileges", "no-new-privileges", false),
         ),
-        automated(
-            2,
+        daemon(
             Severity::Low,
             Meta {
                 id: "2.15",
@@ -302,16 +216,12 @@ pub fn checks() -> Vec<Check> {
                 source: "--live-restore / \"live-restore\"; in effect: /info LiveRestoreEnabled",
                 remediation: "dockerd --live-restore (\"live-restore\": true)",
             },
-            |f: &Facts| {
-                let (want, conf) = boolean(f.daemon.as_ref(), &["--live-restore"], "live-restore", false);
+            |f| {
                 let eff = f.info.live_restore_enabled.unwrap_or(false);
-                Outcome::verdict(Object::daemon(), eff, format!("live restore {eff}"))
-                    .compare(conf, format!("LiveRestoreEnabled={eff}"), f.daemon.is_some() && want != eff)
-                    .into_vec()
+                compared_flag(f, "--live-restore", "live-restore", eff, "LiveRestoreEnabled", true)
             },
         ),
-        automated(
-            2,
+        daemon(
             Severity::Low,
             Meta {
                 id: "2.16",
@@ -319,17 +229,9 @@ pub fn checks() -> Vec<Check> {
                 source: "--userland-proxy / \"userland-proxy\"; in effect: docker-proxy processes in /proc",
                 remediation: "dockerd --userland-proxy=false (\"userland-proxy\": false)",
             },
-            |f: &Facts| {
-                let (want, conf) = boolean(f.daemon.as_ref(), &["--userland-proxy"], "userland-proxy", true);
-                let n = f.host.docker_proxies;
-                let mismatch = f.daemon.is_some() && !want && n > 0;
-                Outcome::verdict(Object::daemon(), !want && n == 0, format!("userland proxy {want}, {n} docker-proxy process(es)"))
-                    .compare(conf, format!("{n} docker-proxy process(es)"), mismatch)
-                    .into_vec()
-            },
+            userland_proxy,
         ),
-        automated(
-            2,
+        daemon(
             Severity::High,
             Meta {
                 id: "2.17",
@@ -337,23 +239,9 @@ pub fn checks() -> Vec<Check> {
                 source: "--seccomp-profile / \"seccomp-profile\"; in effect: /info SecurityOptions name=seccomp",
                 remediation: "do not set --seccomp-profile=unconfined; keep the default profile or a stricter one",
             },
-            |f: &Facts| {
-                let (_, conf) = configured(f.daemon.as_ref(), &["--seccomp-profile"], "seccomp-profile");
-                let eff = daemon_seccomp(f);
-                Outcome::verdict(
-                    Object::daemon(),
-                    eff.is_some(),
-                    match &eff {
-                        Some(o) => format!("seccomp enabled ({o})"),
-                        None => "seccomp is not enabled daemon-wide".into(),
-                    },
-                )
-                .compare(conf, eff.unwrap_or_else(|| "none".into()), false)
-                .into_vec()
-            },
+            seccomp,
         ),
-        automated(
-            2,
+        daemon(
             Severity::Low,
             Meta {
                 id: "2.18",
@@ -361,13 +249,210 @@ pub fn checks() -> Vec<Check> {
                 source: "--experimental / \"experimental\"; in effect: /info ExperimentalBuild",
                 remediation: "remove --experimental (\"experimental\": true)",
             },
-            |f: &Facts| {
-                let (want, conf) = boolean(f.daemon.as_ref(), &["--experimental"], "experimental", false);
+            |f| {
                 let eff = f.info.experimental_build.unwrap_or(false);
-                Outcome::verdict(Object::daemon(), !eff, format!("experimental {eff}"))
-                    .compare(conf, format!("ExperimentalBuild={eff}"), f.daemon.is_some() && want != eff)
-                    .into_vec()
+                compared_flag(f, "--experimental", "experimental", eff, "ExperimentalBuild", false)
             },
         ),
     ]
+}
+
+/// A boolean setting compared with `/info`'s `field` (`eff`): passes when
+/// the value in effect is `good`.
+fn compared_flag(f: &Facts, flag: &str, key: &str, eff: bool, field: &str, good: bool) -> Outcome {
+    let (want, conf) = boolean(f.daemon.as_ref(), &[flag], key, false);
+    let mismatch = f.daemon.is_some() && want != eff;
+    Outcome::verdict(Object::daemon(), eff == good, format!("{key} {eff}")).compare(
+        conf,
+        format!("{field}={eff}"),
+        mismatch,
+    )
+}
+
+fn rootless(f: &Facts) -> String {
+    if security_options(f)
+        .iter()
+        .any(|o| o.contains("name=rootless"))
+    {
+        "the daemon runs rootless".into()
+    } else {
+        "the daemon runs as root".into()
+    }
+}
+
+fn icc(f: &Facts) -> Outcome {
+    let (want, conf) = boolean(f.daemon.as_ref(), &["--icc"], "icc", true);
+    let eff = f
+        .default_bridge
+        .as_ref()
+        .and_then(|n| n.options.as_ref())
+        .and_then(|o| o.get("com.docker.network.bridge.enable_icc").cloned());
+    let on = eff.as_deref().map_or(want, |v| v != "false");
+    let ev = if on {
+        "containers on the default bridge can talk to each other"
+    } else {
+        "inter-container traffic on the default bridge is off"
+    };
+    let mismatch = f.daemon.is_some() && eff.is_some() && on != want;
+    let shown = eff.map_or("unknown (no default bridge)".into(), |v| {
+        format!("enable_icc={v}")
+    });
+    Outcome::verdict(Object::daemon(), !on, ev).compare(conf, shown, mismatch)
+}
+
+fn log_level(f: &Facts) -> Outcome {
+    let d = f.daemon.as_ref();
+    let (set, conf) = configured(d, &["--log-level", "-l"], "log-level");
+    let debug_flag = d
+        .and_then(|c| c.boolean(&["-D", "--debug"], "debug"))
+        .is_some_and(|b| b.0);
+    let level = match set {
+        Some(s) => s.value,
+        None if debug_flag => "debug".into(),
+        None => "info".into(),
+    };
+    let debug = f.info.debug.unwrap_or(false);
+    let ok = level == "info" && !debug;
+    let mismatch = d.is_some() && (level == "debug") != debug;
+    Outcome::verdict(Object::daemon(), ok, format!("log level {level}")).compare(
+        conf,
+        format!("Debug={debug}"),
+        mismatch,
+    )
+}
+
+fn insecure_registries(f: &Facts) -> Outcome {
+    let reg = f.info.registry_config.clone().unwrap_or_default();
+    let mut insecure: Vec<String> = reg
+        .insecure_registry_cidrs
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c != "127.0.0.0/8" && c != "::1/128")
+        .collect();
+    insecure.extend(
+        reg.index_configs
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, i)| i.secure == Some(false))
+            .map(|(k, _)| k),
+    );
+    insecure.sort();
+    insecure.dedup();
+    let conf: Vec<String> = f
+        .daemon
+        .iter()
+        .flat_map(|c| c.all(&["--insecure-registry"], "insecure-registries"))
+        .map(|s| s.value)
+        .collect();
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let eff = list(&insecure);
+    Outcome::verdict(
+        Object::daemon(),
+        insecure.is_empty(),
+        format!("insecure registries: {eff}"),
+    )
+    .compare(list(&conf), eff, false)
+}
+
+fn tls(f: &Facts) -> Outcome {
+    let Some(c) = f.daemon.as_ref() else {
+        let why = "dockerd not identified: listen addresses unknown";
+        return Outcome::new(Object::daemon(), Status::NotApplicable, why);
+    };
+    let tcp: Vec<String> = c
+        .all(&["-H", "--host"], "hosts")
+        .into_iter()
+        .map(|s| s.value)
+        .filter(|h| h.starts_with("tcp://"))
+        .collect();
+    if tcp.is_empty() {
+        let why = "the daemon listens on no TCP address";
+        return Outcome::new(Object::daemon(), Status::NotApplicable, why);
+    }
+    let verify = c
+        .boolean(&["--tlsverify"], "tlsverify")
+        .is_some_and(|b| b.0);
+    let ev = format!("listens on {} with tlsverify={verify}", tcp.join(", "));
+    Outcome::verdict(Object::daemon(), verify, ev)
+}
+
+fn userns(f: &Facts) -> Outcome {
+    let (set, conf) = configured(f.daemon.as_ref(), &["--userns-remap"], "userns-remap");
+    let on = security_options(f)
+        .iter()
+        .any(|o| o.contains("name=userns"));
+    let mismatch = f.daemon.is_some() && set.is_some() != on;
+    let (ev, eff) = if on {
+        ("user namespace remapping in effect", "name=userns")
+    } else {
+        (
+            "containers' root is the host's root",
+            "no userns in SecurityOptions",
+        )
+    };
+    Outcome::verdict(Object::daemon(), on, ev).compare(conf, eff, mismatch)
+}
+
+fn authorization(f: &Facts) -> Outcome {
+    let eff = f
+        .info
+        .plugins
+        .as_ref()
+        .and_then(|p| p.authorization.clone())
+        .unwrap_or_default();
+    let names = ["--authorization-plugin"];
+    let (_, conf) = configured(f.daemon.as_ref(), &names, "authorization-plugins");
+    let shown = if eff.is_empty() {
+        "none".to_string()
+    } else {
+        eff.join(", ")
+    };
+    let ev = format!("authorization plugins: {shown}");
+    Outcome::verdict(Object::daemon(), !eff.is_empty(), ev).compare(conf, shown, false)
+}
+
+fn remote_logging(f: &Facts) -> Outcome {
+    let d = f.info.logging_driver.clone().unwrap_or_default();
+    let (set, conf) = configured(f.daemon.as_ref(), &["--log-driver"], "log-driver");
+    let local = matches!(d.as_str(), "" | "json-file" | "local" | "none");
+    let mismatch = set.is_some_and(|s| s.value != d);
+    Outcome::verdict(Object::daemon(), !local, format!("logging driver {d}")).compare(
+        conf,
+        d.clone(),
+        mismatch,
+    )
+}
+
+fn userland_proxy(f: &Facts) -> Outcome {
+    let (want, conf) = boolean(
+        f.daemon.as_ref(),
+        &["--userland-proxy"],
+        "userland-proxy",
+        true,
+    );
+    let n = f.host.docker_proxies;
+    let mismatch = f.daemon.is_some() && !want && n > 0;
+    let ev = format!("userland proxy {want}, {n} docker-proxy process(es)");
+    Outcome::verdict(Object::daemon(), !want && n == 0, ev).compare(
+        conf,
+        format!("{n} docker-proxy process(es)"),
+        mismatch,
+    )
+}
+
+fn seccomp(f: &Facts) -> Outcome {
+    let (_, conf) = configured(f.daemon.as_ref(), &["--seccomp-profile"], "seccomp-profile");
+    let eff = daemon_seccomp(f);
+    let ev = match &eff {
+        Some(o) => format!("seccomp enabled ({o})"),
+        None => "seccomp is not enabled daemon-wide".into(),
+    };
+    let shown = eff.clone().unwrap_or_else(|| "none".into());
+    Outcome::verdict(Object::daemon(), eff.is_some(), ev).compare(conf, shown, false)
 }
