@@ -362,3 +362,80 @@ fn docs_list_every_check() {
         );
     }
 }
+
+#[test]
+fn image_checks_read_config_and_history_and_never_copy_secrets() {
+    use bollard::models::{ImageConfig, ImageHistoryResponseItem, ImageInspect};
+    use cordon_audit::facts::ImageFacts;
+    let line = |s: &str| ImageHistoryResponseItem {
+        created_by: s.into(),
+        ..Default::default()
+    };
+    let mut f = host();
+    f.images.insert(
+        "sha256:1".into(),
+        ImageFacts {
+            inspect: ImageInspect {
+                id: Some("sha256:1".into()),
+                repo_tags: Some(vec!["app:1".into()]),
+                config: Some(ImageConfig {
+                    env: Some(vec!["DB_PASSWORD=hunter2".into(), "PATH=/bin".into()]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            // Newest first, as Docker lists it.
+            history: vec![
+                line("/bin/sh -c #(nop) ADD https://example.org/x.tgz /x"),
+                line("/bin/sh -c apt-get update"),
+                line("/bin/sh -c #(nop) ADD file:abc in / "),
+            ],
+        },
+    );
+    let r = audit(&f, Vec::new());
+    let secrets = result(&r, "4.10", "app:1");
+    assert_eq!(secrets.status, Status::Fail);
+    assert!(secrets.evidence.contains("DB_PASSWORD"), "{secrets:?}");
+    assert!(!secrets.evidence.contains("hunter2"), "{secrets:?}");
+    assert_eq!(result(&r, "4.7", "app:1").status, Status::Fail);
+    let add = result(&r, "4.9", "app:1");
+    assert_eq!(add.status, Status::Fail);
+    assert!(add.evidence.starts_with("1 ADD"), "{add:?}");
+    assert_eq!(result(&r, "4.6", "app:1").status, Status::Fail);
+}
+
+#[test]
+fn cordon_coverage_as_configured_and_as_installed() {
+    let policy = cordon_policy::parse(
+        "p.yaml",
+        "version: 1\npolicies:\n  - name: lan\n    select: { name: \"lan*\" }\n    egress:\n      - to: [private]\n",
+    )
+    .unwrap();
+    let mut f = host();
+    f.cordon.policy = Some(policy);
+    f.containers.push(container("web", HostConfig::default()));
+    f.containers.push(container("lan1", HostConfig::default()));
+    f.containers.push(container(
+        "hostnet",
+        HostConfig {
+            network_mode: Some("host".into()),
+            ..Default::default()
+        },
+    ));
+    f.cordon.table_installed = Some(true);
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "CORDON-1", "web").status, Status::Pass);
+    let lan = result(&r, "CORDON-1", "lan1");
+    assert_eq!(lan.status, Status::Fail);
+    assert!(
+        lan.evidence.contains("opens private ranges (private)"),
+        "{lan:?}"
+    );
+    assert!(lan.evidence.contains("opens metadata (private)"), "{lan:?}");
+    assert_eq!(result(&r, "CORDON-1", "hostnet").status, Status::Fail);
+    // The same policy, not installed: configured to block, not in effect.
+    f.cordon.table_installed = Some(false);
+    let r = audit(&f, Vec::new());
+    let web = result(&r, "CORDON-1", "web");
+    assert!(web.status == Status::Fail && web.mismatch, "{web:?}");
+}
