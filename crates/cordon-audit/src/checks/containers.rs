@@ -6,7 +6,7 @@
 use bollard::models::{LocalNodeState, RestartPolicyNameEnum};
 
 use super::daemon::daemon_seccomp;
-use super::{automated, container_object, manual, per_container, Check, Meta};
+use super::{automated, by_hand, container_object, per_container, Check, Meta};
 use crate::caps;
 use crate::facts::{ContainerFacts, Facts};
 use crate::model::{Object, Outcome, Severity, Status};
@@ -97,24 +97,6 @@ fn each(
     automated(5, severity, meta, move |f: &Facts| per_container(f, judge))
 }
 
-/// A manual section-5 check.
-fn by_hand(
-    id: &'static str,
-    title: &'static str,
-    source: &'static str,
-    fix: &'static str,
-) -> Check {
-    manual(
-        5,
-        Meta {
-            id,
-            title,
-            source,
-            remediation: fix,
-        },
-    )
-}
-
 const NS_SOURCE: &str = "container inspect HostConfig; in effect: /proc/<pid>/ns/* vs the host's";
 
 /// Section 5's checks.
@@ -188,6 +170,7 @@ pub fn checks() -> Vec<Check> {
             privileged_ports,
         ),
         by_hand(
+            5,
             "5.9",
             "Ensure that only needed ports are open on the container",
             "container inspect NetworkSettings.Ports (a person decides what is needed)",
@@ -269,6 +252,7 @@ pub fn checks() -> Vec<Check> {
             devices,
         ),
         by_hand(
+            5,
             "5.19",
             "Ensure that the default ulimit is overwritten at runtime if needed",
             "container inspect HostConfig.Ulimits",
@@ -299,12 +283,14 @@ pub fn checks() -> Vec<Check> {
             seccomp,
         ),
         by_hand(
+            5,
             "5.23",
             "Ensure that docker exec commands are not used with the privileged option",
             "the audit log of the daemon",
             "never docker exec --privileged",
         ),
         by_hand(
+            5,
             "5.24",
             "Ensure that docker exec commands are not used with the user=root option",
             "the audit log of the daemon",
@@ -335,6 +321,7 @@ pub fn checks() -> Vec<Check> {
             health,
         ),
         by_hand(
+            5,
             "5.28",
             "Ensure that Docker commands always make use of the latest version of their image",
             "a person",

@@ -2,7 +2,7 @@
 //! from the daemon's command line and `daemon.json`; the value in effect
 //! from `/info`, the default bridge network and the process table.
 
-use super::{automated, manual, manual_with, Check, Meta};
+use super::{automated, by_hand, manual_with, Check, Meta};
 use crate::facts::Facts;
 use crate::flags::{DaemonConfig, Setting};
 use crate::model::{Object, Outcome, Severity, Status};
@@ -43,22 +43,6 @@ fn flag_must_be_true(f: &Facts, flag: &str, key: &str, default: bool) -> Outcome
 /// An automated check of the daemon.
 fn daemon(severity: Severity, m: Meta, judge: fn(&Facts) -> Outcome) -> Check {
     automated(2, severity, m, move |f: &Facts| vec![judge(f)])
-}
-
-/// A manual check of section 2.
-fn by_hand(
-    id: &'static str,
-    title: &'static str,
-    source: &'static str,
-    fix: &'static str,
-) -> Check {
-    let m = Meta {
-        id,
-        title,
-        source,
-        remediation: fix,
-    };
-    manual(2, m)
 }
 
 fn security_options(f: &Facts) -> Vec<String> {
@@ -151,6 +135,7 @@ pub fn checks() -> Vec<Check> {
             tls,
         ),
         by_hand(
+            2,
             "2.8",
             "Ensure the default ulimit is configured appropriately",
             "--default-ulimit",
@@ -167,12 +152,14 @@ pub fn checks() -> Vec<Check> {
             userns,
         ),
         by_hand(
+            2,
             "2.10",
             "Ensure the default cgroup usage has been confirmed",
             "--cgroup-parent",
             "leave --cgroup-parent at its default unless needed",
         ),
         by_hand(
+            2,
             "2.11",
             "Ensure base device size is not changed until needed",
             "--storage-opt dm.basesize",

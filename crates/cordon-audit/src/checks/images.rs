@@ -2,7 +2,7 @@
 //! and image history, and (4.1) each container's user as configured and
 //! as its process runs.
 
-use super::{automated, container_object, manual, not_scored, per_container, Check, Meta};
+use super::{automated, by_hand, container_object, not_scored, per_container, Check, Meta};
 use crate::facts::{ContainerFacts, Facts, ImageFacts};
 use crate::model::{Object, Outcome, Severity};
 
@@ -30,22 +30,6 @@ fn image(severity: Severity, m: Meta, judge: fn(&ImageFacts) -> Outcome) -> Chec
     automated(4, severity, m, move |f: &Facts| {
         f.images.values().map(judge).collect()
     })
-}
-
-/// A manual check of section 4.
-fn by_hand(
-    id: &'static str,
-    title: &'static str,
-    source: &'static str,
-    fix: &'static str,
-) -> Check {
-    let m = Meta {
-        id,
-        title,
-        source,
-        remediation: fix,
-    };
-    manual(4, m)
 }
 
 /// True when a user spec (`USER`, `--user`) means root.
@@ -78,18 +62,21 @@ pub fn checks() -> Vec<Check> {
             |f: &Facts| per_container(f, user),
         ),
         by_hand(
+            4,
             "4.2",
             "Ensure that containers use only trusted base images",
             "a person",
             "build from images you trust and pin them by digest",
         ),
         by_hand(
+            4,
             "4.3",
             "Ensure that unnecessary packages are not installed in the container",
             "a person",
             "use minimal base images",
         ),
         by_hand(
+            4,
             "4.4",
             "Ensure images are scanned and rebuilt to include security patches",
             "a person / an image scanner",
@@ -126,6 +113,7 @@ pub fn checks() -> Vec<Check> {
             update_alone,
         ),
         by_hand(
+            4,
             "4.8",
             "Ensure setuid and setgid permissions are removed",
             "a person (find / -perm /6000 in the image)",
@@ -152,12 +140,14 @@ pub fn checks() -> Vec<Check> {
             secrets,
         ),
         by_hand(
+            4,
             "4.11",
             "Ensure only verified packages are installed",
             "a person",
             "verify package signatures in builds",
         ),
         by_hand(
+            4,
             "4.12",
             "Ensure all signed artifacts are validated",
             "a person",

@@ -69,6 +69,23 @@ pub fn manual(section: u8, m: Meta) -> Check {
     }
 }
 
+/// A manual check from its parts.
+pub fn by_hand(
+    section: u8,
+    id: &'static str,
+    title: &'static str,
+    source: &'static str,
+    remediation: &'static str,
+) -> Check {
+    let m = Meta {
+        id,
+        title,
+        source,
+        remediation,
+    };
+    manual(section, m)
+}
+
 /// A manual check with evidence to help the person deciding.
 pub fn manual_with(
     section: u8,
