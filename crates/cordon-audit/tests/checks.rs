@@ -439,3 +439,22 @@ fn cordon_coverage_as_configured_and_as_installed() {
     let web = result(&r, "CORDON-1", "web");
     assert!(web.status == Status::Fail && web.mismatch, "{web:?}");
 }
+
+#[test]
+fn cap_add_all_is_a_capability_finding_not_a_privileged_disagreement() {
+    let mut f = host();
+    let mut c = container(
+        "all",
+        HostConfig {
+            cap_add: Some(vec!["ALL".into()]),
+            ..Default::default()
+        },
+    );
+    c.proc.as_mut().unwrap().cap_bnd = Some(caps::all(40));
+    f.containers.push(c);
+    let r = audit(&f, Vec::new());
+    let p = result(&r, "5.5", "all");
+    assert!(p.status == Status::Pass && !p.mismatch, "{p:?}");
+    let k = result(&r, "5.4", "all");
+    assert!(k.status == Status::Fail && !k.mismatch, "{k:?}");
+}
