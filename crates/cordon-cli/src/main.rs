@@ -5,6 +5,7 @@
 //! 2 misuse or an environment problem (no Docker, no nftables, not root).
 
 mod apply;
+mod audit;
 mod daemon;
 mod load;
 mod observe;
@@ -182,6 +183,8 @@ enum Cmd {
     },
     /// Remove everything cordon installed, and nothing else.
     Down,
+    /// CIS Docker Benchmark audit of the host and its containers.
+    Audit(audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -246,6 +249,7 @@ fn main() -> ExitCode {
             .transpose()
             .and_then(|d| observe::suggest(socket, d)),
         Cmd::Metrics { socket } => observe::metrics(socket),
+        Cmd::Audit(args) => audit::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -193,6 +193,19 @@ struct Daemon {
 /// Finds the settings of the daemon `docker` talks to (see the module
 /// documentation). `Err` says, in one line, why they could not be known.
 pub async fn detect(docker: &Docker) -> Result<NatSettings, String> {
+    let d = lookup(docker).await?;
+    let s = effective(&d.flags, &d.file);
+    tracing::debug!(
+        pid = d.pid,
+        iptables = s.iptables,
+        ip_masq = s.ip_masq,
+        "dockerd settings"
+    );
+    Ok(s)
+}
+
+/// Finds the daemon `docker` talks to, off the async threads.
+async fn lookup(docker: &Docker) -> Result<Daemon, String> {
     let root_dir = docker
         .info()
         .await
@@ -200,13 +213,13 @@ pub async fn detect(docker: &Docker) -> Result<NatSettings, String> {
         .docker_root_dir
         .filter(|s| !s.is_empty());
     let socket = socket_path();
-    tokio::task::spawn_blocking(move || detect_blocking(socket.as_deref(), root_dir.as_deref()))
+    tokio::task::spawn_blocking(move || find_daemon(socket.as_deref(), root_dir.as_deref()))
         .await
         .map_err(|e| format!("the daemon lookup failed: {e}"))?
 }
 
 /// The unix socket `DOCKER_HOST` names, as [`crate::connect()`] reads it.
-fn socket_path() -> Option<PathBuf> {
+pub fn socket_path() -> Option<PathBuf> {
     let host = std::env::var("DOCKER_HOST")
         .ok()
         .map(|h| h.trim().to_string())
@@ -218,7 +231,40 @@ fn socket_path() -> Option<PathBuf> {
     host.starts_with('/').then(|| PathBuf::from(host))
 }
 
-fn detect_blocking(socket: Option<&Path>, root_dir: Option<&str>) -> Result<NatSettings, String> {
+/// The dockerd process that answers `docker` (see the module
+/// documentation, step 1): the process id, its arguments (without
+/// argv\[0\]) and the path of the `daemon.json` it reads, as seen from
+/// this process (through `/proc/<pid>/root`). `Err` says, in one line, why
+/// it could not be identified.
+pub async fn daemon_process(docker: &Docker) -> Result<DaemonProcess, String> {
+    let d = lookup(docker).await?;
+    let config = d
+        .flags
+        .config_file
+        .as_deref()
+        .unwrap_or(DEFAULT_CONFIG_FILE);
+    Ok(DaemonProcess {
+        pid: d.pid,
+        config_file: config.to_string(),
+        config_path: in_daemon_view(d.pid, config),
+        args: cmdline_args(d.pid).unwrap_or_default(),
+    })
+}
+
+/// One identified dockerd, as [`daemon_process`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonProcess {
+    /// Its process id.
+    pub pid: u32,
+    /// Its arguments, without argv\[0\].
+    pub args: Vec<String>,
+    /// The `daemon.json` it reads, as it names it.
+    pub config_file: String,
+    /// The same file as this process reaches it.
+    pub config_path: PathBuf,
+}
+
+fn find_daemon(socket: Option<&Path>, root_dir: Option<&str>) -> Result<Daemon, String> {
     let peer = socket.and_then(peer_pid).filter(|&p| is_dockerd(p));
     let candidates: Vec<u32> = match peer {
         Some(p) => vec![p],
@@ -237,24 +283,14 @@ fn detect_blocking(socket: Option<&Path>, root_dir: Option<&str>) -> Result<NatS
     if let Some(root) = root_dir {
         daemons.retain(|d| same_dir(d.pid, &d.data_root, root));
     }
-    match daemons.as_slice() {
-        [d] => {
-            let s = effective(&d.flags, &d.file);
-            tracing::debug!(
-                pid = d.pid,
-                iptables = s.iptables,
-                ip_masq = s.ip_masq,
-                "dockerd settings"
-            );
-            Ok(s)
-        }
-        [] => Err(format!(
+    match daemons.len() {
+        1 => Ok(daemons.remove(0)),
+        0 => Err(format!(
             "no dockerd with data root {} found",
             root_dir.unwrap_or("?")
         )),
-        many => Err(format!(
-            "{} dockerd processes use data root {}",
-            many.len(),
+        n => Err(format!(
+            "{n} dockerd processes use data root {}",
             root_dir.unwrap_or("?")
         )),
     }
@@ -300,15 +336,20 @@ fn all_dockerd_pids() -> Vec<u32> {
     pids
 }
 
-fn read_daemon(pid: u32) -> Result<Daemon, String> {
+/// The arguments of process `pid`, without argv\[0\].
+fn cmdline_args(pid: u32) -> Result<Vec<String>, String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline"))
         .map_err(|e| format!("cannot read the command line of pid {pid}: {e}"))?;
-    let args: Vec<String> = raw
+    Ok(raw
         .split(|&b| b == 0)
         .skip(1)
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
+        .collect())
+}
+
+fn read_daemon(pid: u32) -> Result<Daemon, String> {
+    let args = cmdline_args(pid)?;
     let flags = parse_flags(&args);
     let explicit = flags.config_file.is_some();
     let config = flags.config_file.as_deref().unwrap_or(DEFAULT_CONFIG_FILE);

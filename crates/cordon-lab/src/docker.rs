@@ -385,6 +385,33 @@ pub struct ContainerOpts {
     pub serve_tcp: Vec<(u16, String)>,
     /// Another image than [`TEST_IMAGE`].
     pub image: Option<String>,
+    /// Security knobs of `HostConfig` (privileged, namespaces, mounts,
+    /// limits, user): all off by default.
+    pub hardening: HostKnobs,
+}
+
+/// The `HostConfig` security and resource knobs a lab container can be
+/// given (audit tests build both faulty and hardened containers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostKnobs {
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--pid`, e.g. `host`.
+    pub pid_mode: Option<String>,
+    /// `-v SRC:DST[:ro]` binds.
+    pub binds: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
+    /// `--memory` in bytes.
+    pub memory: Option<i64>,
+    /// `--pids-limit`.
+    pub pids_limit: Option<i64>,
+    /// `--user`.
+    pub user: Option<String>,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--security-opt`, e.g. `no-new-privileges`, `seccomp=unconfined`.
+    pub security_opt: Vec<String>,
 }
 
 impl ContainerOpts {
@@ -495,6 +522,60 @@ impl ContainerOpts {
         self
     }
 
+    /// `--privileged`.
+    pub fn privileged(mut self) -> ContainerOpts {
+        self.hardening.privileged = true;
+        self
+    }
+
+    /// `--pid MODE` (e.g. `host`).
+    pub fn pid_mode(mut self, mode: &str) -> ContainerOpts {
+        self.hardening.pid_mode = Some(mode.into());
+        self
+    }
+
+    /// `-v BIND` (`SRC:DST[:ro]`).
+    pub fn bind(mut self, bind: &str) -> ContainerOpts {
+        self.hardening.binds.push(bind.into());
+        self
+    }
+
+    /// `--cap-drop CAP` (`ALL` too).
+    pub fn cap_drop(mut self, cap: &str) -> ContainerOpts {
+        self.hardening.cap_drop.push(cap.into());
+        self
+    }
+
+    /// `--memory BYTES`.
+    pub fn memory(mut self, bytes: i64) -> ContainerOpts {
+        self.hardening.memory = Some(bytes);
+        self
+    }
+
+    /// `--pids-limit N`.
+    pub fn pids_limit(mut self, n: i64) -> ContainerOpts {
+        self.hardening.pids_limit = Some(n);
+        self
+    }
+
+    /// `--user USER[:GROUP]`.
+    pub fn user(mut self, user: &str) -> ContainerOpts {
+        self.hardening.user = Some(user.into());
+        self
+    }
+
+    /// `--read-only`.
+    pub fn read_only(mut self) -> ContainerOpts {
+        self.hardening.read_only = true;
+        self
+    }
+
+    /// `--security-opt OPT`.
+    pub fn security_opt(mut self, opt: &str) -> ContainerOpts {
+        self.hardening.security_opt.push(opt.into());
+        self
+    }
+
     fn command(&self) -> Vec<String> {
         let main = self
             .cmd
@@ -565,14 +646,14 @@ pub struct TestContainer {
 }
 
 impl TestContainer {
-    /// Creates and starts a container from [`TEST_IMAGE`] (built first if
-    /// missing) and waits until its servers listen and its IPv6 address
-    /// (if any) is usable.
+    /// Creates a container from [`TEST_IMAGE`] (built first if missing)
+    /// without starting it (`pid` 0, no addresses): for what Docker
+    /// accepts but this host cannot run. Removed on drop like the others.
     ///
     /// # Panics
-    /// When Docker refuses or the container does not come up.
+    /// When Docker refuses.
     #[track_caller]
-    pub fn run(opts: ContainerOpts) -> TestContainer {
+    pub fn create(opts: &ContainerOpts) -> TestContainer {
         let d = ready();
         let name = crate::unique_name(&opts.name);
         let network = opts.network.clone().unwrap_or_else(|| "bridge".into());
@@ -599,8 +680,13 @@ impl TestContainer {
             }),
             ..Default::default()
         };
+        // Docker refuses DNS servers with the host's network (or none).
+        let own_dns = !matches!(network.as_str(), "host" | "none");
+        let k = &opts.hardening;
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
         let body = ContainerCreateBody {
             image: Some(opts.image.clone().unwrap_or_else(|| TEST_IMAGE.into())),
+            user: k.user.clone(),
             cmd: Some(opts.command()),
             labels: Some(labels),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
@@ -608,11 +694,21 @@ impl TestContainer {
                 network_mode: Some(network.clone()),
                 port_bindings: (!bindings.is_empty()).then_some(bindings),
                 cap_add: (!opts.cap_add.is_empty()).then(|| opts.cap_add.clone()),
-                dns: Some(if opts.dns.is_empty() {
-                    vec!["198.51.100.53".into()]
-                } else {
-                    opts.dns.clone()
+                dns: own_dns.then(|| {
+                    if opts.dns.is_empty() {
+                        vec!["198.51.100.53".into()]
+                    } else {
+                        opts.dns.clone()
+                    }
                 }),
+                privileged: k.privileged.then_some(true),
+                pid_mode: k.pid_mode.clone(),
+                binds: list(&k.binds),
+                cap_drop: list(&k.cap_drop),
+                memory: k.memory,
+                pids_limit: k.pids_limit,
+                readonly_rootfs: k.read_only.then_some(true),
+                security_opt: list(&k.security_opt),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -625,8 +721,7 @@ impl TestContainer {
             body,
         ))
         .unwrap_or_else(|e| panic!("cannot create container {name}: {e}"));
-        // From here on the guard removes it, whatever fails next.
-        let mut ctr = TestContainer {
+        TestContainer {
             name,
             id: created.id,
             network,
@@ -634,7 +729,20 @@ impl TestContainer {
             ip6: None,
             mac: None,
             pid: 0,
-        };
+        }
+    }
+
+    /// Creates and starts a container from [`TEST_IMAGE`] (built first if
+    /// missing) and waits until its servers listen and its IPv6 address
+    /// (if any) is usable.
+    ///
+    /// # Panics
+    /// When Docker refuses or the container does not come up.
+    #[track_caller]
+    pub fn run(opts: ContainerOpts) -> TestContainer {
+        // From here on the guard removes it, whatever fails next.
+        let mut ctr = TestContainer::create(&opts);
+        let d = ready();
         block_on(d.start_container(&ctr.id, None))
             .unwrap_or_else(|e| panic!("cannot start container {}: {e}", ctr.name));
         let info = ctr.inspect();

@@ -62,7 +62,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use cordon::{nft_list, spoof_drops, tables_installed, take_identity, within, CordonDaemon};
 pub use docker::{
-    ensure_test_image, ContainerOpts, ExecResult, Publish, TestContainer, TestNetwork, TEST_IMAGE,
+    ensure_test_image, ContainerOpts, ExecResult, HostKnobs, Publish, TestContainer, TestNetwork,
+    TEST_IMAGE,
 };
 pub use lab::{Ctr, Lab, Ns, Run};
 pub use lock::{lock, LabLock};

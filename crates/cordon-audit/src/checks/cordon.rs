@@ -1,0 +1,75 @@
+//! cordon's own check: each container is covered by a cordon policy that
+//! blocks private ranges and the metadata endpoint (as configured: the
+//! policy file; in effect: cordon's `inet cordon` table is installed).
+
+use super::{automated, container_object, per_container, Check, Meta};
+use crate::coverage::coverage;
+use crate::facts::{ContainerFacts, Facts};
+use crate::model::{Outcome, Severity, Status};
+
+/// cordon's checks.
+pub fn checks() -> Vec<Check> {
+    vec![automated(
+        6,
+        Severity::Medium,
+        Meta {
+            id: "CORDON-1",
+            title: "Ensure each container is covered by a cordon policy that blocks private ranges and metadata",
+            source: "the cordon policy (-c FILE, /etc/cordon/cordon.yaml or the embedded default), container inspect name/image/labels/NetworkMode; in effect: nft list tables (inet cordon)",
+            remediation: "select the container with a policy whose egress excludes private, metadata and any; run `cordon daemon` (or `cordon apply`)",
+        },
+        |f: &Facts| match f.cordon.policy {
+            Some(_) => per_container(f, covered),
+            None => Vec::new(),
+        },
+    )]
+}
+
+fn covered(f: &Facts, c: &ContainerFacts) -> Outcome {
+    let obj = container_object(c);
+    let Some(policy) = f.cordon.policy.as_ref() else {
+        return Outcome::new(obj, Status::NotApplicable, "no policy");
+    };
+    let mode = c.host_config().network_mode.clone().unwrap_or_default();
+    if mode == "host" {
+        let why = "uses the host's network: no cordon policy can apply to it";
+        return Outcome::new(obj, Status::Fail, why);
+    }
+    if mode == "none" {
+        return Outcome::new(obj, Status::Pass, "no network");
+    }
+    if let Some(other) = mode.strip_prefix("container:") {
+        let why = format!("uses the network of container {other}: judged there");
+        return Outcome::new(obj, Status::NotApplicable, why);
+    }
+    let cfg = c.config();
+    let labels = cfg.labels.clone().unwrap_or_default().into_iter().collect();
+    let image = cfg.image.as_deref().unwrap_or("");
+    let cov = coverage(policy, c.name(), image, &labels);
+    let mut why = Vec::new();
+    if !cov.opens_private.is_empty() {
+        let words = cov.opens_private.join(", ");
+        why.push(format!("egress opens private ranges ({words})"));
+    }
+    if !cov.opens_metadata.is_empty() {
+        let words = cov.opens_metadata.join(", ");
+        why.push(format!("egress opens metadata ({words})"));
+    }
+    if cov.audit_only {
+        why.push("mode: audit (logs, drops nothing)".into());
+    }
+    let ev = if why.is_empty() {
+        format!("policy {} blocks private ranges and metadata", cov.policy)
+    } else {
+        format!("policy {}: {}", cov.policy, why.join("; "))
+    };
+    let conf = format!("policy {} from {}", cov.policy, policy.source);
+    let eff = match (f.cordon.table_installed, &f.cordon.table_error) {
+        (Some(true), _) => "inet cordon table installed".to_string(),
+        (Some(false), _) => "no inet cordon table: nothing is enforced".to_string(),
+        (None, e) => format!("unknown ({})", e.as_deref().unwrap_or("not checked")),
+    };
+    // Configured to block but not enforced: the policy is not in effect.
+    let not_enforced = cov.blocks() && f.cordon.table_installed == Some(false);
+    Outcome::verdict(obj, cov.blocks(), ev).compare(conf, eff, not_enforced)
+}

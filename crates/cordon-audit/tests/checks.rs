@@ -1,0 +1,460 @@
+//! Checks judged from fixture facts, without Docker: the registry's shape,
+//! configured-versus-effective disagreements, and the renderings.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{ContainerConfig, ContainerInspectResponse, HostConfig, NetworkInspect};
+use cordon_audit::checks::registry;
+use cordon_audit::facts::{ContainerFacts, FileFact, ProcFacts};
+use cordon_audit::flags::DaemonConfig;
+use cordon_audit::model::Kind;
+use cordon_audit::{audit, caps, render, Facts, Report, Severity, Status};
+use serde_json::Value;
+
+/// A host like this one: seccomp on, namespaces 1..5.
+fn host() -> Facts {
+    let mut f = Facts::default();
+    f.info.security_options = Some(vec!["name=seccomp,profile=builtin".into()]);
+    f.host.cap_bnd = caps::all(40);
+    f.host.namespaces = ["net", "pid", "ipc", "uts", "user"]
+        .iter()
+        .zip(1..)
+        .map(|(k, i)| (k.to_string(), i))
+        .collect();
+    f
+}
+
+/// A well-behaved running container: default caps, seccomp filter, its
+/// own namespaces (except user, like Docker without remapping).
+fn container(name: &str, hc: HostConfig) -> ContainerFacts {
+    ContainerFacts {
+        inspect: ContainerInspectResponse {
+            id: Some(format!("{name}-id")),
+            name: Some(format!("/{name}")),
+            host_config: Some(hc),
+            config: Some(ContainerConfig::default()),
+            ..Default::default()
+        },
+        proc: Some(ProcFacts {
+            pid: 42,
+            seccomp: Some(2),
+            no_new_privs: Some(false),
+            cap_bnd: Some(caps::mask(&caps::DOCKER_DEFAULT)),
+            cap_eff: Some(caps::mask(&caps::DOCKER_DEFAULT)),
+            uid: Some(0),
+            root_readonly: Some(false),
+            namespaces: ["net", "pid", "ipc", "uts", "user"]
+                .iter()
+                .zip([11, 12, 13, 14, 5])
+                .map(|(k, i)| (k.to_string(), i))
+                .collect(),
+            memory_max: Some("max".into()),
+            pids_max: Some("max".into()),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The host with one privileged container.
+fn privileged_host() -> Facts {
+    let mut f = host();
+    f.containers.push(container(
+        "p",
+        HostConfig {
+            privileged: Some(true),
+            ..Default::default()
+        },
+    ));
+    f
+}
+
+fn result<'a>(r: &'a Report, id: &str, object: &str) -> &'a cordon_audit::Finding {
+    r.results
+        .iter()
+        .find(|f| f.id == id && f.object.name == object)
+        .unwrap_or_else(|| panic!("no result {id} on {object}"))
+}
+
+#[test]
+fn the_registry_has_forty_automated_checks_over_five_sections() {
+    let reg = registry();
+    let automated: Vec<_> = reg
+        .iter()
+        .filter(|c| c.info.kind == Kind::Automated)
+        .collect();
+    assert!(automated.len() >= 40, "{} automated", automated.len());
+    for section in 1..=5 {
+        assert!(
+            automated.iter().any(|c| c.info.section == section),
+            "no automated check in section {section}"
+        );
+    }
+    let mut ids: Vec<&str> = reg.iter().map(|c| c.info.id).collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "duplicate check ids");
+    let ct = reg.iter().find(|c| c.info.id == "4.5").unwrap();
+    assert_eq!(
+        ct.info.kind,
+        Kind::NotScored,
+        "content trust is retired upstream"
+    );
+}
+
+#[test]
+fn manual_and_unscored_checks_never_fail() {
+    let r = audit(&host(), Vec::new());
+    for f in &r.results {
+        let kind = r.checks.iter().find(|c| c.id == f.id).unwrap().kind;
+        if kind != Kind::Automated {
+            assert_ne!(f.status, Status::Fail, "{} failed", f.id);
+        }
+    }
+    assert_eq!(result(&r, "4.5", "host").status, Status::NotScored);
+    assert_eq!(result(&r, "1.2.1", "host").status, Status::Manual);
+}
+
+#[test]
+fn builtin_seccomp_counts_as_enabled() {
+    let mut f = host();
+    f.containers.push(ContainerFacts {
+        proc: None,
+        ..container("c", HostConfig::default())
+    });
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "2.17", "dockerd").status, Status::Pass);
+    assert_eq!(result(&r, "5.22", "c").status, Status::Pass);
+    f.info.security_options = Some(vec!["name=apparmor".into()]);
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "2.17", "dockerd").status, Status::Fail);
+    assert_eq!(result(&r, "5.22", "c").status, Status::Fail);
+}
+
+#[test]
+fn a_clean_container_agrees_with_its_kernel_view() {
+    let mut f = host();
+    f.containers.push(container("c", HostConfig::default()));
+    let r = audit(&f, Vec::new());
+    for id in [
+        "5.4", "5.5", "5.10", "5.13", "5.16", "5.22", "5.26", "4.1", "5.11",
+    ] {
+        assert!(
+            !result(&r, id, "c").mismatch,
+            "{id}: {:?}",
+            result(&r, id, "c")
+        );
+    }
+    assert_eq!(result(&r, "5.4", "c").status, Status::Pass);
+    assert_eq!(result(&r, "5.13", "c").status, Status::Fail);
+    assert_eq!(r.summary.mismatches, 0);
+}
+
+#[test]
+fn disagreements_fail_and_show_both_values() {
+    let mut f = host();
+    let hc = HostConfig {
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        readonly_rootfs: Some(true),
+        memory: Some(64 << 20),
+        ..Default::default()
+    };
+    let mut c = container("c", hc);
+    let p = c.proc.as_mut().unwrap();
+    p.no_new_privs = Some(false);
+    p.root_readonly = Some(false);
+    p.seccomp = Some(0);
+    p.cap_bnd = Some(p.cap_bnd.unwrap() | caps::bit("SYS_ADMIN").unwrap());
+    p.namespaces.insert("net".into(), 1);
+    p.memory_max = Some("max".into());
+    f.containers.push(c);
+    let r = audit(&f, Vec::new());
+    for (id, configured, effective) in [
+        ("5.26", "no-new-privileges:true", "NoNewPrivs: 0"),
+        ("5.13", "ReadonlyRootfs=true", "/ mounted rw"),
+        ("5.22", "default profile", "Seccomp: 0"),
+        ("5.4", "CHOWN", "SYS_ADMIN"),
+        ("5.10", "private", "the host's"),
+        ("5.11", "67108864", "limit max"),
+    ] {
+        let x = result(&r, id, "c");
+        assert_eq!(x.status, Status::Fail, "{id}: {x:?}");
+        assert!(x.mismatch, "{id}: {x:?}");
+        assert!(
+            x.configured.as_deref().unwrap().contains(configured),
+            "{id}: {x:?}"
+        );
+        assert!(
+            x.effective.as_deref().unwrap().contains(effective),
+            "{id}: {x:?}"
+        );
+    }
+    assert_eq!(r.summary.mismatches, 6);
+}
+
+#[test]
+fn daemon_settings_are_compared_with_what_docker_reports() {
+    let mut f = host();
+    let args: Vec<String> = ["--icc=false", "-H", "tcp://0.0.0.0:2375"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    f.daemon = Some(DaemonConfig {
+        pid: 1,
+        flags: DaemonConfig::parse_args(&args),
+        config_file: "/etc/docker/daemon.json".into(),
+        json: serde_json::from_str(r#"{"live-restore": true}"#).ok(),
+        json_error: None,
+    });
+    f.default_bridge = Some(NetworkInspect {
+        options: Some(HashMap::from([(
+            "com.docker.network.bridge.enable_icc".to_string(),
+            "true".to_string(),
+        )])),
+        ..Default::default()
+    });
+    f.info.live_restore_enabled = Some(false);
+    let r = audit(&f, Vec::new());
+    let icc = result(&r, "2.2", "dockerd");
+    assert!(icc.mismatch && icc.status == Status::Fail, "{icc:?}");
+    let lr = result(&r, "2.15", "dockerd");
+    assert!(lr.mismatch, "{lr:?}");
+    assert!(
+        lr.configured.as_deref().unwrap().contains("daemon.json"),
+        "{lr:?}"
+    );
+    let tls = result(&r, "2.7", "dockerd");
+    assert_eq!(tls.status, Status::Fail);
+    assert_eq!(tls.severity, Severity::Critical);
+}
+
+#[test]
+fn files_absent_do_not_apply_and_sockets_must_be_sockets() {
+    let mut f = host();
+    f.host.docker_socket = Some("/var/run/docker.sock".into());
+    f.host.files.insert(
+        "/var/run/docker.sock".into(),
+        Some(FileFact {
+            kind: "file",
+            mode: 0o660,
+            uid: 0,
+            gid: 999,
+            owner: "root".into(),
+            group: "docker".into(),
+        }),
+    );
+    let r = audit(&f, Vec::new());
+    assert_eq!(
+        result(&r, "3.15", "/var/run/docker.sock").status,
+        Status::Pass
+    );
+    let mode = result(&r, "3.16", "/var/run/docker.sock");
+    assert_eq!(mode.status, Status::Fail, "{mode:?}");
+    assert!(mode.evidence.contains("expected a socket"));
+    assert_eq!(
+        result(&r, "3.1", "docker.service file").status,
+        Status::NotApplicable
+    );
+}
+
+#[test]
+fn fail_on_counts_findings_at_or_above_a_level() {
+    let r = audit(&privileged_host(), Vec::new());
+    assert!(r
+        .failures_at_or_above(Severity::Critical)
+        .any(|x| x.id == "5.5"));
+    let mut clean = host();
+    clean.info.security_options = Some(vec!["name=seccomp,profile=default".into()]);
+    let r = audit(&clean, Vec::new());
+    assert_eq!(r.failures_at_or_above(Severity::High).count(), 0);
+}
+
+#[test]
+fn sarif_has_the_required_structure() {
+    let r = audit(&privileged_host(), Vec::new());
+    let s: Value = serde_json::from_str(&render::sarif::render(&r)).unwrap();
+    assert_eq!(s["version"], "2.1.0");
+    assert!(s["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    let run = &s["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "cordon-audit");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(rules.len() >= 40);
+    let rule_ids: Vec<&str> = rules.iter().map(|x| x["id"].as_str().unwrap()).collect();
+    let results = run["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for x in results {
+        let id = x["ruleId"].as_str().unwrap();
+        assert!(rule_ids.contains(&id), "{id} has no rule");
+        let i = x["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rule_ids[i], id);
+        assert!(["error", "warning", "note", "none"].contains(&x["level"].as_str().unwrap()));
+        assert!(!x["message"]["text"].as_str().unwrap().is_empty());
+        assert!(!x["locations"].as_array().unwrap().is_empty());
+    }
+    assert!(results
+        .iter()
+        .any(|x| x["ruleId"] == "5.5" && x["level"] == "error"));
+}
+
+#[test]
+fn json_follows_the_documented_schema() {
+    let mut f = host();
+    f.containers.push(container("c", HostConfig::default()));
+    let r = audit(&f, vec!["a warning".into()]);
+    let j: Value = serde_json::from_str(&render::json::render(&r)).unwrap();
+    assert_eq!(j["schema"], "cordon-audit/1");
+    for k in [
+        "host",
+        "docker_version",
+        "summary",
+        "checks",
+        "results",
+        "warnings",
+    ] {
+        assert!(j.get(k).is_some(), "no {k}");
+    }
+    let x = j["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "5.13")
+        .unwrap();
+    for k in [
+        "id",
+        "title",
+        "severity",
+        "status",
+        "object",
+        "evidence",
+        "mismatch",
+        "remediation",
+    ] {
+        assert!(x.get(k).is_some(), "no {k} in a result");
+    }
+    assert_eq!(x["object"]["kind"], "container");
+    assert_eq!(x["object"]["id"], "c-id");
+    assert_eq!(x["configured"], "ReadonlyRootfs=false");
+    let c = &j["checks"][0];
+    for k in [
+        "id",
+        "section",
+        "title",
+        "severity",
+        "kind",
+        "source",
+        "remediation",
+    ] {
+        assert!(c.get(k).is_some(), "no {k} in a check");
+    }
+    let _: BTreeMap<String, Value> = serde_json::from_value(j["summary"].clone()).unwrap();
+}
+
+#[test]
+fn docs_list_every_check() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/audit.md"))
+        .expect("docs/audit.md");
+    for c in registry() {
+        let row = format!("| {} | {} |", c.info.id, c.info.title.replace('|', "\\|"));
+        assert!(
+            docs.contains(&row),
+            "docs/audit.md does not list {}",
+            c.info.id
+        );
+    }
+}
+
+#[test]
+fn image_checks_read_config_and_history_and_never_copy_secrets() {
+    use bollard::models::{ImageConfig, ImageHistoryResponseItem, ImageInspect};
+    use cordon_audit::facts::ImageFacts;
+    let line = |s: &str| ImageHistoryResponseItem {
+        created_by: s.into(),
+        ..Default::default()
+    };
+    let mut f = host();
+    f.images.insert(
+        "sha256:1".into(),
+        ImageFacts {
+            inspect: ImageInspect {
+                id: Some("sha256:1".into()),
+                repo_tags: Some(vec!["app:1".into()]),
+                config: Some(ImageConfig {
+                    env: Some(vec!["DB_PASSWORD=hunter2".into(), "PATH=/bin".into()]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            // Newest first, as Docker lists it.
+            history: vec![
+                line("/bin/sh -c #(nop) ADD https://example.org/x.tgz /x"),
+                line("/bin/sh -c apt-get update"),
+                line("/bin/sh -c #(nop) ADD file:abc in / "),
+            ],
+        },
+    );
+    let r = audit(&f, Vec::new());
+    let secrets = result(&r, "4.10", "app:1");
+    assert_eq!(secrets.status, Status::Fail);
+    assert!(secrets.evidence.contains("DB_PASSWORD"), "{secrets:?}");
+    assert!(!secrets.evidence.contains("hunter2"), "{secrets:?}");
+    assert_eq!(result(&r, "4.7", "app:1").status, Status::Fail);
+    let add = result(&r, "4.9", "app:1");
+    assert_eq!(add.status, Status::Fail);
+    assert!(add.evidence.starts_with("1 ADD"), "{add:?}");
+    assert_eq!(result(&r, "4.6", "app:1").status, Status::Fail);
+}
+
+#[test]
+fn cordon_coverage_as_configured_and_as_installed() {
+    let policy = cordon_policy::parse(
+        "p.yaml",
+        "version: 1\npolicies:\n  - name: lan\n    select: { name: \"lan*\" }\n    egress:\n      - to: [private]\n",
+    )
+    .unwrap();
+    let mut f = host();
+    f.cordon.policy = Some(policy);
+    f.containers.push(container("web", HostConfig::default()));
+    f.containers.push(container("lan1", HostConfig::default()));
+    f.containers.push(container(
+        "hostnet",
+        HostConfig {
+            network_mode: Some("host".into()),
+            ..Default::default()
+        },
+    ));
+    f.cordon.table_installed = Some(true);
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "CORDON-1", "web").status, Status::Pass);
+    let lan = result(&r, "CORDON-1", "lan1");
+    assert_eq!(lan.status, Status::Fail);
+    assert!(
+        lan.evidence.contains("opens private ranges (private)"),
+        "{lan:?}"
+    );
+    assert!(lan.evidence.contains("opens metadata (private)"), "{lan:?}");
+    assert_eq!(result(&r, "CORDON-1", "hostnet").status, Status::Fail);
+    // The same policy, not installed: configured to block, not in effect.
+    f.cordon.table_installed = Some(false);
+    let r = audit(&f, Vec::new());
+    let web = result(&r, "CORDON-1", "web");
+    assert!(web.status == Status::Fail && web.mismatch, "{web:?}");
+}
+
+#[test]
+fn cap_add_all_is_a_capability_finding_not_a_privileged_disagreement() {
+    let mut f = host();
+    let mut c = container(
+        "all",
+        HostConfig {
+            cap_add: Some(vec!["ALL".into()]),
+            ..Default::default()
+        },
+    );
+    c.proc.as_mut().unwrap().cap_bnd = Some(caps::all(40));
+    f.containers.push(c);
+    let r = audit(&f, Vec::new());
+    let p = result(&r, "5.5", "all");
+    assert!(p.status == Status::Pass && !p.mismatch, "{p:?}");
+    let k = result(&r, "5.4", "all");
+    assert!(k.status == Status::Fail && !k.mismatch, "{k:?}");
+}
