@@ -30,7 +30,8 @@ impl Pattern {
             Pattern::Exact(n) => name == *n,
             Pattern::Below(suffix) => name
                 .strip_suffix(suffix.as_str())
-                .is_some_and(|head| head.len() > 1 && head.ends_with('.')),
+                .and_then(|head| head.strip_suffix('.'))
+                .is_some_and(|label| !label.is_empty() && !escapes_last(label)),
         }
     }
 }
@@ -43,6 +44,14 @@ impl std::fmt::Display for Pattern {
             Pattern::Below(suffix) => write!(f, "*.{suffix}"),
         }
     }
+}
+
+/// True when `s` ends in an odd run of backslashes, so the character
+/// after it is escaped: in `a.b\.example.org` (a name's text form, see
+/// `Name::to_ascii`) the dot before `example` is inside the label
+/// `b.example`, not a label boundary.
+fn escapes_last(s: &str) -> bool {
+    s.bytes().rev().take_while(|b| *b == b'\\').count() % 2 == 1
 }
 
 /// One egress rule that names DNS names, and the sets its answers fill.
@@ -147,6 +156,18 @@ mod tests {
         assert!(!w.matches("badexample.org"), "a label boundary is needed");
         assert!(!w.matches(".example.org"));
         assert!(!w.matches("example.org.evil.test"));
+    }
+
+    /// Found by the fuzzer: the name with labels `a`, `b.example`, `org`
+    /// (text `a.b\.example.org.`) is not below `example.org`.
+    #[test]
+    fn an_escaped_dot_is_no_label_boundary() {
+        let w = Pattern::Below("example.org".into());
+        assert!(!w.matches(r"a.b\.example.org."));
+        assert!(!w.matches(r"b\.example.org"));
+        // An escaped backslash ends its label; the dot after it is real.
+        assert!(w.matches(r"a.b\\.example.org."));
+        assert!(w.matches(r"a\.b.example.org."));
     }
 
     #[test]
