@@ -146,12 +146,17 @@ impl Expiry {
             map.retain(|_, t| *t > now);
             held.retain(|_, h| h.values().any(|t| *t > now));
         }
+        // An answer that would extend a lifetime by less than this is not
+        // written: repeated answers with the same TTL would otherwise
+        // rewrite the element on every lookup. The element then expires at
+        // most this much before the latest answer's TTL says (never later).
+        let slack = (ttl / 10).min(Duration::from_secs(1));
         addrs
             .iter()
             .filter(|a| {
                 let k = (set.to_string(), **a);
                 match map.get(&k) {
-                    Some(t) if *t >= until => false,
+                    Some(t) if *t + slack >= until => false,
                     _ => {
                         map.insert(k, until);
                         true

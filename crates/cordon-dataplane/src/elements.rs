@@ -241,19 +241,42 @@ pub fn apply_with_timeout(changes: &[SetChange], timeout: Duration) -> io::Resul
     send(batch(changes, Some(timeout)))
 }
 
-fn send((bytes, mut acks): (Vec<u8>, usize)) -> io::Result<()> {
+thread_local! {
+    /// This thread's netlink socket and receive buffer, kept between
+    /// batches: the DNS proxy writes one batch per answer, and a socket per
+    /// batch cost more than the batch itself. Dropped after any error, so
+    /// a half-read reply never meets the next batch.
+    static WRITER: std::cell::RefCell<Option<(Socket, Vec<u8>)>> = const { std::cell::RefCell::new(None) };
+}
+
+fn send((bytes, acks): (Vec<u8>, usize)) -> io::Result<()> {
     if acks == 0 {
         return Ok(());
     }
-    let mut sock = Socket::new(NETLINK_NETFILTER)?;
-    sock.bind_auto()?;
-    let _ = sock.set_rx_buf_sz(1 << 20);
-    crate::nl::set_read_timeout(&sock, Duration::from_secs(5))?;
-    let sent = sock.send(&bytes, 0)?;
+    WRITER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            let mut sock = Socket::new(NETLINK_NETFILTER)?;
+            sock.bind_auto()?;
+            let _ = sock.set_rx_buf_sz(1 << 20);
+            crate::nl::set_read_timeout(&sock, Duration::from_secs(5))?;
+            *slot = Some((sock, vec![0u8; 1 << 16]));
+        }
+        let (sock, buf) = slot.as_mut().expect("just set");
+        let result = exchange(sock, buf, &bytes, acks);
+        if result.is_err() {
+            *slot = None;
+        }
+        result
+    })
+}
+
+/// Sends one batch and reads its `acks` acknowledgements.
+fn exchange(sock: &Socket, buf: &mut [u8], bytes: &[u8], mut acks: usize) -> io::Result<()> {
+    let sent = sock.send(bytes, 0)?;
     if sent != bytes.len() {
         return Err(io::Error::other("netlink: short write"));
     }
-    let mut buf = vec![0u8; 1 << 16];
     while acks > 0 {
         let n = sock.recv(&mut &mut buf[..], 0)?;
         for (ty, payload) in messages(&buf[..n]) {

@@ -184,10 +184,12 @@ async fn ask_udp(up: SocketAddr, id: u16, query: &[u8]) -> Option<(Vec<u8>, Mess
     let sock = UdpSocket::bind(bind).await.ok()?;
     sock.connect(up).await.ok()?;
     sock.send(query).await.ok()?;
-    let mut buf = vec![0u8; 65535];
+    // Capacity, not zeroed memory: recv_buf fills the spare capacity.
+    let mut buf = Vec::with_capacity(65535);
     loop {
-        let n = sock.recv(&mut buf).await.ok()?;
-        if let Some(r) = answer_to(id, &buf[..n]) {
+        buf.clear();
+        sock.recv_buf(&mut buf).await.ok()?;
+        if let Some(r) = answer_to(id, &buf) {
             return Some(r);
         }
     }
