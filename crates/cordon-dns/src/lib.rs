@@ -7,6 +7,8 @@
 //!   name, CNAME chains followed, with their lifetimes clamped.
 //! - [`reply`]: reading a query's question and building the refusal sent
 //!   for a name the policy does not allow.
+//! - [`upstream`]: a pool of long-lived UDP sockets to each upstream,
+//!   replies matched by a random id per query.
 //! - [`proxy`]: the decision for one query (refuse, or forward and open
 //!   the firewall before answering) and a UDP server loop; the daemon
 //!   supplies the context (who sent it, how to open the firewall).
@@ -20,5 +22,6 @@ pub mod allow;
 pub mod answer;
 pub mod proxy;
 pub mod reply;
+pub mod upstream;
 
 pub use hickory_proto;

@@ -57,6 +57,9 @@ pub struct Proxy<C: Context> {
     allowlist: Allowlist,
     config: Config,
     ctx: Arc<C>,
+    /// Per upstream, its UDP socket pool, opened on first use (`None`
+    /// when it could not be opened: a socket per query then).
+    pools: Vec<tokio::sync::OnceCell<Option<crate::upstream::Pool>>>,
 }
 
 /// How a query reached the proxy; the upstream is asked the same way.
@@ -95,10 +98,16 @@ impl Verdict {
 impl<C: Context> Proxy<C> {
     /// A proxy for `allowlist`.
     pub fn new(allowlist: Allowlist, config: Config, ctx: Arc<C>) -> Self {
+        let pools = config
+            .upstreams
+            .iter()
+            .map(|_| tokio::sync::OnceCell::new())
+            .collect();
         Proxy {
             allowlist,
             config,
             ctx,
+            pools,
         }
     }
 
@@ -152,10 +161,23 @@ impl<C: Context> Proxy<C> {
         query: &[u8],
         transport: Transport,
     ) -> Option<(Vec<u8>, Message)> {
-        for up in &self.config.upstreams {
+        for (i, up) in self.config.upstreams.iter().enumerate() {
             let limit = self.config.upstream_timeout;
             let got = match transport {
-                Transport::Udp => tokio::time::timeout(limit, ask_udp(*up, id, query)).await,
+                Transport::Udp => {
+                    let pool = self.pools[i]
+                        .get_or_init(|| async { crate::upstream::Pool::open(*up).await.ok() })
+                        .await;
+                    match pool {
+                        Some(p) => {
+                            tokio::time::timeout(limit, async {
+                                p.ask(query).await.and_then(|b| answer_to(id, &b))
+                            })
+                            .await
+                        }
+                        None => tokio::time::timeout(limit, ask_udp(*up, id, query)).await,
+                    }
+                }
                 Transport::Tcp => tokio::time::timeout(limit, ask_tcp(*up, id, query)).await,
             };
             if let Ok(Some(r)) = got {

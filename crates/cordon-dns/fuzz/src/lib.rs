@@ -265,7 +265,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// `Proxy::handle` on fuzzer input. Layout: a flags byte (bit 0: give the
-/// upstream reply the query's id; bit 1: opening the firewall fails; bit
+/// upstream reply the id of the query upstream received; bit 1: opening the firewall fails; bit
 /// 2: NXDOMAIN for refusals; bit 3: the sender is no container; bits 4-7:
 /// the TTL limits as in [`limits_from`], the cap stays 32), a big-endian u16 query length, the query, then the upstream's
 /// reply.
@@ -352,12 +352,25 @@ async fn run_proxy(flags: u8, query: &[u8], reply: &[u8]) -> Outcome {
     }
     assert_eq!(refused, 0);
     if let Some((got, _)) = &seen {
-        assert_eq!(got.as_slice(), query, "upstream got another query");
+        // The same query under an id of the proxy's own.
+        assert_eq!(got.len(), query.len(), "upstream got another query");
+        assert_eq!(&got[2..], &query[2..], "upstream got another query");
     }
     match verdict {
         Verdict::Answered(raw) => {
             let (_, sent) = seen.expect("an answer came from upstream");
-            assert_eq!(raw, sent, "the released answer is not upstream's");
+            // Upstream's bytes, with the client's id back in place.
+            assert_eq!(
+                raw.len(),
+                sent.len(),
+                "the released answer is not upstream's"
+            );
+            assert_eq!(
+                &raw[2..],
+                &sent[2..],
+                "the released answer is not upstream's"
+            );
+            assert_eq!(&raw[..2], &query[..2], "the client's id is not restored");
             let m = Message::from_vec(&raw).expect("a released answer parses");
             assert_eq!(m.metadata.id, id);
             assert_eq!(m.metadata.message_type, MessageType::Response);
