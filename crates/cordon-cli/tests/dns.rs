@@ -172,7 +172,13 @@ fn aaaa_answers_open_ipv6_addresses() {
         Some(("2001:db8:51::1", "2001:db8:51::2")),
     );
     lab.serve(&inet, 80, "hello-v6");
-    lab.dns_records(&inet, &[("v6.lab.test", "2001:db8:51::2")]);
+    lab.dns_records(
+        &inet,
+        &[
+            ("v6.lab.test", "2001:db8:51::2"),
+            ("other.lab.test", "2001:db8:51::2"),
+        ],
+    );
     let net = lab.network("dns6", "10.127.4.0/24", Some("2001:db8:204::/64"));
     let policy = lab.file(
         "dns6.yaml",
@@ -192,6 +198,10 @@ fn aaaa_answers_open_ipv6_addresses() {
     assert!(
         lab.resolves(&c, "v6.lab.test", "198.51.100.2"),
         "control: AAAA"
+    );
+    assert!(
+        lab.resolves(&c, "other.lab.test", "127.0.0.11"),
+        "control: the embedded resolver forwards to the lab resolver"
     );
 
     let _daemon = CordonDaemon::spawn(lab.command(&["daemon", "-c", &policy]));
@@ -216,6 +226,17 @@ fn aaaa_answers_open_ipv6_addresses() {
     );
     let set = sh("nft", &["list", "set", "inet", "cordon", "dns_named_0_6"]);
     assert!(set.contains("2001:db8:51::2"), "{set}");
+    // Through Docker's embedded resolver (127.0.0.11 on a user-defined
+    // network): its upstream query leaves from the container's namespace
+    // and is redirected like any other, so the allowlist still decides.
+    assert!(
+        lab.resolves(&c, "v6.lab.test", "127.0.0.11"),
+        "the embedded resolver's upstream query is answered by the proxy"
+    );
+    assert!(
+        !lab.resolves(&c, "other.lab.test", "127.0.0.11"),
+        "and a name off the list is refused through it too"
+    );
     assert!(
         lab.reaches(&c, "2001:db8:51::2", 80, "hello-v6"),
         "and opens the IPv6 address"
