@@ -31,7 +31,7 @@ fn names_open_only_their_addresses_for_their_ttl() {
     lab.serve(&other, 5353, "hello-dns-5353");
     let policy = lab.file(
         "dns.yaml",
-        "version: 1\ndns:\n  upstream: [198.51.100.2]\npolicies:\n  - name: named\n    select: { label: { app: named } }\n    egress:\n      - to: [web.lab.test, \"*.api.test\"]\n        ports: [80/tcp]\n",
+        "version: 1\ndns:\n  upstream: [198.51.100.2]\npolicies:\n  - name: named\n    select: { label: { app: named } }\n    egress:\n      - to: [web.lab.test, \"*.api.test\"]\n        ports: [80/tcp, 8080/tcp]\n",
     );
     let c = lab.run(
         Run::named("named")
@@ -147,12 +147,32 @@ fn names_open_only_their_addresses_for_their_ttl() {
     // DNS as ordinary traffic, not through the proxy.
     assert!(lab.resolves(&plain, "other.lab.test", "198.51.100.2"));
 
+    // An echo server (socat) on the same address, port 8080 (also in the
+    // rule), for a connection that outlives the address's lifetime.
+    lab.spawn(
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &inet.name, "socat"])
+            .args(["TCP-LISTEN:8080,fork,reuseaddr", "EXEC:cat"]),
+    );
     // TTL: dnsmasq answers with TTL 0, clamped to the 5 s minimum. After
-    // that a new connection needs a new lookup.
+    // that a new connection needs a new lookup, but one opened before
+    // lives on (conntrack): it sends "one" now and "two" after expiry.
+    assert!(lab.resolves(&c, "web.lab.test", "198.51.100.2"));
+    let (_, started) = lab.exec(
+        &c,
+        "( (echo one; sleep 8; echo two) | nc 198.51.100.2 8080 > /tmp/long 2>&1 & ) ; echo started",
+    );
+    assert!(started.contains("started"));
     std::thread::sleep(Duration::from_secs(6));
     assert!(
         !lab.reaches(&c, "198.51.100.2", 80, "hello-web"),
         "expired with its TTL"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, long) = lab.exec(&c, "cat /tmp/long");
+    assert!(
+        long.contains("one") && long.contains("two"),
+        "a connection opened before the expiry survives it: {long:?}"
     );
     assert!(lab.resolves(&c, "web.lab.test", "198.51.100.2"));
     assert!(
