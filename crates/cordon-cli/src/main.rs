@@ -7,6 +7,7 @@
 mod apply;
 mod daemon;
 mod load;
+mod sandbox;
 mod set;
 
 use std::path::PathBuf;
@@ -145,6 +146,11 @@ enum Cmd {
     },
     /// Remove everything cordon installed, and nothing else.
     Down,
+    /// Run untrusted code in a locked-down container (run, serve).
+    Sandbox {
+        #[command(subcommand)]
+        op: sandbox::SandboxOp,
+    },
 }
 
 fn main() -> ExitCode {
@@ -195,6 +201,7 @@ fn main() -> ExitCode {
         Cmd::Boot { config } => daemon::boot(config.as_deref()),
         Cmd::Set { config, socket, op } => set::run(config.as_deref(), socket, op),
         Cmd::Down => apply::down(),
+        Cmd::Sandbox { op } => sandbox::run(op),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

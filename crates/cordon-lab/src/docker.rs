@@ -385,6 +385,9 @@ pub struct ContainerOpts {
     pub serve_tcp: Vec<(u16, String)>,
     /// Another image than [`TEST_IMAGE`].
     pub image: Option<String>,
+    /// Docker security options, e.g. `seccomp=unconfined` for a positive
+    /// control that a syscall works where the sandbox denies it.
+    pub security_opt: Vec<String>,
 }
 
 impl ContainerOpts {
@@ -395,6 +398,12 @@ impl ContainerOpts {
             name: name.into(),
             ..Default::default()
         }
+    }
+
+    /// With this Docker security option (`seccomp=unconfined`, ...).
+    pub fn security_opt(mut self, opt: &str) -> ContainerOpts {
+        self.security_opt.push(opt.into());
+        self
     }
 
     /// On this lab network.
@@ -608,6 +617,7 @@ impl TestContainer {
                 network_mode: Some(network.clone()),
                 port_bindings: (!bindings.is_empty()).then_some(bindings),
                 cap_add: (!opts.cap_add.is_empty()).then(|| opts.cap_add.clone()),
+                security_opt: (!opts.security_opt.is_empty()).then(|| opts.security_opt.clone()),
                 dns: Some(if opts.dns.is_empty() {
                     vec!["198.51.100.53".into()]
                 } else {
