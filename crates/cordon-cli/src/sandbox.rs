@@ -280,10 +280,10 @@ async fn run_one(req: RunRequest, format: Format) -> CmdResult {
             let _ = std::io::stdout().flush();
             eprint!("{}", v.table());
         }
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&v).expect("a verdict serializes")
-        ),
+        Format::Json => {
+            let text = serde_json::to_string_pretty(&v).expect("a verdict serializes");
+            let _ = writeln!(std::io::stdout(), "{text}");
+        }
     }
     if v.status == Status::Ok {
         Ok(())

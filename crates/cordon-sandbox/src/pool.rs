@@ -207,5 +207,5 @@ async fn exec_run(
             .ok()
             .and_then(|i| i.exit_code)
     };
-    Ok(verdict(warm, seen, exit_code, false))
+    Ok(verdict(warm, seen, exit_code, false, true))
 }

@@ -168,7 +168,7 @@ impl Sandbox {
             .and_then(|i| i.state);
         let exit_code = state.as_ref().and_then(|s| s.exit_code);
         let oom_flag = state.and_then(|s| s.oom_killed).unwrap_or(false);
-        Ok(verdict(run, seen, exit_code, oom_flag))
+        Ok(verdict(run, seen, exit_code, oom_flag, false))
     }
 }
 
@@ -179,6 +179,7 @@ pub(crate) fn verdict(
     seen: Seen,
     exit_code: Option<i64>,
     oom_flag: bool,
+    pooled: bool,
 ) -> Verdict {
     let usage = run.cgroup.as_ref().map(|c| c.usage()).unwrap_or_default();
     let oom = usage.oom_kills + u64::from(oom_flag);
@@ -195,5 +196,6 @@ pub(crate) fn verdict(
         output_truncated: seen.truncated,
         uid: run.uid.get(),
         container: run.name.clone(),
+        pooled,
     }
 }

@@ -70,6 +70,9 @@ pub struct Verdict {
     pub uid: u32,
     /// The (removed) container's name.
     pub container: String,
+    /// True when it ran in a warm container of the pool.
+    #[serde(default)]
+    pub pooled: bool,
 }
 
 /// Signal numbers the verdict names.
