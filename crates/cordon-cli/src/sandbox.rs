@@ -84,7 +84,7 @@ pub enum SandboxOp {
         #[arg(long, default_value_t = 0)]
         pool: usize,
         /// The image the pool keeps warm (needs `sleep` in it).
-        #[arg(long, requires = "pool")]
+        #[arg(long)]
         pool_image: Option<String>,
         /// Language to image map, `python=python:3.12-slim` (repeatable).
         #[arg(long = "language", value_name = "NAME=IMAGE")]
@@ -183,6 +183,11 @@ pub fn run(op: SandboxOp) -> CmdResult {
                 languages,
                 limits,
             } => {
+                if pool > 0 && pool_image.is_none() {
+                    return Err(Failure::env(
+                        "cordon sandbox serve: --pool needs --pool-image IMAGE (the image to keep warm)",
+                    ));
+                }
                 let languages = languages
                     .iter()
                     .map(|l| {
@@ -272,9 +277,20 @@ async fn run_one(req: RunRequest, format: Format) -> CmdResult {
         Format::Json => None,
     };
     let image = req.image.clone();
-    let v = sandbox.run(&req, stdin, sink).await.map_err(|e| match e {
-        Error::Invalid(m) | Error::Env(m) => Failure::env(format!("cordon sandbox: {m}")),
-    })?;
+    // On SIGINT or SIGTERM the run is dropped, which removes its container.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Failure::env(format!("cordon sandbox: {e}")))?;
+    let v = tokio::select! {
+        v = sandbox.run(&req, stdin, sink) => v.map_err(|e| match e {
+            Error::Invalid(m) | Error::Env(m) => Failure::env(format!("cordon sandbox: {m}")),
+        })?,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(Failure::env("cordon sandbox: interrupted; the container was removed"));
+        }
+        _ = term.recv() => {
+            return Err(Failure::env("cordon sandbox: terminated; the container was removed"));
+        }
+    };
     match format {
         Format::Text => {
             let _ = std::io::stdout().flush();

@@ -20,6 +20,7 @@ pub mod run;
 pub mod seccomp;
 pub mod server;
 pub mod supervise;
+pub mod sweep;
 pub mod uid;
 pub mod verdict;
 pub mod workdir;

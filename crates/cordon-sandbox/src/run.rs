@@ -44,6 +44,7 @@ impl Sandbox {
             .info()
             .await
             .map_err(|e| env(format!("Docker does not answer ({e}); start dockerd")))?;
+        crate::sweep::sweep(&docker).await;
         Ok(Sandbox {
             docker,
             cgroupfs: info
