@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use cordon_lab::{lab_or_skip, ContainerOpts, TestContainer, TEST_IMAGE};
+use cordon_lab::{ContainerOpts, TestContainer, TEST_IMAGE};
 use serde_json::Value;
 
 const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
@@ -128,9 +128,17 @@ impl Drop for Clean {
     }
 }
 
-fn setup() -> Clean {
+/// The skip check, then the lab lock for the whole test, the image, and
+/// the leftover check (which drops first, while the lock is still held).
+/// `None` (after one `skipped:` line) when the lab cannot run here.
+fn lab() -> Option<(Clean, cordon_lab::LabLock)> {
+    if let Some(reason) = cordon_lab::require_root_docker_nft() {
+        cordon_lab::skip::skip(&reason);
+        return None;
+    }
+    let lock = cordon_lab::lock();
     cordon_lab::ensure_test_image();
-    Clean
+    Some((Clean, lock))
 }
 
 /// The lockdown probe, built statically (so that it runs in the busybox
@@ -170,9 +178,7 @@ fn probe() -> &'static Path {
 
 #[test]
 fn output_stdin_and_files_pass_through() {
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("prog.sh");
     std::fs::write(&src, "echo from-file; cat data/in.txt\n").unwrap();
@@ -209,9 +215,7 @@ fn output_stdin_and_files_pass_through() {
 
 #[test]
 fn code_runs_as_a_non_root_uid_unique_per_concurrent_run() {
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     let spawn = || {
         cordon_cmd(&[
             "sandbox",
@@ -241,9 +245,7 @@ fn code_runs_as_a_non_root_uid_unique_per_concurrent_run() {
 
 #[test]
 fn root_filesystem_is_read_only_and_tmp_is_noexec() {
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     let r = run(
         &[],
         "touch /work/w && echo work-ok; touch /tmp/t && echo tmp-ok; \
@@ -264,9 +266,7 @@ fn root_filesystem_is_read_only_and_tmp_is_noexec() {
 
 #[test]
 fn there_is_no_network() {
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     // Positive control: a plain container has an interface and a route out.
     let plain = TestContainer::run(ContainerOpts::new("sbx-plain"));
     let p = plain.exec(&["sh", "-c", "ls /sys/class/net; ip route"]);
@@ -293,9 +293,7 @@ fn there_is_no_network() {
 
 #[test]
 fn an_infinite_loop_ends_with_a_time_limit() {
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     let r = run(&["--wall", "2", "--cpu", "30"], "while :; do :; done");
     assert_eq!(r.status(), "time_limit", "{}", r.stderr);
     assert_eq!(r.v["signal"], 9);
@@ -310,9 +308,7 @@ fn an_infinite_loop_ends_with_a_time_limit() {
 
 #[test]
 fn a_memory_bomb_gets_the_memory_verdict() {
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     let bomb = "x=aaaaaaaaaaaaaaaa; while :; do x=$x$x; done";
     let r = run(&["--memory", "32m", "--wall", "30"], bomb);
     assert_eq!(r.status(), "memory_limit", "{}", r.stderr);
@@ -326,9 +322,7 @@ fn a_memory_bomb_gets_the_memory_verdict() {
 
 #[test]
 fn a_fork_bomb_is_contained_by_the_pids_limit() {
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     // A subshell starts the sleepers (a failed fork ends it, not the
     // script); then only shell builtins count the processes in /proc.
     let spawn40 = "(i=0; while [ $i -lt 40 ]; do sleep 20 & i=$((i+1)); done) 2>/dev/null; \
@@ -348,9 +342,7 @@ fn a_fork_bomb_is_contained_by_the_pids_limit() {
 
 #[test]
 fn a_disk_fill_is_contained() {
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     let size = |r: &Ran| -> u64 { r.stdout().trim().parse().unwrap() };
     // Positive control: 8 MiB fit.
     let r = run(
@@ -369,9 +361,7 @@ fn a_disk_fill_is_contained() {
 
 #[test]
 fn an_output_flood_is_cut_at_the_limit() {
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     let r = run(
         &["--max-output", "64k"],
         "while :; do echo yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy; done",
@@ -386,9 +376,7 @@ fn an_output_flood_is_cut_at_the_limit() {
 
 #[test]
 fn escapes_fail_where_a_plain_container_succeeds() {
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     // Positive controls in an unconfined container.
     let plain = TestContainer::run(
         ContainerOpts::new("sbx-unconfined")
@@ -425,9 +413,7 @@ fn escapes_fail_where_a_plain_container_succeeds() {
 
 #[test]
 fn the_lockdown_probe_finds_zero_escape_vectors() {
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     let probe = probe();
     // Positive control: on the host (root, every capability, no seccomp)
     // the probe finds plenty.
@@ -476,9 +462,7 @@ fn the_lockdown_probe_finds_zero_escape_vectors() {
 fn the_default_profile_is_what_the_container_gets() {
     use cordon_sandbox::container::Prepared;
     use cordon_sandbox::{Network, Profile};
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     std::env::set_var("CORDON_SANDBOX_STATE", state_dir());
     let profile = Profile::default();
     let l = &profile.limits;
@@ -549,9 +533,7 @@ fn the_default_profile_is_what_the_container_gets() {
 
 #[test]
 fn images_are_pinned_and_runtimes_checked() {
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     let d = cordon_lab::docker::client();
     let id = cordon_lab::docker::block_on(d.inspect_image(TEST_IMAGE))
         .unwrap()
@@ -657,9 +639,7 @@ impl Drop for Server {
 
 #[test]
 fn the_http_api_runs_code_with_a_pool_and_a_bounded_queue() {
-    lab_or_skip!();
-    let _lock = cordon_lab::lock();
-    let _clean = setup();
+    let Some(_lab) = lab() else { return };
     let lang = format!("sh={TEST_IMAGE}");
     let mut srv = Server::start(&[
         "--pool",
