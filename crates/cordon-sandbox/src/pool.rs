@@ -117,7 +117,9 @@ impl Pool {
     }
 
     /// Runs `req` (which must [`fits`](Self::fits)) in the warm container
-    /// `warm`, then removes it.
+    /// `warm`; the container is removed in the background, after the
+    /// verdict is returned (and, should the runtime stop first, by the
+    /// container guard's drop).
     pub async fn run(
         &self,
         warm: Prepared,
@@ -126,7 +128,7 @@ impl Pool {
         sink: Option<OutputSink>,
     ) -> Result<Verdict, Error> {
         let result = exec_run(&self.sandbox, &warm, req, stdin, sink).await;
-        warm.remove().await;
+        tokio::spawn(warm.remove());
         result
     }
 }

@@ -309,3 +309,52 @@ async fn execute(state: &State, ex: Execute) -> Response<Full<Bytes>> {
         Err(Error::Env(m)) => bad(StatusCode::INTERNAL_SERVER_ERROR, m),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> Options {
+        Options {
+            socket: "/nonexistent".into(),
+            port: None,
+            concurrency: 1,
+            queue: 0,
+            pool: 0,
+            pool_image: None,
+            languages: HashMap::from([("python".to_string(), "py:1".to_string())]),
+            profile: Profile::default(),
+        }
+    }
+
+    fn parse(body: &str) -> Result<(RunRequest, String), String> {
+        request(&opts(), serde_json::from_str(body).unwrap())
+    }
+
+    #[test]
+    fn a_language_gives_image_and_command() {
+        let (r, stdin) = parse(
+            r#"{"language":"python","files":[{"name":"m.py","content":"x"}],"args":["a"],"stdin":"in"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.image, "py:1");
+        assert_eq!(r.cmd, ["python3", "m.py", "a"]);
+        assert_eq!(stdin, "in");
+        assert!(parse(r#"{"language":"cobol"}"#).is_err());
+        assert!(parse(r#"{"image":"x"}"#).is_err(), "no command");
+    }
+
+    #[test]
+    fn requests_only_lower_limits() {
+        let d = Profile::default().limits;
+        let (r, _) = parse(
+            r#"{"image":"x","cmd":["true"],"run_timeout":999999999,"run_memory_limit":1099511627776}"#,
+        )
+        .unwrap();
+        assert_eq!((r.profile.limits.wall, r.profile.limits.memory), (d.wall, d.memory));
+        let (r, _) = parse(r#"{"image":"x","cmd":["true"],"run_timeout":500,"output_limit":10}"#)
+            .unwrap();
+        assert_eq!(r.profile.limits.wall, Duration::from_millis(500));
+        assert_eq!(r.profile.limits.output, 10);
+    }
+}
