@@ -351,9 +351,12 @@ mod tests {
             r#"{"image":"x","cmd":["true"],"run_timeout":999999999,"run_memory_limit":1099511627776}"#,
         )
         .unwrap();
-        assert_eq!((r.profile.limits.wall, r.profile.limits.memory), (d.wall, d.memory));
-        let (r, _) = parse(r#"{"image":"x","cmd":["true"],"run_timeout":500,"output_limit":10}"#)
-            .unwrap();
+        assert_eq!(
+            (r.profile.limits.wall, r.profile.limits.memory),
+            (d.wall, d.memory)
+        );
+        let (r, _) =
+            parse(r#"{"image":"x","cmd":["true"],"run_timeout":500,"output_limit":10}"#).unwrap();
         assert_eq!(r.profile.limits.wall, Duration::from_millis(500));
         assert_eq!(r.profile.limits.output, 10);
     }
