@@ -164,6 +164,8 @@ fn probe() -> &'static Path {
             ])
             .env("CARGO_TARGET_DIR", &target)
             .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
+            .env("CARGO_PROFILE_RELEASE_STRIP", "true")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .expect("run cargo");
@@ -434,7 +436,14 @@ fn the_lockdown_probe_finds_zero_escape_vectors() {
     .unwrap();
     let r = parse(out);
     assert_eq!(r.status(), "ok", "{} {}", r.stderr, r.err());
-    let p: Value = serde_json::from_str(r.stdout()).unwrap();
+    assert_locked_down(&serde_json::from_str(r.stdout()).unwrap());
+}
+
+/// The probe's report `p` shows no escape vector, no successful dangerous
+/// call and no namespace shared with the host but the user namespace
+/// (Docker has no per-container user namespaces without a daemon-wide
+/// remap; the unique non-root uid and empty capability sets stand in).
+fn assert_locked_down(p: &Value) {
     assert_eq!(p["escape_vectors"], serde_json::json!([]), "{p:#}");
     assert_eq!(p["caps"]["CapBnd"], "0000000000000000");
     assert_eq!(p["seccomp"], "2");
@@ -442,20 +451,36 @@ fn the_lockdown_probe_finds_zero_escape_vectors() {
     for (call, ok) in p["calls"].as_object().unwrap() {
         assert_eq!(ok, false, "{call} succeeded in the sandbox");
     }
-    // Namespaces: all private but the user namespace (Docker has no
-    // per-container user namespaces without a daemon-wide remap; the
-    // unique non-root uid and empty capability sets stand in for it).
     for ns in ["cgroup", "ipc", "mnt", "net", "pid", "uts"] {
         let hosts = std::fs::read_link(format!("/proc/self/ns/{ns}"))
             .unwrap()
             .display()
             .to_string();
+        assert!(p["namespaces"][ns].as_str().is_some_and(|s| !s.is_empty()));
         assert_ne!(
             p["namespaces"][ns],
             hosts.as_str(),
             "{ns} namespace is the host's"
         );
     }
+}
+
+#[test]
+fn a_pooled_run_is_locked_down_like_a_cold_one() {
+    let Some(_lab) = lab() else { return };
+    let probe = std::fs::read(probe()).unwrap();
+    let hex: String = probe.iter().map(|b| format!("{b:02x}")).collect();
+    let srv = Server::start(&["--pool", "1", "--pool-image", TEST_IMAGE]);
+    let req = serde_json::json!({
+        "image": TEST_IMAGE,
+        "cmd": ["./probe"],
+        "files": [{"name": "probe", "content": hex, "encoding": "hex", "executable": true}],
+    });
+    let (code, v) = http(&srv.sock, "POST", "/api/v2/execute", &req.to_string());
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["verdict"]["pooled"], true, "{v}");
+    assert_eq!(v["run"]["status"], "ok", "{v}");
+    assert_locked_down(&serde_json::from_str(v["run"]["stdout"].as_str().unwrap()).unwrap());
 }
 
 #[test]

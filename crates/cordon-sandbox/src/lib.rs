@@ -12,6 +12,7 @@
 pub mod cgroup;
 pub mod config;
 pub mod container;
+pub mod encoding;
 pub mod files;
 pub mod image;
 pub mod pool;

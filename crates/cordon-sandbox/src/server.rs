@@ -2,7 +2,7 @@
 //! (and optionally a loopback TCP port).
 //!
 //! `POST /api/v2/execute` takes `{language | image, files: [{name,
-//! content}], stdin, args, cmd, run_timeout, cpu_time, run_memory_limit,
+//! content, encoding, executable}], stdin, args, cmd, run_timeout, cpu_time, run_memory_limit,
 //! output_limit}` and answers `{run: {stdout, stderr, output, code, signal,
 //! status}, verdict: {...}}`. Limits in a request can only lower the
 //! server's. At most `concurrency` runs at once; up to `queue` more wait;
@@ -58,8 +58,13 @@ pub struct Options {
 pub struct FileIn {
     /// Name in the work directory (default `main` + index).
     pub name: Option<String>,
-    /// Text content.
+    /// The content, in `encoding`.
     pub content: String,
+    /// `utf8` (default), `base64` or `hex`.
+    pub encoding: Option<String>,
+    /// Whether the owner may execute it.
+    #[serde(default)]
+    pub executable: bool,
 }
 
 /// An execute request (Piston's shape, plus `image` and `cmd`).
@@ -216,12 +221,16 @@ fn request(opts: &Options, ex: Execute) -> Result<(RunRequest, String), String> 
         .files
         .into_iter()
         .enumerate()
-        .map(|(i, f)| InputFile {
-            name: f.name.unwrap_or_else(|| format!("file{i}")),
-            content: f.content.into_bytes(),
-            executable: false,
+        .map(|(i, f)| {
+            let name = f.name.unwrap_or_else(|| format!("file{i}"));
+            Ok(InputFile {
+                content: crate::encoding::decode(&f.content, f.encoding.as_deref())
+                    .map_err(|e| format!("file {name}: {e}"))?,
+                executable: f.executable,
+                name,
+            })
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     let first = files.first().map(|f| f.name.clone());
     let mut cmd = match (ex.cmd, ex.language.as_deref(), first) {
         (Some(c), _, _) => c,
