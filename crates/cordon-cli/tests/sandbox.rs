@@ -724,3 +724,34 @@ fn the_http_api_runs_code_with_a_pool_and_a_bounded_queue() {
     srv.stop();
     assert!(!srv.sock.exists(), "the socket is removed on exit");
 }
+
+#[test]
+fn policy_networking_needs_the_daemon_and_bad_options_exit_2() {
+    // No Docker needed: these are refused before anything is created.
+    let out = cordon_cmd(&[
+        "sandbox", "run", "--policy", "web", TEST_IMAGE, "--", "true",
+    ])
+    .env("CORDON_SOCKET", "/nonexistent/cordon.sock")
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("--policy web needs cordon's daemon"), "{msg}");
+    for bad in [
+        &["--memory", "lots"][..],
+        &["--wall", "0"],
+        &["--file", "no-equals-sign"],
+    ] {
+        let mut args = vec!["sandbox", "run"];
+        args.extend_from_slice(bad);
+        args.extend_from_slice(&[TEST_IMAGE, "--", "true"]);
+        let out = cordon_cmd(&args).stdin(Stdio::null()).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).lines().count(),
+            1,
+            "{bad:?}"
+        );
+    }
+}
