@@ -755,3 +755,100 @@ fn policy_networking_needs_the_daemon_and_bad_options_exit_2() {
         );
     }
 }
+
+/// A throw-away image with busybox as `/bin/sh` and the probe as
+/// `/bin/probe-suid`, owned by root with the setuid bit; removed on drop.
+struct SuidImage(String);
+
+impl SuidImage {
+    fn build() -> SuidImage {
+        use bollard::query_parameters::CreateImageOptionsBuilder;
+        use futures_util::StreamExt;
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, kind: tar::EntryType, mode: u32, data: &[u8]| {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(kind);
+            h.set_mode(mode);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_size(data.len() as u64);
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        add("bin/", tar::EntryType::Directory, 0o755, b"");
+        add("tmp/", tar::EntryType::Directory, 0o1777, b"");
+        let busybox = std::fs::read("/bin/busybox").unwrap();
+        add("bin/sh", tar::EntryType::Regular, 0o755, &busybox);
+        let probe = std::fs::read(probe()).unwrap();
+        add("bin/probe-suid", tar::EntryType::Regular, 0o4755, &probe);
+        let tar = b.into_inner().unwrap();
+        let name = format!("cordon-sbx-suid:{}", std::process::id());
+        let (repo, tag) = name.split_once(':').unwrap();
+        let opts = CreateImageOptionsBuilder::new()
+            .from_src("-")
+            .repo(repo)
+            .tag(tag)
+            .build();
+        let d = cordon_lab::docker::client();
+        cordon_lab::docker::block_on(async {
+            let mut progress =
+                d.create_image(Some(opts), Some(bollard::body_full(tar.into())), None);
+            while let Some(item) = progress.next().await {
+                item.expect("import the setuid image");
+            }
+        });
+        SuidImage(name)
+    }
+}
+
+impl Drop for SuidImage {
+    fn drop(&mut self) {
+        let d = cordon_lab::docker::client();
+        let opts = bollard::query_parameters::RemoveImageOptionsBuilder::new()
+            .force(true)
+            .build();
+        if let Err(e) = cordon_lab::docker::block_on(d.remove_image(&self.0, Some(opts), None)) {
+            eprintln!("cannot remove image {}: {e}", self.0);
+        }
+    }
+}
+
+#[test]
+fn a_setuid_root_binary_gains_nothing() {
+    let Some(_lab) = lab() else { return };
+    let image = SuidImage::build();
+    // Positive control: the same profile without no-new-privileges makes
+    // the setuid binary run with euid 0.
+    std::env::set_var("CORDON_SANDBOX_STATE", state_dir());
+    let profile = cordon_sandbox::Profile {
+        no_new_privileges: false,
+        ..Default::default()
+    };
+    let req = cordon_sandbox::RunRequest {
+        image: image.0.clone(),
+        cmd: vec!["/bin/probe-suid".into()],
+        files: Vec::new(),
+        profile,
+    };
+    let sb = cordon_lab::docker::block_on(cordon_sandbox::Sandbox::connect()).unwrap();
+    let v = cordon_lab::docker::block_on(sb.run(&req, None, None)).unwrap();
+    let p: Value = serde_json::from_str(&v.stdout).unwrap_or_else(|_| panic!("{v:?}"));
+    assert_eq!(p["euid"], 0, "{p}");
+
+    let out = cordon_cmd(&[
+        "sandbox",
+        "run",
+        "-o",
+        "json",
+        &image.0,
+        "--",
+        "/bin/probe-suid",
+    ])
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    let r = parse(out);
+    assert_eq!(r.status(), "ok", "{}", r.stderr);
+    let p: Value = serde_json::from_str(r.stdout()).unwrap();
+    assert_eq!(p["euid"], r.v["uid"], "{p}");
+    assert_locked_down(&p);
+}
