@@ -14,11 +14,14 @@ use serde_json::Value;
 
 const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
 
-/// The host state of this test process's runs (uid locks, work dirs).
+/// The host state of the tests' runs (uid locks, work directories): one
+/// directory shared by every test process (slots are taken with `flock`,
+/// work directories carry the process id), so that runs do not accumulate
+/// directories.
 fn state_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let d = std::env::temp_dir().join(format!("cordon-sbx-test-{}", std::process::id()));
+        let d = std::env::temp_dir().join("cordon-sbx-test");
         std::fs::create_dir_all(&d).unwrap();
         d
     })
