@@ -209,6 +209,9 @@ fn output_stdin_and_files_pass_through() {
     assert_eq!(r.code, Some(1), "a non-OK verdict exits 1");
     assert!(r.stderr.contains("RUNTIME_ERROR"), "{}", r.stderr);
 
+    let r = run(&[], "kill -SEGV $$");
+    assert_eq!((r.status(), &r.v["signal"]), ("signal", &Value::from(11)));
+
     // Text mode streams the output and ends with the table on stderr.
     let out = cordon_cmd(&["sandbox", "run", TEST_IMAGE, "--", "echo", "streamed"])
         .stdin(Stdio::null())
