@@ -9,6 +9,7 @@ mod audit;
 mod daemon;
 mod load;
 mod observe;
+mod sandbox;
 mod set;
 
 use std::path::PathBuf;
@@ -185,6 +186,11 @@ enum Cmd {
     Down,
     /// CIS Docker Benchmark audit of the host and its containers.
     Audit(audit::AuditArgs),
+    /// Run untrusted code in a locked-down container (run, serve).
+    Sandbox {
+        #[command(subcommand)]
+        op: sandbox::SandboxOp,
+    },
 }
 
 fn main() -> ExitCode {
@@ -250,6 +256,7 @@ fn main() -> ExitCode {
             .and_then(|d| observe::suggest(socket, d)),
         Cmd::Metrics { socket } => observe::metrics(socket),
         Cmd::Audit(args) => audit::run(args),
+        Cmd::Sandbox { op } => sandbox::run(op),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
