@@ -8,6 +8,7 @@ mod apply;
 mod daemon;
 mod load;
 mod set;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -145,6 +146,8 @@ enum Cmd {
     },
     /// Remove everything cordon installed, and nothing else.
     Down,
+    /// Probe from inside a container's network namespace and compare with the policy.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -195,6 +198,7 @@ fn main() -> ExitCode {
         Cmd::Boot { config } => daemon::boot(config.as_deref()),
         Cmd::Set { config, socket, op } => set::run(config.as_deref(), socket, op),
         Cmd::Down => apply::down(),
+        Cmd::Verify(args) => verify::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -189,6 +189,11 @@ impl<'a> Evaluator<'a> {
         &self.assigned[idx].0.addresses
     }
 
+    /// The egress rules of container `idx`'s policy body.
+    pub fn egress_rules(&self, idx: usize) -> &[Rule] {
+        &self.side(idx).body.egress
+    }
+
     fn side(&self, idx: usize) -> Side<'_> {
         let (a, key) = &self.assigned[idx];
         let body = match key.as_str() {
