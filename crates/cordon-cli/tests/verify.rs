@@ -255,3 +255,135 @@ fn verify_refuses_malformed_targets_before_anything_else() {
         );
     }
 }
+
+const PEERS: &str = r#"version: 1
+sets:
+  lanset: [10.126.0.0/24]
+default:
+  egress:
+    - to: [internet]
+    - to: [same-network]
+policies:
+  - name: pa
+    select: { label: { app: pa } }
+    egress:
+      - to: [pb]
+        ports: [80/tcp]
+      - to: [host]
+        ports: [8081/tcp]
+      - to: [lanset]
+        ports: [80/tcp]
+      - to: ["2001:db8:51::/64"]
+        ports: [icmp, 80/tcp]
+  - name: pb
+    select: { label: { app: pb } }
+    ingress:
+      - from: [pa]
+        ports: [80/tcp]
+    egress: []
+  - name: pw
+    select: { label: { app: pw } }
+    mode: audit
+    egress: []
+"#;
+
+/// Verifies `(target, expected, observed outcome)` rows from `ctr` and
+/// insists that all agree (exit 0).
+#[track_caller]
+fn assert_rows(lab: &Lab, policy: &str, ctr: &str, rows: &[(&str, &str, &str)]) {
+    let targets: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    let v = verify(lab, policy, ctr, &targets);
+    assert_eq!(v.code, 0, "{ctr}: {}\n{}", v.report, v.stderr);
+    for (i, (target, expected, outcome)) in rows.iter().enumerate() {
+        assert_eq!(
+            (v.row(i)["expected"].as_str(), v.outcome(i)),
+            (Some(*expected), *outcome),
+            "{ctr} -> {target}: {}",
+            v.row(i)
+        );
+    }
+}
+
+#[test]
+fn the_evaluator_agrees_with_the_kernel_across_peer_kinds() {
+    let lab = lab_or_skip!(CORDON);
+    lab.ipv6_forwarding();
+    let inet = lab.netns(
+        "inet",
+        "198.51.100.1",
+        "198.51.100.2",
+        Some(("2001:db8:51::1", "2001:db8:51::2")),
+    );
+    lab.serve(&inet, 80, "hello-inet");
+    let lan = lab.netns("lan", "10.126.0.1", "10.126.0.2", None);
+    lab.serve(&lan, 80, "hello-lan");
+    lab.serve_host("198.51.100.1", 8081, "hello-host");
+    let net = lab.network("vpeers", "10.127.8.0/24", Some("2001:db8:208::/64"));
+    let a = lab.run(Run::named("pa").on(&net).label("app", "pa"));
+    let b = lab.run(
+        Run::named("pb")
+            .on(&net)
+            .label("app", "pb")
+            .serve(80, "hello-b"),
+    );
+    let d = lab.run(Run::named("pd").on(&net).serve(80, "hello-d"));
+    let w = lab.run(Run::named("pw").label("app", "pw"));
+    let policy = lab.file("peers.yaml", PEERS);
+
+    // Controls: what the policy will deny is reachable without cordon.
+    assert!(lab.reaches(&a, &d.ip4, 80, "hello-d"));
+    assert!(lab.reaches(&a, "198.51.100.2", 80, "hello-inet"));
+    assert!(lab.reaches(&d, &b.ip4, 80, "hello-b"));
+    assert!(lab.reaches(&d, "198.51.100.1", 8081, "hello-host"));
+    assert!(lab.reaches(&a, "10.126.0.2", 80, "hello-lan"));
+    assert_eq!(lab.exec(&a, "ping -c 1 -W 2 198.51.100.2").0, 0, "ping");
+
+    lab.cordon_ok(&["apply", "-c", &policy]);
+    let b80 = format!("{}:80/tcp", b.ip4);
+    let d80 = format!("{}:80/tcp", d.ip4);
+    let a80 = format!("{}:80/tcp", a.ip4);
+    assert_rows(
+        &lab,
+        &policy,
+        &a.name,
+        &[
+            (&b80, "allow", "connected"),
+            (&d80, "deny", "timed-out"),
+            ("198.51.100.1:8081/tcp", "allow", "connected"),
+            ("198.51.100.2:80/tcp", "deny", "timed-out"),
+            ("10.126.0.2:80/tcp", "allow", "connected"),
+            ("[2001:db8:51::2]:80/tcp", "allow", "connected"),
+            ("2001:db8:51::2/icmp", "allow", "echo-reply"),
+            ("198.51.100.2/icmp", "deny", "no-reply"),
+        ],
+    );
+    assert_rows(
+        &lab,
+        &policy,
+        &d.name,
+        &[
+            (&b80, "deny", "timed-out"),
+            (&a80, "allow", "refused"),
+            ("198.51.100.2:80/tcp", "allow", "connected"),
+            ("198.51.100.1:8081/tcp", "deny", "timed-out"),
+        ],
+    );
+    assert_rows(
+        &lab,
+        &policy,
+        &w.name,
+        &[
+            ("10.126.0.2:80/tcp", "allow (audit)", "connected"),
+            ("198.51.100.1:8081/tcp", "allow (audit)", "connected"),
+        ],
+    );
+
+    // A live set edit: verify reads it from cordon's state, the kernel has it.
+    lab.cordon_ok(&["set", "-c", &policy, "del", "lanset", "10.126.0.0/24"]);
+    assert_rows(
+        &lab,
+        &policy,
+        &a.name,
+        &[("10.126.0.2:80/tcp", "deny", "timed-out")],
+    );
+}

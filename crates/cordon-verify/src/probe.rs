@@ -29,6 +29,14 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 /// The payload of UDP and ICMP probes.
 const PAYLOAD: &[u8] = b"cordon-verify";
 
+/// The payload of UDP probes to port 53: a DNS query (recursion desired)
+/// for the A record of `verify.cordon.invalid`, a name that exists nowhere
+/// (RFC 6761), so that a DNS server, or cordon's DNS proxy the query is
+/// redirected to, answers (with an error) instead of ignoring a datagram
+/// that is not DNS.
+const DNS_QUERY: &[u8] = b"\x63\x76\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\
+\x06verify\x06cordon\x07invalid\x00\x00\x01\x00\x01";
+
 /// Probes each flow from the network namespace `netns` (a
 /// `/proc/PID/ns/net` path), at most `concurrency` at a time, each waiting
 /// up to `timeout`. The outcomes come back in the order of `flows`.
@@ -133,7 +141,7 @@ fn unspecified(dst: &SocketAddr) -> SocketAddr {
     }
 }
 
-/// A datagram, sent twice (at the start and half-way): a reply or an ICMP
+/// A datagram (a DNS query to port 53), sent twice (at the start and half-way): a reply or an ICMP
 /// port unreachable (ECONNREFUSED on a connected socket) means it got
 /// there; silence means it did not, or that the service does not answer.
 fn udp(dst: SocketAddr, timeout: Duration) -> Observed {
@@ -142,8 +150,9 @@ fn udp(dst: SocketAddr, timeout: Duration) -> Observed {
         s.connect(dst)?;
         let deadline = Instant::now() + timeout;
         let mut buf = [0u8; 512];
+        let payload = if dst.port() == 53 { DNS_QUERY } else { PAYLOAD };
         for round in 0..2 {
-            if let Err(e) = s.send(PAYLOAD) {
+            if let Err(e) = s.send(payload) {
                 return Ok(classify(&e, Observed::PortUnreachable, Observed::NoReply));
             }
             let wait = if round == 0 {
@@ -215,4 +224,25 @@ fn ping(dst: IpAddr, timeout: Duration, n: usize) -> Observed {
         Ok(Observed::NoReply)
     };
     run().unwrap_or_else(|e| Observed::Failed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dns_probe_is_one_well_formed_question() {
+        assert_eq!(&DNS_QUERY[4..6], &[0, 1], "one question");
+        let qname = &DNS_QUERY[12..DNS_QUERY.len() - 4];
+        let mut labels = Vec::new();
+        let mut i = 0;
+        while qname[i] != 0 {
+            let len = usize::from(qname[i]);
+            labels.push(std::str::from_utf8(&qname[i + 1..=i + len]).unwrap());
+            i += len + 1;
+        }
+        assert_eq!(labels.join("."), "verify.cordon.invalid");
+        assert_eq!(i + 1, qname.len());
+        assert_eq!(&DNS_QUERY[DNS_QUERY.len() - 4..], &[0, 1, 0, 1], "A, IN");
+    }
 }
