@@ -387,3 +387,50 @@ fn the_evaluator_agrees_with_the_kernel_across_peer_kinds() {
         &[("10.126.0.2:80/tcp", "deny", "timed-out")],
     );
 }
+
+#[test]
+fn dns_names_are_judged_by_what_the_proxy_learned() {
+    let lab = lab_or_skip!(CORDON);
+    let inet = lab.netns("inet", "198.51.100.1", "198.51.100.2", None);
+    lab.serve(&inet, 80, "hello-web");
+    lab.dns_records(&inet, &[("web.lab.test", "198.51.100.2")]);
+    let policy = lab.file(
+        "dns.yaml",
+        "version: 1\ndns:\n  upstream: [198.51.100.2]\n  min_ttl: 120s\npolicies:\n  - name: named\n    select: { label: { app: named } }\n    egress:\n      - to: [web.lab.test]\n        ports: [80/tcp]\n",
+    );
+    let c = lab.run(
+        Run::named("named")
+            .label("app", "named")
+            .dns("198.51.100.2"),
+    );
+    assert!(lab.reaches(&c, "198.51.100.2", 80, "hello-web"), "control");
+
+    let _daemon = cordon_lab::CordonDaemon::spawn(lab.command(&["daemon", "-c", &policy]));
+    assert!(
+        cordon_lab::within(30.0, || !lab.reaches(&c, "198.51.100.2", 80, "hello-web")).is_some(),
+        "the daemon closes the way until a lookup"
+    );
+    // Before a lookup the kernel's set is empty: denied, and DNS itself
+    // goes to cordon's proxy (which refuses the probe's name, an answer).
+    assert_rows(
+        &lab,
+        &policy,
+        &c.name,
+        &[
+            ("198.51.100.2:80/tcp", "deny", "timed-out"),
+            ("198.51.100.2:53/udp", "allow", "reply"),
+        ],
+    );
+    assert!(lab.resolves(&c, "web.lab.test", "198.51.100.2"));
+    let v = verify(&lab, &policy, &c.name, &["198.51.100.2:80/tcp"]);
+    assert_eq!(v.code, 0, "{}\n{}", v.report, v.stderr);
+    assert_eq!(v.outcome(0), "connected", "{}", v.report);
+    assert!(
+        v.row(0)["rule"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("egress rule 1 of named (line 9): to [web.lab.test]"),
+        "{}",
+        v.report
+    );
+}
