@@ -284,18 +284,20 @@ impl<'a> Evaluator<'a> {
             ));
         }
         if self.facts.host.contains(&flow.dst) {
-            return Ok(match self.first_rule(&src, Way::EgressHost, flow, None) {
-                Some(r) => verdict(true, false, r),
-                None => {
-                    let why = format!(
-                        "no egress rule of {} allows the host (only `host` or `any` do)",
-                        src.shown
-                    );
-                    fallthrough(&src, why, verdict)
-                }
-            });
+            return Ok(
+                match self.first_rule(&src, Way::EgressHost, flow, None, src.shown) {
+                    Some(r) => verdict(true, false, r),
+                    None => {
+                        let why = format!(
+                            "no egress rule of {} allows the host (only `host` or `any` do)",
+                            src.shown
+                        );
+                        fallthrough(&src, why, verdict)
+                    }
+                },
+            );
         }
-        let egress = match self.first_rule(&src, Way::EgressFwd, flow, None) {
+        let egress = match self.first_rule(&src, Way::EgressFwd, flow, None, src.shown) {
             Some(r) => verdict(true, false, r),
             None => {
                 let why = format!("no egress rule of {} allows it", src.shown);
@@ -349,23 +351,25 @@ impl<'a> Evaluator<'a> {
         dst.body.ingress.as_ref()?;
         let from = self.source_address(src.idx, flow.dst);
         let shown = format!("{} (policy {})", self.container(didx).name, dst.shown);
-        Some(match self.first_rule(&dst, Way::IngressFwd, flow, from) {
-            Some(r) => Expected {
-                allowed: true,
-                audit: false,
-                policy: String::new(),
-                reason: format!("{r} of {shown}"),
-            },
-            None => {
-                let why = format!("no ingress rule of {shown} allows it");
-                fallthrough(&dst, why, |allowed, audit, reason| Expected {
-                    allowed,
-                    audit,
+        Some(
+            match self.first_rule(&dst, Way::IngressFwd, flow, from, &shown) {
+                Some(reason) => Expected {
+                    allowed: true,
+                    audit: false,
                     policy: String::new(),
                     reason,
-                })
-            }
-        })
+                },
+                None => {
+                    let why = format!("no ingress rule of {shown} allows it");
+                    fallthrough(&dst, why, |allowed, audit, reason| Expected {
+                        allowed,
+                        audit,
+                        policy: String::new(),
+                        reason,
+                    })
+                }
+            },
+        )
     }
 
     /// The address container `idx` sends from towards `dst`: the one on
@@ -387,13 +391,15 @@ impl<'a> Evaluator<'a> {
             .or_else(|| addrs.iter().copied().find(same_family))
     }
 
-    /// The first rule of a side that accepts the flow, described.
+    /// The first rule of a side that accepts the flow, described as a rule
+    /// of `owner`.
     fn first_rule(
         &self,
         side: &Side,
         way: Way,
         flow: &Flow,
         from: Option<IpAddr>,
+        owner: &str,
     ) -> Option<String> {
         let rules = match way {
             Way::IngressFwd => side.body.ingress.as_deref().unwrap_or(&[]),
@@ -405,7 +411,7 @@ impl<'a> Evaluator<'a> {
                 .peers
                 .iter()
                 .any(|p| self.peer_holds(side, way, i, p, flow, from));
-            (ports && peer).then(|| describe(way, i, side, rule))
+            (ports && peer).then(|| describe(way, i, owner, rule))
         })
     }
 
@@ -552,21 +558,18 @@ fn port_holds(spec: &PortSpec, flow: &Flow) -> bool {
 }
 
 /// `egress rule 2 of web (line 9): to [internet] ports [80/tcp]`.
-fn describe(way: Way, idx: usize, side: &Side, rule: &Rule) -> String {
+fn describe(way: Way, idx: usize, owner: &str, rule: &Rule) -> String {
     let (dir, prep) = match way {
         Way::IngressFwd => ("ingress", "from"),
         _ => ("egress", "to"),
     };
     let peers: Vec<String> = rule.peers.iter().map(peer_word).collect();
-    let mut s = format!("{dir} rule {} ", idx + 1);
-    if way != Way::IngressFwd {
-        s.push_str(&format!("of {} ", side.shown));
-    }
-    s.push_str(&format!(
-        "(line {}): {prep} [{}]",
+    let mut s = format!(
+        "{dir} rule {} of {owner} (line {}): {prep} [{}]",
+        idx + 1,
         rule.loc.line,
         peers.join(", ")
-    ));
+    );
     if !rule.ports.is_empty() {
         let ports: Vec<String> = rule.ports.iter().map(port_word).collect();
         s.push_str(&format!(" ports [{}]", ports.join(", ")));
