@@ -10,8 +10,8 @@
 //! `skipped:` line (and fails under CI=true).
 
 use cordon_lab::{
-    ensure_distroless_image, lab_or_skip, ContainerOpts, Lab, Netns, Run, TcpServer, TestContainer,
-    UdpEcho, Uplink, DISTROLESS_CMD, DISTROLESS_IMAGE,
+    ensure_distroless_image, lab_or_skip, ContainerOpts, Dnsmasq, Lab, Netns, Run, TcpServer,
+    TestContainer, UdpEcho, Uplink, DISTROLESS_CMD, DISTROLESS_IMAGE,
 };
 use serde_json::Value;
 
@@ -28,15 +28,19 @@ const TARGETS: [&str; 5] = [
     "198.51.100.2:7/udp",
 ];
 
-/// The lab internet and LAN, removed on drop.
+/// The lab internet (198.51.100.2 and 2001:db8:51::2: TCP 80, UDP echo on
+/// 7, ping; the host is 198.51.100.1 on its link) and LAN (10.126.0.2: TCP
+/// 80), removed on drop.
 struct World {
     _guards: (Uplink, TcpServer, UdpEcho, Uplink, TcpServer),
-    _ns: (Netns, Netns),
+    inet: Netns,
+    _lan: Netns,
 }
 
 fn world() -> World {
     let inet = Netns::new("inet");
-    let up = Uplink::to_host(&inet, "198.51.100.1/24", "198.51.100.2/24");
+    let up = Uplink::to_host(&inet, "198.51.100.1/24", "198.51.100.2/24")
+        .with("2001:db8:51::1/64", "2001:db8:51::2/64");
     let web = TcpServer::banner(&inet, 80, "hello-inet");
     let echo = UdpEcho::start(&inet, 7);
     let lan = Netns::new("lan");
@@ -44,7 +48,8 @@ fn world() -> World {
     let lan_web = TcpServer::banner(&lan, 80, "hello-lan");
     World {
         _guards: (up, web, echo, lan_up, lan_web),
-        _ns: (inet, lan),
+        inet,
+        _lan: lan,
     }
 }
 
@@ -308,15 +313,7 @@ fn assert_rows(lab: &Lab, policy: &str, ctr: &str, rows: &[(&str, &str, &str)]) 
 fn the_evaluator_agrees_with_the_kernel_across_peer_kinds() {
     let lab = lab_or_skip!(CORDON);
     lab.ipv6_forwarding();
-    let inet = lab.netns(
-        "inet",
-        "198.51.100.1",
-        "198.51.100.2",
-        Some(("2001:db8:51::1", "2001:db8:51::2")),
-    );
-    lab.serve(&inet, 80, "hello-inet");
-    let lan = lab.netns("lan", "10.126.0.1", "10.126.0.2", None);
-    lab.serve(&lan, 80, "hello-lan");
+    let _w = world();
     lab.serve_host("198.51.100.1", 8081, "hello-host");
     let net = lab.network("vpeers", "10.127.8.0/24", Some("2001:db8:208::/64"));
     let a = lab.run(Run::named("pa").on(&net).label("app", "pa"));
@@ -391,9 +388,8 @@ fn the_evaluator_agrees_with_the_kernel_across_peer_kinds() {
 #[test]
 fn dns_names_are_judged_by_what_the_proxy_learned() {
     let lab = lab_or_skip!(CORDON);
-    let inet = lab.netns("inet", "198.51.100.1", "198.51.100.2", None);
-    lab.serve(&inet, 80, "hello-web");
-    lab.dns_records(&inet, &[("web.lab.test", "198.51.100.2")]);
+    let w = world();
+    let _dns = Dnsmasq::start(&w.inet, "198.51.100.2", &[("web.lab.test", "198.51.100.2")]);
     let policy = lab.file(
         "dns.yaml",
         "version: 1\ndns:\n  upstream: [198.51.100.2]\n  min_ttl: 120s\npolicies:\n  - name: named\n    select: { label: { app: named } }\n    egress:\n      - to: [web.lab.test]\n        ports: [80/tcp]\n",
@@ -403,11 +399,11 @@ fn dns_names_are_judged_by_what_the_proxy_learned() {
             .label("app", "named")
             .dns("198.51.100.2"),
     );
-    assert!(lab.reaches(&c, "198.51.100.2", 80, "hello-web"), "control");
+    assert!(lab.reaches(&c, "198.51.100.2", 80, "hello-inet"), "control");
 
     let _daemon = cordon_lab::CordonDaemon::spawn(lab.command(&["daemon", "-c", &policy]));
     assert!(
-        cordon_lab::within(30.0, || !lab.reaches(&c, "198.51.100.2", 80, "hello-web")).is_some(),
+        cordon_lab::within(30.0, || !lab.reaches(&c, "198.51.100.2", 80, "hello-inet")).is_some(),
         "the daemon closes the way until a lookup"
     );
     // Before a lookup the kernel's set is empty: denied, and DNS itself

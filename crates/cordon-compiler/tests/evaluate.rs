@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use cordon_compiler::evaluate::{EvalError, Evaluator, Expected, Facts, Flow, Proto};
 use cordon_compiler::{dns_set_name, SetOverrides};
-use cordon_inventory::{Container, Endpoint, Inventory, Network};
+use cordon_inventory::{Container, Endpoint, Inventory};
 use ipnet::IpNet;
 use proptest::prelude::*;
 
@@ -40,18 +40,6 @@ policies:
     egress: []
 "#;
 
-fn net(name: &str, bridge: &str, subnet: &str, default: bool) -> Network {
-    Network {
-        id: format!("{name:0>64}"),
-        name: name.into(),
-        driver: "bridge".into(),
-        bridge: Some(bridge.into()),
-        subnets: vec![subnet.parse().unwrap()],
-        default_bridge: default,
-        ..Default::default()
-    }
-}
-
 fn ctr(i: u8, name: &str, label: (&str, &str), network: &str, bridge: &str, ip: &str) -> Container {
     Container {
         id: format!("{i:02x}{}", "a".repeat(62)),
@@ -71,43 +59,47 @@ fn ctr(i: u8, name: &str, label: (&str, &str), network: &str, bridge: &str, ip: 
     }
 }
 
+/// The default bridge and a user-defined one, as `cordon inventory` prints
+/// them.
+const NETWORKS: &str = r#"{"networks": [
+  {"id": "n1", "name": "bridge", "driver": "bridge", "bridge": "docker0",
+   "subnets": ["172.17.0.0/16"], "default_bridge": true},
+  {"id": "n2", "name": "app", "driver": "bridge", "bridge": "br-app",
+   "subnets": ["172.20.0.0/16"]}
+]}"#;
+
 fn inventory() -> Inventory {
-    Inventory {
-        version: 1,
-        networks: vec![
-            net("bridge", "docker0", "172.17.0.0/16", true),
-            net("app", "br-app", "172.20.0.0/16", false),
-        ],
-        containers: vec![
-            ctr(
-                1,
-                "web-1",
-                ("app", "web"),
-                "bridge",
-                "docker0",
-                "172.17.0.2",
-            ),
-            ctr(2, "db-1", ("app", "db"), "app", "br-app", "172.20.0.2"),
-            ctr(3, "other", ("x", "y"), "bridge", "docker0", "172.17.0.3"),
-            ctr(
-                4,
-                "typo",
-                ("cordon.policy", "nope"),
-                "bridge",
-                "docker0",
-                "172.17.0.4",
-            ),
-            ctr(
-                5,
-                "watcher",
-                ("app", "watch"),
-                "bridge",
-                "docker0",
-                "172.17.0.5",
-            ),
-            ctr(6, "db-2", ("app", "db"), "app", "br-app", "172.20.0.3"),
-        ],
-    }
+    let mut inv = Inventory::from_json("networks.json", NETWORKS).expect("networks parse");
+    inv.containers = vec![
+        ctr(
+            1,
+            "web-1",
+            ("app", "web"),
+            "bridge",
+            "docker0",
+            "172.17.0.2",
+        ),
+        ctr(2, "db-1", ("app", "db"), "app", "br-app", "172.20.0.2"),
+        ctr(3, "other", ("x", "y"), "bridge", "docker0", "172.17.0.3"),
+        ctr(
+            4,
+            "typo",
+            ("cordon.policy", "nope"),
+            "bridge",
+            "docker0",
+            "172.17.0.4",
+        ),
+        ctr(
+            5,
+            "watcher",
+            ("app", "watch"),
+            "bridge",
+            "docker0",
+            "172.17.0.5",
+        ),
+        ctr(6, "db-2", ("app", "db"), "app", "br-app", "172.20.0.3"),
+    ];
+    inv
 }
 
 struct Case {

@@ -96,26 +96,12 @@ impl Report {
             self.policy
         );
         let observed: Vec<String> = self.rows.iter().map(|r| r.observed.to_string()).collect();
-        let w_target = self
-            .rows
-            .iter()
-            .map(|r| r.target.len())
-            .chain([6])
-            .max()
-            .unwrap_or(6);
-        let w_exp = self
-            .rows
-            .iter()
-            .map(|r| r.expected.len())
-            .chain([8])
-            .max()
-            .unwrap_or(8);
-        let w_obs = observed
-            .iter()
-            .map(String::len)
-            .chain([8])
-            .max()
-            .unwrap_or(8);
+        let width = |cells: &mut dyn Iterator<Item = usize>, header: &str| {
+            cells.chain([header.len()]).max().unwrap_or(0)
+        };
+        let w_target = width(&mut self.rows.iter().map(|r| r.target.len()), "TARGET");
+        let w_exp = width(&mut self.rows.iter().map(|r| r.expected.len()), "EXPECTED");
+        let w_obs = width(&mut observed.iter().map(String::len), "OBSERVED");
         out.push_str(&format!(
             "{:<w_target$}  {:<w_exp$}  {:<w_obs$}  {:<5}  RULE\n",
             "TARGET", "EXPECTED", "OBSERVED", "AGREE"

@@ -54,28 +54,23 @@ impl FromStr for Target {
                 port: 0,
             }));
         }
-        let (host, port) = match rest.strip_prefix('[') {
-            Some(r) => {
-                let (h, p) = r
-                    .split_once("]:")
-                    .ok_or_else(|| err("an IPv6 address in brackets needs :PORT"))?;
-                let dst = addr(h)?;
-                if dst.is_ipv4() {
-                    return Err(err("brackets are for IPv6 addresses"));
-                }
-                (dst, p)
-            }
-            None => {
-                let (h, p) = rest
-                    .rsplit_once(':')
-                    .ok_or_else(|| err("no port (ADDR:PORT)"))?;
-                let dst = addr(h)?;
-                if dst.is_ipv6() {
-                    return Err(err("put an IPv6 address in brackets: [ADDR]:PORT"));
-                }
-                (dst, p)
-            }
+        let inner = rest.strip_prefix('[');
+        let split = match inner {
+            Some(r) => r.split_once("]:"),
+            None => rest.rsplit_once(':'),
         };
+        let (host, port) = split.ok_or_else(|| {
+            err(match inner {
+                Some(_) => "an IPv6 address in brackets needs :PORT",
+                None => "no port (ADDR:PORT)",
+            })
+        })?;
+        let host = addr(host)?;
+        match (inner.is_some(), host.is_ipv6()) {
+            (true, false) => return Err(err("brackets are for IPv6 addresses")),
+            (false, true) => return Err(err("put an IPv6 address in brackets: [ADDR]:PORT")),
+            _ => {}
+        }
         let port: u16 = port
             .parse()
             .ok()
