@@ -272,6 +272,14 @@ impl<'a> Evaluator<'a> {
                 "the container has no address cordon knows: dropped (fail closed)".into(),
             ));
         }
+        if !addrs.iter().any(|a| a.is_ipv4() == flow.dst.is_ipv4()) {
+            let fam = if flow.dst.is_ipv4() { "IPv4" } else { "IPv6" };
+            return Ok(verdict(
+                false,
+                false,
+                format!("the container has no {fam} address cordon knows: it cannot send there"),
+            ));
+        }
         let dns_client = src.body.egress.iter().any(rule_names_dns);
         if dns_client && flow.proto != Proto::Icmp && flow.port == 53 {
             return Ok(verdict(

@@ -152,7 +152,7 @@ fn flow(s: &str) -> Flow {
         }
     };
     Flow {
-        dst: addr.parse().unwrap(),
+        dst: addr.trim_matches(['[', ']']).parse().unwrap(),
         proto,
         port,
     }
@@ -285,6 +285,9 @@ fn own_addresses_and_unknown_containers() {
     let c = Case::new();
     assert!(c.eval("typo", "127.0.0.1:80/tcp").allowed);
     assert!(c.eval("typo", "172.17.0.4:80/tcp").allowed);
+    // IPv4-only containers send no IPv6, whatever the policy.
+    let e = c.eval("other", "[2001:db8::1]:80/tcp");
+    assert!(!e.allowed && e.reason.contains("no IPv6 address"), "{e:?}");
     let ev = Evaluator::new(Facts {
         policy: &c.policy,
         inventory: &c.inv,
