@@ -21,23 +21,12 @@ use cordon_inventory::{Container, Endpoint, Inventory};
 use cordon_verify::probe::{probe_all, DEFAULT_CONCURRENCY};
 
 const POLICY: &str = r#"version: 1
-sets:
-  office: [203.0.113.0/26]
+sets: { office: [203.0.113.0/26] }
 policies:
   - name: web
     select: { label: { app: web } }
-    egress:
-      - to: [db]
-        ports: [5432/tcp]
-      - to: [office]
-      - to: [internet]
-        ports: [80/tcp, 443/tcp]
-  - name: db
-    select: { label: { app: db } }
-    ingress:
-      - from: [web]
-        ports: [5432/tcp]
-    egress: []
+    egress: [{ to: [db], ports: [5432/tcp] }, { to: [office] }, { to: [internet], ports: [80/tcp, 443/tcp] }]
+  - { name: db, select: { label: { app: db } }, ingress: [{ from: [web], ports: [5432/tcp] }], egress: [] }
 "#;
 
 /// `n` containers on one user-defined bridge, alternately web and db.
