@@ -11,6 +11,7 @@ mod load;
 mod observe;
 mod sandbox;
 mod set;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -191,6 +192,8 @@ enum Cmd {
         #[command(subcommand)]
         op: sandbox::SandboxOp,
     },
+    /// Probe from inside a container's network namespace and compare with the policy.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -257,6 +260,7 @@ fn main() -> ExitCode {
         Cmd::Metrics { socket } => observe::metrics(socket),
         Cmd::Audit(args) => audit::run(args),
         Cmd::Sandbox { op } => sandbox::run(op),
+        Cmd::Verify(args) => verify::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,11 +6,15 @@
 //! compile(&PolicyFile, &Inventory, &SetOverrides) -> Compiled { ruleset, assignments, warnings }
 //! ```
 //!
+//! [`evaluate`] answers, from the same inputs, what the ruleset does to one
+//! flow a container starts (for `cordon verify`).
+//!
 //! Nothing here touches the kernel or Docker, so all of it is tested without
 //! root. `docs/design.md` explains the ruleset's design.
 
 mod compile;
 pub mod diff;
+pub mod evaluate;
 pub mod json;
 pub mod nft;
 pub mod text;

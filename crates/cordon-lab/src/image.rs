@@ -90,15 +90,32 @@ async fn build(docker: &Docker, image: &str) -> Result<(), String> {
         "",
     );
     tar.extend_from_slice(&[0; 1024]);
+    import(
+        docker,
+        image,
+        tar,
+        vec![
+            "ENV PATH=/bin".into(),
+            format!("LABEL {VERSION_LABEL}={VERSION}"),
+        ],
+    )
+    .await
+}
+
+/// Imports a root filesystem (an uncompressed tar made with [`entry`]) as
+/// `image`, with Dockerfile `changes` (`ENV`, `LABEL`, …).
+pub(crate) async fn import(
+    docker: &Docker,
+    image: &str,
+    tar: Vec<u8>,
+    changes: Vec<String>,
+) -> Result<(), String> {
     let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
     let options = CreateImageOptionsBuilder::new()
         .from_src("-")
         .repo(repo)
         .tag(tag)
-        .changes(vec![
-            "ENV PATH=/bin".into(),
-            format!("LABEL {VERSION_LABEL}={VERSION}"),
-        ])
+        .changes(changes)
         .build();
     let mut progress =
         docker.create_image(Some(options), Some(bollard::body_full(tar.into())), None);
@@ -109,7 +126,7 @@ async fn build(docker: &Docker, image: &str) -> Result<(), String> {
 }
 
 /// Appends one ustar entry (directory `5`, file `0` or symlink `2`).
-fn entry(out: &mut Vec<u8>, name: &str, kind: u8, mode: u32, data: &[u8], link: &str) {
+pub(crate) fn entry(out: &mut Vec<u8>, name: &str, kind: u8, mode: u32, data: &[u8], link: &str) {
     let mut h = [0u8; 512];
     let put = |h: &mut [u8; 512], at: usize, value: &[u8]| {
         h[at..at + value.len()].copy_from_slice(value);

@@ -46,6 +46,7 @@
 //! creates, plus the cordon binary under test) is built on the same pieces.
 
 mod cordon;
+pub mod distroless;
 pub mod docker;
 pub mod image;
 mod lab;
@@ -61,6 +62,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use cordon::{nft_list, spoof_drops, tables_installed, take_identity, within, CordonDaemon};
+pub use distroless::{ensure_distroless_image, DISTROLESS_CMD, DISTROLESS_IMAGE};
 pub use docker::{
     ensure_test_image, ContainerOpts, ExecResult, HostKnobs, Publish, TestContainer, TestNetwork,
     TEST_IMAGE,

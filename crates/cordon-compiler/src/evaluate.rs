@@ -1,0 +1,617 @@
+//! What the policy says about one flow a container starts: allowed or
+//! dropped, and the rule that decides.
+//!
+//! ```text
+//! Evaluator::new(Facts { policy, inventory, overrides, learned, host }).egress(container, &flow)
+//!     -> Expected { allowed, audit, policy, reason }
+//! ```
+//!
+//! It mirrors, step by step, what the ruleset [`compile`](crate::compile)
+//! emits does to the first packet of a connection (`docs/design.md`; the
+//! kernel's ruleset stays the source of truth, and `cordon verify` compares
+//! the two): traffic to the container's own addresses never leaves it; the
+//! DNS of containers whose policy names DNS names goes to cordon's proxy;
+//! traffic to the host's own addresses meets the policy's `eg_host` chain,
+//! where only `host` and `any` allow; anything else meets `eg_fwd`, then,
+//! when it goes to a Docker subnet, the receiver's ingress (an address no
+//! known container holds is dropped, fail closed). A rule allows when one
+//! of its peers holds the address and one of its ports the port; when no
+//! rule does, an `enforce` policy drops and an `audit` policy lets it
+//! through (logged as `audit`). Addresses learned through the DNS proxy
+//! are an input ([`Facts::learned`]), as the kernel's timeout sets hold
+//! them. Pure: no kernel, no Docker.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use cordon_inventory::{Container, Inventory};
+use cordon_policy::{Body, Candidate, Mode, Peer, PolicyFile, PortSpec, Rule, Selection};
+use ipnet::IpNet;
+
+use crate::compile::{dns_set_name, DEFAULT_KEY, UNKNOWN_KEY};
+use crate::{compile, words, Assignment, SetOverrides};
+
+/// A transport protocol of a probed flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Proto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// ICMP echo (ICMPv6 for IPv6 addresses).
+    Icmp,
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Icmp => "icmp",
+        })
+    }
+}
+
+/// One connection a container would start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Flow {
+    /// Its destination address.
+    pub dst: IpAddr,
+    /// Its protocol.
+    pub proto: Proto,
+    /// Its destination port (ignored for ICMP).
+    pub port: u16,
+}
+
+/// What the evaluation needs: the compiler's inputs plus what the kernel
+/// learned at run time.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The policy file.
+    pub policy: &'a PolicyFile,
+    /// The containers and networks.
+    pub inventory: &'a Inventory,
+    /// Live edits of named sets.
+    pub overrides: &'a SetOverrides,
+    /// The addresses cordon's DNS proxy opened, by set name
+    /// ([`dns_set_name`]): what the kernel's `dns_<policy>_<rule>_<4|6>`
+    /// timeout sets hold now.
+    pub learned: &'a BTreeMap<String, Vec<IpAddr>>,
+    /// The host's own addresses (every interface's, in the host's network
+    /// namespace): traffic to them meets the `eg_host` chains.
+    pub host: &'a [IpAddr],
+}
+
+/// The policy's answer for one flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    /// True when the flow gets through.
+    pub allowed: bool,
+    /// True when it gets through only because a policy is in audit mode
+    /// (it is logged as `audit`).
+    pub audit: bool,
+    /// The container's policy as `cordon plan` shows it (`default`,
+    /// `unknown policy NAME`, or the name).
+    pub policy: String,
+    /// The rule (or fixed behaviour) that decides, one line.
+    pub reason: String,
+}
+
+/// Why a flow cannot be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvalError {
+    /// No container of the inventory has this name or id.
+    UnknownContainer(String),
+    /// cordon does not filter this container's traffic (host network, or
+    /// only networks that are not bridges).
+    NotEnforced {
+        /// The container's name.
+        container: String,
+        /// Why.
+        why: String,
+    },
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvalError::UnknownContainer(c) => write!(f, "no running container {c}"),
+            EvalError::NotEnforced { container, why } => {
+                write!(f, "cordon does not filter container {container}: {why}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+/// Evaluates flows against one policy file and inventory.
+pub struct Evaluator<'a> {
+    facts: Facts<'a>,
+    /// Per inventory container: the compiler's assignment and policy key.
+    assigned: Vec<(Assignment, String)>,
+    deny_all: Body,
+}
+
+/// One side of a flow: who it is and which policy body applies.
+struct Side<'e> {
+    idx: usize,
+    key: &'e str,
+    shown: &'e str,
+    body: &'e Body,
+}
+
+impl<'a> Evaluator<'a> {
+    /// Prepares the evaluation (the compiler decides which policy and which
+    /// addresses each container gets).
+    pub fn new(facts: Facts<'a>) -> Evaluator<'a> {
+        let compiled = compile(facts.policy, facts.inventory, facts.overrides);
+        let assigned = compiled
+            .assignments
+            .into_iter()
+            .zip(&facts.inventory.containers)
+            .map(|(a, c)| (a, policy_key(facts.policy, c)))
+            .collect();
+        Evaluator {
+            facts,
+            assigned,
+            deny_all: Body {
+                mode: Mode::Enforce,
+                ingress: Some(vec![]),
+                egress: vec![],
+            },
+        }
+    }
+
+    /// The index of the container with this name or id (or unique id
+    /// prefix of at least 12 digits).
+    pub fn find(&self, name_or_id: &str) -> Option<usize> {
+        let cs = &self.facts.inventory.containers;
+        let name = name_or_id.trim_start_matches('/');
+        cs.iter()
+            .position(|c| c.name == name || c.id == name_or_id)
+            .or_else(|| {
+                let hits: Vec<usize> = (0..cs.len())
+                    .filter(|&i| name_or_id.len() >= 12 && cs[i].id.starts_with(name_or_id))
+                    .collect();
+                (hits.len() == 1).then(|| hits[0])
+            })
+    }
+
+    /// The policy container `idx` gets, as `cordon plan` shows it.
+    pub fn policy_of(&self, idx: usize) -> &str {
+        &self.assigned[idx].0.policy
+    }
+
+    /// The addresses cordon enforces for container `idx`.
+    pub fn addresses_of(&self, idx: usize) -> &[IpAddr] {
+        &self.assigned[idx].0.addresses
+    }
+
+    /// The egress rules of container `idx`'s policy body.
+    pub fn egress_rules(&self, idx: usize) -> &[Rule] {
+        &self.side(idx).body.egress
+    }
+
+    fn side(&self, idx: usize) -> Side<'_> {
+        let (a, key) = &self.assigned[idx];
+        let body = match key.as_str() {
+            DEFAULT_KEY => &self.facts.policy.default,
+            UNKNOWN_KEY => &self.deny_all,
+            k => {
+                &self
+                    .facts
+                    .policy
+                    .policy(k)
+                    .expect("selected policy exists")
+                    .body
+            }
+        };
+        Side {
+            idx,
+            key,
+            shown: &a.policy,
+            body,
+        }
+    }
+
+    fn container(&self, idx: usize) -> &Container {
+        &self.facts.inventory.containers[idx]
+    }
+
+    /// What the policy says about `flow` started by the container with this
+    /// name or id.
+    pub fn egress(&self, name_or_id: &str, flow: &Flow) -> Result<Expected, EvalError> {
+        let idx = self
+            .find(name_or_id)
+            .ok_or_else(|| EvalError::UnknownContainer(name_or_id.to_string()))?;
+        self.egress_of(idx, flow)
+    }
+
+    /// [`Evaluator::egress`] for container `idx`.
+    pub fn egress_of(&self, idx: usize, flow: &Flow) -> Result<Expected, EvalError> {
+        let c = self.container(idx);
+        let src = self.side(idx);
+        let own = c
+            .endpoints
+            .iter()
+            .flat_map(|e| [e.ipv4.map(IpAddr::V4), e.ipv6.map(IpAddr::V6)])
+            .flatten()
+            .any(|a| a == flow.dst);
+        let verdict = |allowed: bool, audit: bool, reason: String| Expected {
+            allowed,
+            audit,
+            policy: src.shown.to_string(),
+            reason,
+        };
+        if own || flow.dst.is_loopback() {
+            return Ok(verdict(
+                true,
+                false,
+                "the container's own address: it never leaves the container".into(),
+            ));
+        }
+        if c.network_mode == "host" {
+            return Err(EvalError::NotEnforced {
+                container: c.name.clone(),
+                why: "it uses the host's network".into(),
+            });
+        }
+        let addrs = self.addresses_of(idx);
+        if addrs.is_empty() {
+            if c.endpoints.iter().any(|e| e.bridge.is_none()) {
+                return Err(EvalError::NotEnforced {
+                    container: c.name.clone(),
+                    why: "none of its networks is a bridge network".into(),
+                });
+            }
+            return Ok(verdict(
+                false,
+                false,
+                "the container has no address cordon knows: dropped (fail closed)".into(),
+            ));
+        }
+        if !addrs.iter().any(|a| a.is_ipv4() == flow.dst.is_ipv4()) {
+            let fam = if flow.dst.is_ipv4() { "IPv4" } else { "IPv6" };
+            return Ok(verdict(
+                false,
+                false,
+                format!("the container has no {fam} address cordon knows: it cannot send there"),
+            ));
+        }
+        let dns_client = src.body.egress.iter().any(rule_names_dns);
+        if dns_client && flow.proto != Proto::Icmp && flow.port == 53 {
+            return Ok(verdict(
+                true,
+                false,
+                format!(
+                    "DNS of policy {} goes to cordon's DNS proxy (redirected), whatever the address",
+                    src.shown
+                ),
+            ));
+        }
+        if self.facts.host.contains(&flow.dst) {
+            return Ok(
+                match self.first_rule(&src, Way::EgressHost, flow, None, src.shown) {
+                    Some(r) => verdict(true, false, r),
+                    None => {
+                        let why = format!(
+                            "no egress rule of {} allows the host (only `host` or `any` do)",
+                            src.shown
+                        );
+                        fallthrough(&src, why, verdict)
+                    }
+                },
+            );
+        }
+        let egress = match self.first_rule(&src, Way::EgressFwd, flow, None, src.shown) {
+            Some(r) => verdict(true, false, r),
+            None => {
+                let why = format!("no egress rule of {} allows it", src.shown);
+                fallthrough(&src, why, verdict)
+            }
+        };
+        if !egress.allowed {
+            return Ok(egress);
+        }
+        match self.ingress(&src, flow) {
+            None => Ok(egress),
+            Some(ing) => Ok(Expected {
+                allowed: ing.allowed,
+                audit: egress.audit || ing.audit,
+                policy: egress.policy,
+                reason: format!("{}; {}", egress.reason, ing.reason),
+            }),
+        }
+    }
+
+    /// The receiver's side when the flow goes into a Docker subnet: `None`
+    /// when nothing there restricts it.
+    fn ingress(&self, src: &Side, flow: &Flow) -> Option<Expected> {
+        let in_subnets = self
+            .facts
+            .inventory
+            .networks
+            .iter()
+            .filter(|n| n.driver == "bridge" && n.bridge.is_some())
+            .flat_map(|n| &n.subnets)
+            .any(|s| s.contains(&flow.dst));
+        if !in_subnets {
+            return None;
+        }
+        let Some(didx) = self
+            .assigned
+            .iter()
+            .position(|(a, _)| a.addresses.contains(&flow.dst))
+        else {
+            return Some(Expected {
+                allowed: false,
+                audit: false,
+                policy: String::new(),
+                reason: format!(
+                    "no container cordon knows holds {} in a Docker subnet: dropped (fail closed)",
+                    flow.dst
+                ),
+            });
+        };
+        let dst = self.side(didx);
+        dst.body.ingress.as_ref()?;
+        let from = self.source_address(src.idx, flow.dst);
+        let shown = format!("{} (policy {})", self.container(didx).name, dst.shown);
+        Some(
+            match self.first_rule(&dst, Way::IngressFwd, flow, from, &shown) {
+                Some(reason) => Expected {
+                    allowed: true,
+                    audit: false,
+                    policy: String::new(),
+                    reason,
+                },
+                None => {
+                    let why = format!("no ingress rule of {shown} allows it");
+                    fallthrough(&dst, why, |allowed, audit, reason| Expected {
+                        allowed,
+                        audit,
+                        policy: String::new(),
+                        reason,
+                    })
+                }
+            },
+        )
+    }
+
+    /// The address container `idx` sends from towards `dst`: the one on
+    /// the network whose subnet holds `dst`, else its first of that family.
+    fn source_address(&self, idx: usize, dst: IpAddr) -> Option<IpAddr> {
+        let c = self.container(idx);
+        let nets = &self.facts.inventory.networks;
+        let same_family = |a: &IpAddr| a.is_ipv4() == dst.is_ipv4();
+        let addrs = self.addresses_of(idx);
+        c.endpoints
+            .iter()
+            .filter(|e| {
+                nets.iter()
+                    .any(|n| n.name == e.network && n.subnets.iter().any(|s| s.contains(&dst)))
+            })
+            .flat_map(|e| [e.ipv4.map(IpAddr::V4), e.ipv6.map(IpAddr::V6)])
+            .flatten()
+            .find(|a| same_family(a) && addrs.contains(a))
+            .or_else(|| addrs.iter().copied().find(same_family))
+    }
+
+    /// The first rule of a side that accepts the flow, described as a rule
+    /// of `owner`.
+    fn first_rule(
+        &self,
+        side: &Side,
+        way: Way,
+        flow: &Flow,
+        from: Option<IpAddr>,
+        owner: &str,
+    ) -> Option<String> {
+        let rules = match way {
+            Way::IngressFwd => side.body.ingress.as_deref().unwrap_or(&[]),
+            _ => &side.body.egress,
+        };
+        rules.iter().enumerate().find_map(|(i, rule)| {
+            let ports = rule.ports.is_empty() || rule.ports.iter().any(|p| port_holds(p, flow));
+            let peer = rule
+                .peers
+                .iter()
+                .any(|p| self.peer_holds(side, way, i, p, flow, from));
+            (ports && peer).then(|| describe(way, i, owner, rule))
+        })
+    }
+
+    /// True when `peer` (in rule `idx` of `side`) holds the flow's far end.
+    fn peer_holds(
+        &self,
+        side: &Side,
+        way: Way,
+        idx: usize,
+        peer: &Peer,
+        flow: &Flow,
+        from: Option<IpAddr>,
+    ) -> bool {
+        if way == Way::EgressHost {
+            return matches!(peer, Peer::Host | Peer::Any);
+        }
+        let Some(addr) = (match way {
+            Way::IngressFwd => from,
+            _ => Some(flow.dst),
+        }) else {
+            return false;
+        };
+        let within = |nets: &[IpNet]| nets.iter().any(|n| n.contains(&addr));
+        match peer {
+            Peer::Host => false,
+            Peer::Any => true,
+            Peer::Internet => !within(&words::nonpublic()),
+            Peer::Private => within(&words::private()),
+            Peer::Metadata => within(&words::metadata()),
+            Peer::SameNetwork => self.same_network(side.idx, way, flow.dst, addr),
+            Peer::Set(name) => self
+                .facts
+                .policy
+                .set(name)
+                .is_some_and(|s| within(&self.facts.overrides.effective(name, &s.addrs))),
+            Peer::Policy(name) => self
+                .assigned
+                .iter()
+                .any(|(a, key)| key == name && a.addresses.contains(&addr)),
+            Peer::Net(n) => n.contains(&addr),
+            Peer::Dns(_) | Peer::DnsWildcard(_) => {
+                let fam = if addr.is_ipv4() { 4 } else { 6 };
+                way == Way::EgressFwd
+                    && self
+                        .facts
+                        .learned
+                        .get(&dns_set_name(side.key, idx, fam))
+                        .is_some_and(|l| l.contains(&addr))
+            }
+        }
+    }
+
+    /// `same-network`: the packet enters and leaves through the same
+    /// user-defined bridge, i.e. `dst` is in the subnet of a user-defined
+    /// bridge network the sender is attached to (for ingress, the receiver
+    /// is container `idx` and `from` the sender's address).
+    fn same_network(&self, idx: usize, way: Way, dst: IpAddr, from: IpAddr) -> bool {
+        let sender = match way {
+            Way::IngressFwd => self
+                .assigned
+                .iter()
+                .position(|(a, _)| a.addresses.contains(&from)),
+            _ => Some(idx),
+        };
+        let Some(c) = sender.map(|s| self.container(s)) else {
+            return false;
+        };
+        self.facts.inventory.networks.iter().any(|n| {
+            n.driver == "bridge"
+                && n.bridge.is_some()
+                && !n.default_bridge
+                && n.subnets.iter().any(|s| s.contains(&dst))
+                && c.endpoints
+                    .iter()
+                    .any(|e| e.host_iface.is_some() && e.bridge == n.bridge)
+        })
+    }
+}
+
+/// Which policy chain judges the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// `eg_fwd_<policy>`: to anything but the host.
+    EgressFwd,
+    /// `eg_host_<policy>`: to the host's own addresses.
+    EgressHost,
+    /// `in_fwd_<policy>`: into the receiving container.
+    IngressFwd,
+}
+
+/// The chain's last rule: drop, or accept when the policy audits.
+fn fallthrough(
+    side: &Side,
+    why: String,
+    make: impl Fn(bool, bool, String) -> Expected,
+) -> Expected {
+    if side.key == UNKNOWN_KEY {
+        return make(
+            false,
+            false,
+            format!("{}: the container gets no network at all", side.shown),
+        );
+    }
+    match side.body.mode {
+        Mode::Enforce => make(false, false, why),
+        Mode::Audit => make(
+            true,
+            true,
+            format!(
+                "{why}, but {} is in audit mode: logged as audit and let through",
+                side.shown
+            ),
+        ),
+    }
+}
+
+/// The policy key the compiler uses for a container.
+fn policy_key(policy: &PolicyFile, c: &Container) -> String {
+    match policy.select(&Candidate {
+        name: &c.name,
+        image: &c.image,
+        labels: &c.labels,
+    }) {
+        Selection::Policy(p) => p.name.clone(),
+        Selection::Default => DEFAULT_KEY.into(),
+        Selection::UnknownLabel(_) => UNKNOWN_KEY.into(),
+    }
+}
+
+fn rule_names_dns(rule: &Rule) -> bool {
+    rule.peers
+        .iter()
+        .any(|p| matches!(p, Peer::Dns(_) | Peer::DnsWildcard(_)))
+}
+
+fn port_holds(spec: &PortSpec, flow: &Flow) -> bool {
+    match (*spec, flow.proto) {
+        (PortSpec::Tcp(lo, hi), Proto::Tcp) | (PortSpec::Udp(lo, hi), Proto::Udp) => {
+            (lo..=hi).contains(&flow.port)
+        }
+        (PortSpec::Icmp, Proto::Icmp) => true,
+        _ => false,
+    }
+}
+
+/// `egress rule 2 of web (line 9): to [internet] ports [80/tcp]`.
+fn describe(way: Way, idx: usize, owner: &str, rule: &Rule) -> String {
+    let (dir, prep) = match way {
+        Way::IngressFwd => ("ingress", "from"),
+        _ => ("egress", "to"),
+    };
+    let peers: Vec<String> = rule.peers.iter().map(peer_word).collect();
+    let mut s = format!(
+        "{dir} rule {} of {owner} (line {}): {prep} [{}]",
+        idx + 1,
+        rule.loc.line,
+        peers.join(", ")
+    );
+    if !rule.ports.is_empty() {
+        let ports: Vec<String> = rule.ports.iter().map(port_word).collect();
+        s.push_str(&format!(" ports [{}]", ports.join(", ")));
+    }
+    s
+}
+
+/// A peer as the policy file spells it.
+fn peer_word(p: &Peer) -> String {
+    match p {
+        Peer::Internet => "internet".into(),
+        Peer::Private => "private".into(),
+        Peer::Metadata => "metadata".into(),
+        Peer::Host => "host".into(),
+        Peer::SameNetwork => "same-network".into(),
+        Peer::Any => "any".into(),
+        Peer::Set(n) | Peer::Policy(n) | Peer::Dns(n) => n.clone(),
+        Peer::Net(n) => n.to_string(),
+        Peer::DnsWildcard(n) => format!("*.{n}"),
+    }
+}
+
+/// A port spec as the policy file spells it.
+fn port_word(p: &PortSpec) -> String {
+    let range = |lo: u16, hi: u16, proto: &str| {
+        if lo == hi {
+            format!("{lo}/{proto}")
+        } else {
+            format!("{lo}-{hi}/{proto}")
+        }
+    };
+    match *p {
+        PortSpec::Tcp(lo, hi) => range(lo, hi, "tcp"),
+        PortSpec::Udp(lo, hi) => range(lo, hi, "udp"),
+        PortSpec::Icmp => "icmp".into(),
+    }
+}
