@@ -4,27 +4,36 @@
 
 use std::time::Duration;
 
-use cordon_lab::{lab_or_skip, nft_list, sh, within, CordonDaemon, Run};
+use cordon_lab::{lab_or_skip, nft_list, sh, within, CordonDaemon, Lab, Ns, Run};
 
 const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
+
+/// The lab internet: the resolver (answering `records`) and a web server
+/// (`hello-web`) on 198.51.100.2, another server (`hello-other`) on
+/// 203.0.113.2; namespaces named after `tag`.
+fn world(lab: &Lab, tag: &str, records: &[(&str, &str)]) -> (Ns, Ns) {
+    let inet = lab.netns(&format!("inet{tag}"), "198.51.100.1", "198.51.100.2", None);
+    lab.serve(&inet, 80, "hello-web");
+    lab.dns_records(&inet, records);
+    let other = lab.netns(&format!("other{tag}"), "203.0.113.1", "203.0.113.2", None);
+    lab.serve(&other, 80, "hello-other");
+    (inet, other)
+}
 
 #[test]
 fn names_open_only_their_addresses_for_their_ttl() {
     let lab = lab_or_skip!(CORDON);
     // The "internet": web.lab.test and the lab resolver on 198.51.100.2,
     // other.lab.test and x.api.test on 203.0.113.2.
-    let inet = lab.netns("inet", "198.51.100.1", "198.51.100.2", None);
-    lab.serve(&inet, 80, "hello-web");
-    lab.dns_records(
-        &inet,
+    let (inet, other) = world(
+        &lab,
+        "",
         &[
             ("web.lab.test", "198.51.100.2"),
             ("other.lab.test", "203.0.113.2"),
             ("api.test", "203.0.113.2"),
         ],
     );
-    let other = lab.netns("other", "203.0.113.1", "203.0.113.2", None);
-    lab.serve(&other, 80, "hello-other");
     // A DNS-over-TLS port and DNS on another port, on a resolver the
     // policy does not name.
     lab.serve(&other, 853, "hello-dot");
@@ -280,19 +289,16 @@ fn tcp_query_printf(name: &str) -> String {
 #[test]
 fn dns_settings_cap_refusal_code_and_tcp() {
     let lab = lab_or_skip!(CORDON);
-    let inet = lab.netns("inetc", "198.51.100.1", "198.51.100.2", None);
-    lab.serve(&inet, 80, "hello-web");
     // multi.lab.test has two addresses; the cap lets one open.
-    lab.dns_records(
-        &inet,
+    let (_inet, _other) = world(
+        &lab,
+        "c",
         &[
             ("multi.lab.test", "198.51.100.2"),
             ("multi.lab.test", "203.0.113.2"),
             ("tcp.lab.test", "198.51.100.2"),
         ],
     );
-    let other = lab.netns("otherc", "203.0.113.1", "203.0.113.2", None);
-    lab.serve(&other, 80, "hello-other");
     let policy = lab.file(
         "dnsconf.yaml",
         "version: 1\ndns:\n  upstream: [198.51.100.2]\n  max_addresses: 1\n  refuse_with: nxdomain\npolicies:\n  - name: capped\n    select: { label: { app: capped } }\n    egress:\n      - to: [multi.lab.test]\n        ports: [80/tcp]\n  - name: bytcp\n    select: { label: { app: bytcp } }\n    egress:\n      - to: [tcp.lab.test]\n        ports: [80/tcp]\n",

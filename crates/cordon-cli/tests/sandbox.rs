@@ -858,3 +858,57 @@ fn a_setuid_root_binary_gains_nothing() {
     assert_eq!(p["euid"], r.v["uid"], "{p}");
     assert_locked_down(&p);
 }
+
+#[test]
+fn a_policy_run_is_held_to_its_cordon_policy() {
+    // The lab holds the lock (so no `lab()` here: one lock per process).
+    let lab = cordon_lab::lab_or_skip!(CORDON);
+    let _clean = Clean;
+    let inet = lab.netns("sbxi", "198.51.100.1", "198.51.100.2", None);
+    lab.serve(&inet, 80, "hello-inet");
+    let lan = lab.netns("sbxl", "10.128.0.1", "10.128.0.2", None);
+    lab.serve(&lan, 80, "hello-lan");
+    let policy = lab.file(
+        "sbx.yaml",
+        "version: 1\npolicies:\n  - name: sbx\n    egress:\n      - to: [10.128.0.0/24]\n        ports: [80/tcp]\n",
+    );
+    // Positive controls: a plain container on the same bridge reaches both.
+    let plain = lab.run(cordon_lab::Run::named("sbxctl"));
+    assert!(lab.reaches(&plain, "10.128.0.2", 80, "hello-lan"));
+    assert!(lab.reaches(&plain, "198.51.100.2", 80, "hello-inet"));
+
+    let _daemon = lab.start_daemon(&["-c", &policy]);
+    // Policy sbx allows the LAN server and nothing else: the opposite of
+    // the default (internet, not the LAN), so the outcome shows which
+    // policy held the run. Fail closed until the daemon has installed it:
+    // retry the allowed target, then try the internet.
+    let script = "i=0; until echo | nc -w 1 10.128.0.2 80 | grep -q hello-lan; do i=$((i+1)); [ $i -gt 20 ] && break; sleep 0.2; done; echo | nc -w 1 10.128.0.2 80; echo ---; echo | nc -w 2 198.51.100.2 80; echo end";
+    let out = cordon_cmd(&[
+        "sandbox",
+        "run",
+        "-o",
+        "json",
+        "--policy",
+        "sbx",
+        "--network",
+        "bridge",
+        TEST_IMAGE,
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+    .env("CORDON_SOCKET", lab.socket())
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    let ran = parse(out);
+    let stdout = ran.stdout();
+    assert!(stdout.contains("end"), "{stdout} {}", ran.stderr);
+    let (lan_part, inet_part) = stdout.split_once("---").unwrap();
+    assert!(
+        lan_part.contains("hello-lan"),
+        "the policy's LAN server: {stdout}"
+    );
+    assert!(!inet_part.contains("hello-inet"), "nothing else: {stdout}");
+}
