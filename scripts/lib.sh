@@ -29,7 +29,16 @@ ensure_dockerd() {
     docker_up && return 0
   fi
   echo "starting dockerd" >&2
-  dockerd >/tmp/cordon-dockerd.log 2>&1 &
+  local args=()
+  # gVisor, when installed and no daemon.json says otherwise: registered as
+  # the runtime `runsc` (its own network off: Docker's `none` network and
+  # cordon's sandbox need none) for `cordon sandbox run --runtime runsc`.
+  if command -v runsc >/dev/null 2>&1 && [ ! -e /etc/docker/daemon.json ]; then
+    printf '{"runtimes": {"runsc": {"path": "%s", "runtimeArgs": ["--network=none"]}}}\n' \
+      "$(command -v runsc)" >/tmp/cordon-dockerd.json
+    args=(--config-file /tmp/cordon-dockerd.json)
+  fi
+  dockerd "${args[@]}" >/tmp/cordon-dockerd.log 2>&1 &
   STARTED_DOCKERD=$!
   for _ in $(seq 1 60); do docker_up && return 0; sleep 0.5; done
   echo "dockerd did not come up; see /tmp/cordon-dockerd.log" >&2

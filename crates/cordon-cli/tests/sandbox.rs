@@ -912,3 +912,57 @@ fn a_policy_run_is_held_to_its_cordon_policy() {
     );
     assert!(!inet_part.contains("hello-inet"), "nothing else: {stdout}");
 }
+
+#[test]
+fn a_gvisor_run_gets_gvisors_kernel_and_the_same_lockdown() {
+    let Some(_lab) = lab() else { return };
+    let d = cordon_lab::docker::client();
+    let info = cordon_lab::docker::block_on(d.info()).unwrap();
+    if !info.runtimes.is_some_and(|r| r.contains_key("runsc")) {
+        cordon_lab::skip::skip(
+            "needs Docker with gVisor registered as runtime `runsc` (apt-get install runsc; the dockerd scripts/test starts registers it)",
+        );
+        return;
+    }
+    let script = "cat /proc/version; id -u; touch /x 2>/dev/null && echo ROOT-WRITABLE; true";
+    let host = std::fs::read_to_string("/proc/version").unwrap();
+    // Positive control: runc shares the host's kernel, so the host's
+    // /proc/version shows through.
+    let plain = run(&[], script);
+    assert_eq!(plain.status(), "ok", "{}", plain.stderr);
+    assert!(plain.stdout().contains(host.trim()), "{}", plain.stdout());
+    // Under gVisor the code talks to gVisor's kernel, not the host's, and
+    // keeps the profile: a non-root uid, a read-only root.
+    let g = run(&["--runtime", "runsc"], script);
+    assert_eq!(g.status(), "ok", "{} {}", g.err(), g.stderr);
+    let out = g.stdout();
+    assert!(!out.contains(host.trim()), "the host's kernel shows: {out}");
+    assert!(out.starts_with("Linux version"), "{out}");
+    let uid: u32 = out.lines().nth(1).unwrap().trim().parse().unwrap();
+    assert!(uid >= 100_000, "{out}");
+    assert!(!out.contains("ROOT-WRITABLE"), "{out}");
+    // The pids limit still holds the code's processes under gVisor (whose
+    // own host tasks the cgroup also counts): 40 sleepers with room for
+    // 64, not with room for 16.
+    let spawn40 = "(i=0; while [ $i -lt 40 ]; do sleep 20 & i=$((i+1)); done) 2>/dev/null; \
+                   n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; echo $n";
+    let r = run(
+        &["--runtime", "runsc", "--pids", "64", "--wall", "5"],
+        spawn40,
+    );
+    let n: u32 = r.stdout().trim().parse().unwrap_or(0);
+    assert!(n > 40, "room for 64: {n} ({} {})", r.stdout(), r.stderr);
+    let r = run(
+        &["--runtime", "runsc", "--pids", "16", "--wall", "5"],
+        spawn40,
+    );
+    // gVisor's own tasks need room too: at the limit either the count
+    // stays small, or gVisor cannot grow and the run ends as a runtime
+    // error. Either way the processes were held and the host is fine.
+    match r.stdout().trim().parse::<u32>() {
+        Ok(n) => assert!(n <= 24, "{n} processes under a limit of 16"),
+        Err(_) => assert_eq!(r.status(), "runtime_error", "{}", r.stderr),
+    }
+    let next = run(&["--runtime", "runsc"], "echo alive");
+    assert_eq!(next.stdout(), "alive\n", "{}", next.stderr);
+}

@@ -36,6 +36,23 @@ pub struct Placement<'a> {
     pub stdin: bool,
 }
 
+/// Host tasks gVisor runs for itself (sentry, gofer, stubs), measured
+/// here: 38 with one application process.
+pub const GVISOR_BASE_TASKS: i64 = 48;
+/// Host tasks gVisor adds per application process (about 9 measured).
+pub const GVISOR_TASKS_PER_PROCESS: i64 = 12;
+
+/// The cgroup's `pids.max` for `pids` application processes. Under gVisor
+/// (`runsc`) the cgroup counts gVisor's own host tasks too, so the limit
+/// is scaled to still allow `pids` processes of the code, and no more than
+/// about that many (a fork bomb is still contained).
+pub fn cgroup_pids(pids: i64, runtime: Option<&str>) -> i64 {
+    match runtime {
+        Some("runsc") => GVISOR_BASE_TASKS + pids * GVISOR_TASKS_PER_PROCESS,
+        _ => pids,
+    }
+}
+
 fn ulimit(name: &str, value: i64) -> ResourcesUlimits {
     ResourcesUlimits {
         name: Some(name.into()),
@@ -106,7 +123,7 @@ pub fn container_body(profile: &Profile, p: &Placement<'_>) -> ContainerCreateBo
         } else {
             "shareable".into()
         }),
-        pids_limit: Some(l.pids),
+        pids_limit: Some(cgroup_pids(l.pids, profile.runtime.as_deref())),
         memory: Some(l.memory as i64),
         memory_swap: Some(l.memory as i64),
         cpu_period: Some(CPU_PERIOD_US),
