@@ -263,15 +263,12 @@ impl Context for DaemonContext {
             .dns_refusals
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let who = self.client(src);
-        let now = std::time::SystemTime::now();
+        let (time, unix_ms) = crate::droplog::stamp(std::time::SystemTime::now());
         // Into the drop log (rate-limited like drops), and so to the
         // daemon's log and `cordon logs`.
         self.obs.record(crate::droplog::Event {
-            time: humantime::format_rfc3339_millis(now).to_string(),
-            unix_ms: now
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
+            time,
+            unix_ms,
             container: who.as_ref().map(|c| c.container.clone()),
             id: who.as_ref().map(|c| c.id.clone()),
             policy: who.map(|c| c.policy).unwrap_or_else(|| policy.to_string()),

@@ -180,6 +180,16 @@ pub fn parse_prefix(prefix: &str) -> Option<(String, String, String, Option<Stri
     }
 }
 
+/// `at` as an event's time: RFC 3339 (UTC, milliseconds) and milliseconds
+/// since the epoch.
+pub fn stamp(at: SystemTime) -> (String, u64) {
+    let ms = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    (humantime::format_rfc3339_millis(at).to_string(), ms)
+}
+
 /// A logged packet as an event, attributed with `dir`: egress by its
 /// source, ingress by its destination, spoofing by the port it came in on.
 /// `ifname` names an interface index. `None` for foreign log lines.
@@ -199,12 +209,9 @@ pub fn event(
         d if d.starts_with("ingress") => p.dst.and_then(|a| dir.by_addr.get(&a)),
         _ => p.src.and_then(|a| dir.by_addr.get(&a)),
     };
-    let unix_ms = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let (time, unix_ms) = stamp(at);
     Some(Event {
-        time: humantime::format_rfc3339_millis(at).to_string(),
+        time,
         unix_ms,
         container: who.map(|c| c.container.clone()),
         id: who.map(|c| c.id.clone()),
@@ -418,15 +425,11 @@ impl Recorder {
             port: e.dport,
         };
         if !self.flows.contains_key(&key) && self.flows.len() >= FLOWS {
-            // Full: forget the flow seen least recently.
-            if let Some(oldest) = self
-                .flows
-                .iter()
-                .min_by_key(|(_, s)| s.last_ms)
-                .map(|(k, _)| k.clone())
-            {
-                self.flows.remove(&oldest);
-            }
+            // Full: forget the tenth seen least recently, in one pass, so a
+            // scan of new flows does not pay a full walk per packet.
+            let mut last: Vec<u64> = self.flows.values().map(|s| s.last_ms).collect();
+            let cut = *last.select_nth_unstable(FLOWS / 10).1;
+            self.flows.retain(|_, s| s.last_ms > cut);
         }
         let s = self.flows.entry(key).or_insert(FlowStat {
             packets: 0,
@@ -464,6 +467,24 @@ impl Recorder {
     /// Packets and bytes per (container, policy, direction, verdict).
     pub fn tallies(&self) -> &BTreeMap<(String, String, String, String), Tally> {
         &self.tallies
+    }
+
+    /// Packets logged per container and side (`egress` or `ingress`,
+    /// their `-host` directions folded in; `other` for spoofing and DNS),
+    /// every verdict together.
+    pub fn logged_by_container(&self) -> HashMap<(String, &'static str), u64> {
+        let mut out: HashMap<(String, &'static str), u64> = HashMap::new();
+        for ((who, _, dir, _), t) in &self.tallies {
+            let side = if dir.starts_with("ingress") {
+                "ingress"
+            } else if dir.starts_with("egress") {
+                "egress"
+            } else {
+                "other"
+            };
+            *out.entry((who.clone(), side)).or_default() += t.packets;
+        }
+        out
     }
 }
 
@@ -638,5 +659,29 @@ mod tests {
         assert_eq!(summary[0].suppressed + 1 + 9, 30);
         assert!(r.flush(t0 + Duration::from_secs(4)).is_empty());
         assert_eq!(r.recent(1)[0].dport, Some(2029));
+        assert_eq!(
+            r.logged_by_container()[&("web-1".to_string(), "egress")],
+            131
+        );
+    }
+
+    #[test]
+    fn flows_stay_bounded_and_keep_the_newest() {
+        let d = dir();
+        let mut r = Recorder::default();
+        let t0 = Instant::now();
+        for i in 0..(FLOWS as u64 + 10) {
+            let at = SystemTime::UNIX_EPOCH + Duration::from_millis(i);
+            let dst = [198, 51, (i >> 16) as u8, (i >> 8) as u8];
+            let pkt = v4_tcp([172, 20, 0, 2], dst, i as u16);
+            let e = event(&logged("cordon egress web drop ", pkt), &d, |_| None, at).unwrap();
+            r.record(e, t0);
+        }
+        let flows = r.flows(0);
+        assert!(flows.len() <= FLOWS, "{}", flows.len());
+        assert!(flows.len() >= FLOWS * 9 / 10 - 1, "{}", flows.len());
+        // The most recent flow is kept; the oldest was forgotten.
+        assert!(flows.iter().any(|(_, s)| s.last_ms == FLOWS as u64 + 9));
+        assert!(flows.iter().all(|(_, s)| s.last_ms > 0));
     }
 }

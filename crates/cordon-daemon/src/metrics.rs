@@ -96,9 +96,9 @@ pub fn render(status: &Status, stats: &Stats, obs: &Observe) -> String {
             .map(|(r, c)| (l(&[("rule", r)]), c.packets))
             .collect(),
     );
-    let (tallies, suppressed) = {
+    let (tallies, logged, suppressed) = {
         let r = obs.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        (r.tallies().clone(), r.suppressed)
+        (r.tallies().clone(), r.logged_by_container(), r.suppressed)
     };
     let rows = |bytes: bool| {
         tallies
@@ -198,12 +198,8 @@ pub fn render(status: &Status, stats: &Stats, obs: &Observe) -> String {
                 ("direction", dir),
             ]);
             judged_rows.push((labels.clone(), j.packets));
-            let logged: u64 = tallies
-                .iter()
-                .filter(|((who, _, d, _), _)| *who == c.name && d.starts_with(dir))
-                .map(|(_, t)| t.packets)
-                .sum();
-            allowed_rows.push((labels, j.packets.saturating_sub(logged)));
+            let seen = logged.get(&(c.name.clone(), dir)).copied().unwrap_or(0);
+            allowed_rows.push((labels, j.packets.saturating_sub(seen)));
         }
     }
     family(

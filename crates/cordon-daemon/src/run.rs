@@ -316,13 +316,13 @@ fn daemon_status(engine: &Engine, obs: &Observe) -> status::Status {
     let mut s = status::build("daemon", &assignments, inet.as_ref(), bridge.as_ref());
     s.daemon = Some(engine.stats.clone());
     let r = obs.recorder.lock().unwrap_or_else(|p| p.into_inner());
+    let logged = r.logged_by_container();
     for c in &mut s.containers {
         c.last_drop = r.last().get(&c.name).cloned();
         c.logged = Some(
-            r.tallies()
+            ["egress", "ingress", "other"]
                 .iter()
-                .filter(|((who, ..), _)| *who == c.name)
-                .map(|(_, t)| t.packets)
+                .filter_map(|side| logged.get(&(c.name.clone(), *side)))
                 .sum(),
         );
     }
