@@ -36,19 +36,10 @@ fn policy_of(status: &serde_json::Value, container: &str) -> Option<String> {
         .and_then(|c| c["policy"].as_str().map(String::from))
 }
 
-/// The internet (198.51.100.2:80) and the LAN (10.124.0.2:80).
-fn world(lab: &Lab) -> (cordon_lab::Ns, cordon_lab::Ns) {
-    let inet = lab.netns("inet", "198.51.100.1", "198.51.100.2", None);
-    lab.serve(&inet, 80, "hello-inet");
-    let lan = lab.netns("lan", "10.124.0.1", "10.124.0.2", None);
-    lab.serve(&lan, 80, "hello-lan");
-    (inet, lan)
-}
-
 #[test]
 fn daemon_follows_containers_fails_closed_and_survives_kill_9() {
     let lab = lab_or_skip!(CORDON);
-    let (_inet, _lan) = world(&lab);
+    let (_inet, _lan) = lab.internet_and_lan("", 124);
     let pre = lab.run(Run::named("pre"));
     // Positive controls: without cordon both targets answer.
     assert!(
@@ -181,7 +172,7 @@ fn daemon_follows_containers_fails_closed_and_survives_kill_9() {
 #[test]
 fn a_freed_address_reused_by_another_policy_carries_no_old_permission() {
     let lab = lab_or_skip!(CORDON);
-    let (_inet, _lan) = world(&lab);
+    let (_inet, _lan) = lab.internet_and_lan("", 124);
     let net = lab.network("reuse", "10.126.0.0/24", None);
     let policy = lab.file(
         "reuse.yaml",
@@ -228,7 +219,7 @@ fn a_freed_address_reused_by_another_policy_carries_no_old_permission() {
 #[test]
 fn set_goes_through_the_daemon_and_boot_installs_fail_closed() {
     let lab = lab_or_skip!(CORDON);
-    let (_inet, _lan) = world(&lab);
+    let (_inet, _lan) = lab.internet_and_lan("", 124);
     let policy = lab.file(
         "sets.yaml",
         "version: 1\nsets:\n  lan: [10.124.0.99]\ndefault:\n  egress:\n    - to: [internet]\n    - to: [lan]\n      ports: [80/tcp]\n",
@@ -387,7 +378,7 @@ fn docker_up() -> bool {
 #[test]
 fn a_docker_restart_with_new_addresses_keeps_every_container_on_its_policy() {
     let lab = lab_or_skip!(CORDON);
-    let (_inet, _lan) = world(&lab);
+    let (_inet, _lan) = lab.internet_and_lan("", 124);
     let policy = lab.file(
         "restart.yaml",
         "version: 1\ndefault:\n  egress:\n    - to: [internet]\npolicies:\n  - name: open\n    select: { label: { tier: open } }\n    egress:\n      - to: [10.124.0.0/24]\n        ports: [80/tcp]\n",

@@ -32,10 +32,7 @@ fn metrics_http(port: u16) -> String {
 #[test]
 fn drops_are_logged_by_container_followed_rate_limited_and_counted() {
     let lab = lab_or_skip!(CORDON);
-    let lan = lab.netns("lan5", "10.125.0.1", "10.125.0.2", None);
-    lab.serve(&lan, 80, "hello-lan");
-    let inet = lab.netns("inet5", "198.51.100.1", "198.51.100.2", None);
-    lab.serve(&inet, 80, "hello-inet");
+    let (_inet, _lan) = lab.internet_and_lan("5", 125);
     let policy = lab.file(
         "web.yaml",
         "version: 1\npolicies:\n  - name: web\n    select: { label: { app: web } }\n    egress:\n      - to: [internet]\n        ports: [80/tcp]\n",

@@ -864,10 +864,7 @@ fn a_policy_run_is_held_to_its_cordon_policy() {
     // The lab holds the lock (so no `lab()` here: one lock per process).
     let lab = cordon_lab::lab_or_skip!(CORDON);
     let _clean = Clean;
-    let inet = lab.netns("sbxi", "198.51.100.1", "198.51.100.2", None);
-    lab.serve(&inet, 80, "hello-inet");
-    let lan = lab.netns("sbxl", "10.128.0.1", "10.128.0.2", None);
-    lab.serve(&lan, 80, "hello-lan");
+    let (_inet, _lan) = lab.internet_and_lan("sbx", 128);
     let policy = lab.file(
         "sbx.yaml",
         "version: 1\npolicies:\n  - name: sbx\n    egress:\n      - to: [10.128.0.0/24]\n        ports: [80/tcp]\n",

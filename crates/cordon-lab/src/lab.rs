@@ -284,6 +284,22 @@ impl Lab {
         ns
     }
 
+    /// The usual pair of lab hosts: the internet, 198.51.100.2, serving
+    /// `hello-inet` on port 80, and a LAN host, 10.`lan`.0.2, serving
+    /// `hello-lan` on port 80; namespaces named after `tag`.
+    pub fn internet_and_lan(&self, tag: &str, lan: u8) -> (Ns, Ns) {
+        let inet = self.netns(&format!("inet{tag}"), "198.51.100.1", "198.51.100.2", None);
+        self.serve(&inet, 80, "hello-inet");
+        let lan = self.netns(
+            &format!("lan{tag}"),
+            &format!("10.{lan}.0.1"),
+            &format!("10.{lan}.0.2"),
+            None,
+        );
+        self.serve(&lan, 80, "hello-lan");
+        (inet, lan)
+    }
+
     /// A TCP server in `ns` on `port` (IPv4 and IPv6) answering each
     /// connection with `banner`.
     pub fn serve(&self, ns: &Ns, port: u16, banner: &str) {
