@@ -64,6 +64,21 @@ pub struct Flow {
     pub port: u16,
 }
 
+/// A connection already open, as the policy judges it: who opened it and
+/// where it really goes (after Docker's DNAT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connection {
+    /// The address that opened it.
+    pub src: IpAddr,
+    /// The address it reaches.
+    pub dst: IpAddr,
+    /// Its protocol; `None` for protocols other than TCP, UDP and ICMP,
+    /// which the evaluation does not model.
+    pub proto: Option<Proto>,
+    /// Its destination port (ignored for ICMP).
+    pub port: u16,
+}
+
 /// What the evaluation needs: the compiler's inputs plus what the kernel
 /// learned at run time.
 #[derive(Debug, Clone, Copy)]
@@ -326,18 +341,98 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// The receiver's side when the flow goes into a Docker subnet: `None`
-    /// when nothing there restricts it.
-    fn ingress(&self, src: &Side, flow: &Flow) -> Option<Expected> {
-        let in_subnets = self
-            .facts
+    /// What the policy says about a connection that is already open, as
+    /// the first packet of a new one would be judged: by the opener's
+    /// egress when a known container opened it (and the receiver's
+    /// ingress), else by the receiving container's ingress. `None` when
+    /// cordon governs neither end. An address in a Docker subnet that no
+    /// known container holds, or a protocol the evaluation does not model,
+    /// is judged not allowed (fail closed).
+    pub fn connection(&self, conn: &Connection) -> Option<Expected> {
+        let holder = |a: IpAddr| {
+            self.assigned
+                .iter()
+                .position(|(x, _)| x.addresses.contains(&a))
+        };
+        let host = |a: IpAddr| self.facts.host.contains(&a);
+        let denied = |reason: String| Expected {
+            allowed: false,
+            audit: false,
+            policy: String::new(),
+            reason,
+        };
+        let flow = |proto| Flow {
+            dst: conn.dst,
+            proto,
+            port: conn.port,
+        };
+        if let Some(idx) = holder(conn.src) {
+            let Some(proto) = conn.proto else {
+                return Some(denied("a protocol cordon does not judge by rule".into()));
+            };
+            return self.egress_of(idx, &flow(proto)).ok();
+        }
+        if !host(conn.src) && self.in_subnets(conn.src) {
+            return Some(denied(format!(
+                "no container cordon knows holds {} in a Docker subnet: dropped (fail closed)",
+                conn.src
+            )));
+        }
+        if let Some(idx) = holder(conn.dst) {
+            let Some(proto) = conn.proto else {
+                return Some(denied("a protocol cordon does not judge by rule".into()));
+            };
+            return Some(self.ingress_from(idx, conn.src, &flow(proto)));
+        }
+        if !host(conn.dst) && self.in_subnets(conn.dst) {
+            return Some(denied(format!(
+                "no container cordon knows holds {} in a Docker subnet: dropped (fail closed)",
+                conn.dst
+            )));
+        }
+        None
+    }
+
+    /// What container `idx`'s ingress says about `flow` opened by `from`,
+    /// an address no known container holds (the host's own, or outside).
+    pub fn ingress_from(&self, idx: usize, from: IpAddr, flow: &Flow) -> Expected {
+        let dst = self.side(idx);
+        let shown = format!("{} (policy {})", self.container(idx).name, dst.shown);
+        let make = |allowed, audit, reason| Expected {
+            allowed,
+            audit,
+            policy: dst.shown.to_string(),
+            reason,
+        };
+        if dst.body.ingress.is_none() {
+            return make(true, false, format!("{shown} has no ingress rules"));
+        }
+        let way = if self.facts.host.contains(&from) {
+            Way::IngressLocal
+        } else {
+            Way::IngressFwd
+        };
+        match self.first_rule(&dst, way, flow, Some(from), &shown) {
+            Some(reason) => make(true, false, reason),
+            None => fallthrough(&dst, format!("no ingress rule of {shown} allows it"), make),
+        }
+    }
+
+    /// True when `a` is in the subnet of a bridge network cordon manages.
+    fn in_subnets(&self, a: IpAddr) -> bool {
+        self.facts
             .inventory
             .networks
             .iter()
             .filter(|n| n.driver == "bridge" && n.bridge.is_some())
             .flat_map(|n| &n.subnets)
-            .any(|s| s.contains(&flow.dst));
-        if !in_subnets {
+            .any(|s| s.contains(&a))
+    }
+
+    /// The receiver's side when the flow goes into a Docker subnet: `None`
+    /// when nothing there restricts it.
+    fn ingress(&self, src: &Side, flow: &Flow) -> Option<Expected> {
+        if !self.in_subnets(flow.dst) {
             return None;
         }
         let Some(didx) = self
@@ -410,7 +505,7 @@ impl<'a> Evaluator<'a> {
         owner: &str,
     ) -> Option<String> {
         let rules = match way {
-            Way::IngressFwd => side.body.ingress.as_deref().unwrap_or(&[]),
+            Way::IngressFwd | Way::IngressLocal => side.body.ingress.as_deref().unwrap_or(&[]),
             _ => &side.body.egress,
         };
         rules.iter().enumerate().find_map(|(i, rule)| {
@@ -433,7 +528,7 @@ impl<'a> Evaluator<'a> {
         flow: &Flow,
         from: Option<IpAddr>,
     ) -> bool {
-        if way == Way::EgressHost {
+        if matches!(way, Way::EgressHost | Way::IngressLocal) {
             return matches!(peer, Peer::Host | Peer::Any);
         }
         let Some(addr) = (match way {
@@ -508,6 +603,8 @@ enum Way {
     EgressHost,
     /// `in_fwd_<policy>`: into the receiving container.
     IngressFwd,
+    /// `in_local_<policy>`: from the host itself into the container.
+    IngressLocal,
 }
 
 /// The chain's last rule: drop, or accept when the policy audits.
@@ -568,7 +665,7 @@ fn port_holds(spec: &PortSpec, flow: &Flow) -> bool {
 /// `egress rule 2 of web (line 9): to [internet] ports [80/tcp]`.
 fn describe(way: Way, idx: usize, owner: &str, rule: &Rule) -> String {
     let (dir, prep) = match way {
-        Way::IngressFwd => ("ingress", "from"),
+        Way::IngressFwd | Way::IngressLocal => ("ingress", "from"),
         _ => ("egress", "to"),
     };
     let peers: Vec<String> = rule.peers.iter().map(peer_word).collect();

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use cordon_compiler::evaluate::{EvalError, Evaluator, Expected, Facts, Flow, Proto};
+use cordon_compiler::evaluate::{Connection, EvalError, Evaluator, Expected, Facts, Flow, Proto};
 use cordon_compiler::{dns_set_name, SetOverrides};
 use cordon_inventory::{Container, Endpoint, Inventory};
 use ipnet::IpNet;
@@ -133,6 +133,26 @@ impl Case {
             host: &self.host,
         });
         ev.egress(who, &flow(target)).expect("evaluates")
+    }
+
+    /// The verdict on an open connection from `src` to `target`
+    /// (`ADDR:PORT/tcp`...); `None` when cordon governs neither end.
+    fn conn(&self, src: &str, target: &str) -> Option<bool> {
+        let ev = Evaluator::new(Facts {
+            policy: &self.policy,
+            inventory: &self.inv,
+            overrides: &self.overrides,
+            learned: &self.learned,
+            host: &self.host,
+        });
+        let f = flow(target);
+        ev.connection(&Connection {
+            src: src.parse().unwrap(),
+            dst: f.dst,
+            proto: Some(f.proto),
+            port: f.port,
+        })
+        .map(|e| e.allowed)
     }
 }
 
@@ -355,4 +375,81 @@ proptest! {
         let e = c.eval("p-1", &format!("{dst}:{port}/tcp"));
         prop_assert_eq!(e.allowed, brute, "{:?}", e);
     }
+}
+
+#[test]
+fn an_open_connection_is_judged_as_its_first_packet_would_be() {
+    let c = Case::new();
+    // Opened by a container: its egress (and the receiver's ingress).
+    assert_eq!(c.conn("172.17.0.2", "198.51.100.2:80/tcp"), Some(true));
+    assert_eq!(c.conn("172.17.0.2", "198.51.100.2:81/tcp"), Some(false));
+    assert_eq!(c.conn("172.17.0.2", "172.20.0.2:5432/tcp"), Some(true));
+    assert_eq!(
+        c.conn("172.17.0.3", "172.20.0.2:5432/tcp"),
+        Some(false),
+        "db's ingress admits only web"
+    );
+    // Opened from outside: the receiver's ingress.
+    assert_eq!(
+        c.conn("198.51.100.7", "172.20.0.2:5432/tcp"),
+        Some(false),
+        "db's ingress does not admit the internet"
+    );
+    assert_eq!(
+        c.conn("198.51.100.7", "172.17.0.2:8080/tcp"),
+        Some(true),
+        "web has no ingress rules"
+    );
+    assert_eq!(
+        c.conn("172.17.0.1", "172.20.0.2:5432/tcp"),
+        Some(false),
+        "from the host: only `host` or `any` in db's ingress admit it"
+    );
+    // Unknown addresses in a Docker subnet fail closed; others are not
+    // cordon's.
+    assert_eq!(c.conn("172.17.0.99", "198.51.100.2:80/tcp"), Some(false));
+    assert_eq!(c.conn("198.51.100.7", "172.20.0.99:80/tcp"), Some(false));
+    assert_eq!(c.conn("198.51.100.7", "198.51.100.2:80/tcp"), None);
+    assert_eq!(c.conn("172.17.0.1", "192.168.1.10:22/tcp"), None);
+    // An audit policy lets everything through.
+    assert_eq!(c.conn("172.17.0.5", "10.1.2.3:22/tcp"), Some(true));
+    // A protocol the evaluation does not model is not allowed.
+    let ev = Evaluator::new(Facts {
+        policy: &c.policy,
+        inventory: &c.inv,
+        overrides: &c.overrides,
+        learned: &c.learned,
+        host: &c.host,
+    });
+    let gre = Connection {
+        src: "172.17.0.2".parse().unwrap(),
+        dst: "198.51.100.2".parse().unwrap(),
+        proto: None,
+        port: 0,
+    };
+    assert!(!ev.connection(&gre).expect("judged").allowed);
+}
+
+#[test]
+fn ingress_from_the_host_needs_host_or_any() {
+    let mut c = Case::new();
+    c.policy = cordon_policy::parse(
+        "p.yaml",
+        r#"
+version: 1
+policies:
+  - name: db
+    select: { label: { app: db } }
+    ingress:
+      - from: [host]
+        ports: [5432/tcp]
+      - from: [internet]
+        ports: [443/tcp]
+"#,
+    )
+    .expect("parses");
+    assert_eq!(c.conn("172.17.0.1", "172.20.0.2:5432/tcp"), Some(true));
+    assert_eq!(c.conn("172.17.0.1", "172.20.0.2:443/tcp"), Some(false));
+    assert_eq!(c.conn("198.51.100.7", "172.20.0.2:443/tcp"), Some(true));
+    assert_eq!(c.conn("198.51.100.7", "172.20.0.2:5432/tcp"), Some(false));
 }

@@ -35,6 +35,10 @@ pub struct Stats {
     pub reconciles: u64,
     /// Reconciliations that found the kernel different and repaired it.
     pub repairs: u64,
+    /// Tracked connections ended after repairs because the policy does
+    /// not allow them (they were opened while the tables were gone).
+    #[serde(default)]
+    pub connections_ended: u64,
     /// The last failure, if any.
     pub last_error: Option<String>,
 }
@@ -184,24 +188,35 @@ impl Engine {
     /// installed (or, the first time, from what the kernel holds, so a
     /// restarted daemon takes over without replacing anything that is
     /// already right).
+    ///
+    /// When the kernel held something else than the desired ruleset (the
+    /// daemon's first start, a host that ran without cordon), the
+    /// connections opened meanwhile that the policy does not allow are
+    /// ended, as after a [`reconcile`](Engine::reconcile) repair.
     pub fn sync(&mut self) -> Result<Outcome, DaemonError> {
         let desired = self.desired()?;
-        let update = match &self.installed {
-            Some(installed) => diff::between(installed, &desired.ruleset),
+        let (update, from_kernel) = match &self.installed {
+            Some(installed) => (diff::between(installed, &desired.ruleset), false),
             None => {
                 let seen = self
                     .nft
                     .observe(&desired.ruleset)
                     .map_err(DaemonError::new)?;
-                diff::against_kernel(&seen, &desired.ruleset)
+                (diff::against_kernel(&seen, &desired.ruleset), true)
             }
         };
-        self.apply(update, desired)
+        let repairing = from_kernel && !update.is_none();
+        let outcome = self.apply(update, desired)?;
+        if repairing {
+            self.end_disallowed();
+        }
+        Ok(outcome)
     }
 
     /// Compares what the kernel holds with the desired ruleset and repairs
     /// any difference (a deleted table, a flushed chain, a deleted or added
-    /// element).
+    /// element). After a repair, the tracked connections the policy does
+    /// not allow (opened while the kernel held less) are ended.
     pub fn reconcile(&mut self) -> Result<Outcome, DaemonError> {
         self.stats.reconciles += 1;
         let desired = self.desired()?;
@@ -217,7 +232,31 @@ impl Engine {
                 "cordon's tables differ from what they should be; repairing"
             );
         }
-        self.apply(update, desired)
+        let repairing = !update.is_none();
+        let outcome = self.apply(update, desired)?;
+        if repairing {
+            self.end_disallowed();
+        }
+        Ok(outcome)
+    }
+
+    /// Ends the tracked connections the policy in force does not allow
+    /// ([`crate::repair`]); a failure is logged, the ruleset stays.
+    fn end_disallowed(&mut self) {
+        let started = Instant::now();
+        let overrides = self.overrides.clone().unwrap_or_default();
+        match crate::repair::end_disallowed(&self.policy, &self.inventory, &overrides, &self.nft) {
+            Ok(0) => debug!(took = ?started.elapsed(), "no tracked connection to end"),
+            Ok(n) => {
+                self.stats.connections_ended += n as u64;
+                warn!(
+                    ended = n,
+                    took = ?started.elapsed(),
+                    "ended tracked connections the policy does not allow"
+                );
+            }
+            Err(e) => warn!("{e}"),
+        }
     }
 
     fn apply(&mut self, update: Update, desired: Compiled) -> Result<Outcome, DaemonError> {

@@ -18,6 +18,8 @@
 //! - [`metrics`]: the Prometheus text exposition.
 //! - [`suggest`]: a policy file from what the drop log saw.
 //! - [`observe`]: the drop log's reader, DNS names learned, metrics.
+//! - [`repair`]: after a repair, ends the tracked connections the policy
+//!   does not allow (opened while the tables were gone).
 //! - [`directory`]: container addresses and interfaces to names and
 //!   policies, for the DNS proxy and the drop log.
 //!
@@ -37,6 +39,7 @@ pub mod engine;
 pub mod follow;
 pub mod metrics;
 pub mod observe;
+pub mod repair;
 pub mod run;
 pub mod sets;
 pub mod status;

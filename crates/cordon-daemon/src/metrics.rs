@@ -11,7 +11,7 @@
 //! | `cordon_container_judged_packets_total` | container, policy, direction | the kernel's per-element counters of the dispatch maps: packets the container's policy judged |
 //! | `cordon_container_allowed_packets_total` | container, policy, direction | judged minus what the drop log saw dropped or audited |
 //! | `cordon_dns_answers_total`, `cordon_dns_refusals_total` | | the DNS proxy |
-//! | `cordon_reconciles_total`, `cordon_repairs_total`, `cordon_replacements_total`, `cordon_element_updates_total` | | the engine |
+//! | `cordon_reconciles_total`, `cordon_repairs_total`, `cordon_connections_ended_total`, `cordon_replacements_total`, `cordon_element_updates_total` | | the engine |
 //! | `cordon_reconcile_seconds` | | histogram of reconcile durations |
 //! | `cordon_event_lag_seconds` | | histogram from Docker's event to the policy live |
 //! | `cordon_log_events_suppressed_total`, `cordon_log_lost_total` | | the drop log's rate limit and read errors |
@@ -151,6 +151,12 @@ pub fn render(status: &Status, stats: &Stats, obs: &Observe) -> String {
         "cordon_repairs",
         "Reconciliations that found the kernel changed and repaired it",
         stats.repairs,
+    );
+    counter(
+        &mut reg,
+        "cordon_connections_ended",
+        "Tracked connections ended after a repair because the policy does not allow them",
+        stats.connections_ended,
     );
     counter(
         &mut reg,

@@ -314,11 +314,12 @@ pub fn render_text(s: &Status) -> String {
     if let Some(d) = &s.daemon {
         let _ = writeln!(
             out,
-            "daemon: {} element updates, {} replacements, {} reconciles ({} repairs){}",
+            "daemon: {} element updates, {} replacements, {} reconciles ({} repairs, {} connections ended){}",
             d.element_updates,
             d.replacements,
             d.reconciles,
             d.repairs,
+            d.connections_ended,
             d.last_error
                 .as_ref()
                 .map(|e| format!("; last error: {e}"))

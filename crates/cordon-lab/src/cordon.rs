@@ -58,6 +58,11 @@ impl CordonDaemon {
         CordonDaemon(child)
     }
 
+    /// The daemon's process id (to stop and continue it).
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
     /// SIGKILL, as a crash would.
     pub fn kill9(mut self) {
         let _ = self.0.kill();

@@ -175,7 +175,7 @@ impl Lab {
         self.owned.borrow_mut().push(Box::new(guard));
     }
 
-    fn with_ns<T>(&self, ns: &Ns, f: impl FnOnce(&Netns) -> T) -> T {
+    pub(crate) fn with_ns<T>(&self, ns: &Ns, f: impl FnOnce(&Netns) -> T) -> T {
         let list = self.namespaces.borrow();
         let netns = list
             .iter()
