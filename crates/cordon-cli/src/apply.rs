@@ -17,7 +17,7 @@ pub fn build(policy: &PolicyFile, inv: &Inventory, state: &StateDir) -> Result<C
 
 /// `cordon plan`.
 pub fn plan(config: Option<&Path>, inventory: Option<&Path>, output: Format) -> CmdResult {
-    let policy = load::policy(config)?;
+    let (policy, _) = load::policy_in_force(config, None)?;
     let inv = load::inventory(inventory)?;
     let compiled = build(&policy, &inv, &StateDir::default())?;
     match output {
@@ -99,13 +99,32 @@ pub fn install_compiled(compiled: &Compiled) -> Result<(), Failure> {
         .map_err(Failure::env)
 }
 
-/// `cordon apply`.
+/// `cordon apply`. While a daemon runs, the file goes to it as a reload
+/// (installing behind its back would be undone at its next reconcile).
 pub fn apply(config: Option<&Path>, inventory: Option<&Path>) -> CmdResult {
+    let socket = cordon_daemon::admin::socket_path();
+    if load::daemon_policy(&socket)?.is_some() {
+        if inventory.is_some() {
+            return Err(Failure::env(format!(
+                "cordon apply: a cordon daemon is running (admin socket {}); it follows Docker itself, so --inventory cannot be applied; stop it first or drop --inventory",
+                socket.display()
+            )));
+        }
+        let (policy, source) = load::to_install(config)?;
+        eprintln!(
+            "a cordon daemon is running: handing {} to it as a reload",
+            policy.source
+        );
+        return crate::daemon::reload_file(Some(source.path), socket);
+    }
     // A bad policy fails before anything else is looked at or changed.
-    let policy = load::policy(config)?;
+    let (policy, source) = load::to_install(config)?;
     check_environment().map_err(Failure::env)?;
     let inv = load::inventory(inventory)?;
     let compiled = install(&policy, &inv)?;
+    StateDir::default()
+        .save_in_force(&source)
+        .map_err(Failure::env)?;
     for w in &compiled.warnings {
         eprintln!("warning: {w}");
     }

@@ -60,7 +60,7 @@ pub enum Level {
 
 /// Runs the audit and prints the report.
 pub fn run(args: AuditArgs) -> CmdResult {
-    let policy = load::policy(args.config.as_deref())?;
+    let (policy, _) = load::policy_in_force(args.config.as_deref(), None)?;
     // Whether cordon's table is in the kernel: only root can ask.
     let table = if nix_root() {
         Some(

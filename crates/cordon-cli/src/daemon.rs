@@ -24,10 +24,11 @@ pub fn run(
             "cordon daemon: --metrics {addr}: only a loopback address (127.0.0.1, ::1) is allowed; the metrics name every container"
         )));
     }
-    let policy = load::policy(config)?;
+    let (policy, source) = load::to_install(config)?;
     check_environment().map_err(Failure::env)?;
     cordon_daemon::run(cordon_daemon::Options {
         policy,
+        source,
         socket: socket.unwrap_or_else(admin::socket_path),
         reconcile_every,
         state: StateDir::default(),
@@ -51,7 +52,7 @@ pub fn status(config: Option<&Path>, socket: Option<PathBuf>, output: Format) ->
             .status
             .ok_or_else(|| Failure::env("the daemon sent no status"))?,
         None => {
-            let policy = load::policy(config)?;
+            let (policy, in_force) = load::policy_in_force(config, Some(&path))?;
             check_environment().map_err(Failure::env)?;
             let inv = load::inventory(None)?;
             let compiled = apply::build(&policy, &inv, &StateDir::default())?;
@@ -60,12 +61,18 @@ pub fn status(config: Option<&Path>, socket: Option<PathBuf>, output: Format) ->
             let bridge = nft
                 .list_table(Family::Bridge, TABLE)
                 .map_err(Failure::env)?;
-            status::build(
+            let mut s = status::build(
                 "kernel",
                 &compiled.assignments,
                 inet.as_ref(),
                 bridge.as_ref(),
-            )
+            );
+            s.policy = Some(match (config, in_force) {
+                (Some(c), _) => format!("{} (given with -c)", c.display()),
+                (None, Some(p)) => p.describe(),
+                (None, None) => format!("{} (none recorded as in force)", policy.source),
+            });
+            s
         }
     };
     match output {
@@ -82,10 +89,17 @@ pub fn status(config: Option<&Path>, socket: Option<PathBuf>, output: Format) ->
 pub fn boot(config: Option<&Path>) -> CmdResult {
     check_environment().map_err(Failure::env)?;
     let state = StateDir::default();
+    let mut fresh = None;
     let what = boot::install(&Nft::host(), &state, || {
-        load::policy(config).map_err(|f| cordon_daemon::DaemonError(f.message))
+        let (p, source) =
+            load::to_install(config).map_err(|f| cordon_daemon::DaemonError(f.message))?;
+        fresh = Some(source);
+        Ok(p)
     })
     .map_err(Failure::env)?;
+    if let Some(source) = fresh {
+        state.save_in_force(&source).map_err(Failure::env)?;
+    }
     match what {
         boot::Installed::Saved => println!(
             "installed the fail-closed boot ruleset from {}",
@@ -97,4 +111,37 @@ pub fn boot(config: Option<&Path>) -> CmdResult {
         ),
     }
     Ok(())
+}
+
+/// `cordon reload`: the running daemon re-reads its policy file, or FILE.
+pub fn reload(config: Option<&Path>, socket: Option<PathBuf>) -> CmdResult {
+    let file = config.map(|c| {
+        std::path::absolute(c)
+            .unwrap_or_else(|_| c.to_path_buf())
+            .display()
+            .to_string()
+    });
+    reload_file(file, socket.unwrap_or_else(admin::socket_path))
+}
+
+/// Asks the daemon on `path` to reload `file` (an absolute path, or
+/// `<embedded default>`), or its own file.
+pub fn reload_file(file: Option<String>, path: PathBuf) -> CmdResult {
+    match admin::call(&path, &Request::Reload { path: file }).map_err(Failure::env)? {
+        None => Err(Failure::env(format!(
+            "cordon reload: no daemon answers on {}; start it (systemctl start cordon) or use cordon apply",
+            path.display()
+        ))),
+        Some(r) if r.code != 0 => Err(Failure {
+            code: r.code,
+            message: r.message,
+        }),
+        Some(r) => {
+            println!("{}", r.message);
+            if let Some(p) = r.policy {
+                println!("policy: {}", p.describe());
+            }
+            Ok(())
+        }
+    }
 }

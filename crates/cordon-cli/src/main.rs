@@ -105,6 +105,16 @@ enum Cmd {
         #[arg(long)]
         inventory: Option<PathBuf>,
     },
+    /// The running daemon re-reads its policy file, or FILE (which then
+    /// becomes its file); a bad file changes nothing.
+    Reload {
+        /// The new policy file.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// The daemon's admin socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
     /// Keep enforcing as containers come and go.
     Daemon {
         /// Policy file.
@@ -244,6 +254,7 @@ fn main() -> ExitCode {
             output,
         } => daemon::status(config.as_deref(), socket, output),
         Cmd::Boot { config } => daemon::boot(config.as_deref()),
+        Cmd::Reload { config, socket } => daemon::reload(config.as_deref(), socket),
         Cmd::Set { config, socket, op } => set::run(config.as_deref(), socket, op),
         Cmd::Down => apply::down(),
         Cmd::Logs {

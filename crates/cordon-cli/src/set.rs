@@ -49,6 +49,10 @@ pub fn run(config: Option<&Path>, socket: Option<PathBuf>, op: SetOp) -> CmdResu
         SetOp::List { set } => (set, Op::List, Vec::new()),
     };
     let path = socket.unwrap_or_else(admin::socket_path);
+    let (policy, current) = load::policy_in_force(config, Some(&path))?;
+    if let Some(note) = load::differs_note(config, current.as_ref()) {
+        eprintln!("{note}");
+    }
     let req = Request::Set {
         name: name.clone(),
         op,
@@ -66,7 +70,6 @@ pub fn run(config: Option<&Path>, socket: Option<PathBuf>, op: SetOp) -> CmdResu
     }
 
     // No daemon: directly.
-    let policy = load::policy(config)?;
     let state = StateDir::default();
     let overrides = state.set_overrides().map_err(Failure::env)?;
     let new =

@@ -17,7 +17,7 @@ use crate::{load, CmdResult, Failure, Format};
 pub struct VerifyArgs {
     /// The container, by name or id.
     container: String,
-    /// What to probe: ADDR:PORT/tcp, ADDR:PORT/udp, ADDR/icmp,
+    /// What to probe: ADDR:PORT (TCP), ADDR:PORT/tcp, ADDR:PORT/udp, ADDR/icmp,
     /// [IPV6]:PORT/tcp. Without targets, a probe set derived from the
     /// policy (its concrete addresses, the metadata endpoint, a private
     /// address, the host).
@@ -46,7 +46,10 @@ pub fn run(args: VerifyArgs) -> CmdResult {
             "cordon verify: --timeout must be a number of seconds between 0 and 60",
         ));
     }
-    let policy = load::policy(args.config.as_deref())?;
+    let (policy, current) = load::policy_in_force(args.config.as_deref(), None)?;
+    if let Some(note) = load::differs_note(args.config.as_deref(), current.as_ref()) {
+        eprintln!("{note}");
+    }
     check_environment().map_err(|e| Failure::env(format!("cordon verify: {e}")))?;
     let inv = load::inventory(None)?;
     let overrides = StateDir::default()

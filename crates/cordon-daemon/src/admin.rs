@@ -61,6 +61,15 @@ pub enum Request {
         #[serde(default)]
         since_ms: u64,
     },
+    /// The policy in force: its path, content, digest and since when.
+    Policy,
+    /// `cordon reload`: re-read the daemon's policy file, or `path`, which
+    /// then becomes the daemon's file. An invalid file changes nothing.
+    Reload {
+        /// The new policy file (absolute), if not the daemon's own.
+        #[serde(default)]
+        path: Option<String>,
+    },
     /// `cordon set`.
     Set {
         /// The set's name.
@@ -98,6 +107,9 @@ pub struct Response {
     /// For `metrics`: the Prometheus text exposition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<String>,
+    /// For `policy` and `reload`: the policy in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<cordon_dataplane::InForce>,
     /// For `suggest`: the suggested policy file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,

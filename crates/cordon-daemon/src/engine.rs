@@ -17,7 +17,7 @@ use std::time::Instant;
 use cordon_compiler::diff::{self, Update};
 use cordon_compiler::nft::Ruleset;
 use cordon_compiler::{compile, Compiled, SetOverrides};
-use cordon_dataplane::{install_whole, Nft, StateDir};
+use cordon_dataplane::{install_whole, InForce, Nft, StateDir};
 use cordon_inventory::{Container, Inventory};
 use cordon_policy::PolicyFile;
 use tracing::{debug, info, warn};
@@ -57,6 +57,8 @@ pub enum Outcome {
 /// The daemon's state.
 pub struct Engine {
     policy: PolicyFile,
+    in_force: Option<InForce>,
+    recorded: Option<String>,
     inventory: Inventory,
     state: StateDir,
     nft: Nft,
@@ -76,6 +78,8 @@ impl Engine {
     pub fn new(policy: PolicyFile, nft: Nft, state: StateDir) -> Self {
         Engine {
             policy,
+            in_force: None,
+            recorded: None,
             inventory: Inventory::default(),
             state,
             nft,
@@ -114,6 +118,68 @@ impl Engine {
     /// The policy in force.
     pub fn policy(&self) -> &PolicyFile {
         &self.policy
+    }
+
+    /// Where the policy in force came from (its path and content), which
+    /// the engine records in the state directory once it is installed.
+    pub fn set_in_force(&mut self, in_force: InForce) {
+        self.in_force = Some(in_force);
+    }
+
+    /// The record of the policy in force, if the engine was given one.
+    pub fn in_force(&self) -> Option<&InForce> {
+        self.in_force.as_ref()
+    }
+
+    /// Puts `policy` (read from `in_force`) in force: the new ruleset goes
+    /// in as one transaction, live set edits kept, and the tracked
+    /// connections the new policy does not allow are ended. When the
+    /// kernel refuses it, the previous policy stays in force, in the
+    /// engine and in the kernel.
+    ///
+    /// Before the first sync (Docker not listed yet) the policy is only
+    /// taken: the first sync installs it.
+    pub fn reload(
+        &mut self,
+        policy: PolicyFile,
+        in_force: InForce,
+    ) -> Result<Outcome, DaemonError> {
+        if self.compiled.is_none() {
+            self.policy = policy;
+            self.in_force = Some(in_force);
+            return Ok(Outcome::Unchanged);
+        }
+        let old_policy = std::mem::replace(&mut self.policy, policy);
+        let old_in_force = self.in_force.replace(in_force);
+        match self.sync() {
+            Ok(outcome) => {
+                self.end_disallowed();
+                Ok(outcome)
+            }
+            Err(e) => {
+                self.policy = old_policy;
+                self.in_force = old_in_force;
+                Err(e)
+            }
+        }
+    }
+
+    /// Records the policy in force in the state directory when it changed
+    /// since the last record.
+    fn record_in_force(&mut self) {
+        let Some(p) = &self.in_force else { return };
+        if self.recorded.as_deref() == Some(p.sha256.as_str()) {
+            return;
+        }
+        // The time is when it went in, not when the file was read.
+        let now = InForce::new(&p.path, &p.content);
+        match self.state.save_in_force(&now) {
+            Ok(()) => {
+                self.recorded = Some(now.sha256.clone());
+                self.in_force = Some(now);
+            }
+            Err(e) => warn!("cannot record the policy in force: {e}"),
+        }
     }
 
     /// The state directory.
@@ -303,6 +369,7 @@ impl Engine {
             }
         }
         self.save_boot_ruleset();
+        self.record_in_force();
         self.installed = Some(desired.ruleset.clone());
         self.compiled = Some(desired);
         self.publish_clients();

@@ -30,6 +30,9 @@ use std::sync::Arc;
 pub struct Options {
     /// The policy in force.
     pub policy: PolicyFile,
+    /// Where it was read from and its text (recorded as the policy in
+    /// force once installed; `cordon reload` re-reads that path).
+    pub source: cordon_dataplane::InForce,
     /// The admin socket's path.
     pub socket: PathBuf,
     /// How often the kernel is compared with the desired state even when
@@ -97,6 +100,7 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
     let names_dns = cordon_dns::allow::Allowlist::from_policy(&opts.policy) != Default::default();
     let policy_for_dns = opts.policy.clone();
     let mut engine = Engine::new(opts.policy, Nft::host(), opts.state);
+    engine.set_in_force(opts.source);
     engine.share_clients(clients.clone());
     crate::observe::start(obs.clone(), clients.clone());
     if names_dns {
@@ -106,6 +110,8 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| DaemonError(format!("cannot catch SIGTERM: {e}")))?;
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| DaemonError(format!("cannot catch SIGHUP: {e}")))?;
     let mut docker: Option<Docker> = None;
     let (_, mut ev_rx) = mpsc::unbounded_channel::<Result<Event, String>>();
     let mut backoff = Duration::from_millis(250);
@@ -181,6 +187,13 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
             req = admin_rx.recv() => {
                 if let Some((req, reply)) = req {
                     let _ = reply.send(handle_admin(&mut engine, &obs, req));
+                }
+            }
+            _ = sighup.recv() => {
+                // As `cordon reload`: the daemon's own file, read again.
+                let r = reload(&mut engine, None);
+                if r.code != 0 {
+                    warn!("SIGHUP: {}", r.message.lines().next().unwrap_or(""));
                 }
             }
             _ = wait_connect, if docker.is_none() => {}
@@ -315,6 +328,7 @@ fn daemon_status(engine: &Engine, obs: &Observe) -> status::Status {
         .unwrap_or_default();
     let mut s = status::build("daemon", &assignments, inet.as_ref(), bridge.as_ref());
     s.daemon = Some(engine.stats.clone());
+    s.policy = engine.in_force().map(cordon_dataplane::InForce::describe);
     let r = obs.recorder.lock().unwrap_or_else(|p| p.into_inner());
     let logged = r.logged_by_container();
     for c in &mut s.containers {
@@ -329,12 +343,72 @@ fn daemon_status(engine: &Engine, obs: &Observe) -> status::Status {
     s
 }
 
+/// Re-reads the daemon's policy file, or `path` (which then becomes the
+/// daemon's file), and puts it in force. An unreadable or invalid file
+/// changes nothing: the answer carries every located error (exit 1), the
+/// log one line.
+pub fn reload(engine: &mut Engine, path: Option<&str>) -> Response {
+    let own = engine.in_force().map(|p| p.path.clone());
+    let path = match path.map(String::from).or(own) {
+        Some(p) => p,
+        None => cordon_policy::EMBEDDED_SOURCE.to_string(),
+    };
+    let read = if path == cordon_policy::EMBEDDED_SOURCE {
+        Ok((
+            cordon_policy::embedded_default(),
+            cordon_policy::EMBEDDED_DEFAULT.to_string(),
+        ))
+    } else {
+        cordon_policy::read(std::path::Path::new(&path))
+    };
+    let (policy, text) = match read {
+        Ok(r) => r,
+        Err(e) => {
+            let code = match e {
+                cordon_policy::LoadError::Invalid(_) => 1,
+                cordon_policy::LoadError::Io { .. } => 2,
+            };
+            let message = e.to_string();
+            warn!(
+                file = %path,
+                errors = message.lines().count(),
+                "reload refused: the policy in force stays"
+            );
+            return Response::error(code, message);
+        }
+    };
+    let t = Instant::now();
+    match engine.reload(policy, cordon_dataplane::InForce::new(&path, &text)) {
+        Ok(outcome) => {
+            let took = t.elapsed();
+            info!(file = %path, ?outcome, ?took, "policy reloaded");
+            Response {
+                message: format!("reloaded {path} in {:.1} ms", took.as_secs_f64() * 1e3),
+                policy: engine.in_force().cloned(),
+                ..Default::default()
+            }
+        }
+        Err(e) => {
+            warn!(file = %path, "reload failed, the policy in force stays: {e}");
+            Response::error(
+                2,
+                format!("reload of {path} failed, the policy in force stays: {e}"),
+            )
+        }
+    }
+}
+
 fn handle_admin(engine: &mut Engine, obs: &Observe, req: Request) -> Response {
     match req {
         Request::Status => Response {
             status: Some(daemon_status(engine, obs)),
             ..Default::default()
         },
+        Request::Policy => Response {
+            policy: engine.in_force().cloned(),
+            ..Default::default()
+        },
+        Request::Reload { path } => reload(engine, path.as_deref()),
         Request::Metrics => {
             let s = daemon_status(engine, obs);
             Response {

@@ -94,6 +94,9 @@ pub struct Status {
     /// The daemon's own counters, when it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon: Option<Stats>,
+    /// The policy in force: `PATH (sha256 …, in force since …)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// The policy name shown for a compiler key.
@@ -231,6 +234,7 @@ pub fn build(
         policies,
         fail_closed,
         daemon: None,
+        policy: None,
     }
 }
 
@@ -256,6 +260,9 @@ pub fn render_text(s: &Status) -> String {
         },
         s.source
     );
+    if let Some(p) = &s.policy {
+        let _ = writeln!(out, "policy: {p}");
+    }
     let _ = writeln!(
         out,
         "{:<24} {:<13} {:<16} {:>10} {:>10}  ADDRESSES",

@@ -23,5 +23,5 @@ pub use env::{check_environment, EnvError};
 pub use install::{ensure_br_netfilter, install_whole, InstallError};
 pub use monitor::{Change, Monitor};
 pub use nft::{Nft, NftError};
-pub use state::{StateDir, StateError};
+pub use state::{sha256_hex, InForce, StateDir, StateError};
 pub use sysctl::{BrNetfilter, SysctlError};

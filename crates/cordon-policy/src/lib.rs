@@ -51,12 +51,19 @@ pub enum LoadError {
 
 /// Reads and parses a policy file.
 pub fn load(path: &Path) -> Result<PolicyFile, LoadError> {
+    read(path).map(|(p, _)| p)
+}
+
+/// Reads and parses a policy file; returns it with the text it was parsed
+/// from (what cordon records as the policy in force).
+pub fn read(path: &Path) -> Result<(PolicyFile, String), LoadError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|error| LoadError::Io {
         path: shown.clone(),
         error,
     })?;
-    parse(&shown, &text).map_err(LoadError::Invalid)
+    let policy = parse(&shown, &text).map_err(LoadError::Invalid)?;
+    Ok((policy, text))
 }
 
 impl PolicyFile {

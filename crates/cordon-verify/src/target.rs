@@ -1,6 +1,6 @@
 //! Probe targets: `203.0.113.5:80/tcp`, `203.0.113.5:53/udp`,
 //! `203.0.113.5/icmp`, `[2001:db8::5]:80/tcp`, in the spirit of the policy
-//! language's ports (`443/tcp`).
+//! language's ports (`443/tcp`). Without a protocol, `ADDR:PORT` means TCP.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -30,9 +30,8 @@ impl FromStr for Target {
             text: s.to_string(),
             why: why.to_string(),
         };
-        let (rest, proto) = s
-            .rsplit_once('/')
-            .ok_or_else(|| err("no protocol (/tcp, /udp or /icmp)"))?;
+        // No protocol means TCP, as for nc and curl.
+        let (rest, proto) = s.rsplit_once('/').unwrap_or((s, "tcp"));
         let proto = match proto {
             "tcp" => Proto::Tcp,
             "udp" => Proto::Udp,
@@ -116,9 +115,17 @@ mod tests {
     }
 
     #[test]
+    fn no_protocol_means_tcp() {
+        let t: Target = "198.51.100.10:80".parse().unwrap();
+        assert_eq!(t.to_string(), "198.51.100.10:80/tcp");
+        let t: Target = "[2001:db8::5]:443".parse().unwrap();
+        assert_eq!(t.to_string(), "[2001:db8::5]:443/tcp");
+    }
+
+    #[test]
     fn malformed_targets_say_what_is_wrong() {
         for (t, why) in [
-            ("203.0.113.5:80", "no protocol"),
+            ("203.0.113.5", "no port"),
             ("203.0.113.5:80/sctp", "tcp, udp or icmp"),
             ("example.com:80/tcp", "never resolves names"),
             ("203.0.113.5/tcp", "no port"),
