@@ -202,7 +202,7 @@ fn audit_then_suggest_then_enforce() {
         "control: :81"
     );
 
-    let d = lab.start_daemon(&["-c", &audit]);
+    let _d = lab.start_daemon(&["-c", &audit]);
     // Audit: nothing is allowed by a rule, yet everything gets through,
     // logged as audit.
     assert!(
@@ -235,9 +235,16 @@ fn audit_then_suggest_then_enforce() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--since soon"));
 
-    // Enforce the suggestion: what was seen still works, nothing else.
-    drop(d);
-    let _d = lab.start_daemon(&["-c", &file]);
+    // Enforce the suggestion with a live reload (the documented workflow:
+    // suggest > new.yaml && check -c new.yaml && reload -c new.yaml): what
+    // was seen still works, nothing else.
+    let out = lab.cordon_ok(&["reload", "-c", &file]);
+    assert!(out.contains("reloaded"), "{out}");
+    let status = lab.cordon_ok(&["status"]);
+    assert!(
+        status.contains("policy: ") && status.contains("suggested.yaml (sha256 "),
+        "status shows the reloaded policy in force: {status}"
+    );
     assert!(
         within(10.0, || !lab.reaches(&c, "10.126.0.2", 81, "hello-81")).is_some(),
         "enforced: an unseen port is dropped"
