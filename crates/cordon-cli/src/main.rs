@@ -210,15 +210,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false);
+        .with_target(false)
+        // Colour only for a person at a terminal, never into a file or
+        // the journal.
+        .with_ansi(std::io::stderr().is_terminal());
+    // Under systemd the journal stamps every line itself.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     // CORDON_LOG_FORMAT=json: one JSON object per line, for log shippers.
-    if std::env::var("CORDON_LOG_FORMAT").as_deref() == Ok("json") {
-        logs.json().init();
-    } else {
-        logs.init();
+    match (
+        std::env::var("CORDON_LOG_FORMAT").as_deref() == Ok("json"),
+        journal,
+    ) {
+        (true, _) => logs.json().init(),
+        (false, true) => logs.without_time().init(),
+        (false, false) => logs.init(),
     }
     let result = match cli.cmd {
         Cmd::Check { config } => load::check(config.as_deref()),

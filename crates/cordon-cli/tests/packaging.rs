@@ -35,6 +35,11 @@ fn boot_unit_runs_before_docker_and_the_daemon_after_it() {
         ["/usr/local/bin/cordon", "daemon"]
     );
     assert_eq!(values(&daemon, "Restart"), ["always"]);
+    assert_eq!(values(&daemon, "Type"), ["notify"]);
+    assert_eq!(
+        values(&daemon, "ExecReload"),
+        ["/usr/local/bin/cordon", "reload"]
+    );
 }
 
 #[test]

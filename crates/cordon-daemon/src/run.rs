@@ -130,7 +130,11 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                     docker = Some(d);
                     backoff = Duration::from_millis(250);
                     synced = true;
-                    log_outcome("initial sync", engine.sync(), &engine);
+                    let first = engine.sync();
+                    if first.is_ok() {
+                        notify_ready();
+                    }
+                    log_outcome("initial sync", first, &engine);
                 }
                 Err(e) => {
                     warn!("{e}; the installed ruleset stays in force, retrying in {backoff:?}");
@@ -201,9 +205,21 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
             _ = sigterm.recv() => break,
         }
     }
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     info!("stopping; the installed ruleset stays in force (cordon down removes it)");
     let _ = std::fs::remove_file(&opts.socket);
     Ok(())
+}
+
+/// Tells systemd (`Type=notify`) the daemon is ready: its first ruleset is
+/// installed. Sent once; nothing happens outside systemd.
+fn notify_ready() {
+    static SENT: std::sync::Once = std::sync::Once::new();
+    SENT.call_once(|| {
+        if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+            warn!("cannot tell systemd the daemon is ready: {e}");
+        }
+    });
 }
 
 /// Connects to Docker, subscribes (from a second before now) and lists
@@ -378,7 +394,10 @@ pub fn reload(engine: &mut Engine, path: Option<&str>) -> Response {
         }
     };
     let t = Instant::now();
-    match engine.reload(policy, cordon_dataplane::InForce::new(&path, &text)) {
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+    let result = engine.reload(policy, cordon_dataplane::InForce::new(&path, &text));
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    match result {
         Ok(outcome) => {
             let took = t.elapsed();
             info!(file = %path, ?outcome, ?took, "policy reloaded");
