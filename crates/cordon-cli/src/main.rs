@@ -76,6 +76,9 @@ enum Cmd {
         /// Policy file (default /etc/cordon/cordon.yaml, else the embedded default).
         #[arg(short = 'c', long = "config")]
         config: Option<PathBuf>,
+        /// text, or json (`{"file", "ok", "policies", "sets", "errors": [{"file", "line", "column", "message"}]}`).
+        #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+        output: Format,
     },
     /// Print the ruleset cordon would install for the running containers.
     Plan {
@@ -123,10 +126,11 @@ enum Cmd {
         /// The admin socket (default $CORDON_SOCKET or /run/cordon/cordon.sock).
         #[arg(long)]
         socket: Option<PathBuf>,
-        /// Seconds between full comparisons of the kernel with the desired
-        /// state (changes by others are also repaired as soon as they happen).
-        #[arg(long, default_value_t = 10.0)]
-        reconcile_every: f64,
+        /// Time between full comparisons of the kernel with the desired
+        /// state, e.g. 10s, 1m, 500ms (changes by others are also repaired
+        /// as soon as they happen).
+        #[arg(long, default_value = "10s", value_name = "DURATION")]
+        reconcile_every: String,
         /// Also serve GET /metrics over HTTP on this loopback address,
         /// e.g. 127.0.0.1:9464.
         #[arg(long, value_name = "ADDR")]
@@ -206,6 +210,17 @@ enum Cmd {
     Verify(verify::VerifyArgs),
 }
 
+/// A positive duration in humantime's syntax (`10s`, `1m`, `500ms`); a
+/// bare number is seconds.
+fn parse_interval(s: &str) -> Option<std::time::Duration> {
+    let d = match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => std::time::Duration::from_secs_f64(secs),
+        Ok(_) => return None,
+        Err(_) => humantime::parse_duration(s).ok()?,
+    };
+    (!d.is_zero()).then_some(d)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG")
@@ -230,7 +245,7 @@ fn main() -> ExitCode {
         (false, false) => logs.init(),
     }
     let result = match cli.cmd {
-        Cmd::Check { config } => load::check(config.as_deref()),
+        Cmd::Check { config, output } => load::check(config.as_deref(), output),
         Cmd::Plan {
             config,
             inventory,
@@ -244,17 +259,11 @@ fn main() -> ExitCode {
             reconcile_every,
             metrics,
         } => {
-            if !(reconcile_every > 0.0 && reconcile_every.is_finite()) {
-                Err(Failure::env(
-                    "cordon daemon: --reconcile-every must be a positive number of seconds",
-                ))
-            } else {
-                daemon::run(
-                    config.as_deref(),
-                    socket,
-                    std::time::Duration::from_secs_f64(reconcile_every),
-                    metrics,
-                )
+            match parse_interval(&reconcile_every) {
+                None => Err(Failure::env(format!(
+                    "cordon daemon: --reconcile-every {reconcile_every}: not a duration; write e.g. 10s, 1m or 500ms"
+                ))),
+                Some(every) => daemon::run(config.as_deref(), socket, every, metrics),
             }
         }
         Cmd::Status {
