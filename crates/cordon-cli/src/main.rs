@@ -118,9 +118,13 @@ enum Cmd {
         #[arg(long, default_value_t = 10.0)]
         reconcile_every: f64,
         /// Also serve GET /metrics over HTTP on this loopback address,
-        /// e.g. 127.0.0.1:9464.
+        /// e.g. 127.0.0.1:9464 (`cordon metrics` needs no port).
         #[arg(long, value_name = "ADDR")]
         metrics: Option<std::net::SocketAddr>,
+        /// With --metrics: require `Authorization: Bearer <token>`, the
+        /// token read from FILE (owned by root, not readable by others).
+        #[arg(long, value_name = "FILE", requires = "metrics")]
+        metrics_token_file: Option<PathBuf>,
     },
     /// Dropped (and audited) connections and refused DNS names, with the
     /// container and policy; from the daemon.
@@ -224,6 +228,7 @@ fn main() -> ExitCode {
             socket,
             reconcile_every,
             metrics,
+            metrics_token_file,
         } => {
             if !(reconcile_every > 0.0 && reconcile_every.is_finite()) {
                 Err(Failure::env(
@@ -235,6 +240,7 @@ fn main() -> ExitCode {
                     socket,
                     std::time::Duration::from_secs_f64(reconcile_every),
                     metrics,
+                    metrics_token_file.as_deref(),
                 )
             }
         }

@@ -1,6 +1,7 @@
 //! Which policy a container gets.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ast::{Policy, PolicyFile, Selector};
 use crate::glob::glob_match;
@@ -17,6 +18,10 @@ pub struct Candidate<'a> {
     pub image: &'a str,
     /// Its labels (compose project and service are read from them).
     pub labels: &'a BTreeMap<String, String>,
+    /// The keys of `labels` whose key and value come from the image, not
+    /// from whoever ran the container. Selection by label ignores them
+    /// unless the policy file sets `trust_image_labels: true`.
+    pub image_labels: &'a BTreeSet<String>,
 }
 
 /// The outcome of selection.
@@ -57,7 +62,17 @@ impl Selector {
 impl PolicyFile {
     /// The policy for a container: its `cordon.policy` label, else the
     /// first policy in file order whose selector matches, else the default.
+    ///
+    /// Labels the image gave the container (see [`Candidate::image_labels`])
+    /// take no part, neither `cordon.policy` nor `select: {label: …}` nor
+    /// `select: {compose: …}`, unless the file sets `trust_image_labels:
+    /// true`: an image must not choose its own policy.
     pub fn select(&self, c: &Candidate) -> Selection<'_> {
+        let labels = self.selecting_labels(c);
+        let c = &Candidate {
+            labels: &labels,
+            ..*c
+        };
         if let Some(name) = c.labels.get(POLICY_LABEL) {
             return match self.policy(name) {
                 Some(p) => Selection::Policy(p),
@@ -68,5 +83,32 @@ impl PolicyFile {
             .iter()
             .find(|p| p.select.matches(c))
             .map_or(Selection::Default, Selection::Policy)
+    }
+}
+
+impl PolicyFile {
+    /// The labels selection may look at: all of them when the file trusts
+    /// image labels, else only those set at run time.
+    fn selecting_labels<'c>(&self, c: &Candidate<'c>) -> Cow<'c, BTreeMap<String, String>> {
+        if self.trust_image_labels || c.image_labels.is_empty() {
+            return Cow::Borrowed(c.labels);
+        }
+        Cow::Owned(
+            c.labels
+                .iter()
+                .filter(|(k, _)| !c.image_labels.contains(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// The value of a `cordon.policy` label that selection ignores because
+    /// the image set it (and the file does not set `trust_image_labels`),
+    /// so that the caller can warn.
+    pub fn ignored_image_policy<'c>(&self, c: &Candidate<'c>) -> Option<&'c str> {
+        if self.trust_image_labels || !c.image_labels.contains(POLICY_LABEL) {
+            return None;
+        }
+        c.labels.get(POLICY_LABEL).map(String::as_str)
     }
 }
