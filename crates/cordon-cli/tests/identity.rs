@@ -32,6 +32,10 @@ policies:
   - name: open
     egress:
       - to: [any]
+  - name: web
+    egress:
+      - to: [internet]
+        ports: [80/tcp]
 ";
 
 fn log_text(log: &Path) -> String {
@@ -56,6 +60,12 @@ fn an_image_label_does_not_choose_the_policy_unless_the_file_trusts_it() {
     let image = lab.labelled_image(&[("cordon.policy", "open")]);
     let runtime = lab.run(Run::named("idrun").label("cordon.policy", "open"));
     let imaged = lab.run(Run::named("idimg").image(&image));
+    // The image's label overridden at run time with another value.
+    let overridden = lab.run(
+        Run::named("idover")
+            .image(&image)
+            .label("cordon.policy", "web"),
+    );
     // Control: without cordon both reach the LAN server.
     assert!(lab.reaches(&runtime, LAN, 80, "hello-lan"), "control: LAN");
     assert!(lab.reaches(&imaged, LAN, 80, "hello-lan"), "control: LAN");
@@ -77,6 +87,24 @@ fn an_image_label_does_not_choose_the_policy_unless_the_file_trusts_it() {
     );
     // The image's label does not: the default, internet only.
     assert_eq!(policy_of(&lab, &imaged.name).as_deref(), Some("default"));
+    assert_eq!(policy_of(&lab, &overridden.name).as_deref(), Some("web"));
+    // The inventory says which labels came from the image.
+    let inv: serde_json::Value =
+        serde_json::from_str(&lab.cordon_ok(&["inventory", "-o", "json"])).expect("JSON");
+    let policy_from_image = |name: &str| {
+        let c = inv["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .expect("in the inventory");
+        c["image_labels"]
+            .as_array()
+            .is_some_and(|keys| keys.iter().any(|k| k == "cordon.policy"))
+    };
+    assert!(policy_from_image(&imaged.name));
+    assert!(!policy_from_image(&overridden.name));
+    assert!(!policy_from_image(&runtime.name));
     assert!(
         within(10.0, || lab.reaches(&imaged, INET, 80, "hello-inet")).is_some(),
         "the default lets the image's container out to the internet"

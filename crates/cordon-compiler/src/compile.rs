@@ -142,8 +142,9 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
             addrs.retain(|a| match owner.get(a) {
                 Some(other) => {
                     warnings.push(format!(
-                        "container {}: address {a} is also claimed by {}; kept for it only",
+                        "container {}: address {a} is also claimed by {}; kept for {} only",
                         Shown(&c.name),
+                        Shown(other),
                         Shown(other)
                     ));
                     false

@@ -135,7 +135,10 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                     log_outcome("initial sync", engine.sync(), &engine);
                 }
                 Err(e) => {
-                    warn!("{e}; the installed ruleset stays in force, retrying in {backoff:?}");
+                    warn!(
+                        "{}; the installed ruleset stays in force, retrying in {backoff:?}",
+                        Shown(&e.to_string())
+                    );
                     next_connect = Instant::now() + backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -163,7 +166,10 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                     }
                 }
                 if let Some(why) = lost {
-                    warn!("{why}; the installed ruleset stays in force, reconnecting");
+                    warn!(
+                        "{}; the installed ruleset stays in force, reconnecting",
+                        Shown(&why.to_string())
+                    );
                     docker = None;
                     next_connect = Instant::now() + Duration::from_millis(250);
                 }
@@ -272,7 +278,7 @@ async fn handle_events(docker: &Docker, engine: &mut Engine, batch: &[Event], ob
         match cordon_docker::collect(docker).await {
             Ok(inv) => engine.set_inventory(inv),
             Err(e) => {
-                warn!("{e}; keeping the previous inventory");
+                warn!("{}; keeping the previous inventory", Shown(&e.to_string()));
                 return;
             }
         }
@@ -307,7 +313,7 @@ fn log_outcome(what: &str, r: Result<Outcome, DaemonError>, engine: &Engine) {
             "{what}: {n} element(s) changed"
         ),
         Ok(Outcome::Replaced(why)) => info!("{what}: tables replaced ({why})"),
-        Err(e) => warn!("{what}: {e}"),
+        Err(e) => warn!("{what}: {}", Shown(&e.to_string())),
     }
 }
 
