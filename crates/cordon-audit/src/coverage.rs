@@ -134,4 +134,22 @@ mod tests {
         );
         assert!(unknown.blocks());
     }
+
+    #[test]
+    fn an_image_s_policy_label_is_judged_as_the_daemon_judges_it() {
+        let text = "version: 1\npolicies:\n  - name: deny\n    egress: []\n";
+        let labels = BTreeMap::from([("cordon.policy".to_string(), "deny".to_string())]);
+        let from_image = BTreeSet::from(["cordon.policy".to_string()]);
+        let cov = coverage(&file(text), "x", "img", &labels, &from_image);
+        assert_eq!(cov.policy, "default");
+        let trusting = file(&format!("trust_image_labels: true\n{text}"));
+        assert_eq!(
+            coverage(&trusting, "x", "img", &labels, &from_image).policy,
+            "deny"
+        );
+        assert_eq!(
+            coverage(&file(text), "x", "img", &labels, &BTreeSet::new()).policy,
+            "deny"
+        );
+    }
 }
