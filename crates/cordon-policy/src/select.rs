@@ -1,6 +1,5 @@
 //! Which policy a container gets.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ast::{Policy, PolicyFile, Selector};
@@ -35,14 +34,31 @@ pub enum Selection<'a> {
     UnknownLabel(String),
 }
 
+impl Candidate<'_> {
+    /// The value of label `k` as selection sees it: `None` when the image
+    /// gave it and image labels are not trusted.
+    fn label(&self, k: &str, trust_image_labels: bool) -> Option<&str> {
+        if !trust_image_labels && self.image_labels.contains(k) {
+            return None;
+        }
+        self.labels.get(k).map(String::as_str)
+    }
+}
+
 impl Selector {
     /// True when every criterion given matches; an empty selector matches
-    /// nothing.
+    /// nothing. Labels the image gave the container do not match.
     pub fn matches(&self, c: &Candidate) -> bool {
+        self.matches_trusting(c, false)
+    }
+
+    /// [`Selector::matches`], with image labels taken into account when
+    /// `trust_image_labels`.
+    fn matches_trusting(&self, c: &Candidate, trust_image_labels: bool) -> bool {
         if self.is_empty() {
             return false;
         }
-        let label = |k: &str| c.labels.get(k).map(String::as_str);
+        let label = |k: &str| c.label(k, trust_image_labels);
         self.labels
             .iter()
             .all(|(k, v)| label(k) == Some(v.as_str()))
@@ -68,38 +84,17 @@ impl PolicyFile {
     /// `select: {compose: …}`, unless the file sets `trust_image_labels:
     /// true`: an image must not choose its own policy.
     pub fn select(&self, c: &Candidate) -> Selection<'_> {
-        let labels = self.selecting_labels(c);
-        let c = &Candidate {
-            labels: &labels,
-            ..*c
-        };
-        if let Some(name) = c.labels.get(POLICY_LABEL) {
+        let trust = self.trust_image_labels;
+        if let Some(name) = c.label(POLICY_LABEL, trust) {
             return match self.policy(name) {
                 Some(p) => Selection::Policy(p),
-                None => Selection::UnknownLabel(name.clone()),
+                None => Selection::UnknownLabel(name.to_string()),
             };
         }
         self.policies
             .iter()
-            .find(|p| p.select.matches(c))
+            .find(|p| p.select.matches_trusting(c, trust))
             .map_or(Selection::Default, Selection::Policy)
-    }
-}
-
-impl PolicyFile {
-    /// The labels selection may look at: all of them when the file trusts
-    /// image labels, else only those set at run time.
-    fn selecting_labels<'c>(&self, c: &Candidate<'c>) -> Cow<'c, BTreeMap<String, String>> {
-        if self.trust_image_labels || c.image_labels.is_empty() {
-            return Cow::Borrowed(c.labels);
-        }
-        Cow::Owned(
-            c.labels
-                .iter()
-                .filter(|(k, _)| !c.image_labels.contains(*k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        )
     }
 
     /// The value of a `cordon.policy` label that selection ignores because
