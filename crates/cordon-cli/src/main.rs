@@ -132,9 +132,13 @@ enum Cmd {
         #[arg(long, default_value = "10s", value_name = "DURATION")]
         reconcile_every: String,
         /// Also serve GET /metrics over HTTP on this loopback address,
-        /// e.g. 127.0.0.1:9464.
+        /// e.g. 127.0.0.1:9464 (`cordon metrics` needs no port).
         #[arg(long, value_name = "ADDR")]
         metrics: Option<std::net::SocketAddr>,
+        /// With --metrics: require `Authorization: Bearer <token>`, the
+        /// token read from FILE (owned by root, not readable by others).
+        #[arg(long, value_name = "FILE", requires = "metrics")]
+        metrics_token_file: Option<PathBuf>,
     },
     /// Dropped (and audited) connections and refused DNS names, with the
     /// container and policy; from the daemon.
@@ -258,12 +262,19 @@ fn main() -> ExitCode {
             socket,
             reconcile_every,
             metrics,
+            metrics_token_file,
         } => {
             match parse_interval(&reconcile_every) {
                 None => Err(Failure::env(format!(
                     "cordon daemon: --reconcile-every {reconcile_every}: not a duration; write e.g. 10s, 1m or 500ms"
                 ))),
-                Some(every) => daemon::run(config.as_deref(), socket, every, metrics),
+                Some(every) => daemon::run(
+                    config.as_deref(),
+                    socket,
+                    every,
+                    metrics,
+                    metrics_token_file.as_deref(),
+                ),
             }
         }
         Cmd::Status {

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use cordon_inventory::{Container, Inventory};
-use cordon_policy::{Body, Candidate, Mode, Peer, PolicyFile, PortSpec, Rule as PRule, Selection};
+use cordon_inventory::{Container, Inventory, Shown};
+use cordon_policy::{Body, Mode, Peer, PolicyFile, PortSpec, Rule as PRule, Selection};
 use ipnet::IpNet;
 
 use crate::nft::*;
@@ -95,17 +95,22 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
     let mut owner: HashMap<IpAddr, &str> = HashMap::new();
 
     for c in &inv.containers {
-        let (key, shown) = match policy.select(&Candidate {
-            name: &c.name,
-            image: &c.image,
-            labels: &c.labels,
-        }) {
+        let candidate = c.candidate();
+        if let Some(name) = policy.ignored_image_policy(&candidate) {
+            warnings.push(format!(
+                "container {}: its image's label cordon.policy={} is ignored (image labels select no policy unless the policy file sets trust_image_labels: true)",
+                Shown(&c.name),
+                Shown(name)
+            ));
+        }
+        let (key, shown) = match policy.select(&candidate) {
             Selection::Policy(p) => (p.name.clone(), p.name.clone()),
             Selection::Default => (DEFAULT_KEY.to_string(), "default".to_string()),
             Selection::UnknownLabel(name) => {
                 warnings.push(format!(
-                    "container {}: label cordon.policy={name} names no policy; it gets no network at all",
-                    c.name
+                    "container {}: label cordon.policy={} names no policy; it gets no network at all",
+                    Shown(&c.name),
+                    Shown(&name)
                 ));
                 (UNKNOWN_KEY.to_string(), format!("unknown policy {name}"))
             }
@@ -117,7 +122,8 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
                 if !ep.network.is_empty() {
                     warnings.push(format!(
                         "container {}: network {} is not a bridge network; cordon cannot enforce on it",
-                        c.name, ep.network
+                        Shown(&c.name),
+                        Shown(&ep.network)
                     ));
                 }
                 continue;
@@ -125,7 +131,8 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
             let Some(port) = &ep.host_iface else {
                 warnings.push(format!(
                     "container {}: no host interface found on network {}; its traffic there is dropped",
-                    c.name, ep.network
+                    Shown(&c.name),
+                    Shown(&ep.network)
                 ));
                 continue;
             };
@@ -135,8 +142,10 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
             addrs.retain(|a| match owner.get(a) {
                 Some(other) => {
                     warnings.push(format!(
-                        "container {}: address {a} is also claimed by {other}; kept for {other} only",
-                        c.name
+                        "container {}: address {a} is also claimed by {}; kept for {} only",
+                        Shown(&c.name),
+                        Shown(other),
+                        Shown(other)
                     ));
                     false
                 }
@@ -164,7 +173,7 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
         if c.network_mode == "host" {
             warnings.push(format!(
                 "container {}: uses the host's network; cordon cannot tell it from the host",
-                c.name
+                Shown(&c.name)
             ));
         }
         assignments.push(assignment(c, &shown, enforced));

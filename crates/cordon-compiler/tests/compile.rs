@@ -728,3 +728,48 @@ proptest! {
         prop_assert!(diff::against_kernel(&observed(&rb), &rb).is_none());
     }
 }
+
+#[test]
+fn an_image_s_policy_label_gets_the_default_and_a_warning() {
+    let mut from_image = container(5, "imaged", &[("cordon.policy", "sftp")]);
+    from_image.image_labels = ["cordon.policy".to_string()].into();
+    let by_hand = container(6, "by-hand", &[("cordon.policy", "sftp")]);
+    let c = compile(
+        &policy(),
+        &inventory(vec![from_image, by_hand]),
+        &SetOverrides::default(),
+    );
+    let policy_of = |name: &str| {
+        c.assignments
+            .iter()
+            .find(|a| a.container == name)
+            .map(|a| a.policy.clone())
+    };
+    assert_eq!(policy_of("imaged").as_deref(), Some("default"));
+    assert_eq!(policy_of("by-hand").as_deref(), Some("sftp"));
+    assert_eq!(
+        c.warnings
+            .iter()
+            .filter(|w| w.contains("its image's label cordon.policy=sftp is ignored"))
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ["container imaged: its image's label cordon.policy=sftp is ignored (image labels select no policy unless the policy file sets trust_image_labels: true)"]
+    );
+}
+
+#[test]
+fn warnings_show_docker_values_escaped() {
+    let c = compile(
+        &policy(),
+        &inventory(vec![container(7, "x", &[("cordon.policy", "a\nforged")])]),
+        &SetOverrides::default(),
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("label cordon.policy=a\\nforged names no policy")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(c.warnings.iter().all(|w| !w.contains('\n')));
+}

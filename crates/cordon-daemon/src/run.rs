@@ -15,6 +15,7 @@ use bollard::Docker;
 use cordon_compiler::nft::Family;
 use cordon_compiler::TABLE;
 use cordon_dataplane::{Monitor, Nft, StateDir};
+use cordon_inventory::Shown;
 use cordon_policy::PolicyFile;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -42,6 +43,9 @@ pub struct Options {
     pub state: StateDir,
     /// A loopback address to serve `GET /metrics` on, if any.
     pub metrics: Option<std::net::SocketAddr>,
+    /// The bearer token every request to `metrics` must show, if any (see
+    /// [`crate::metrics::read_token`]).
+    pub metrics_token: Option<String>,
 }
 
 /// Runs until SIGINT or SIGTERM. The installed ruleset stays in force
@@ -68,7 +72,11 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
         let l = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| DaemonError(format!("--metrics {addr}: {e}")))?;
-        tokio::spawn(crate::metrics::serve_http(l, admin_tx.clone()));
+        if opts.metrics_token.is_none() {
+            warn!(%addr, "metrics over HTTP without a token: every local user can read them (container names, policies, drops); give --metrics-token-file, or use `cordon metrics`");
+        }
+        let token = opts.metrics_token.clone();
+        tokio::spawn(crate::metrics::serve_http(l, admin_tx.clone(), token));
         info!(%addr, "metrics at http://{addr}/metrics");
     }
     let listener = admin::bind(&opts.socket)?;
@@ -137,7 +145,10 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                     log_outcome("initial sync", first, &engine);
                 }
                 Err(e) => {
-                    warn!("{e}; the installed ruleset stays in force, retrying in {backoff:?}");
+                    warn!(
+                        "{}; the installed ruleset stays in force, retrying in {backoff:?}",
+                        Shown(&e.to_string())
+                    );
                     next_connect = Instant::now() + backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -165,7 +176,10 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                     }
                 }
                 if let Some(why) = lost {
-                    warn!("{why}; the installed ruleset stays in force, reconnecting");
+                    warn!(
+                        "{}; the installed ruleset stays in force, reconnecting",
+                        Shown(&why.to_string())
+                    );
                     docker = None;
                     next_connect = Instant::now() + Duration::from_millis(250);
                 }
@@ -279,7 +293,7 @@ async fn handle_events(docker: &Docker, engine: &mut Engine, batch: &[Event], ob
                             engine.put_container(id, c);
                         }
                         Err(e) => {
-                            warn!(container = %id, "{e}; listing everything again");
+                            warn!(container = %Shown(id), error = %Shown(&e.to_string()), "cannot inspect a container; listing everything again");
                             relist = true;
                             break;
                         }
@@ -293,7 +307,7 @@ async fn handle_events(docker: &Docker, engine: &mut Engine, batch: &[Event], ob
         match cordon_docker::collect(docker).await {
             Ok(inv) => engine.set_inventory(inv),
             Err(e) => {
-                warn!("{e}; keeping the previous inventory");
+                warn!("{}; keeping the previous inventory", Shown(&e.to_string()));
                 return;
             }
         }
@@ -328,7 +342,7 @@ fn log_outcome(what: &str, r: Result<Outcome, DaemonError>, engine: &Engine) {
             "{what}: {n} element(s) changed"
         ),
         Ok(Outcome::Replaced(why)) => info!("{what}: tables replaced ({why})"),
-        Err(e) => warn!("{what}: {e}"),
+        Err(e) => warn!("{what}: {}", Shown(&e.to_string())),
     }
 }
 

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use cordon_compiler::{Assignment, DEFAULT_KEY, UNKNOWN_KEY};
+use cordon_inventory::Shown;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as J;
 
@@ -272,9 +273,9 @@ pub fn render_text(s: &Status) -> String {
         let _ = writeln!(
             out,
             "{:<24} {:<13} {:<16} {:>10} {:>10}  {}",
-            c.name,
-            c.id,
-            c.policy,
+            Shown(&c.name),
+            Shown(&c.id),
+            Shown(&c.policy),
             c.judged.egress.packets,
             c.judged.ingress.packets,
             c.addresses.join(", ")
@@ -289,7 +290,9 @@ pub fn render_text(s: &Status) -> String {
         let _ = writeln!(
             out,
             "{:<24} {:>10} {:>10}",
-            p, c.allowed.packets, c.dropped.packets
+            Shown(p),
+            c.allowed.packets,
+            c.dropped.packets
         );
     }
     let drops: Vec<&ContainerStatus> = s
@@ -304,7 +307,7 @@ pub fn render_text(s: &Status) -> String {
             let _ = writeln!(
                 out,
                 "{:<24} {} ({} logged)",
-                c.name,
+                Shown(&c.name),
                 crate::droplog::one_line(e),
                 c.logged.unwrap_or(0)
             );
@@ -329,7 +332,7 @@ pub fn render_text(s: &Status) -> String {
             d.connections_ended,
             d.last_error
                 .as_ref()
-                .map(|e| format!("; last error: {e}"))
+                .map(|e| format!("; last error: {}", Shown(e)))
                 .unwrap_or_default()
         );
     }
@@ -382,5 +385,26 @@ mod tests {
         assert_eq!(s.containers[0].judged.egress.bytes, 600);
         assert_eq!(s.containers[0].judged.ingress.packets, 4);
         assert!(render_text(&s).contains("enforcing"));
+    }
+
+    #[test]
+    fn a_forged_row_in_a_name_or_policy_stays_on_its_own_row() {
+        let forged = "x\nweb                      open  0 0";
+        let a = Assignment {
+            container: forged.into(),
+            id: "a".repeat(64),
+            policy: format!("unknown policy {forged}"),
+            addresses: vec!["172.17.0.2".parse().unwrap()],
+        };
+        let s = build("kernel", &[a], None, None);
+        let text = render_text(&s);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(!lines.iter().any(|l| l.starts_with("web ")), "{text}");
+        let rows: Vec<&&str> = lines.iter().filter(|l| l.starts_with("x\\n")).collect();
+        assert_eq!(rows.len(), 1, "{text}");
+        assert!(rows[0].contains("unknown policy x\\nweb"), "{text}");
+        // JSON keeps the raw value.
+        let back: Status = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back.containers[0].name, forged);
     }
 }

@@ -159,7 +159,14 @@ pub fn parse(file: &str, text: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
     let entries = cx.entries(
         root,
         "the policy file",
-        &["version", "sets", "dns", "default", "policies"],
+        &[
+            "version",
+            "sets",
+            "dns",
+            "default",
+            "policies",
+            "trust_image_labels",
+        ],
     );
     if !matches!(root.data, YamlData::Mapping(_)) {
         if cx.diags.is_empty() {
@@ -299,6 +306,23 @@ pub fn parse(file: &str, text: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
         .map(|(_, v)| dns_config(&mut cx, v))
         .unwrap_or_default();
 
+    let trust_image_labels = match get("trust_image_labels") {
+        None => false,
+        Some((_, v)) => match &v.data {
+            YamlData::Value(Scalar::Boolean(b)) => *b,
+            _ => {
+                cx.err(
+                    loc(v),
+                    format!(
+                        "trust_image_labels must be `true` or `false`, not `{}`",
+                        scalar(v).unwrap_or_else(|| kind(v).to_string())
+                    ),
+                );
+                false
+            }
+        },
+    };
+
     let default = match get("default") {
         Some((_, v)) => body(&mut cx, v, "`default`", &[]).0,
         None if file == crate::EMBEDDED_SOURCE => Body::default(),
@@ -342,6 +366,7 @@ pub fn parse(file: &str, text: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
             dns,
             default,
             policies,
+            trust_image_labels,
         })
     } else {
         cx.diags.sort();

@@ -2,6 +2,8 @@
 //! blocks private ranges and the metadata endpoint (as configured: the
 //! policy file; in effect: cordon's `inet cordon` table is installed).
 
+use std::collections::BTreeMap;
+
 use super::{automated, container_object, per_container, Check, Meta};
 use crate::coverage::coverage;
 use crate::facts::{ContainerFacts, Facts};
@@ -43,9 +45,17 @@ fn covered(f: &Facts, c: &ContainerFacts) -> Outcome {
         return Outcome::new(obj, Status::NotApplicable, why);
     }
     let cfg = c.config();
-    let labels = cfg.labels.clone().unwrap_or_default().into_iter().collect();
+    let labels: BTreeMap<String, String> =
+        cfg.labels.clone().unwrap_or_default().into_iter().collect();
+    let image_labels = f
+        .images
+        .get(c.image_id())
+        .and_then(|i| i.inspect.config.as_ref())
+        .and_then(|cfg| cfg.labels.as_ref())
+        .map(|il| cordon_inventory::image_given(&labels, il))
+        .unwrap_or_default();
     let image = cfg.image.as_deref().unwrap_or("");
-    let cov = coverage(policy, c.name(), image, &labels);
+    let cov = coverage(policy, c.name(), image, &labels, &image_labels);
     let mut why = Vec::new();
     if !cov.opens_private.is_empty() {
         let words = cov.opens_private.join(", ");
