@@ -167,8 +167,9 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
                 c.name
             ));
         }
-        assignments.push(assignment(c, &shown, enforced));
+        assignments.push(assignment(c, &shown, enforced, inv));
     }
+    crate::governed::resolve(&mut assignments, &mut warnings);
 
     let mut inet = Table {
         family: Family::Inet,
@@ -233,12 +234,14 @@ const MAPS: [(&str, u8); 8] = [
     ("ingress_local6", 6),
 ];
 
-fn assignment(c: &Container, policy: &str, addrs: Vec<IpAddr>) -> Assignment {
+fn assignment(c: &Container, policy: &str, addrs: Vec<IpAddr>, inv: &Inventory) -> Assignment {
     Assignment {
         container: c.name.clone(),
         id: c.id.clone(),
         policy: policy.to_string(),
         addresses: addrs,
+        enforcement: cordon_inventory::enforcement(c, inv),
+        governed_by: None,
     }
 }
 

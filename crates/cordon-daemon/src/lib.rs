@@ -41,6 +41,7 @@ pub mod run;
 pub mod sets;
 pub mod status;
 pub mod suggest;
+pub mod unenforced;
 
 pub use run::{run, Options};
 

@@ -75,6 +75,13 @@ pub struct ContainerStatus {
     /// answered and saw one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drop: Option<crate::droplog::Event>,
+    /// Whether its policy is enforced at all, and if not, why.
+    #[serde(default)]
+    pub enforcement: cordon_inventory::Enforcement,
+    /// The policy that governs its traffic instead of its own, when it
+    /// shares another container's network namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governed_by: Option<String>,
 }
 
 /// The whole status.
@@ -222,6 +229,8 @@ pub fn build(
             ),
             logged: None,
             last_drop: None,
+            enforcement: a.enforcement.clone(),
+            governed_by: a.governed_by.clone(),
         })
         .collect();
     Status {
@@ -285,6 +294,7 @@ pub fn render_text(s: &Status) -> String {
             p, c.allowed.packets, c.dropped.packets
         );
     }
+    crate::unenforced::render(&mut out, &s.containers);
     let drops: Vec<&ContainerStatus> = s
         .containers
         .iter()
@@ -366,6 +376,7 @@ mod tests {
             id: "a".repeat(64),
             policy: "web".into(),
             addresses: vec!["172.17.0.2".parse().unwrap()],
+            ..Default::default()
         };
         let s = build("kernel", &[a], Some(&listing), Some(&bridge));
         assert_eq!(s.containers[0].counters.dropped.packets, 2);

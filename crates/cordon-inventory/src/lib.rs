@@ -6,11 +6,15 @@
 //! reads it back, which is how the compiler is tested and benchmarked
 //! without Docker.
 
+mod enforcement;
+
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+
+pub use enforcement::{enforcement, shared_with, Enforcement, Unenforced, ENFORCED_DRIVER};
 
 /// The version written in [`Inventory::version`].
 pub const INVENTORY_VERSION: u32 = 1;

@@ -1,0 +1,98 @@
+//! CORDON-2: can cordon enforce each container's policy at all? cordon
+//! judges a container at its own veth port on a Docker bridge; a container
+//! on the host's network, on a macvlan/ipvlan/overlay network, or inside
+//! another container's network namespace has no such port. The judgement
+//! is `cordon_inventory::enforcement`, the same function `cordon status`
+//! uses.
+
+use cordon_inventory::{Container, Enforcement, Inventory, Unenforced};
+
+use crate::checks::{automated, container_object, Check, Meta};
+use crate::coverage::coverage;
+use crate::facts::Facts;
+use crate::model::{Outcome, Severity, Status};
+
+/// The check.
+pub fn check() -> Check {
+    automated(
+        6,
+        Severity::High,
+        Meta {
+            id: "CORDON-2",
+            title: "Ensure cordon can enforce each container's policy (no host network, no non-bridge network, no shared network namespace)",
+            source: "container inspect HostConfig.NetworkMode, NetworkSettings.Networks; Docker's network list (drivers); the cordon policy",
+            remediation: "run the container on a bridge network, not --network host, macvlan/ipvlan/overlay or container:X; enable cordon's authorization plugin to refuse such containers (docs/authz.md)",
+        },
+        evaluate,
+    )
+}
+
+fn evaluate(f: &Facts) -> Vec<Outcome> {
+    let networks = f.cordon.networks.clone().unwrap_or_default();
+    let converted: Vec<Option<Container>> = f
+        .containers
+        .iter()
+        .map(|c| cordon_docker::inventory::container_from(&c.inspect, &networks))
+        .collect();
+    let inv = Inventory {
+        networks,
+        containers: converted.iter().flatten().cloned().collect(),
+        ..Inventory::default()
+    };
+    let policy_of = |c: &Container| {
+        f.cordon
+            .policy
+            .as_ref()
+            .map(|p| coverage(p, &c.name, &c.image, &c.labels).policy)
+    };
+    f.containers
+        .iter()
+        .zip(&converted)
+        .map(|(facts, c)| {
+            let obj = container_object(facts);
+            let Some(c) = c else {
+                return Outcome::new(obj, Status::NotApplicable, "not running");
+            };
+            let own = policy_of(c);
+            let own_text = own
+                .as_deref()
+                .map(|p| format!("its policy {p}: "))
+                .unwrap_or_default();
+            match cordon_inventory::enforcement(c, &inv) {
+                Enforcement::Enforced if c.network_mode == "none" => {
+                    Outcome::new(obj, Status::Pass, "no network (--network none)")
+                }
+                Enforcement::Enforced => Outcome::new(
+                    obj,
+                    Status::Pass,
+                    format!("{own_text}enforced at its bridge port(s)"),
+                ),
+                Enforcement::Unenforced {
+                    reason: Unenforced::Driver { .. } | Unenforced::NoManagedEndpoint { .. },
+                } if f.cordon.networks.is_none() => Outcome::new(
+                    obj,
+                    Status::NotApplicable,
+                    "Docker's networks could not be listed",
+                ),
+                Enforcement::Unenforced { reason } => {
+                    let mut why = format!("{own_text}NOT enforced: {reason}");
+                    if let Unenforced::SharedNetns { id: Some(id), .. } = &reason {
+                        let governing = inv
+                            .containers
+                            .iter()
+                            .find(|x| x.id == *id)
+                            .and_then(policy_of);
+                        match (governing, &own) {
+                            (Some(g), Some(o)) if g != *o => why.push_str(&format!(
+                                " (policy {g}); WARNING: its own policy {o} differs"
+                            )),
+                            (Some(g), _) => why.push_str(&format!(" (policy {g})")),
+                            _ => {}
+                        }
+                    }
+                    Outcome::new(obj, Status::Fail, why)
+                }
+            }
+        })
+        .collect()
+}
