@@ -196,8 +196,45 @@ fn network_ok(net: &Network) -> Result<(), String> {
     }
 }
 
+/// For a create without `?name=`, Docker picks a name the plugin cannot
+/// know, and the daemon selects with it: a restrictive policy that selects
+/// by name, comes before `selected` in the file (first match wins) and
+/// whose other criteria match could be the one. `None` when a
+/// `cordon.policy` label decides.
+pub fn unnamed_could_get(
+    file: &PolicyFile,
+    selected: &str,
+    image: &str,
+    labels: &BTreeMap<String, String>,
+) -> Option<String> {
+    if labels.contains_key("cordon.policy") {
+        return None;
+    }
+    file.policies
+        .iter()
+        .take_while(|p| p.name != selected)
+        .filter(|p| p.select.name.is_some() && !is_open(&p.body))
+        .find(|p| {
+            let mut rest = p.select.clone();
+            rest.name = None;
+            rest.is_empty()
+                || rest.matches(&Candidate {
+                    name: "",
+                    image,
+                    labels,
+                })
+        })
+        .map(|p| p.name.clone())
+}
+
 fn create(c: &Create, file: &PolicyFile, known: &Known) -> Decision {
-    let (policy, restrictive) = policy_for(file, &c.name, &c.image, &c.labels);
+    let (mut policy, mut restrictive) = policy_for(file, &c.name, &c.image, &c.labels);
+    if !restrictive && c.name.is_empty() {
+        if let Some(p) = unnamed_could_get(file, &policy, &c.image, &c.labels) {
+            policy = format!("{p} (it selects by name, and Docker would pick the name)");
+            restrictive = true;
+        }
+    }
     if !restrictive {
         return Decision::Allow;
     }

@@ -39,13 +39,13 @@ pub struct Options {
     pub socket: PathBuf,
     /// The policy file.
     pub policy: PolicyFile,
-    /// The Docker daemon to look networks and containers up in.
-    pub docker: Docker,
 }
 
 struct State {
     policy: PolicyFile,
-    docker: Docker,
+    /// Connected on first need: dockerd activates the plugin before it
+    /// answers its API, so the plugin cannot wait for Docker at start.
+    docker: tokio::sync::OnceCell<Docker>,
 }
 
 /// Serves until SIGINT or SIGTERM, then removes the socket.
@@ -65,7 +65,7 @@ pub async fn serve(opts: Options) -> Result<(), String> {
     );
     let state = Arc::new(State {
         policy: opts.policy,
-        docker: opts.docker,
+        docker: tokio::sync::OnceCell::new(),
     });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
@@ -164,7 +164,15 @@ async fn authorize(state: &State, body: &[u8]) -> PluginResponse {
     if n == Needs::default() && act == crate::request::Action::Other {
         return allow;
     }
-    let known = match tokio::time::timeout(LOOKUP_TIMEOUT, look_up(&state.docker, &n)).await {
+    let lookup = async {
+        let docker = state
+            .docker
+            .get_or_try_init(cordon_docker::connect)
+            .await
+            .map_err(|e| e.to_string())?;
+        look_up(docker, &n).await
+    };
+    let known = match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
         Ok(Ok(k)) => k,
         Ok(Err(e)) => return deny(format!("{e}; refused")),
         Err(_) => return deny("Docker did not answer cordon's look-up in time; refused".into()),

@@ -15,6 +15,10 @@ default:
   egress:
     - to: [any]
 policies:
+  - name: roomy
+    select: { label: { tier: roomy } }
+    egress:
+      - to: [any]
   - name: locked
     select: { label: { tier: locked } }
     egress:
@@ -133,13 +137,13 @@ fn host_network_is_refused_under_a_restrictive_policy_only() {
     // The default policy of this file allows everything: nothing to enforce.
     allowed(&judge(
         "POST",
-        "/v1.41/containers/create",
+        "/v1.41/containers/create?name=free1",
         Some(create(json!({}), host.clone())),
     ));
     // mode: audit restricts nothing either.
     allowed(&judge(
         "POST",
-        "/containers/create",
+        "/containers/create?name=w1",
         Some(create(json!({"tier": "watcher"}), host.clone())),
     ));
     // Selected by name through the query.
@@ -151,6 +155,34 @@ fn host_network_is_refused_under_a_restrictive_policy_only() {
         ),
         "container web1 would get policy web",
     );
+    // Without a name, Docker picks one the plugin cannot see; a
+    // restrictive policy selecting by name could then apply.
+    let d = judge(
+        "POST",
+        "/containers/create",
+        Some(create(json!({}), host.clone())),
+    );
+    denied(&d, "would get policy web (it selects by name");
+    // Not when an open label policy earlier in the file wins whatever
+    // the name; but a later one does not.
+    allowed(&judge(
+        "POST",
+        "/containers/create",
+        Some(create(json!({"tier": "roomy"}), host.clone())),
+    ));
+    denied(
+        &judge(
+            "POST",
+            "/containers/create",
+            Some(create(json!({"tier": "watcher"}), host.clone())),
+        ),
+        "would get policy web",
+    );
+    allowed(&judge(
+        "POST",
+        "/containers/create?name=other",
+        Some(create(json!({}), host.clone())),
+    ));
     // An unknown cordon.policy label gets nothing at all: restrictive.
     denied(
         &judge(
@@ -252,7 +284,7 @@ fn shared_namespaces_must_share_the_policy() {
     // An open policy may join anyone.
     allowed(&judge(
         "POST",
-        "/containers/create",
+        "/containers/create?name=free2",
         Some(create(json!({}), json!({"NetworkMode": "container:box"}))),
     ));
 }
@@ -304,7 +336,7 @@ fn capabilities_that_leave_the_namespace_are_refused() {
     );
     allowed(&judge(
         "POST",
-        "/containers/create",
+        "/containers/create?name=free3",
         Some(create(json!({}), json!({"Privileged": true}))),
     ));
     assert_eq!(

@@ -14,14 +14,9 @@ pub fn run(config: Option<&Path>, socket: Option<PathBuf>) -> CmdResult {
         .enable_all()
         .build()
         .map_err(|e| Failure::env(format!("cordon authz: cannot start a runtime: {e}")))?;
-    rt.block_on(async {
-        let docker = cordon_docker::connect().await.map_err(Failure::env)?;
-        cordon_authz::serve::serve(cordon_authz::serve::Options {
-            socket,
-            policy,
-            docker,
-        })
-        .await
-        .map_err(|e| Failure::env(format!("cordon authz: {e}")))
-    })
+    rt.block_on(cordon_authz::serve::serve(cordon_authz::serve::Options {
+        socket,
+        policy,
+    }))
+    .map_err(|e| Failure::env(format!("cordon authz: {e}")))
 }

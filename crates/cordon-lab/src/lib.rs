@@ -53,6 +53,7 @@ mod lab;
 pub mod lock;
 pub mod netns;
 mod probe;
+pub mod second_docker;
 pub mod servers;
 pub mod skip;
 pub mod sysctl;
@@ -70,6 +71,7 @@ pub use docker::{
 pub use lab::{Ctr, Lab, Ns, Run};
 pub use lock::{lock, LabLock};
 pub use netns::{Netns, NsProcess, Uplink};
+pub use second_docker::SecondDocker;
 pub use servers::{Dnsmasq, TcpServer, UdpEcho};
 pub use skip::{require_root_docker_nft, require_root_nft, skip_reason};
 pub use sysctl::{Forwarding, SysctlGuard};
