@@ -12,7 +12,9 @@
 //!   policy; a bridge container of the restrictive policy is created;
 //! - refused, with the plugin's message: `--network host`, a macvlan
 //!   network (as the mode, and by `network connect`), `container:X` where
-//!   X has another restrictive policy, `--privileged`.
+//!   X has another restrictive policy, `--privileged`;
+//! - fail closed: with the plugin stopped dockerd refuses even a listing,
+//!   and answers again once the plugin is back.
 //!
 //! Needs root, nft and Docker; without them it prints one `skipped:` line
 //! (and fails under CI=true).
@@ -159,7 +161,7 @@ fn the_plugin_refuses_what_cordon_cannot_enforce() {
     let socket = format!("/run/docker/plugins/{name}.sock");
     // Declared before the dockerd, so it outlives it: the dockerd's
     // clean-up goes through the plugin.
-    let _plugin = Plugin::start(&policy, &socket);
+    let mut plugin = Plugin::start(&policy, &socket);
     let authz = format!("--authorization-plugin={name}");
     let dockerd = SecondDocker::start(SOCK, BRIDGE_ADDR, &["--iptables=false", &authz]);
     let d = dockerd.client();
@@ -270,6 +272,24 @@ fn the_plugin_refuses_what_cordon_cannot_enforce() {
         refused(connect, &name, "cannot enforce on network");
     }
 
+    // Fail closed: with the plugin down dockerd refuses every request;
+    // with it back, dockerd answers again.
+    drop(plugin);
+    let t = Instant::now();
+    let down =
+        block_on(d.list_containers(None::<bollard::query_parameters::ListContainersOptions>));
+    eprintln!(
+        "with the plugin down, dockerd answered in {:?}: {down:?}",
+        t.elapsed()
+    );
+    assert!(
+        down.is_err(),
+        "dockerd must refuse while its plugin is down"
+    );
+    plugin = Plugin::start(&policy, &socket);
+    block_on(d.list_containers(None::<bollard::query_parameters::ListContainersOptions>))
+        .expect("dockerd answers again once the plugin is back");
+
     // Clean up in order: containers, then the networks (through the plugin).
     for c in [
         "az-side-ok",
@@ -282,5 +302,6 @@ fn the_plugin_refuses_what_cordon_cannot_enforce() {
         let _ = block_on(d.remove_container(c, Some(force)));
     }
     drop(dockerd);
+    drop(plugin);
     drop(parent);
 }
