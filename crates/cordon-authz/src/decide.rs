@@ -149,21 +149,20 @@ pub fn decide(action: &Action, file: &PolicyFile, known: &Known) -> Decision {
                     "network {network} is not known to Docker; refusing to connect to it"
                 ));
             };
-            if let Ok(()) = network_ok(net) {
+            let Err(why) = network_ok(net) else {
                 return Decision::Allow;
-            }
+            };
             let Some(ctr) = known.containers.get(container) else {
                 return Decision::Deny(format!(
                     "container {container} is not known to Docker; refusing to connect it to network {network}"
                 ));
             };
-            let (policy, restrictive) = policy_for(file, &ctr.name, &ctr.image, &ctr.labels);
-            match network_ok(net) {
-                Err(why) if restrictive => Decision::Deny(format!(
+            match policy_for(file, &ctr.name, &ctr.image, &ctr.labels) {
+                (policy, true) => Decision::Deny(format!(
                     "container {} has policy {policy}, which cordon cannot enforce on network {}: {why}",
                     ctr.name, net.name
                 )),
-                _ => Decision::Allow,
+                (_, false) => Decision::Allow,
             }
         }
         Action::PrivilegedExec { container } => {
