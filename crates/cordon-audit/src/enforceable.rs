@@ -74,6 +74,15 @@ fn evaluate(f: &Facts) -> Vec<Outcome> {
                     Status::NotApplicable,
                     "Docker's networks could not be listed",
                 ),
+                Enforcement::Unenforced {
+                    reason: Unenforced::SharedNetns { container, name: None, .. },
+                } => Outcome::new(
+                    obj,
+                    Status::Fail,
+                    format!(
+                        "{own_text}NOT enforced: shares the network namespace of container {container} (not among the audited containers), whose policy governs its traffic"
+                    ),
+                ),
                 Enforcement::Unenforced { reason } => {
                     let mut why = format!("{own_text}NOT enforced: {reason}");
                     if let Unenforced::SharedNetns { id: Some(id), .. } = &reason {

@@ -529,6 +529,17 @@ fn cordon_2_flags_containers_cordon_cannot_enforce() {
             .contains("(policy web); WARNING: its own policy locked differs"),
         "{side:?}"
     );
+    // Sharing the namespace of a container outside the audited set.
+    f.containers
+        .push(attached("lone", "container:elsewhere", &[]));
+    let r = audit(&f, Vec::new());
+    let lone = result(&r, "CORDON-2", "lone");
+    assert_eq!(lone.status, Status::Fail);
+    assert!(
+        lone.evidence
+            .contains("container elsewhere (not among the audited containers)"),
+        "{lone:?}"
+    );
     // Without the network list, drivers cannot be judged; modes still are.
     f.cordon.networks = None;
     let r = audit(&f, Vec::new());
