@@ -12,7 +12,8 @@
 //!   policy; a bridge container of the restrictive policy is created;
 //! - refused, with the plugin's message: `--network host`, a macvlan
 //!   network (as the mode, and by `network connect`), `container:X` where
-//!   X has another restrictive policy, `--privileged`;
+//!   X has another restrictive policy, `--privileged`, `--cap-add
+//!   SYS_ADMIN` (`NET_ADMIN` is allowed), `docker exec --privileged`;
 //! - fail closed: with the plugin stopped dockerd refuses even a listing,
 //!   and answers again once the plugin is back.
 //!
@@ -251,6 +252,38 @@ fn the_plugin_refuses_what_cordon_cannot_enforce() {
         "--privileged",
     );
 
+    // Capabilities: SYS_ADMIN reaches outside the container's network
+    // namespace; NET_ADMIN acts inside it only.
+    let caps = |c: &str| HostConfig {
+        network_mode: Some(bridge_net.clone()),
+        cap_add: Some(vec![c.into()]),
+        ..Default::default()
+    };
+    refused(
+        create(d, "az-sysadmin", Some("locked"), caps("SYS_ADMIN")),
+        &name,
+        "with capabilities SYS_ADMIN",
+    );
+    create(d, "az-netadmin", Some("locked"), caps("NET_ADMIN"))
+        .expect("control: NET_ADMIN in its own namespace is fine");
+
+    // docker exec --privileged in a running container of the policy.
+    block_on(d.start_container(&boxed, None)).expect("start az-box");
+    let exec = |privileged: bool| {
+        block_on(d.create_exec(
+            &boxed,
+            bollard::exec::CreateExecOptions::<String> {
+                cmd: Some(vec!["true".into()]),
+                privileged: Some(privileged),
+                ..Default::default()
+            },
+        ))
+        .map(|r| r.id)
+        .map_err(|e| e.to_string())
+    };
+    exec(false).expect("control: a plain exec");
+    refused(exec(true), &name, "a privileged exec");
+
     // macvlan: as the network mode, and by connecting a container to it.
     if macvlan.is_ok() {
         refused(
@@ -296,6 +329,7 @@ fn the_plugin_refuses_what_cordon_cannot_enforce() {
         "az-host-open",
         "az-mv-open",
         "az-default",
+        "az-netadmin",
         "az-box",
     ] {
         let force = RemoveContainerOptionsBuilder::new().force(true).build();
