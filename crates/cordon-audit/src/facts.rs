@@ -206,4 +206,7 @@ pub struct CordonFacts {
     pub table_installed: Option<bool>,
     /// Why the table could not be checked.
     pub table_error: Option<String>,
+    /// Docker's networks (for their drivers); `None` when they could not
+    /// be listed.
+    pub networks: Option<Vec<cordon_inventory::Network>>,
 }

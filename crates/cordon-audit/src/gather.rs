@@ -62,7 +62,7 @@ pub async fn gather(
             "cannot {what}: {e} (is dockerd running and reachable?)"
         ))
     };
-    let (info, version, bridge, daemon, ids) = tokio::join!(
+    let (info, version, bridge, daemon, ids, networks) = tokio::join!(
         docker.info(),
         docker.version(),
         docker.inspect_network(
@@ -71,7 +71,19 @@ pub async fn gather(
         ),
         cordon_docker::nat::daemon_process(docker),
         container_ids(docker, &scope.containers),
+        docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>),
     );
+    let networks = match networks {
+        Ok(list) => Some(
+            list.iter()
+                .map(|n| cordon_docker::inventory::network_from(n, false))
+                .collect(),
+        ),
+        Err(e) => {
+            warnings.push(format!("cannot list Docker's networks: {e}"));
+            None
+        }
+    };
     let info = info.map_err(|e| api("ask Docker for /info", e))?;
     let version = version.map_err(|e| api("ask Docker for /version", e))?;
     let ids = ids?;
@@ -173,6 +185,7 @@ pub async fn gather(
             policy: scope.policy,
             table_installed,
             table_error,
+            networks,
         },
     })
 }

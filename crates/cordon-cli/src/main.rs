@@ -6,6 +6,7 @@
 
 mod apply;
 mod audit;
+mod authz;
 mod daemon;
 mod load;
 mod observe;
@@ -212,6 +213,17 @@ enum Cmd {
     },
     /// Probe from inside a container's network namespace and compare with the policy.
     Verify(verify::VerifyArgs),
+    /// Serve as Docker authorization plugin `cordon`: refuse containers
+    /// whose policy cordon could not enforce (docs/authz.md).
+    Authz {
+        /// Policy file.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// The plugin socket; dockerd finds plugin NAME at
+        /// /run/docker/plugins/NAME.sock.
+        #[arg(long, default_value = cordon_authz::serve::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
 }
 
 /// A positive duration in humantime's syntax (`10s`, `1m`, `500ms`); a
@@ -301,6 +313,7 @@ fn main() -> ExitCode {
         Cmd::Audit(args) => audit::run(args),
         Cmd::Sandbox { op } => sandbox::run(op),
         Cmd::Verify(args) => verify::run(args),
+        Cmd::Authz { config, socket } => authz::run(config.as_deref(), Some(socket)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

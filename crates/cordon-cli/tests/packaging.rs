@@ -40,6 +40,14 @@ fn boot_unit_runs_before_docker_and_the_daemon_after_it() {
         values(&daemon, "ExecReload"),
         ["/usr/local/bin/cordon", "reload"]
     );
+    // The authorization plugin must be up before dockerd asks it.
+    let authz = unit("cordon-authz.service");
+    assert!(values(&authz, "Before").contains(&"docker.service"));
+    assert_eq!(
+        values(&authz, "ExecStart"),
+        ["/usr/local/bin/cordon", "authz"]
+    );
+    assert_eq!(values(&authz, "Restart"), ["always"]);
 }
 
 #[test]
@@ -61,7 +69,11 @@ fn systemd_accepts_the_units() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for name in ["cordon.service", "cordon-boot.service"] {
+    for name in [
+        "cordon.service",
+        "cordon-boot.service",
+        "cordon-authz.service",
+    ] {
         let text = unit(name).replace("/usr/local/bin/cordon", CORDON);
         std::fs::write(dir.path().join(name), text).unwrap();
     }
@@ -69,6 +81,7 @@ fn systemd_accepts_the_units() {
         .arg("verify")
         .arg(dir.path().join("cordon.service"))
         .arg(dir.path().join("cordon-boot.service"))
+        .arg(dir.path().join("cordon-authz.service"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -176,8 +176,9 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
                 Shown(&c.name)
             ));
         }
-        assignments.push(assignment(c, &shown, enforced));
+        assignments.push(assignment(c, &shown, enforced, inv));
     }
+    crate::governed::resolve(&mut assignments, &mut warnings);
 
     let mut inet = Table {
         family: Family::Inet,
@@ -242,12 +243,14 @@ const MAPS: [(&str, u8); 8] = [
     ("ingress_local6", 6),
 ];
 
-fn assignment(c: &Container, policy: &str, addrs: Vec<IpAddr>) -> Assignment {
+fn assignment(c: &Container, policy: &str, addrs: Vec<IpAddr>, inv: &Inventory) -> Assignment {
     Assignment {
         container: c.name.clone(),
         id: c.id.clone(),
         policy: policy.to_string(),
         addresses: addrs,
+        enforcement: cordon_inventory::enforcement(c, inv),
+        governed_by: None,
     }
 }
 

@@ -18,6 +18,7 @@
 //! | `cordon_event_lag_seconds` | | histogram from Docker's event to the policy live |
 //! | `cordon_log_events_suppressed_total`, `cordon_log_lost_total` | | the drop log's rate limit and read errors |
 //! | `cordon_containers` | | containers enforced |
+//! | `cordon_container_enforced` | container, policy, reason | 1 when cordon enforces the container's own policy, 0 when it cannot (`reason`: `host-network`, `driver-macvlan`, …, `container-netns`, `no-managed-endpoint`; empty when enforced) |
 
 use std::sync::atomic::Ordering;
 
@@ -246,6 +247,26 @@ pub fn render(status: &Status, stats: &Stats, obs: &Observe) -> String {
     let g: Gauge = Gauge::default();
     g.set(status.containers.len() as i64);
     reg.register("cordon_containers", "Containers enforced", g);
+    let enforced: Family<Labels, Gauge> = Family::default();
+    for c in &status.containers {
+        let reason = c
+            .enforcement
+            .reason()
+            .map(|r| r.label())
+            .unwrap_or_default();
+        enforced
+            .get_or_create(&l(&[
+                ("container", &c.name),
+                ("policy", &c.policy),
+                ("reason", &reason),
+            ]))
+            .set(i64::from(c.enforcement.is_enforced()));
+    }
+    reg.register(
+        "cordon_container_enforced",
+        "1 when cordon enforces the container's own policy, 0 when it cannot (see reason)",
+        enforced,
+    );
     let mut out = String::new();
     encode(&mut out, &reg).expect("writing to a String cannot fail");
     out
@@ -428,6 +449,28 @@ mod tests {
             reconciles: 7,
             ..Default::default()
         };
+        for (name, enforcement) in [
+            ("web", cordon_inventory::Enforcement::Enforced),
+            (
+                "hostnet",
+                cordon_inventory::Enforcement::Unenforced {
+                    reason: cordon_inventory::Unenforced::HostNetwork,
+                },
+            ),
+        ] {
+            s.containers.push(crate::status::ContainerStatus {
+                name: name.into(),
+                id: "0123456789ab".into(),
+                policy: "web".into(),
+                addresses: vec![],
+                counters: Default::default(),
+                judged: Default::default(),
+                logged: None,
+                last_drop: None,
+                enforcement,
+                governed_by: None,
+            });
+        }
         let text = render(&s, &stats, &obs);
         for want in [
             "cordon_policy_allowed_packets_total{policy=\"web\"} 3",
@@ -435,6 +478,8 @@ mod tests {
             "cordon_dns_refusals_total 4",
             "cordon_reconciles_total 7",
             "cordon_reconcile_seconds_count 1",
+            "cordon_container_enforced{container=\"web\",policy=\"web\",reason=\"\"} 1",
+            "cordon_container_enforced{container=\"hostnet\",policy=\"web\",reason=\"host-network\"} 0",
             "# EOF",
         ] {
             assert!(text.contains(want), "{want} missing from:\n{text}");
@@ -453,6 +498,8 @@ mod tests {
             judged: Default::default(),
             logged: None,
             last_drop: None,
+            enforcement: Default::default(),
+            governed_by: None,
         });
         let text = render(&s, &Stats::default(), &Observe::default());
         for line in text.lines() {

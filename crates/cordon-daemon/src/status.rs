@@ -76,6 +76,13 @@ pub struct ContainerStatus {
     /// answered and saw one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drop: Option<crate::droplog::Event>,
+    /// Whether its policy is enforced at all, and if not, why.
+    #[serde(default)]
+    pub enforcement: cordon_inventory::Enforcement,
+    /// The policy that governs its traffic instead of its own, when it
+    /// shares another container's network namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governed_by: Option<String>,
 }
 
 /// The whole status.
@@ -226,6 +233,8 @@ pub fn build(
             ),
             logged: None,
             last_drop: None,
+            enforcement: a.enforcement.clone(),
+            governed_by: a.governed_by.clone(),
         })
         .collect();
     Status {
@@ -295,6 +304,7 @@ pub fn render_text(s: &Status) -> String {
             c.dropped.packets
         );
     }
+    crate::unenforced::render(&mut out, &s.containers);
     let drops: Vec<&ContainerStatus> = s
         .containers
         .iter()
@@ -377,6 +387,7 @@ mod tests {
             id: "a".repeat(64),
             policy: "web".into(),
             addresses: vec!["172.17.0.2".parse().unwrap()],
+            ..Default::default()
         };
         let s = build("kernel", &[a], Some(&listing), Some(&bridge));
         assert_eq!(s.containers[0].counters.dropped.packets, 2);
@@ -395,6 +406,7 @@ mod tests {
             id: "a".repeat(64),
             policy: format!("unknown policy {forged}"),
             addresses: vec!["172.17.0.2".parse().unwrap()],
+            ..Default::default()
         };
         let s = build("kernel", &[a], None, None);
         let text = render_text(&s);

@@ -104,7 +104,7 @@ pub async fn collect(docker: &Docker) -> Result<Inventory, DockerError> {
 
 /// A Docker network as cordon sees it. `cordon_masquerades`: its daemon
 /// installs no NAT (see [`crate::nat`]).
-pub(crate) fn network_from(n: &bollard::models::Network, cordon_masquerades: bool) -> Network {
+pub fn network_from(n: &bollard::models::Network, cordon_masquerades: bool) -> Network {
     let id = n.id.clone().unwrap_or_default();
     let name = n.name.clone().unwrap_or_default();
     let driver = n.driver.clone().unwrap_or_default();
@@ -167,12 +167,9 @@ pub(crate) fn bridge_name(
     Some(format!("br-{}", &id[..id.len().min(12)]))
 }
 
-/// A running container as cordon sees it; `None` when it is not running
-/// (any more).
-pub(crate) fn container_from(
-    resp: &ContainerInspectResponse,
-    networks: &[Network],
-) -> Option<Container> {
+/// A running container as cordon sees it (without host interfaces);
+/// `None` when it is not running (any more).
+pub fn container_from(resp: &ContainerInspectResponse, networks: &[Network]) -> Option<Container> {
     let id = resp.id.clone()?;
     if resp.state.as_ref().and_then(|s| s.running) == Some(false) {
         tracing::debug!(container = %id, "container stopped before inspection");

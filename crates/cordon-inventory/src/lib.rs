@@ -6,6 +6,7 @@
 //! reads it back, which is how the compiler is tested and benchmarked
 //! without Docker.
 
+mod enforcement;
 mod shown;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +16,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use shown::{escape, needs_escape, Shown};
+pub use enforcement::{enforcement, shared_with, Enforcement, Unenforced, ENFORCED_DRIVER};
 
 /// The version written in [`Inventory::version`].
 pub const INVENTORY_VERSION: u32 = 1;

@@ -11,7 +11,11 @@ use crate::model::{Outcome, Severity, Status};
 
 /// cordon's checks.
 pub fn checks() -> Vec<Check> {
-    vec![automated(
+    vec![cordon_1(), crate::enforceable::check()]
+}
+
+fn cordon_1() -> Check {
+    automated(
         6,
         Severity::Medium,
         Meta {
@@ -24,7 +28,7 @@ pub fn checks() -> Vec<Check> {
             Some(_) => per_container(f, covered),
             None => Vec::new(),
         },
-    )]
+    )
 }
 
 fn covered(f: &Facts, c: &ContainerFacts) -> Outcome {
