@@ -62,19 +62,24 @@ pub async fn gather(
             "cannot {what}: {e} (is dockerd running and reachable?)"
         ))
     };
-    let (info, version, bridge, daemon, ids) = tokio::join!(
+    let (info, version, bridge, networks, daemon, ids) = tokio::join!(
         docker.info(),
         docker.version(),
         docker.inspect_network(
             "bridge",
             None::<bollard::query_parameters::InspectNetworkOptions>
         ),
+        docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>),
         cordon_docker::nat::daemon_process(docker),
         container_ids(docker, &scope.containers),
     );
     let info = info.map_err(|e| api("ask Docker for /info", e))?;
     let version = version.map_err(|e| api("ask Docker for /version", e))?;
     let ids = ids?;
+    let networks = networks.unwrap_or_else(|e| {
+        warnings.push(format!("cannot list networks: {e}"));
+        Vec::new()
+    });
     let inspected: Vec<_> = stream::iter(ids)
         .map(|(name, id)| async move { (name, docker.inspect_container(&id, None).await) })
         .buffer_unordered(PARALLEL)
@@ -166,6 +171,7 @@ pub async fn gather(
         version,
         daemon,
         default_bridge: bridge.ok(),
+        networks,
         host,
         containers,
         images,
