@@ -459,14 +459,16 @@ fn custom_bridge_names_are_flagged() {
     f.networks = vec![
         net("bridge", "bridge", Some("docker0")),
         net("app", "bridge", None),
-        net("named", "bridge", Some("br-named")),
+        net("named", "bridge", Some("br-0a-named")),
         net("custom", "bridge", Some("appbr0")),
+        net("lan", "bridge", Some("br-lan")),
         net("host", "host", None),
     ];
     let r = audit(&f, Vec::new());
     for ok in ["bridge", "app", "named"] {
         assert_eq!(result(&r, "CORDON-2", ok).status, Status::Pass, "{ok}");
     }
+    assert_eq!(result(&r, "CORDON-2", "lan").status, Status::Fail);
     let custom = result(&r, "CORDON-2", "custom");
     assert_eq!(custom.status, Status::Fail);
     assert!(custom.evidence.contains("appbr0"), "{custom:?}");

@@ -466,6 +466,7 @@ fn constant_sets(
         })
         .collect();
     t.sets.push(b);
+    t.sets.push(docker_bridge_names());
     let mut s = Set::new(
         "same_net",
         vec![KeyType::Ifname, KeyType::Ifname],
@@ -778,11 +779,29 @@ const MLD_TYPES: [&str; 4] = [
     "mld2-listener-report",
 ];
 
-/// The names Docker gives its bridges: `br-` and the network id's first 12
-/// hex digits, and `docker0`. nftables matches a name by prefix at most, so
-/// every bridge (`meta iifkind bridge`, which leaves out Open vSwitch's
-/// `br-int` and the like) whose name starts with `br-` counts.
-const DOCKER_BRIDGE_NAMES: [&str; 2] = ["br-*", "docker0"];
+/// The set of names Docker gives its bridges: `br-` and the network id's
+/// first 12 hex digits, and `docker0`. nftables matches a name by prefix at
+/// most, so the set holds the 256 prefixes `br-` and two lowercase hex
+/// digits (`br-00*` … `br-ff*`), which leaves out names such as `br-lan`,
+/// `br-ex` or `br-mgmt`; `meta iifkind bridge` leaves out what is not a
+/// Linux bridge (Open vSwitch's `br-int`).
+fn docker_bridge_names() -> Set {
+    let mut s = Set::new(
+        "docker_bridge_names",
+        vec![KeyType::Ifname],
+        "names Docker gives its bridges",
+    );
+    s.interval = true;
+    s.elements = (0..=255u8)
+        .map(|i| format!("br-{i:02x}*"))
+        .chain(std::iter::once("docker0".to_string()))
+        .map(|n| Element {
+            key: vec![Value::Ifname(n)],
+            verdict: None,
+        })
+        .collect();
+    s
+}
 
 /// The rules after the dispatch jump: traffic from (egress) or to
 /// (ingress) a bridge named as Docker names its bridges that is not in
@@ -799,35 +818,30 @@ fn unbound_bridges(dev: Field, egress: bool) -> Vec<Rule> {
     } else {
         "cordon ingress unbound-bridge drop "
     };
-    DOCKER_BRIDGE_NAMES
-        .iter()
-        .map(|name| {
-            Rule::new(vec![
-                Stmt::Match {
-                    left: vec![dev],
-                    negate: false,
-                    right: Rhs::Str(name),
-                },
-                Stmt::Match {
-                    left: vec![kind],
-                    negate: false,
-                    right: Rhs::Str("bridge"),
-                },
-                Stmt::Match {
-                    left: vec![dev],
-                    negate: true,
-                    right: Rhs::Set("bridges".into()),
-                },
-                Stmt::Counter,
-                Stmt::Log {
-                    prefix: prefix.to_string(),
-                    group: NFLOG_GROUP,
-                },
-                Stmt::Verdict(Verdict::Drop),
-            ])
-            .with_comment("a Docker bridge cordon has not bound yet: fail closed")
-        })
-        .collect()
+    vec![Rule::new(vec![
+        Stmt::Match {
+            left: vec![dev],
+            negate: false,
+            right: Rhs::Set("docker_bridge_names".into()),
+        },
+        Stmt::Match {
+            left: vec![kind],
+            negate: false,
+            right: Rhs::Str("bridge"),
+        },
+        Stmt::Match {
+            left: vec![dev],
+            negate: true,
+            right: Rhs::Set("bridges".into()),
+        },
+        Stmt::Counter,
+        Stmt::Log {
+            prefix: prefix.to_string(),
+            group: NFLOG_GROUP,
+        },
+        Stmt::Verdict(Verdict::Drop),
+    ])
+    .with_comment("a Docker bridge cordon has not bound yet: fail closed")]
 }
 
 /// `ip(6) saddr @dns_clients<fam> meta l4proto { tcp, udp } th dport PORT`.

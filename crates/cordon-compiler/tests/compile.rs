@@ -873,12 +873,41 @@ fn nd_and_mld_only_on_the_link_and_unbound_bridges_closed() {
         } else {
             "ingress"
         };
-        for name in ["\"br-*\"", "\"docker0\""] {
-            let want = format!("{dev} {name} meta {}ifkind \"bridge\" {dev} != @bridges counter log prefix \"cordon {dir} unbound-bridge drop \" group 100 drop", &dev[..1]);
-            assert!(
-                texts.iter().any(|t| t.starts_with(&want)),
-                "{base}: {want} in {texts:#?}"
-            );
-        }
+        let want = format!("{dev} @docker_bridge_names meta {}ifkind \"bridge\" {dev} != @bridges counter log prefix \"cordon {dir} unbound-bridge drop \" group 100 drop", &dev[..1]);
+        assert!(
+            texts.iter().any(|t| t.starts_with(&want)),
+            "{base}: {want} in {texts:#?}"
+        );
+    }
+}
+
+/// Docker's bridge names: `br-` and two lowercase hex digits as a prefix
+/// (256 of them), and `docker0`; not `br-lan` or `br-mgmt`.
+#[test]
+fn docker_bridge_names_are_prefixes_of_two_hex_digits() {
+    let r = compiled().ruleset;
+    let s = set(&r, Family::Inet, "docker_bridge_names");
+    assert!(s.interval);
+    let names: Vec<String> = s
+        .elements
+        .iter()
+        .map(|e| match &e.key[0] {
+            Value::Ifname(n) => n.clone(),
+            v => panic!("{v:?}"),
+        })
+        .collect();
+    assert_eq!(names.len(), 257);
+    for n in ["br-00*", "br-9f*", "br-a0*", "br-ff*", "docker0"] {
+        assert!(names.iter().any(|x| x == n), "{n}");
+    }
+    let covers = |ifname: &str| {
+        names.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => ifname.starts_with(prefix),
+            None => ifname == p,
+        })
+    };
+    assert!(covers("br-0a1b2c3d4e5f") && covers("docker0"));
+    for other in ["br-lan", "br-mgmt", "br-ex", "br-int", "docker1", "virbr0"] {
+        assert!(!covers(other), "{other}");
     }
 }

@@ -22,7 +22,7 @@ pub fn checks() -> Vec<Check> {
                 id: "CORDON-2",
                 title: "Ensure each bridge network has a bridge name cordon's unbound-bridge guard covers",
                 source: "GET /networks: Driver, Options com.docker.network.bridge.name",
-                remediation: "drop the com.docker.network.bridge.name option (or use a name starting with br-), so that the network is closed while cordon has not bound it",
+                remediation: "drop the com.docker.network.bridge.name option (or use a name starting with br- and two lowercase hex digits), so that the network is closed while cordon has not bound it",
             },
             bridge_names,
         ),
@@ -48,7 +48,7 @@ fn bridge_names(f: &Facts) -> Vec<Outcome> {
                 .and_then(|o| o.get(BRIDGE_NAME_OPTION))
                 .filter(|b| !b.is_empty());
             match custom {
-                Some(b) if !(b.starts_with("br-") || b == "docker0") => Outcome::new(
+                Some(b) if !docker_named(b) => Outcome::new(
                     obj,
                     Status::Fail,
                     format!(
@@ -68,6 +68,20 @@ fn bridge_names(f: &Facts) -> Vec<Outcome> {
         ));
     }
     out
+}
+
+/// The names cordon's unbound-bridge guard covers: `docker0`, and `br-`
+/// followed by two lowercase hex digits (what Docker's `br-` and 12 hex
+/// digits start with).
+pub fn docker_named(bridge: &str) -> bool {
+    bridge == "docker0"
+        || bridge.strip_prefix("br-").is_some_and(|rest| {
+            rest.len() >= 2
+                && rest
+                    .bytes()
+                    .take(2)
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 fn coverage_check() -> Check {
