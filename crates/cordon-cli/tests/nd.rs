@@ -470,25 +470,39 @@ fn a_network_created_while_the_daemon_is_down_is_closed_until_it_returns() {
     };
 
     // Positive control: a container on a network new to everyone reaches
-    // the internet, the LAN and the host without cordon.
+    // the internet, the LAN and the host, and the host reaches its server,
+    // without cordon.
     let first = lab.network("ubfirst", "10.132.0.0/24", None);
-    let a = lab.run(Run::named("ubfirst").on(&first));
+    let a = lab.run(Run::named("ubfirst").on(&first).serve(8080, "hello-a"));
     assert_eq!(reaches_all(&a, "10.132.0.1"), [true; 3], "control");
+    assert!(
+        host_reaches(&a.ip4, 8080, "hello-a"),
+        "control: host to container"
+    );
 
     // cordon applied, then a network created while no daemon runs.
     lab.cordon_ok(&["apply"]);
     let late = lab.network("ublate", "10.133.0.0/24", None);
-    let b = lab.run(Run::named("ublate").on(&late));
+    let b = lab.run(Run::named("ublate").on(&late).serve(8080, "hello-b"));
     assert_eq!(
         reaches_all(&b, "10.133.0.1"),
         [false; 3],
         "a bridge cordon has not bound is closed: internet, LAN, host"
     );
+    assert!(
+        !host_reaches(&b.ip4, 8080, "hello-b"),
+        "and the host does not reach into it"
+    );
     assert!(cordon_counter("inet", "egress_fwd", "unbound-bridge") > 0);
     assert!(cordon_counter("inet", "egress_host", "unbound-bridge") > 0);
+    assert!(cordon_counter("inet", "ingress_local", "unbound-bridge") > 0);
     assert!(
         host_reaches("198.51.100.2", 80, "hello-inet"),
         "the host still reaches its own namespaces"
+    );
+    assert!(
+        host_reaches(&a.ip4, 8080, "hello-a"),
+        "and the containers of bound bridges"
     );
 
     // The daemon binds it: the container gets the default policy.
