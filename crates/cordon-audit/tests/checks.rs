@@ -440,6 +440,44 @@ fn cordon_coverage_as_configured_and_as_installed() {
     assert!(web.status == Status::Fail && web.mismatch, "{web:?}");
 }
 
+/// A bridge network with a custom bridge name is not covered by cordon's
+/// unbound-bridge guard (which matches `br-*` and `docker0`): flagged.
+#[test]
+fn custom_bridge_names_are_flagged() {
+    use bollard::models::Network;
+    let net = |name: &str, driver: &str, bridge: Option<&str>| Network {
+        name: Some(name.into()),
+        driver: Some(driver.into()),
+        options: bridge.map(|b| {
+            HashMap::from([("com.docker.network.bridge.name".to_string(), b.to_string())])
+        }),
+        ..Default::default()
+    };
+    let mut f = host();
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "CORDON-3", "host").status, Status::NotApplicable);
+    f.networks = vec![
+        net("bridge", "bridge", Some("docker0")),
+        net("app", "bridge", None),
+        net("named", "bridge", Some("br-0a-named")),
+        net("custom", "bridge", Some("appbr0")),
+        net("lan", "bridge", Some("br-lan")),
+        net("host", "host", None),
+    ];
+    let r = audit(&f, Vec::new());
+    for ok in ["bridge", "app", "named"] {
+        assert_eq!(result(&r, "CORDON-3", ok).status, Status::Pass, "{ok}");
+    }
+    assert_eq!(result(&r, "CORDON-3", "lan").status, Status::Fail);
+    let custom = result(&r, "CORDON-3", "custom");
+    assert_eq!(custom.status, Status::Fail);
+    assert!(custom.evidence.contains("appbr0"), "{custom:?}");
+    assert!(!r
+        .results
+        .iter()
+        .any(|x| x.id == "CORDON-3" && x.object.name == "host"));
+}
+
 #[test]
 fn cap_add_all_is_a_capability_finding_not_a_privileged_disagreement() {
     let mut f = host();

@@ -598,6 +598,37 @@ mod tests {
         assert!(event(&logged("IN=eth0 ", inbound), &d, name, at).is_none());
     }
 
+    /// The prefixes of the neighbour discovery, router and unbound-bridge
+    /// drops read like the others: spoofing with its reason, or a
+    /// fail-closed rule in place of the policy.
+    #[test]
+    fn nd_router_and_unbound_bridge_prefixes() {
+        for what in ["nd", "router", "dhcp6"] {
+            let p = format!("cordon spoof {what} drop ");
+            assert_eq!(
+                parse_prefix(&p),
+                Some((
+                    "spoof".into(),
+                    "spoof".into(),
+                    "drop".into(),
+                    Some(what.to_string())
+                ))
+            );
+        }
+        for dir in ["egress", "ingress"] {
+            let p = format!("cordon {dir} unbound-bridge drop ");
+            assert_eq!(
+                parse_prefix(&p),
+                Some((
+                    dir.to_string(),
+                    "unbound-bridge".into(),
+                    "drop".into(),
+                    None
+                ))
+            );
+        }
+    }
+
     #[test]
     fn decode_survives_anything() {
         assert_eq!(decode(&[]).proto, "unknown");
