@@ -217,6 +217,30 @@ fn reload_keeps_broken_files_out_loses_no_allowed_packet_and_ends_what_it_forbid
     );
     assert!(!lab.reaches(&web, "198.51.100.2", 80, "hello-inet"));
 
+    // `cordon apply` while the daemon runs is a reload, not an install
+    // behind its back.
+    let p4 = lab.file("p4.yaml", &policy(""));
+    let out = lab.cordon(&["apply", "-c", &p4]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("handing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(lab
+        .cordon_ok(&["status"])
+        .contains(&format!("policy: {p4} ")));
+    assert!(
+        within(5.0, || lab.reaches(&web, "198.51.100.2", 80, "hello-inet")).is_some(),
+        "the applied file is in force"
+    );
+    lab.cordon_ok(&["reload", "-c", &p3]);
+    assert!(!lab.reaches(&web, "198.51.100.2", 80, "hello-inet"));
+
     // SIGHUP re-reads the daemon's file (now p3's path).
     std::fs::write(&p3, policy("")).expect("rewrite");
     // SAFETY: kill(2) of the daemon this test started.
