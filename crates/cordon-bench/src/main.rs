@@ -385,7 +385,8 @@ fn reload_bench() {
         let mut reload_t = Vec::new();
         for _ in 0..runs {
             let ns = Ns::new("cb-reload");
-            let root = std::env::temp_dir().join(format!("cordon-bench-reload-{}", std::process::id()));
+            let root =
+                std::env::temp_dir().join(format!("cordon-bench-reload-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&root);
             std::fs::create_dir_all(&root).expect("state dir");
             let mut inv = inventory(n, None);

@@ -15,8 +15,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-pub use shown::{escape, needs_escape, Shown};
 pub use enforcement::{enforcement, shared_with, Enforcement, Unenforced, ENFORCED_DRIVER};
+pub use shown::{escape, needs_escape, Shown};
 
 /// The version written in [`Inventory::version`].
 pub const INVENTORY_VERSION: u32 = 1;

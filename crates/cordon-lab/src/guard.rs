@@ -8,8 +8,9 @@
 //! the registries resolve to, `apt-get` failed with "No route to host").
 //!
 //! So before the lab assigns or routes any address ([`Uplink`],
-//! [`Netns::add_address`], [`TestNetwork`]), it calls [`ensure_clear`],
-//! which refuses, in one line, a range that overlaps a [`HostFact`]:
+//! [`Netns::add_address`], [`TestNetwork`], [`SecondDocker`]), it calls
+//! [`ensure_clear`], which refuses, in one line, a range that overlaps a
+//! [`HostFact`]:
 //!
 //! * each `nameserver` of `/etc/resolv.conf`;
 //! * the subnets of the host's default-route interfaces (their addresses
@@ -29,6 +30,7 @@
 //! [`Uplink`]: crate::Uplink
 //! [`Netns::add_address`]: crate::Netns::add_address
 //! [`TestNetwork`]: crate::TestNetwork
+//! [`SecondDocker`]: crate::SecondDocker
 
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
