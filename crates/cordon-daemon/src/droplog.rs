@@ -49,7 +49,9 @@ pub struct Event {
     /// `egress`, `egress-host`, `ingress`, `ingress-host`, `spoof`, or
     /// `dns` (a refused name).
     pub direction: String,
-    /// `drop`, `audit` (logged and let through), or `refused` (DNS).
+    /// `drop`, `audit` (logged and let through), `refused` (DNS), or
+    /// `stripped` (an address taken out of a DNS answer: `dst` is the
+    /// address, `reason` why, e.g. `private`, `metadata`).
     pub verdict: String,
     /// For spoofing drops: what was forged (`ip`, `ip6`, `mac`, `arp`,
     /// `port`).
@@ -240,6 +242,10 @@ pub fn one_line(e: &Event) -> String {
         None => "-".into(),
     };
     let what = match (&e.name, &e.reason) {
+        // An address taken out of a DNS answer, and why.
+        (Some(n), Some(r)) if e.dst.is_some() => {
+            format!("{} {n} -> {} ({r})", e.proto, addr(e.dst, None))
+        }
         (Some(n), _) => format!("{} {n}", e.proto),
         (None, Some(r)) => format!(
             "{} forged {r} {} -> {}",
