@@ -144,6 +144,10 @@ fn metadata() -> &'static [IpNet] {
 /// `None` when `addr` is public (what `internet` means, and neither a
 /// Docker subnet's nor the host's); else why not.
 pub fn classify(addr: IpAddr, local: &Local) -> Option<Closed> {
+    // Loopback is also among the host's addresses; it says more.
+    if addr.is_loopback() {
+        return Some(Closed::Loopback);
+    }
     if local.host.contains(&addr) {
         return Some(Closed::Host);
     }
@@ -247,7 +251,7 @@ mod tests {
                 "172.18.0.0/16".parse().unwrap(),
                 "198.18.7.0/24".parse().unwrap(),
             ],
-            host: vec![ip("198.51.100.1"), ip("2001:db8::1")],
+            host: vec![ip("198.51.100.1"), ip("2001:db8::1"), ip("127.0.0.1")],
         }
     }
 
