@@ -11,6 +11,7 @@
 //!   public ones, plus what the name's rule also names.
 //! - [`cache`]: upstream answers kept for their TTLs, served aged.
 //! - [`limit`]: a query rate limit per client.
+//! - [`recv`]: datagrams received in batches on a thread of their own.
 //! - [`upstream`]: a pool of long-lived UDP sockets to each upstream,
 //!   replies matched by a random id per query.
 //! - [`proxy`]: the decision for one query (refuse, or forward and open
@@ -28,6 +29,7 @@ pub mod cache;
 pub mod limit;
 pub mod proxy;
 pub mod rebind;
+pub mod recv;
 pub mod reply;
 pub mod upstream;
 

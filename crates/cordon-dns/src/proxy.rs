@@ -354,28 +354,51 @@ fn servfail(query: &[u8]) -> Verdict {
     r.to_vec().map(Verdict::Failed).unwrap_or(Verdict::Dropped)
 }
 
-/// Serves queries on a UDP socket until it fails: each is handled on a
-/// task of its own, so a slow upstream holds up no other container.
+/// Serves queries on a UDP socket until it fails: a thread of its own
+/// receives them in batches ([`crate::recv`]) and drops those over their
+/// sender's rate limit at once; each other one is handled on a task of its
+/// own, so a slow upstream holds up no other container. The thread stops
+/// when this future is dropped.
 pub async fn serve_udp<C: Context>(
     sock: Arc<UdpSocket>,
     proxy: Arc<Proxy<C>>,
 ) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let (n, from) = sock.recv_from(&mut buf).await?;
-        // Over its rate limit: dropped before it is parsed or spawned.
-        if !proxy.admit(from.ip().to_canonical()) {
-            continue;
+    use std::os::fd::AsFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    struct Stop(Arc<AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
         }
-        let query = buf[..n].to_vec();
-        let (sock, proxy) = (sock.clone(), proxy.clone());
-        tokio::spawn(async move {
-            // A dual-stack socket shows IPv4 senders as ::ffff:a.b.c.d.
-            if let Some(b) = proxy.handle(from.ip().to_canonical(), &query).await.bytes() {
-                let _ = sock.send_to(b, from).await;
-            }
-        });
     }
+    let stop = Stop(Arc::new(AtomicBool::new(false)));
+    let flag = stop.0.clone();
+    let fd = sock.as_fd().try_clone_to_owned()?;
+    let rt = tokio::runtime::Handle::current();
+    let (done, ended) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("cordon-dns-recv".into())
+        .spawn(move || {
+            let r = crate::recv::each_datagram(fd.as_fd(), &flag, |from, bytes| {
+                // A dual-stack socket shows IPv4 senders as ::ffff:a.b.c.d.
+                let src = from.ip().to_canonical();
+                // Over its rate limit: dropped before it is parsed or spawned.
+                if !proxy.admit(src) {
+                    return;
+                }
+                let query = bytes.to_vec();
+                let (sock, proxy) = (sock.clone(), proxy.clone());
+                rt.spawn(async move {
+                    if let Some(b) = proxy.handle(src, &query).await.bytes() {
+                        let _ = sock.send_to(b, from).await;
+                    }
+                });
+            });
+            let _ = done.send(r);
+        })?;
+    let r = ended.await.unwrap_or(Ok(()));
+    drop(stop);
+    r
 }
 
 /// Serves DNS over TCP (RFC 1035 4.2.2: each message behind a two-byte
