@@ -239,13 +239,22 @@ impl Lookups {
         self.ms.len() + self.failed
     }
     fn json(&self) -> String {
+        // JSON has no infinity: null when nothing was answered.
+        let ms = |p: f64| {
+            let v = self.pct(p);
+            if v.is_finite() {
+                format!("{v:.3}")
+            } else {
+                "null".into()
+            }
+        };
         format!(
-            "{{\"lookups\": {}, \"failed\": {}, \"p50_ms\": {:.3}, \"p99_ms\": {:.3}, \"max_ms\": {:.3}}}",
+            "{{\"lookups\": {}, \"failed\": {}, \"p50_ms\": {}, \"p99_ms\": {}, \"max_ms\": {}}}",
             self.total(),
             self.failed,
-            self.pct(0.5),
-            self.pct(0.99),
-            self.pct(1.0)
+            ms(0.5),
+            ms(0.99),
+            ms(1.0)
         )
     }
 }

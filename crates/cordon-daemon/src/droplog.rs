@@ -551,6 +551,40 @@ mod tests {
     }
 
     #[test]
+    fn a_stripped_dns_address_shows_the_address_and_why() {
+        let e = Event {
+            time: "2026-11-30T10:48:16.897Z".into(),
+            unix_ms: 0,
+            container: Some("web-1".into()),
+            id: None,
+            policy: "web".into(),
+            direction: "dns".into(),
+            verdict: "stripped".into(),
+            reason: Some("private".into()),
+            proto: "dns".into(),
+            src: Some("172.20.0.2".parse().unwrap()),
+            dst: Some("10.213.0.10".parse().unwrap()),
+            sport: None,
+            dport: Some(53),
+            bytes: 0,
+            name: Some("evil.wild.test".into()),
+            suppressed: 0,
+        };
+        assert_eq!(
+            one_line(&e),
+            "2026-11-30T10:48:16.897Z stripped web-1 policy=web dns dns evil.wild.test -> 10.213.0.10 (private)"
+        );
+        // A refusal (no address) shows the name only.
+        let r = Event {
+            verdict: "refused".into(),
+            reason: None,
+            dst: None,
+            ..e
+        };
+        assert!(one_line(&r).ends_with("policy=web dns dns evil.wild.test"));
+    }
+
+    #[test]
     fn events_name_the_container_by_direction() {
         let d = dir();
         let name = |i: u32| (i == 7).then(|| "veth1".to_string());
