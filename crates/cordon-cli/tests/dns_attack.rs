@@ -39,7 +39,15 @@ fn logs(lab: &Lab) -> String {
 
 /// A counter of the daemon's metrics.
 fn metric(lab: &Lab, name: &str) -> u64 {
-    let m = lab.cordon_ok(&["metrics"]);
+    // A daemon swamped by an unlimited flood may not take the connection
+    // at once.
+    let mut m = String::new();
+    let read = within(20.0, || {
+        let out = lab.cordon(&["metrics"]);
+        m = String::from_utf8_lossy(&out.stdout).into_owned();
+        out.status.success()
+    });
+    assert!(read.is_some(), "cordon metrics answers");
     m.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse::<f64>().ok())

@@ -354,6 +354,9 @@ fn servfail(query: &[u8]) -> Verdict {
     r.to_vec().map(Verdict::Failed).unwrap_or(Verdict::Dropped)
 }
 
+/// Queries handled at once over UDP; more are dropped unread.
+pub const MAX_IN_FLIGHT: usize = 4096;
+
 /// Serves queries on a UDP socket until it fails: a thread of its own
 /// receives them in batches ([`crate::recv`]) and drops those over their
 /// sender's rate limit at once; each other one is handled on a task of its
@@ -375,6 +378,7 @@ pub async fn serve_udp<C: Context>(
     let flag = stop.0.clone();
     let fd = sock.as_fd().try_clone_to_owned()?;
     let rt = tokio::runtime::Handle::current();
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (done, ended) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("cordon-dns-recv".into())
@@ -386,12 +390,20 @@ pub async fn serve_udp<C: Context>(
                 if !proxy.admit(src) {
                     return;
                 }
+                // However many clients, at most this many queries are
+                // being handled at once (memory stays bounded when the
+                // rate limit is off and the runtime falls behind).
+                if busy.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
+                    busy.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                }
                 let query = bytes.to_vec();
-                let (sock, proxy) = (sock.clone(), proxy.clone());
+                let (sock, proxy, busy) = (sock.clone(), proxy.clone(), busy.clone());
                 rt.spawn(async move {
                     if let Some(b) = proxy.handle(src, &query).await.bytes() {
                         let _ = sock.send_to(b, from).await;
                     }
+                    busy.fetch_sub(1, Ordering::AcqRel);
                 });
             });
             let _ = done.send(r);
