@@ -383,7 +383,29 @@ pub async fn serve_udp<C: Context>(
     std::thread::Builder::new()
         .name("cordon-dns-recv".into())
         .spawn(move || {
-            let r = crate::recv::each_datagram(fd.as_fd(), &flag, |from, bytes| {
+            // The queries of one receive batch go to the runtime together:
+            // one wake-up of a worker per batch, not per query.
+            let mut batch: Vec<(SocketAddr, IpAddr, Vec<u8>)> = Vec::new();
+            let r = crate::recv::each_datagram(fd.as_fd(), &flag, |d| {
+                let Some((from, bytes)) = d else {
+                    if batch.is_empty() {
+                        return;
+                    }
+                    let queries = std::mem::take(&mut batch);
+                    let (sock, proxy, busy) = (sock.clone(), proxy.clone(), busy.clone());
+                    rt.spawn(async move {
+                        for (from, src, query) in queries {
+                            let (sock, proxy, busy) = (sock.clone(), proxy.clone(), busy.clone());
+                            tokio::spawn(async move {
+                                if let Some(b) = proxy.handle(src, &query).await.bytes() {
+                                    let _ = sock.send_to(b, from).await;
+                                }
+                                busy.fetch_sub(1, Ordering::AcqRel);
+                            });
+                        }
+                    });
+                    return;
+                };
                 // A dual-stack socket shows IPv4 senders as ::ffff:a.b.c.d.
                 let src = from.ip().to_canonical();
                 // Over its rate limit: dropped before it is parsed or spawned.
@@ -397,14 +419,7 @@ pub async fn serve_udp<C: Context>(
                     busy.fetch_sub(1, Ordering::AcqRel);
                     return;
                 }
-                let query = bytes.to_vec();
-                let (sock, proxy, busy) = (sock.clone(), proxy.clone(), busy.clone());
-                rt.spawn(async move {
-                    if let Some(b) = proxy.handle(src, &query).await.bytes() {
-                        let _ = sock.send_to(b, from).await;
-                    }
-                    busy.fetch_sub(1, Ordering::AcqRel);
-                });
+                batch.push((from, src, bytes.to_vec()));
             });
             let _ = done.send(r);
         })?;

@@ -28,11 +28,13 @@ const NICE: libc::c_int = -10;
 const WAIT_MS: i32 = 200;
 
 /// Receives on `fd` until `stop` is set or the socket fails, calling
-/// `each(sender, bytes)` for every datagram. `fd` may be non-blocking.
+/// `each(Some((sender, bytes)))` for every datagram and `each(None)` after
+/// each batch (so the caller can hand a batch on at once). `fd` may be
+/// non-blocking.
 pub fn each_datagram(
     fd: BorrowedFd<'_>,
     stop: &AtomicBool,
-    mut each: impl FnMut(SocketAddr, &[u8]),
+    mut each: impl FnMut(Option<(SocketAddr, &[u8])>),
 ) -> io::Result<()> {
     let raw = fd.as_raw_fd();
     // A flood must not out-compete the thread that sheds it: a higher
@@ -117,9 +119,10 @@ pub fn each_datagram(
         for i in 0..n as usize {
             let len = (msgs[i].msg_len as usize).min(MAX_DATAGRAM);
             if let Some(from) = sockaddr(&addrs[i]) {
-                each(from, &bufs[i][..len]);
+                each(Some((from, &bufs[i][..len])));
             }
         }
+        each(None);
     }
     Ok(())
 }
@@ -165,7 +168,12 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(false));
         let mut got = Vec::new();
         let s2 = stop.clone();
-        each_datagram(rx.as_fd(), &stop, |from, b| {
+        let mut batches = 0;
+        each_datagram(rx.as_fd(), &stop, |d| {
+            let Some((from, b)) = d else {
+                batches += 1;
+                return;
+            };
             assert_eq!(from, tx4.local_addr().unwrap());
             got.push(b.to_vec());
             if got.len() == 200 {
@@ -174,6 +182,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(got.len(), 200);
+        assert!(batches >= 200 / BATCH, "{batches} batches");
         assert!(got.iter().enumerate().all(|(i, b)| b == &[i as u8; 3]));
         // IPv6, when the host has it.
         if let Ok(rx6) = std::net::UdpSocket::bind("[::1]:0") {
@@ -182,7 +191,8 @@ mod tests {
             tx6.send_to(b"six", rx6.local_addr().unwrap()).unwrap();
             let stop = AtomicBool::new(false);
             let mut from6 = None;
-            each_datagram(rx6.as_fd(), &stop, |from, b| {
+            each_datagram(rx6.as_fd(), &stop, |d| {
+                let Some((from, b)) = d else { return };
                 assert_eq!(b, b"six");
                 from6 = Some(from);
                 stop.store(true, Ordering::Relaxed);
