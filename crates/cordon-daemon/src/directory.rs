@@ -30,6 +30,9 @@ pub struct Directory {
     pub by_addr: HashMap<IpAddr, Client>,
     /// Host-side veth name → container.
     pub by_iface: HashMap<String, Client>,
+    /// The Docker networks' subnets (answers of the DNS proxy may carry
+    /// them only for rules that name them).
+    pub subnets: Vec<ipnet::IpNet>,
 }
 
 /// The directory, shared.
@@ -39,7 +42,14 @@ impl Directory {
     /// Built from the compiler's assignments and the inventory (for the
     /// interfaces).
     pub fn build(assignments: &[Assignment], inventory: &Inventory) -> Directory {
-        let mut d = Directory::default();
+        let mut d = Directory {
+            subnets: inventory
+                .networks
+                .iter()
+                .flat_map(|n| n.subnets.iter().copied())
+                .collect(),
+            ..Directory::default()
+        };
         for a in assignments {
             let client = Client {
                 key: crate::dns::key_of(&a.policy),

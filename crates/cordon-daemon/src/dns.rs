@@ -21,6 +21,7 @@ use cordon_dns::allow::{Allowlist, DnsRule, Pattern};
 use cordon_dns::answer::{Learned, Limits};
 use cordon_dns::proxy::{self, Config, Context, Proxy};
 use cordon_inventory::Shown;
+use cordon_dns::rebind::{Closed, Local};
 use cordon_policy::PolicyFile;
 use ipnet::IpNet;
 use tracing::{info, warn};
@@ -52,6 +53,25 @@ pub struct DaemonContext {
     expiry: Expiry,
     max_addresses: usize,
     obs: Arc<crate::observe::Observe>,
+    /// The host's own addresses and when they were read.
+    host: std::sync::Mutex<(Option<std::time::Instant>, Vec<IpAddr>)>,
+}
+
+/// How long the host's addresses are reused before they are read again.
+const HOST_ADDRS_FOR: Duration = Duration::from_secs(2);
+
+/// The host's own addresses (this network namespace's).
+fn host_addresses() -> Vec<IpAddr> {
+    let Ok(list) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    list.filter_map(|i| {
+        let a = i.address?;
+        a.as_sockaddr_in()
+            .map(|s| IpAddr::V4(s.ip()))
+            .or_else(|| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())))
+    })
+    .collect()
 }
 
 /// (set, address) → when it expires.
@@ -259,10 +279,65 @@ impl Context for DaemonContext {
         Ok(())
     }
 
+    fn local(&self) -> Arc<Local> {
+        let docker = self
+            .clients
+            .read()
+            .map(|d| d.subnets.clone())
+            .unwrap_or_default();
+        let host = {
+            let mut h = self.host.lock().unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            if h.0.is_none_or(|t| now.duration_since(t) > HOST_ADDRS_FOR) {
+                *h = (Some(now), host_addresses());
+            }
+            h.1.clone()
+        };
+        Arc::new(Local { docker, host })
+    }
+
+    fn stripped(&self, src: IpAddr, policy: &str, name: &str, addr: IpAddr, why: Closed) {
+        self.obs
+            .dns_stripped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.log(src, policy, name, "stripped", Some((addr, why)));
+    }
+
+    fn rate_limited(&self, _src: IpAddr) {
+        self.obs
+            .dns_rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn cache_lookup(&self, hit: bool) {
+        let c = if hit {
+            &self.obs.dns_cache_hits
+        } else {
+            &self.obs.dns_upstream_queries
+        };
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn refused(&self, src: IpAddr, policy: &str, name: &str) {
         self.obs
             .dns_refusals
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.log(src, policy, name, "refused", None);
+    }
+}
+
+impl DaemonContext {
+    /// A DNS event into the drop log (rate-limited like drops), and so to
+    /// the daemon's log and `cordon logs`: a refused name, or an address
+    /// taken out of an answer (`stripped`, with the address and why).
+    fn log(
+        &self,
+        src: IpAddr,
+        policy: &str,
+        name: &str,
+        verdict: &str,
+        stripped: Option<(IpAddr, Closed)>,
+    ) {
         let who = self.client(src);
         let (time, unix_ms) = crate::droplog::stamp(std::time::SystemTime::now());
         // Into the drop log (rate-limited like drops), and so to the
@@ -274,11 +349,11 @@ impl Context for DaemonContext {
             id: who.as_ref().map(|c| c.id.clone()),
             policy: who.map(|c| c.policy).unwrap_or_else(|| policy.to_string()),
             direction: "dns".into(),
-            verdict: "refused".into(),
-            reason: None,
+            verdict: verdict.into(),
+            reason: stripped.map(|(_, why)| why.to_string()),
             proto: "dns".into(),
             src: Some(src),
-            dst: None,
+            dst: stripped.map(|(a, _)| a),
             sport: None,
             dport: Some(53),
             bytes: 0,
@@ -330,6 +405,8 @@ pub async fn start(
                 max_addrs: policy.dns.max_addresses,
             },
             nxdomain: policy.dns.nxdomain,
+            rate: policy.dns.query_rate.map(|r| (r, policy.dns.query_burst)),
+            cache: policy.dns.cache,
         },
         Arc::new(DaemonContext {
             clients,
@@ -340,6 +417,7 @@ pub async fn start(
             },
             max_addresses: policy.dns.max_addresses,
             obs,
+            host: Default::default(),
         }),
     ));
     let addr = SocketAddr::new("::".parse().expect("constant"), DNS_PROXY_PORT);

@@ -50,7 +50,9 @@ pub struct Event {
     /// `egress`, `egress-host`, `ingress`, `ingress-host`, `spoof`, or
     /// `dns` (a refused name).
     pub direction: String,
-    /// `drop`, `audit` (logged and let through), or `refused` (DNS).
+    /// `drop`, `audit` (logged and let through), `refused` (DNS), or
+    /// `stripped` (an address taken out of a DNS answer: `dst` is the
+    /// address, `reason` why, e.g. `private`, `metadata`).
     pub verdict: String,
     /// For spoofing drops: what was forged (`ip`, `ip6`, `mac`, `arp`,
     /// `port`).
@@ -244,6 +246,10 @@ pub fn one_line(e: &Event) -> String {
     };
     let proto = Shown(&e.proto);
     let what = match (&e.name, &e.reason) {
+        // An address taken out of a DNS answer, and why.
+        (Some(n), Some(r)) if e.dst.is_some() => {
+            format!("{proto} {} -> {} ({})", Shown(n), addr(e.dst, None), Shown(r))
+        }
         (Some(n), _) => format!("{proto} {}", Shown(n)),
         (None, Some(r)) => format!(
             "{proto} forged {} {} -> {}",
@@ -548,6 +554,40 @@ mod tests {
             payload,
             in_ifindex: Some(7),
         }
+    }
+
+    #[test]
+    fn a_stripped_dns_address_shows_the_address_and_why() {
+        let e = Event {
+            time: "2026-11-30T10:48:16.897Z".into(),
+            unix_ms: 0,
+            container: Some("web-1".into()),
+            id: None,
+            policy: "web".into(),
+            direction: "dns".into(),
+            verdict: "stripped".into(),
+            reason: Some("private".into()),
+            proto: "dns".into(),
+            src: Some("172.20.0.2".parse().unwrap()),
+            dst: Some("10.213.0.10".parse().unwrap()),
+            sport: None,
+            dport: Some(53),
+            bytes: 0,
+            name: Some("evil.wild.test".into()),
+            suppressed: 0,
+        };
+        assert_eq!(
+            one_line(&e),
+            "2026-11-30T10:48:16.897Z stripped web-1 policy=web dns dns evil.wild.test -> 10.213.0.10 (private)"
+        );
+        // A refusal (no address) shows the name only.
+        let r = Event {
+            verdict: "refused".into(),
+            reason: None,
+            dst: None,
+            ..e
+        };
+        assert!(one_line(&r).ends_with("policy=web dns dns evil.wild.test"));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! | `cordon_container_judged_packets_total` | container, policy, direction | the kernel's per-element counters of the dispatch maps: packets the container's policy judged |
 //! | `cordon_container_allowed_packets_total` | container, policy, direction | judged minus what the drop log saw dropped or audited |
 //! | `cordon_dns_answers_total`, `cordon_dns_refusals_total` | | the DNS proxy |
+//! | `cordon_dns_stripped_total`, `cordon_dns_rate_limited_total`, `cordon_dns_cache_hits_total`, `cordon_dns_upstream_queries_total` | | the DNS proxy: addresses taken out of answers, queries over a container's rate limit, answers from the cache, queries asked upstream |
 //! | `cordon_reconciles_total`, `cordon_repairs_total`, `cordon_connections_ended_total`, `cordon_replacements_total`, `cordon_element_updates_total` | | the engine |
 //! | `cordon_reconcile_seconds` | | histogram of reconcile durations |
 //! | `cordon_event_lag_seconds` | | histogram from Docker's event to the policy live |
@@ -163,6 +164,30 @@ pub fn render(status: &Status, stats: &Stats, obs: &Observe) -> String {
         "cordon_dns_refusals",
         "DNS queries refused (name not allowlisted)",
         obs.dns_refusals.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut reg,
+        "cordon_dns_stripped",
+        "Addresses taken out of DNS answers: not public, and the rule names no such destination",
+        obs.dns_stripped.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut reg,
+        "cordon_dns_rate_limited",
+        "DNS queries dropped over their container's rate limit",
+        obs.dns_rate_limited.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut reg,
+        "cordon_dns_cache_hits",
+        "DNS answers served from the proxy's cache",
+        obs.dns_cache_hits.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut reg,
+        "cordon_dns_upstream_queries",
+        "DNS queries for allowlisted names asked upstream (cache misses)",
+        obs.dns_upstream_queries.load(Ordering::Relaxed),
     );
     counter(
         &mut reg,

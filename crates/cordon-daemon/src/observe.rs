@@ -33,6 +33,14 @@ pub struct Observe {
     pub dns_answers: AtomicU64,
     /// DNS queries refused.
     pub dns_refusals: AtomicU64,
+    /// Addresses taken out of DNS answers (rebinding protection).
+    pub dns_stripped: AtomicU64,
+    /// DNS queries dropped over their container's rate limit.
+    pub dns_rate_limited: AtomicU64,
+    /// DNS answers served from the proxy's cache.
+    pub dns_cache_hits: AtomicU64,
+    /// DNS queries for allowlisted names asked upstream.
+    pub dns_upstream_queries: AtomicU64,
     /// Seconds a reconcile took.
     pub reconcile_seconds: Histogram,
     /// Seconds from Docker's event to the policy live.
@@ -49,6 +57,10 @@ impl Default for Observe {
             names: Default::default(),
             dns_answers: AtomicU64::new(0),
             dns_refusals: AtomicU64::new(0),
+            dns_stripped: AtomicU64::new(0),
+            dns_rate_limited: AtomicU64::new(0),
+            dns_cache_hits: AtomicU64::new(0),
+            dns_upstream_queries: AtomicU64::new(0),
             reconcile_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             event_lag_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             log_lost: AtomicU64::new(0),

@@ -63,6 +63,9 @@ pub struct DnsRule {
     pub rule: usize,
     /// Its names.
     pub patterns: Vec<Pattern>,
+    /// What its names may resolve to beyond public addresses (the rule's
+    /// other destinations).
+    pub scope: crate::rebind::Scope,
 }
 
 impl DnsRule {
@@ -92,7 +95,7 @@ impl Allowlist {
             .map(|x| (x.name.as_str(), &x.body))
             .chain(std::iter::once((DEFAULT_KEY, &p.default)));
         for (key, body) in bodies {
-            rules.extend(rules_of(key, body));
+            rules.extend(rules_of(key, body, p));
         }
         Allowlist { rules }
     }
@@ -112,7 +115,7 @@ impl Allowlist {
     }
 }
 
-fn rules_of(key: &str, body: &Body) -> Vec<DnsRule> {
+fn rules_of(key: &str, body: &Body, file: &PolicyFile) -> Vec<DnsRule> {
     body.egress
         .iter()
         .enumerate()
@@ -130,6 +133,7 @@ fn rules_of(key: &str, body: &Body) -> Vec<DnsRule> {
                 policy: key.to_string(),
                 rule: idx,
                 patterns,
+                scope: crate::rebind::Scope::of_rule(rule, file),
             })
         })
         .collect()

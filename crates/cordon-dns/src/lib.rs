@@ -7,6 +7,11 @@
 //!   name, CNAME chains followed, with their lifetimes clamped.
 //! - [`reply`]: reading a query's question and building the refusal sent
 //!   for a name the policy does not allow.
+//! - [`rebind`]: which addresses an answer may carry (DNS rebinding):
+//!   public ones, plus what the name's rule also names.
+//! - [`cache`]: upstream answers kept for their TTLs, served aged.
+//! - [`limit`]: a query rate limit per client.
+//! - [`recv`]: datagrams received in batches on a thread of their own.
 //! - [`upstream`]: a pool of long-lived UDP sockets to each upstream,
 //!   replies matched by a random id per query.
 //! - [`proxy`]: the decision for one query (refuse, or forward and open
@@ -20,7 +25,11 @@
 
 pub mod allow;
 pub mod answer;
+pub mod cache;
+pub mod limit;
 pub mod proxy;
+pub mod rebind;
+pub mod recv;
 pub mod reply;
 pub mod upstream;
 

@@ -8,16 +8,26 @@
 //! sets), and only then is the answer released. Any other name gets a
 //! refusal without upstream ever seeing it. A query from an address that is
 //! no known container is dropped.
+//!
+//! Before anything else a query passes its sender's rate limit
+//! ([`crate::limit`]); over the limit it is dropped unread. An allowlisted
+//! name is answered from the cache ([`crate::cache`]) when it can be, else
+//! from upstream; either way the answer then loses every address its
+//! rules may not resolve to ([`crate::rebind`]), each reported to
+//! [`Context::stripped`], and only the remaining ones are opened.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use tokio::net::UdpSocket;
 
 use crate::allow::{Allowlist, DnsRule, Pattern};
 use crate::answer::{addresses, Learned, Limits};
+use crate::cache::Cache;
+use crate::limit::RateLimit;
+use crate::rebind::{permitted, strip, Closed, Local, Scope};
 use crate::reply::{question, refusal};
 
 /// What the daemon tells the proxy and does for it.
@@ -37,6 +47,26 @@ pub trait Context: Send + Sync + 'static {
     ) -> Result<(), String>;
     /// A refused query, for the log.
     fn refused(&self, src: IpAddr, policy: &str, name: &str);
+    /// The Docker subnets and the host's addresses, which answers may
+    /// carry only for rules that name them. None by default.
+    fn local(&self) -> Arc<Local> {
+        Arc::new(Local::default())
+    }
+    /// `addr` was taken out of the answer for `name` asked by `src`
+    /// (policy `policy`), for the log. Nothing by default.
+    fn stripped(&self, src: IpAddr, policy: &str, name: &str, addr: IpAddr, why: Closed) {
+        let _ = (src, policy, name, addr, why);
+    }
+    /// A query from `src` was dropped over its rate limit. Nothing by
+    /// default.
+    fn rate_limited(&self, src: IpAddr) {
+        let _ = src;
+    }
+    /// A query for an allowlisted name was answered from the cache (`hit`)
+    /// or asked upstream. Nothing by default.
+    fn cache_lookup(&self, hit: bool) {
+        let _ = hit;
+    }
 }
 
 /// The proxy's settings.
@@ -50,6 +80,25 @@ pub struct Config {
     pub limits: Limits,
     /// Answer refused names with NXDOMAIN instead of REFUSED.
     pub nxdomain: bool,
+    /// Queries per second and burst per client; `None` for no limit.
+    pub rate: Option<(u32, u32)>,
+    /// The most answers cached; 0 for no cache.
+    pub cache: usize,
+}
+
+impl Default for Config {
+    /// No upstream, 2 s timeout, default limits, REFUSED, no rate limit,
+    /// no cache.
+    fn default() -> Self {
+        Config {
+            upstreams: Vec::new(),
+            upstream_timeout: Duration::from_secs(2),
+            limits: Limits::default(),
+            nxdomain: false,
+            rate: None,
+            cache: 0,
+        }
+    }
 }
 
 /// The proxy: the allowlist, the settings and the context.
@@ -60,6 +109,8 @@ pub struct Proxy<C: Context> {
     /// Per upstream, its UDP socket pool, opened on first use (`None`
     /// when it could not be opened: a socket per query then).
     pools: Vec<tokio::sync::OnceCell<Option<crate::upstream::Pool>>>,
+    cache: Cache,
+    limit: Option<RateLimit>,
 }
 
 /// How a query reached the proxy; the upstream is asked the same way.
@@ -103,12 +154,29 @@ impl<C: Context> Proxy<C> {
             .iter()
             .map(|_| tokio::sync::OnceCell::new())
             .collect();
+        let cache = Cache::new(config.cache, crate::cache::MAX_BYTES, config.limits.max_ttl);
+        let limit = config.rate.map(|(r, b)| RateLimit::new(r, b));
         Proxy {
             allowlist,
             config,
             ctx,
             pools,
+            cache,
+            limit,
         }
+    }
+
+    /// True when a query from `src` is within its rate limit; else it is
+    /// counted ([`Context::rate_limited`]) and must be dropped unread.
+    pub fn admit(&self, src: IpAddr) -> bool {
+        let ok = self
+            .limit
+            .as_ref()
+            .is_none_or(|l| l.admit(src, Instant::now()));
+        if !ok {
+            self.ctx.rate_limited(src);
+        }
+        ok
     }
 
     /// Decides one query from `src` that came over UDP.
@@ -132,20 +200,65 @@ impl<C: Context> Proxy<C> {
                 .map(Verdict::Refused)
                 .unwrap_or(Verdict::Dropped);
         }
-        let Some((raw, resp)) = self.forward(id, query, transport).await else {
-            return servfail(query);
+        let asked = crate::cache::asked(query);
+        let limit = match transport {
+            Transport::Udp => asked.as_ref().map_or(512, |a| a.udp_limit),
+            Transport::Tcp => usize::from(u16::MAX),
+        };
+        let hit = asked
+            .as_ref()
+            .and_then(|a| self.cache.get(a, query, limit, Instant::now()))
+            .and_then(|b| Message::from_vec(&b).ok().map(|m| (b, m)));
+        if self.config.cache > 0 {
+            self.ctx.cache_lookup(hit.is_some());
+        }
+        let (raw, mut resp) = match hit {
+            Some(h) => h,
+            None => {
+                let Some((raw, resp)) = self.forward(id, query, transport).await else {
+                    return servfail(query);
+                };
+                if let Some(a) = &asked {
+                    self.cache.put(a, &raw, Instant::now());
+                }
+                (raw, resp)
+            }
         };
         // An answer to another question opens nothing and is not passed on.
         if resp.queries.len() != 1 || resp.queries[0].name != name {
             return servfail(query);
         }
+        // Addresses no rule of the name may resolve to leave the answer.
+        let local = self.ctx.local();
+        let scopes: Vec<&Scope> = rules.iter().map(|r| &r.scope).collect();
+        let stripped = strip(&mut resp, &scopes, &local);
+        let raw = if stripped.is_empty() {
+            raw
+        } else {
+            for s in &stripped {
+                self.ctx.stripped(src, &policy, &shown, s.addr, s.why);
+            }
+            match resp.to_vec() {
+                Ok(b) => b,
+                Err(_) => return servfail(query),
+            }
+        };
         let learned = addresses(&name, &resp, &self.config.limits);
         if !learned.is_empty() {
             for rule in rules {
                 let Some(pattern) = rule.patterns.iter().find(|p| p.matches(&shown)) else {
                     continue;
                 };
-                if self.ctx.allow(src, rule, pattern, &learned).is_err() {
+                // Each rule's set gets only what that rule permits.
+                let mine: Vec<Learned> = learned
+                    .iter()
+                    .filter(|l| permitted(l.addr, &rule.scope, &local).is_ok())
+                    .copied()
+                    .collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                if self.ctx.allow(src, rule, pattern, &mine).is_err() {
                     return servfail(query);
                 }
             }
@@ -241,24 +354,78 @@ fn servfail(query: &[u8]) -> Verdict {
     r.to_vec().map(Verdict::Failed).unwrap_or(Verdict::Dropped)
 }
 
-/// Serves queries on a UDP socket until it fails: each is handled on a
-/// task of its own, so a slow upstream holds up no other container.
+/// Queries handled at once over UDP; more are dropped unread.
+pub const MAX_IN_FLIGHT: usize = 4096;
+
+/// Serves queries on a UDP socket until it fails: a thread of its own
+/// receives them in batches ([`crate::recv`]) and drops those over their
+/// sender's rate limit at once; each other one is handled on a task of its
+/// own, so a slow upstream holds up no other container. The thread stops
+/// when this future is dropped.
 pub async fn serve_udp<C: Context>(
     sock: Arc<UdpSocket>,
     proxy: Arc<Proxy<C>>,
 ) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let (n, from) = sock.recv_from(&mut buf).await?;
-        let query = buf[..n].to_vec();
-        let (sock, proxy) = (sock.clone(), proxy.clone());
-        tokio::spawn(async move {
-            // A dual-stack socket shows IPv4 senders as ::ffff:a.b.c.d.
-            if let Some(b) = proxy.handle(from.ip().to_canonical(), &query).await.bytes() {
-                let _ = sock.send_to(b, from).await;
-            }
-        });
+    use std::os::fd::AsFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    struct Stop(Arc<AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
     }
+    let stop = Stop(Arc::new(AtomicBool::new(false)));
+    let flag = stop.0.clone();
+    let fd = sock.as_fd().try_clone_to_owned()?;
+    let rt = tokio::runtime::Handle::current();
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (done, ended) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("cordon-dns-recv".into())
+        .spawn(move || {
+            // The queries of one receive batch go to the runtime together:
+            // one wake-up of a worker per batch, not per query.
+            let mut batch: Vec<(SocketAddr, IpAddr, Vec<u8>)> = Vec::new();
+            let r = crate::recv::each_datagram(fd.as_fd(), &flag, |d| {
+                let Some((from, bytes)) = d else {
+                    if batch.is_empty() {
+                        return;
+                    }
+                    let queries = std::mem::take(&mut batch);
+                    let (sock, proxy, busy) = (sock.clone(), proxy.clone(), busy.clone());
+                    rt.spawn(async move {
+                        for (from, src, query) in queries {
+                            let (sock, proxy, busy) = (sock.clone(), proxy.clone(), busy.clone());
+                            tokio::spawn(async move {
+                                if let Some(b) = proxy.handle(src, &query).await.bytes() {
+                                    let _ = sock.send_to(b, from).await;
+                                }
+                                busy.fetch_sub(1, Ordering::AcqRel);
+                            });
+                        }
+                    });
+                    return;
+                };
+                // A dual-stack socket shows IPv4 senders as ::ffff:a.b.c.d.
+                let src = from.ip().to_canonical();
+                // Over its rate limit: dropped before it is parsed or spawned.
+                if !proxy.admit(src) {
+                    return;
+                }
+                // However many clients, at most this many queries are
+                // being handled at once (memory stays bounded when the
+                // rate limit is off and the runtime falls behind).
+                if busy.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
+                    busy.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                }
+                batch.push((from, src, bytes.to_vec()));
+            });
+            let _ = done.send(r);
+        })?;
+    let r = ended.await.unwrap_or(Ok(()));
+    drop(stop);
+    r
 }
 
 /// Serves DNS over TCP (RFC 1035 4.2.2: each message behind a two-byte
@@ -283,6 +450,10 @@ pub async fn serve_tcp<C: Context>(
                 }
                 let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
                 if stream.read_exact(&mut query).await.is_err() {
+                    return;
+                }
+                if !proxy.admit(src) {
+                    // Over the limit: the connection is closed unanswered.
                     return;
                 }
                 let verdict = proxy.handle_via(src, &query, Transport::Tcp).await;

@@ -117,6 +117,7 @@ fn proxy(upstreams: Vec<SocketAddr>, ctx: Arc<Ctx>) -> Proxy<Ctx> {
             upstream_timeout: Duration::from_millis(300),
             limits: Limits::default(),
             nxdomain: false,
+            ..Config::default()
         },
         ctx,
     )
@@ -235,6 +236,7 @@ async fn serves_tcp_with_length_prefixes() {
             upstream_timeout: Duration::from_millis(300),
             limits: Limits::default(),
             nxdomain: true,
+            ..Config::default()
         },
         Arc::new(Everyone(Ctx::default())),
     ));
@@ -298,6 +300,7 @@ async fn serves_udp_to_containers_only() {
             upstream_timeout: Duration::from_millis(300),
             limits: Limits::default(),
             nxdomain: false,
+            ..Config::default()
         };
         let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let addr = sock.local_addr().unwrap();

@@ -68,6 +68,16 @@ pub struct DnsConfig {
     /// `refuse_with: nxdomain`: refused names get NXDOMAIN instead of
     /// REFUSED.
     pub nxdomain: bool,
+    /// `query_rate`: the queries per second one container may send to the
+    /// proxy (a token bucket per container address); `None` (`off`) for no
+    /// limit (default 100).
+    pub query_rate: Option<u32>,
+    /// `query_burst`: the bucket's size, the queries a quiet container may
+    /// send at once (default 200).
+    pub query_burst: u32,
+    /// `cache`: the most answers the proxy's cache holds; 0 (`off`) for no
+    /// cache (default 10000).
+    pub cache: usize,
 }
 
 impl Default for DnsConfig {
@@ -78,6 +88,9 @@ impl Default for DnsConfig {
             max_ttl: Duration::from_secs(3600),
             max_addresses: 32,
             nxdomain: false,
+            query_rate: Some(100),
+            query_burst: 200,
+            cache: 10_000,
         }
     }
 }

@@ -386,6 +386,9 @@ fn dns_config(cx: &mut Ctx, v: &Node) -> DnsConfig {
         "max_ttl",
         "max_addresses",
         "refuse_with",
+        "query_rate",
+        "query_burst",
+        "cache",
     ];
     let mut ttl_at = None;
     for (key, _, val) in cx.entries(v, "`dns`", &keys) {
@@ -437,6 +440,43 @@ fn dns_config(cx: &mut Ctx, v: &Node) -> DnsConfig {
                             "dns.max_addresses must be a whole number from 1 to 4096, not `{s}`"
                         ),
                     ),
+                }
+            }
+            "query_rate" | "query_burst" | "cache" => {
+                let Some(s) = cx.text(val, &key) else {
+                    continue;
+                };
+                let off = s == "off" && key != "query_burst";
+                let (lo, hi) = match key.as_str() {
+                    "cache" => (0, 1_000_000),
+                    _ => (1, 1_000_000),
+                };
+                match s.parse::<u32>() {
+                    _ if off => {
+                        if key == "cache" {
+                            dns.cache = 0;
+                        } else {
+                            dns.query_rate = None;
+                        }
+                    }
+                    Ok(n) if (lo..=hi).contains(&n) => match key.as_str() {
+                        "cache" => dns.cache = n as usize,
+                        "query_rate" => dns.query_rate = Some(n),
+                        _ => dns.query_burst = n,
+                    },
+                    _ => {
+                        let or_off = if key == "query_burst" {
+                            ""
+                        } else {
+                            " or `off`"
+                        };
+                        cx.err(
+                            loc(val),
+                            format!(
+                                "dns.{key} must be a whole number from {lo} to {hi}{or_off}, not `{s}`"
+                            ),
+                        )
+                    }
                 }
             }
             _ => {

@@ -166,6 +166,19 @@ pub fn to_yaml(p: &PolicyFile) -> String {
         if d.nxdomain {
             let _ = writeln!(out, "  refuse_with: nxdomain");
         }
+        if d.query_rate != dflt.query_rate {
+            match d.query_rate {
+                Some(n) => writeln!(out, "  query_rate: {n}"),
+                None => writeln!(out, "  query_rate: off"),
+            }
+            .ok();
+        }
+        if d.query_burst != dflt.query_burst {
+            let _ = writeln!(out, "  query_burst: {}", d.query_burst);
+        }
+        if d.cache != dflt.cache {
+            let _ = writeln!(out, "  cache: {}", d.cache);
+        }
     }
     let _ = writeln!(out, "\ndefault:");
     body(&mut out, "  ", &p.default);
@@ -213,7 +226,7 @@ mod tests {
             ("default", crate::EMBEDDED_DEFAULT),
             (
                 "odd",
-                "version: 1\ndns:\n  min_ttl: 30\n  max_addresses: 4\n  refuse_with: nxdomain\ndefault:\n  mode: audit\n  egress: []\npolicies:\n  - name: x\n    select: { name: \"web-*\", image: \"nginx:1\", label: { \"a b\": \"true\" }, compose: { project: p, service: s } }\n    ingress:\n      - from: [\"2001:db8::/48\", 10.0.0.1]\n        ports: [icmp, 22/tcp, 8000-8100/udp]\n    egress:\n      - to: [\"*.example.org\", api.example.com, same-network, metadata]\n",
+                "version: 1\ndns:\n  min_ttl: 30\n  max_addresses: 4\n  refuse_with: nxdomain\n  query_rate: off\n  query_burst: 50\n  cache: 0\ndefault:\n  mode: audit\n  egress: []\npolicies:\n  - name: x\n    select: { name: \"web-*\", image: \"nginx:1\", label: { \"a b\": \"true\" }, compose: { project: p, service: s } }\n    ingress:\n      - from: [\"2001:db8::/48\", 10.0.0.1]\n        ports: [icmp, 22/tcp, 8000-8100/udp]\n    egress:\n      - to: [\"*.example.org\", api.example.com, same-network, metadata]\n",
             ),
         ] {
             let p = crate::parse(name, text).unwrap();

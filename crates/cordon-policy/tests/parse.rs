@@ -77,6 +77,24 @@ fn dns_settings_parse_with_defaults_and_units() {
     assert_eq!(d.max_ttl, Duration::from_secs(7200));
     assert_eq!(d.max_addresses, 8);
     assert!(d.nxdomain);
+    assert_eq!(
+        (d.query_rate, d.query_burst, d.cache),
+        (Some(100), 200, 10_000)
+    );
+    let d = parse(
+        "f.yaml",
+        "version: 1\ndns:\n  query_rate: 20\n  query_burst: 40\n  cache: 500\n",
+    )
+    .unwrap()
+    .dns;
+    assert_eq!((d.query_rate, d.query_burst, d.cache), (Some(20), 40, 500));
+    let d = parse(
+        "f.yaml",
+        "version: 1\ndns:\n  query_rate: off\n  cache: off\n",
+    )
+    .unwrap()
+    .dns;
+    assert_eq!((d.query_rate, d.cache), (None, 0));
     let d = parse(
         "f.yaml",
         "version: 1\ndns:\n  min_ttl: 1m30s\n  max_ttl: 1h30m\n",
@@ -109,8 +127,20 @@ fn bad_dns_settings_are_located() {
             "f.yaml:3:16: dns.refuse_with must be `refused` or `nxdomain`, not `drop`",
         ),
         (
+            "query_rate: 0",
+            "f.yaml:3:15: dns.query_rate must be a whole number from 1 to 1000000 or `off`, not `0`",
+        ),
+        (
+            "query_burst: off",
+            "f.yaml:3:16: dns.query_burst must be a whole number from 1 to 1000000, not `off`",
+        ),
+        (
+            "cache: lots",
+            "f.yaml:3:10: dns.cache must be a whole number from 0 to 1000000 or `off`, not `lots`",
+        ),
+        (
             "ttl: 5",
-            "f.yaml:3:3: unknown key `ttl` in `dns`; expected one of: upstream, min_ttl, max_ttl, max_addresses, refuse_with",
+            "f.yaml:3:3: unknown key `ttl` in `dns`; expected one of: upstream, min_ttl, max_ttl, max_addresses, refuse_with, query_rate, query_burst, cache",
         ),
     ];
     for (line, want) in cases {

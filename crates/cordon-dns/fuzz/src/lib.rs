@@ -16,7 +16,9 @@
 //!   that answers with fuzzer bytes: unreadable queries and unknown senders
 //!   are dropped without upstream seeing them, names off the list are
 //!   refused without upstream seeing them, and an answer is released only
-//!   after the firewall was opened, for addresses the answer gives.
+//!   after the firewall was opened, for addresses the answer gives; it
+//!   carries no non-public address (the policy names none), and is
+//!   upstream's bytes unchanged when upstream's had none.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -28,6 +30,7 @@ use cordon_dns::answer::{addresses, Learned, Limits};
 use cordon_dns::hickory_proto::op::{Message, MessageType, ResponseCode};
 use cordon_dns::hickory_proto::rr::{Name, RData};
 use cordon_dns::proxy::{Config, Context, Proxy, Verdict};
+use cordon_dns::rebind::{classify, Local};
 use cordon_dns::reply::{question, refusal};
 
 /// The policy the targets' allowlist comes from.
@@ -298,6 +301,7 @@ async fn run_proxy(flags: u8, query: &[u8], reply: &[u8]) -> Outcome {
             upstream_timeout: Duration::from_millis(200),
             limits,
             nxdomain,
+            ..Config::default()
         },
         ctx.clone(),
     );
@@ -359,19 +363,35 @@ async fn run_proxy(flags: u8, query: &[u8], reply: &[u8]) -> Outcome {
     match verdict {
         Verdict::Answered(raw) => {
             let (_, sent) = seen.expect("an answer came from upstream");
-            // Upstream's bytes, with the client's id back in place.
-            assert_eq!(
-                raw.len(),
-                sent.len(),
-                "the released answer is not upstream's"
-            );
-            assert_eq!(
-                &raw[2..],
-                &sent[2..],
-                "the released answer is not upstream's"
-            );
+            let closed = |m: &Message| {
+                m.all_sections().any(|r| {
+                    let a = match &r.data {
+                        RData::A(a) => IpAddr::V4(a.0),
+                        RData::AAAA(a) => IpAddr::V6(a.0),
+                        _ => return false,
+                    };
+                    classify(a, &Local::default()).is_some()
+                })
+            };
+            let upstream_closed = Message::from_vec(&sent).is_ok_and(|u| closed(&u));
+            if !upstream_closed {
+                // Upstream's bytes, with the client's id back in place.
+                assert_eq!(
+                    raw.len(),
+                    sent.len(),
+                    "the released answer is not upstream's"
+                );
+                assert_eq!(
+                    &raw[2..],
+                    &sent[2..],
+                    "the released answer is not upstream's"
+                );
+            }
             assert_eq!(&raw[..2], &query[..2], "the client's id is not restored");
             let m = Message::from_vec(&raw).expect("a released answer parses");
+            // The policy names no private destination: nothing non-public
+            // reaches the container.
+            assert!(!closed(&m), "a non-public address was released");
             assert_eq!(m.metadata.id, id);
             assert_eq!(m.metadata.message_type, MessageType::Response);
             assert!(m.queries.len() == 1 && m.queries[0].name == name);

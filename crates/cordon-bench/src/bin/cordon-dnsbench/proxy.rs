@@ -50,6 +50,7 @@ async fn start_without_opening(
             upstream_timeout: Duration::from_secs(2),
             limits: Limits::default(),
             nxdomain: false,
+            ..Config::default()
         },
         Arc::new(NoOpening(clients)),
     ));
