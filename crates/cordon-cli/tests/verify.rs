@@ -244,7 +244,7 @@ fn verify_refuses_unknown_containers() {
 fn verify_refuses_malformed_targets_before_anything_else() {
     // No root, Docker or lab needed: the target is checked first.
     for bad in [
-        "198.51.100.2:80",
+        "198.51.100.2",
         "example.com:80/tcp",
         "2001:db8::1:80/tcp",
     ] {
