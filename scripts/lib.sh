@@ -63,3 +63,13 @@ stop_started_dockerd() {
     STARTED_DOCKERD=""
   fi
 }
+
+# The cargo-deb that scripts/package uses, installed with cargo when
+# missing (a pinned version: it compiles for a few minutes).
+CARGO_DEB_VERSION=3.8.0
+ensure_cargo_deb() {
+  if ! cargo deb --version >/dev/null 2>&1; then
+    echo "installing cargo-deb $CARGO_DEB_VERSION (cargo install)" >&2
+    cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked -q >&2
+  fi
+}
