@@ -1,5 +1,5 @@
-# Shared by scripts/daemon and scripts/test: install and start what cordon
-# needs on Debian. Sourced, not run.
+# Shared by scripts/daemon, scripts/test and scripts/package: install and
+# start what cordon needs on Debian. Sourced, not run.
 
 # Installs the Debian packages named, when their command is missing.
 # Usage: ensure_packages cmd:package ...
