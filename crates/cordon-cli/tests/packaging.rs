@@ -35,6 +35,28 @@ fn boot_unit_runs_before_docker_and_the_daemon_after_it() {
 }
 
 #[test]
+fn every_command_of_the_units_runs_the_packaged_binary() {
+    for name in ["cordon.service", "cordon-boot.service"] {
+        let text = unit(name);
+        let mut cordon_commands = 0;
+        for line in text.lines().filter(|l| l.starts_with("Exec")) {
+            let (_, command) = line.split_once('=').expect("Exec...=");
+            // Exec prefixes: - @ : + ! (systemd.service(5)).
+            let program = command
+                .trim_start_matches(['-', '@', ':', '+', '!'])
+                .split_whitespace()
+                .next()
+                .unwrap_or_default();
+            if program.ends_with("/cordon") {
+                assert_eq!(program, "/usr/bin/cordon", "{name}: {line}");
+                cordon_commands += 1;
+            }
+        }
+        assert!(cordon_commands > 0, "{name} runs no cordon");
+    }
+}
+
+#[test]
 fn systemd_accepts_the_units() {
     if Command::new("systemd-analyze")
         .arg("--version")
