@@ -2,7 +2,7 @@
 //! the cloud metadata endpoint? A pure function of the policy file and the
 //! container's name, image and labels.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cordon_compiler::words;
 use cordon_policy::{Body, Mode, Peer, PolicyFile, Selection};
@@ -34,11 +34,13 @@ pub fn coverage(
     name: &str,
     image: &str,
     labels: &BTreeMap<String, String>,
+    image_labels: &BTreeSet<String>,
 ) -> Coverage {
     let c = cordon_policy::Candidate {
         name,
         image,
         labels,
+        image_labels,
     };
     let (policy, body) = match file.select(&c) {
         Selection::Policy(p) => (p.name.clone(), Some(&p.body)),
@@ -105,7 +107,7 @@ mod tests {
     #[test]
     fn the_embedded_default_blocks() {
         let f = cordon_policy::embedded_default();
-        let cov = coverage(&f, "web", "nginx", &BTreeMap::new());
+        let cov = coverage(&f, "web", "nginx", &BTreeMap::new(), &BTreeSet::new());
         assert_eq!(cov.policy, "default");
         assert!(cov.blocks(), "{cov:?}");
     }
@@ -116,19 +118,38 @@ mod tests {
             "version: 1\nsets:\n  lan: [10.1.0.0/16]\npolicies:\n  - name: a\n    select: { name: \"a*\" }\n    egress:\n      - to: [lan, 169.254.169.254]\n  - name: b\n    select: { name: \"b*\" }\n    mode: audit\n    egress:\n      - to: [internet]\n  - name: c\n    select: { name: \"c*\" }\n    egress:\n      - to: [any]\n",
         );
         let none = BTreeMap::new();
-        let a = coverage(&f, "a1", "x", &none);
+        let a = coverage(&f, "a1", "x", &none, &BTreeSet::new());
         assert_eq!(a.opens_private, ["set lan", "169.254.169.254/32"]);
         assert_eq!(a.opens_metadata, ["169.254.169.254/32"]);
-        let b = coverage(&f, "b1", "x", &none);
+        let b = coverage(&f, "b1", "x", &none, &BTreeSet::new());
         assert!(b.audit_only && !b.blocks());
-        let c = coverage(&f, "c1", "x", &none);
+        let c = coverage(&f, "c1", "x", &none, &BTreeSet::new());
         assert_eq!(c.opens_metadata, ["any"]);
         let unknown = coverage(
             &f,
             "z",
             "x",
             &BTreeMap::from([("cordon.policy".to_string(), "nope".to_string())]),
+            &BTreeSet::new(),
         );
         assert!(unknown.blocks());
+    }
+
+    #[test]
+    fn an_image_s_policy_label_is_judged_as_the_daemon_judges_it() {
+        let text = "version: 1\npolicies:\n  - name: deny\n    egress: []\n";
+        let labels = BTreeMap::from([("cordon.policy".to_string(), "deny".to_string())]);
+        let from_image = BTreeSet::from(["cordon.policy".to_string()]);
+        let cov = coverage(&file(text), "x", "img", &labels, &from_image);
+        assert_eq!(cov.policy, "default");
+        let trusting = file(&format!("trust_image_labels: true\n{text}"));
+        assert_eq!(
+            coverage(&trusting, "x", "img", &labels, &from_image).policy,
+            "deny"
+        );
+        assert_eq!(
+            coverage(&file(text), "x", "img", &labels, &BTreeSet::new()).policy,
+            "deny"
+        );
     }
 }

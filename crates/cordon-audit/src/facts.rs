@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use bollard::models::{
-    ContainerInspectResponse, ImageHistoryResponseItem, ImageInspect, NetworkInspect, SystemInfo,
-    SystemVersion,
+    ContainerInspectResponse, ImageHistoryResponseItem, ImageInspect, Network, NetworkInspect,
+    SystemInfo, SystemVersion,
 };
 use cordon_policy::PolicyFile;
 
@@ -25,6 +25,8 @@ pub struct Facts {
     pub daemon: Option<DaemonConfig>,
     /// The default `bridge` network (`GET /networks/bridge`).
     pub default_bridge: Option<NetworkInspect>,
+    /// Every network (`GET /networks`).
+    pub networks: Vec<Network>,
     /// Host files, mounts, audit rules, namespaces.
     pub host: HostFacts,
     /// The audited containers.
@@ -206,4 +208,7 @@ pub struct CordonFacts {
     pub table_installed: Option<bool>,
     /// Why the table could not be checked.
     pub table_error: Option<String>,
+    /// Docker's networks (for their drivers); `None` when they could not
+    /// be listed.
+    pub networks: Option<Vec<cordon_inventory::Network>>,
 }

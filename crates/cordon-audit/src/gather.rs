@@ -62,7 +62,7 @@ pub async fn gather(
             "cannot {what}: {e} (is dockerd running and reachable?)"
         ))
     };
-    let (info, version, bridge, daemon, ids) = tokio::join!(
+    let (info, version, bridge, daemon, ids, listed) = tokio::join!(
         docker.info(),
         docker.version(),
         docker.inspect_network(
@@ -71,7 +71,23 @@ pub async fn gather(
         ),
         cordon_docker::nat::daemon_process(docker),
         container_ids(docker, &scope.containers),
+        docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>),
     );
+    // Docker's network list, raw (bridge names, for CORDON-3) and as the
+    // inventory sees it (drivers, for CORDON-2); `None` when unlisted.
+    let (raw_networks, networks) = match listed {
+        Ok(list) => {
+            let seen = list
+                .iter()
+                .map(|n| cordon_docker::inventory::network_from(n, false))
+                .collect();
+            (list, Some(seen))
+        }
+        Err(e) => {
+            warnings.push(format!("cannot list Docker's networks: {e}"));
+            (Vec::new(), None)
+        }
+    };
     let info = info.map_err(|e| api("ask Docker for /info", e))?;
     let version = version.map_err(|e| api("ask Docker for /version", e))?;
     let ids = ids?;
@@ -166,6 +182,7 @@ pub async fn gather(
         version,
         daemon,
         default_bridge: bridge.ok(),
+        networks: raw_networks,
         host,
         containers,
         images,
@@ -173,6 +190,7 @@ pub async fn gather(
             policy: scope.policy,
             table_installed,
             table_error,
+            networks,
         },
     })
 }

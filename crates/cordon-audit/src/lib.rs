@@ -17,6 +17,7 @@
 pub mod caps;
 pub mod checks;
 pub mod coverage;
+pub mod enforceable;
 pub mod facts;
 pub mod flags;
 pub mod gather;

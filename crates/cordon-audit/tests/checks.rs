@@ -440,6 +440,44 @@ fn cordon_coverage_as_configured_and_as_installed() {
     assert!(web.status == Status::Fail && web.mismatch, "{web:?}");
 }
 
+/// A bridge network with a custom bridge name is not covered by cordon's
+/// unbound-bridge guard (which matches `br-*` and `docker0`): flagged.
+#[test]
+fn custom_bridge_names_are_flagged() {
+    use bollard::models::Network;
+    let net = |name: &str, driver: &str, bridge: Option<&str>| Network {
+        name: Some(name.into()),
+        driver: Some(driver.into()),
+        options: bridge.map(|b| {
+            HashMap::from([("com.docker.network.bridge.name".to_string(), b.to_string())])
+        }),
+        ..Default::default()
+    };
+    let mut f = host();
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "CORDON-3", "host").status, Status::NotApplicable);
+    f.networks = vec![
+        net("bridge", "bridge", Some("docker0")),
+        net("app", "bridge", None),
+        net("named", "bridge", Some("br-0a-named")),
+        net("custom", "bridge", Some("appbr0")),
+        net("lan", "bridge", Some("br-lan")),
+        net("host", "host", None),
+    ];
+    let r = audit(&f, Vec::new());
+    for ok in ["bridge", "app", "named"] {
+        assert_eq!(result(&r, "CORDON-3", ok).status, Status::Pass, "{ok}");
+    }
+    assert_eq!(result(&r, "CORDON-3", "lan").status, Status::Fail);
+    let custom = result(&r, "CORDON-3", "custom");
+    assert_eq!(custom.status, Status::Fail);
+    assert!(custom.evidence.contains("appbr0"), "{custom:?}");
+    assert!(!r
+        .results
+        .iter()
+        .any(|x| x.id == "CORDON-3" && x.object.name == "host"));
+}
+
 #[test]
 fn cap_add_all_is_a_capability_finding_not_a_privileged_disagreement() {
     let mut f = host();
@@ -457,4 +495,92 @@ fn cap_add_all_is_a_capability_finding_not_a_privileged_disagreement() {
     assert!(p.status == Status::Pass && !p.mismatch, "{p:?}");
     let k = result(&r, "5.4", "all");
     assert!(k.status == Status::Fail && !k.mismatch, "{k:?}");
+}
+
+/// A container attached to `networks` (by name), in network mode `mode`.
+fn attached(name: &str, mode: &str, networks: &[&str]) -> ContainerFacts {
+    let mut c = container(
+        name,
+        HostConfig {
+            network_mode: Some(mode.into()),
+            ..Default::default()
+        },
+    );
+    c.inspect.network_settings = Some(bollard::models::NetworkSettings {
+        networks: Some(
+            networks
+                .iter()
+                .map(|n| (n.to_string(), bollard::models::EndpointSettings::default()))
+                .collect(),
+        ),
+        ..Default::default()
+    });
+    c
+}
+
+#[test]
+fn cordon_2_flags_containers_cordon_cannot_enforce() {
+    let policy = cordon_policy::parse(
+        "p.yaml",
+        "version: 1\npolicies:\n  - name: web\n    select: { name: web }\n    egress: []\n  - name: locked\n    select: { name: \"side*\" }\n    egress: []\n",
+    )
+    .unwrap();
+    let net = |name: &str, driver: &str| cordon_inventory::Network {
+        id: format!("{name}-net"),
+        name: name.into(),
+        driver: driver.into(),
+        bridge: (driver == "bridge").then(|| format!("br-{name}")),
+        ..Default::default()
+    };
+    let mut f = host();
+    f.cordon.policy = Some(policy);
+    f.cordon.networks = Some(vec![
+        net("app", "bridge"),
+        net("host", "host"),
+        net("none", "null"),
+        net("lan", "macvlan"),
+    ]);
+    f.containers.push(attached("web", "app", &["app"]));
+    f.containers.push(attached("hostnet", "host", &["host"]));
+    f.containers.push(attached("mv", "lan", &["lan"]));
+    f.containers.push(attached("iso", "none", &["none"]));
+    f.containers.push(attached("side", "container:web-id", &[]));
+    let r = audit(&f, Vec::new());
+    let web = result(&r, "CORDON-2", "web");
+    assert_eq!(web.status, Status::Pass, "{web:?}");
+    assert_eq!(result(&r, "CORDON-2", "iso").status, Status::Pass);
+    let hostnet = result(&r, "CORDON-2", "hostnet");
+    assert_eq!(hostnet.status, Status::Fail);
+    assert!(hostnet.evidence.contains("host's network"), "{hostnet:?}");
+    let mv = result(&r, "CORDON-2", "mv");
+    assert_eq!(mv.status, Status::Fail);
+    assert!(mv.evidence.contains("driver macvlan"), "{mv:?}");
+    let side = result(&r, "CORDON-2", "side");
+    assert_eq!(side.status, Status::Fail);
+    assert!(
+        side.evidence
+            .contains("shares the network namespace of container web"),
+        "{side:?}"
+    );
+    assert!(
+        side.evidence
+            .contains("(policy web); WARNING: its own policy locked differs"),
+        "{side:?}"
+    );
+    // Sharing the namespace of a container outside the audited set.
+    f.containers
+        .push(attached("lone", "container:elsewhere", &[]));
+    let r = audit(&f, Vec::new());
+    let lone = result(&r, "CORDON-2", "lone");
+    assert_eq!(lone.status, Status::Fail);
+    assert!(
+        lone.evidence
+            .contains("container elsewhere (not among the audited containers)"),
+        "{lone:?}"
+    );
+    // Without the network list, drivers cannot be judged; modes still are.
+    f.cordon.networks = None;
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "CORDON-2", "mv").status, Status::NotApplicable);
+    assert_eq!(result(&r, "CORDON-2", "hostnet").status, Status::Fail);
 }

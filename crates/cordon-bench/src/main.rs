@@ -21,6 +21,12 @@
 //!   this process's VmRSS (kB) before the state was built (the baseline),
 //!   after the first sync, along the updates and after them, as one JSON
 //!   object. Run by `scripts/bench-daemon`.
+//! * `cordon-bench reload` — `cordon reload` at 10, 1,000 and 10,000
+//!   synthetic containers: the daemon's engine, synced into a throw-away
+//!   network namespace, puts a policy of another shape in force (one
+//!   transaction, then the conntrack judgement), against the baseline of a
+//!   whole first install of the same inventory in the same run. Prints a
+//!   Markdown table. Run by `scripts/bench-reload`.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -358,6 +364,60 @@ fn daemon_memory(n: usize, updates: Option<usize>) {
     );
 }
 
+/// `cordon reload` at several sizes, against a first whole install.
+fn reload_bench() {
+    use cordon_daemon::engine::{Engine, Outcome};
+    let other = format!(
+        "{POLICY}  - name: extra\n    select: {{ label: {{ app: extra }} }}\n    egress: [{{ to: [internet] }}]\n"
+    );
+    let policies = [
+        (policy(), cordon_dataplane::InForce::new("a.yaml", POLICY)),
+        (
+            cordon_policy::parse("b.yaml", &other).expect("second policy parses"),
+            cordon_dataplane::InForce::new("b.yaml", &other),
+        ),
+    ];
+    println!("| containers | first install, baseline (ms) | reload (ms) | reload / install |");
+    println!("|---:|---:|---:|---:|");
+    for n in [10, 1_000, 10_000] {
+        let runs = 5;
+        let mut install_t = Vec::new();
+        let mut reload_t = Vec::new();
+        for _ in 0..runs {
+            let ns = Ns::new("cb-reload");
+            let root =
+                std::env::temp_dir().join(format!("cordon-bench-reload-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(&root).expect("state dir");
+            let mut inv = inventory(n, None);
+            inv.containers
+                .sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+            let mut engine = Engine::new(
+                policies[0].0.clone(),
+                Nft::in_netns(&ns.0),
+                cordon_dataplane::StateDir::at(&root),
+            );
+            engine.set_inventory(inv);
+            let t = Instant::now();
+            let first = engine.sync().expect("first sync");
+            install_t.push(ms(t.elapsed()));
+            assert!(matches!(first, Outcome::Replaced(_)), "{first:?}");
+            for (p, src) in [&policies[1], &policies[0]] {
+                let t = Instant::now();
+                let out = engine.reload(p.clone(), src.clone()).expect("reload");
+                reload_t.push(ms(t.elapsed()));
+                assert!(matches!(out, Outcome::Replaced(_)), "{out:?}");
+            }
+            let _ = std::fs::remove_dir_all(&root);
+        }
+        let (install, reload) = (median(install_t), median(reload_t));
+        println!(
+            "| {n} | {install:.1} | {reload:.1} | {:.2} |",
+            reload / install
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
@@ -375,8 +435,9 @@ fn main() {
             arg(4).parse().expect("SECS"),
         ),
         "daemon-memory" => daemon_memory(arg(2).parse().unwrap_or(1_000), arg(3).parse().ok()),
+        "reload" => reload_bench(),
         _ => {
-            eprintln!("usage: cordon-bench install | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS | daemon-memory [N [UPDATES]]");
+            eprintln!("usage: cordon-bench install | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS | daemon-memory [N [UPDATES]] | reload");
             std::process::exit(2);
         }
     }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use cordon_compiler::{compile, json, text, Compiled};
 use cordon_dataplane::{check_environment, BrNetfilter, Nft, StateDir};
-use cordon_inventory::Inventory;
+use cordon_inventory::{Inventory, Shown};
 use cordon_policy::PolicyFile;
 
 use crate::{load, CmdResult, Failure, Format};
@@ -31,8 +31,8 @@ pub fn plan(config: Option<&Path>, inventory: Option<&Path>, output: Format) -> 
                 let addrs: Vec<String> = a.addresses.iter().map(ToString::to_string).collect();
                 println!(
                     "# container {} -> policy {} [{}]",
-                    a.container,
-                    a.policy,
+                    Shown(&a.container),
+                    Shown(&a.policy),
                     addrs.join(", ")
                 );
             }
@@ -73,9 +73,9 @@ pub fn inventory(output: Format) -> CmdResult {
                     .collect();
                 println!(
                     "{:<24} {:<14} {:<18} {}",
-                    c.name,
-                    c.short_id(),
-                    ifaces.join(","),
+                    Shown(&c.name),
+                    Shown(c.short_id()),
+                    Shown(&ifaces.join(",")),
                     addrs.join(", ")
                 );
             }

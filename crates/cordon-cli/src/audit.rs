@@ -17,9 +17,9 @@ pub struct AuditArgs {
     /// (default /etc/cordon/cordon.yaml, else the embedded default).
     #[arg(short = 'c', long = "config")]
     config: Option<PathBuf>,
-    /// table (colour on a terminal), json (schema in docs/audit.md) or
-    /// sarif (SARIF 2.1.0).
-    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    /// text (a table, colour on a terminal; `table` is an alias), json
+    /// (schema in docs/audit.md) or sarif (SARIF 2.1.0).
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     output: Output,
     /// Exit 1 when a finding is at or above this severity.
     #[arg(long = "fail-on", value_enum, default_value = "high")]
@@ -35,8 +35,9 @@ pub struct AuditArgs {
 /// Output formats of `cordon audit`.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Output {
-    /// For people.
-    Table,
+    /// For people: a table.
+    #[value(name = "text", alias = "table")]
+    Text,
     /// For programs.
     Json,
     /// For code-scanning tools.
@@ -88,7 +89,7 @@ pub fn run(args: AuditArgs) -> CmdResult {
     })?;
     let report = cordon_audit::audit(&facts, warnings);
     let text = match args.output {
-        Output::Table => {
+        Output::Text => {
             // Colour on a terminal, unless NO_COLOR is set.
             let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             render::table::render(&report, colour, args.all)

@@ -18,12 +18,17 @@ pub fn run(
     socket: Option<PathBuf>,
     reconcile_every: Duration,
     metrics: Option<std::net::SocketAddr>,
+    metrics_token_file: Option<&Path>,
 ) -> CmdResult {
     if let Some(addr) = metrics.filter(|a| !a.ip().is_loopback()) {
         return Err(Failure::env(format!(
             "cordon daemon: --metrics {addr}: only a loopback address (127.0.0.1, ::1) is allowed; the metrics name every container"
         )));
     }
+    let metrics_token = metrics_token_file
+        .map(cordon_daemon::metrics::read_token)
+        .transpose()
+        .map_err(|e| Failure::env(format!("cordon daemon: {e}")))?;
     let (policy, source) = load::to_install(config)?;
     check_environment().map_err(Failure::env)?;
     cordon_daemon::run(cordon_daemon::Options {
@@ -33,6 +38,7 @@ pub fn run(
         reconcile_every,
         state: StateDir::default(),
         metrics,
+        metrics_token,
     })
     .map_err(Failure::env)
 }

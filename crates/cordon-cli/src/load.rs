@@ -13,7 +13,7 @@ use cordon_dataplane::{sha256_hex, InForce, StateDir};
 use cordon_inventory::Inventory;
 use cordon_policy::{LoadError, PolicyFile};
 
-use crate::{CmdResult, Failure};
+use crate::{CmdResult, Failure, Format};
 
 /// The policy file used when `-c` is not given, if it exists.
 pub const DEFAULT_CONFIG: &str = "/etc/cordon/cordon.yaml";
@@ -74,6 +74,15 @@ pub fn policy_in_force(
     socket: Option<&Path>,
 ) -> Result<(PolicyFile, Option<InForce>), Failure> {
     let socket = socket.map_or_else(admin::socket_path, Path::to_path_buf);
+    if let Some(file) = config {
+        // The policy in force only serves to name a difference: a daemon
+        // or state that cannot be read is no reason to fail.
+        let current = daemon_policy(&socket)
+            .ok()
+            .flatten()
+            .or_else(|| StateDir::default().in_force().ok().flatten());
+        return Ok((policy(Some(file))?, current));
+    }
     let daemon = daemon_policy(&socket)?;
     let recorded = if daemon.is_none() {
         StateDir::default().in_force().map_err(Failure::env)?
@@ -81,7 +90,7 @@ pub fn policy_in_force(
         None
     };
     let current = daemon.clone().or_else(|| recorded.clone());
-    let source = choose(config, daemon, recorded, Path::new(DEFAULT_CONFIG).exists());
+    let source = choose(None, daemon, recorded, Path::new(DEFAULT_CONFIG).exists());
     let policy = match source {
         Source::Daemon(p) | Source::Recorded(p) => parse_in_force(&p)?,
         Source::Flag(f) => policy(Some(&f))?,
@@ -183,15 +192,49 @@ pub fn load_failure(e: LoadError) -> Failure {
 }
 
 /// `cordon check`.
-pub fn check(config: Option<&Path>) -> CmdResult {
-    let p = policy(config)?;
-    println!(
-        "{}: ok ({} policies, {} sets)",
-        p.source,
-        p.policies.len(),
-        p.sets.len()
-    );
-    Ok(())
+pub fn check(config: Option<&Path>, output: Format) -> CmdResult {
+    if output == Format::Text {
+        let p = policy(config)?;
+        println!(
+            "{}: ok ({} policies, {} sets)",
+            p.source,
+            p.policies.len(),
+            p.sets.len()
+        );
+        return Ok(());
+    }
+    let (file, parsed) = match config {
+        Some(path) => {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::env(format!("cannot read {shown}: {e}")))?;
+            let parsed = cordon_policy::parse(&shown, &text);
+            (shown, parsed)
+        }
+        None => {
+            let p = policy(None)?;
+            (p.source.clone(), Ok(p))
+        }
+    };
+    let v = match &parsed {
+        Ok(p) => serde_json::json!({
+            "file": file, "ok": true, "policies": p.policies.len(), "sets": p.sets.len(), "errors": [],
+        }),
+        Err(diags) => serde_json::json!({
+            "file": file, "ok": false,
+            "errors": diags.iter().map(|d| serde_json::json!({
+                "file": d.file, "line": d.loc.line, "column": d.loc.col, "message": d.message,
+            })).collect::<Vec<_>>(),
+        }),
+    };
+    println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
+    match parsed {
+        Ok(_) => Ok(()),
+        Err(diags) => Err(Failure::invalid(format!(
+            "{file}: {} error(s)",
+            diags.len()
+        ))),
+    }
 }
 
 /// Reads a saved inventory.

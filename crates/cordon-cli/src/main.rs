@@ -6,6 +6,7 @@
 
 mod apply;
 mod audit;
+mod authz;
 mod daemon;
 mod generate;
 mod load;
@@ -77,6 +78,9 @@ enum Cmd {
         /// Policy file (default /etc/cordon/cordon.yaml, else the embedded default).
         #[arg(short = 'c', long = "config")]
         config: Option<PathBuf>,
+        /// text, or json (`{"file", "ok", "policies", "sets", "errors": [{"file", "line", "column", "message"}]}`).
+        #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+        output: Format,
     },
     /// Print the ruleset cordon would install for the running containers.
     Plan {
@@ -124,14 +128,19 @@ enum Cmd {
         /// The admin socket (default $CORDON_SOCKET or /run/cordon/cordon.sock).
         #[arg(long)]
         socket: Option<PathBuf>,
-        /// Seconds between full comparisons of the kernel with the desired
-        /// state (changes by others are also repaired as soon as they happen).
-        #[arg(long, default_value_t = 10.0)]
-        reconcile_every: f64,
+        /// Time between full comparisons of the kernel with the desired
+        /// state, e.g. 10s, 1m, 500ms (changes by others are also repaired
+        /// as soon as they happen).
+        #[arg(long, default_value = "10s", value_name = "DURATION")]
+        reconcile_every: String,
         /// Also serve GET /metrics over HTTP on this loopback address,
-        /// e.g. 127.0.0.1:9464.
+        /// e.g. 127.0.0.1:9464 (`cordon metrics` needs no port).
         #[arg(long, value_name = "ADDR")]
         metrics: Option<std::net::SocketAddr>,
+        /// With --metrics: require `Authorization: Bearer <token>`, the
+        /// token read from FILE (owned by root, not readable by others).
+        #[arg(long, value_name = "FILE", requires = "metrics")]
+        metrics_token_file: Option<PathBuf>,
     },
     /// Dropped (and audited) connections and refused DNS names, with the
     /// container and policy; from the daemon.
@@ -219,24 +228,55 @@ enum Cmd {
         /// The directory, created if missing.
         dir: PathBuf,
     },
+    /// Serve as Docker authorization plugin `cordon`: refuse containers
+    /// whose policy cordon could not enforce (docs/authz.md).
+    Authz {
+        /// Policy file.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// The plugin socket; dockerd finds plugin NAME at
+        /// /run/docker/plugins/NAME.sock.
+        #[arg(long, default_value = cordon_authz::serve::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+}
+
+/// A positive duration in humantime's syntax (`10s`, `1m`, `500ms`); a
+/// bare number is seconds.
+fn parse_interval(s: &str) -> Option<std::time::Duration> {
+    let d = match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => std::time::Duration::from_secs_f64(secs),
+        Ok(_) => return None,
+        Err(_) => humantime::parse_duration(s).ok()?,
+    };
+    (!d.is_zero()).then_some(d)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false);
+        .with_target(false)
+        // Colour only for a person at a terminal, never into a file or
+        // the journal.
+        .with_ansi(std::io::stderr().is_terminal());
+    // Under systemd the journal stamps every line itself.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     // CORDON_LOG_FORMAT=json: one JSON object per line, for log shippers.
-    if std::env::var("CORDON_LOG_FORMAT").as_deref() == Ok("json") {
-        logs.json().init();
-    } else {
-        logs.init();
+    match (
+        std::env::var("CORDON_LOG_FORMAT").as_deref() == Ok("json"),
+        journal,
+    ) {
+        (true, _) => logs.json().init(),
+        (false, true) => logs.without_time().init(),
+        (false, false) => logs.init(),
     }
     let result = match cli.cmd {
-        Cmd::Check { config } => load::check(config.as_deref()),
+        Cmd::Check { config, output } => load::check(config.as_deref(), output),
         Cmd::Plan {
             config,
             inventory,
@@ -249,18 +289,19 @@ fn main() -> ExitCode {
             socket,
             reconcile_every,
             metrics,
+            metrics_token_file,
         } => {
-            if !(reconcile_every > 0.0 && reconcile_every.is_finite()) {
-                Err(Failure::env(
-                    "cordon daemon: --reconcile-every must be a positive number of seconds",
-                ))
-            } else {
-                daemon::run(
+            match parse_interval(&reconcile_every) {
+                None => Err(Failure::env(format!(
+                    "cordon daemon: --reconcile-every {reconcile_every}: not a duration; write e.g. 10s, 1m or 500ms"
+                ))),
+                Some(every) => daemon::run(
                     config.as_deref(),
                     socket,
-                    std::time::Duration::from_secs_f64(reconcile_every),
+                    every,
                     metrics,
-                )
+                    metrics_token_file.as_deref(),
+                ),
             }
         }
         Cmd::Status {
@@ -290,6 +331,7 @@ fn main() -> ExitCode {
         Cmd::Default => generate::default(),
         Cmd::Completions { shell } => generate::completions(&shell),
         Cmd::Man { dir } => generate::man(&dir),
+        Cmd::Authz { config, socket } => authz::run(config.as_deref(), Some(socket)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,7 +13,7 @@ use cordon_daemon::admin::{self, Request};
 use cordon_daemon::sets::{self, Op};
 use cordon_dataplane::{check_environment, Nft, StateDir};
 
-use crate::{load, CmdResult, Failure};
+use crate::{load, CmdResult, Failure, Format};
 
 /// What to do with a set.
 #[derive(Subcommand)]
@@ -38,15 +38,23 @@ pub enum SetOp {
     List {
         /// The set's name.
         set: String,
+        /// text (one member a line) or json (an object with the set's
+        /// name and members).
+        #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+        output: Format,
     },
 }
 
 /// Runs a set command.
 pub fn run(config: Option<&Path>, socket: Option<PathBuf>, op: SetOp) -> CmdResult {
+    let mut json = false;
     let (name, op, addrs) = match op {
         SetOp::Add { set, addrs } => (set, Op::Add, addrs),
         SetOp::Del { set, addrs } => (set, Op::Del, addrs),
-        SetOp::List { set } => (set, Op::List, Vec::new()),
+        SetOp::List { set, output } => {
+            json = output == Format::Json;
+            (set, Op::List, Vec::new())
+        }
     };
     let path = socket.unwrap_or_else(admin::socket_path);
     let (policy, current) = load::policy_in_force(config, Some(&path))?;
@@ -65,7 +73,7 @@ pub fn run(config: Option<&Path>, socket: Option<PathBuf>, op: SetOp) -> CmdResu
                 message: r.message,
             });
         }
-        print_result(op, &r.message, r.members.unwrap_or_default());
+        print_result(op, &name, json, &r.message, r.members.unwrap_or_default());
         return Ok(());
     }
 
@@ -84,7 +92,13 @@ pub fn run(config: Option<&Path>, socket: Option<PathBuf>, op: SetOp) -> CmdResu
         } else {
             target
         };
-        print_result(op, "", members.iter().map(ToString::to_string).collect());
+        print_result(
+            op,
+            &name,
+            json,
+            "",
+            members.iter().map(ToString::to_string).collect(),
+        );
         return Ok(());
     }
     if installed {
@@ -103,8 +117,11 @@ pub fn run(config: Option<&Path>, socket: Option<PathBuf>, op: SetOp) -> CmdResu
     Ok(())
 }
 
-fn print_result(op: Op, message: &str, members: Vec<String>) {
-    if op == Op::List {
+fn print_result(op: Op, set: &str, json: bool, message: &str, members: Vec<String>) {
+    if json {
+        let v = serde_json::json!({ "set": set, "members": members });
+        println!("{v}");
+    } else if op == Op::List {
         for m in members {
             println!("{m}");
         }

@@ -220,3 +220,48 @@ fn missing_nft_is_one_line_and_exit_2() {
         "the nft command is missing: install nftables (apt-get install nftables)"
     );
 }
+
+#[test]
+fn check_json_lists_every_located_error() {
+    let o = cordon(&["check", "-c", &fixture("spec.yaml"), "-o", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["errors"].as_array().map(Vec::len), Some(0));
+    let (_d, bad) = temp_file(
+        "bad.yaml",
+        "version: 1\ndefault:\n  egress:\n    - to: [nowhere]\n      ports: [99999/tcp]\n",
+    );
+    let o = cordon(&["check", "-c", &bad, "-o", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(v["ok"], false);
+    let errors = v["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 2, "{v}");
+    assert_eq!(errors[0]["file"], bad.as_str());
+    assert_eq!(errors[0]["line"], 4);
+    assert_eq!(errors[1]["line"], 5);
+    assert!(stderr(&o).contains("2 error(s)"), "{}", stderr(&o));
+}
+
+#[test]
+fn durations_are_humantime_and_a_bad_one_is_one_line() {
+    let o = cordon(&["daemon", "--reconcile-every", "soon"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("--reconcile-every soon"), "{e}");
+    let o = cordon(&["daemon", "--reconcile-every", "0s"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn audit_takes_text_and_keeps_table_as_an_alias() {
+    for fmt in ["text", "table"] {
+        let o = cordon(&["audit", "-o", fmt, "--help"]);
+        assert_eq!(o.status.code(), Some(0), "{fmt}: {}", stderr(&o));
+    }
+    let o = cordon(&["audit", "-o", "html"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("text"), "{}", stderr(&o));
+}

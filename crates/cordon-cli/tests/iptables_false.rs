@@ -17,9 +17,9 @@
 //! (and fails under CI=true).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};
@@ -27,12 +27,10 @@ use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, Ipam, IpamConfig, NetworkCreateRequest,
     NetworkingConfig,
 };
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
 use bollard::Docker;
 use cordon_lab::docker::block_on;
-use cordon_lab::{lab_or_skip, Netns, TcpServer, Uplink};
+use cordon_lab::{lab_or_skip, Netns, SecondDocker, TcpServer, Uplink};
 use futures_util::StreamExt;
 
 const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
@@ -47,168 +45,6 @@ const BANNER: &str = "hello-inet";
 
 /// The default bridge the test gives the second dockerd, and its address.
 const DEFAULT_BRIDGE_ADDR: &str = "10.132.0.1/24";
-
-/// A second dockerd running with `--iptables=false`. Dropping it removes
-/// its containers and networks, stops it and deletes its directories and
-/// its default bridge.
-///
-/// It gets a bridge of its own (`-b`), not `--bridge=none`: a dockerd
-/// without a default bridge deletes the host's `docker0` as it starts
-/// (libnetwork's `removeDefaultBridgeInterface`), which would cut off the
-/// host's own dockerd.
-struct SecondDocker {
-    child: Option<Child>,
-    docker: Option<Docker>,
-    bridge: Option<String>,
-    dirs: Vec<PathBuf>,
-    files: Vec<PathBuf>,
-}
-
-impl SecondDocker {
-    fn start() -> SecondDocker {
-        let tag = format!("cordon-test-docker-{}", std::process::id());
-        let data_root = PathBuf::from(format!("/var/lib/{tag}"));
-        let exec_root = PathBuf::from(format!("/run/{tag}"));
-        let config = PathBuf::from(format!("/run/{tag}.json"));
-        let pidfile = PathBuf::from(format!("/run/{tag}.pid"));
-        let mut me = SecondDocker {
-            child: None,
-            docker: None,
-            bridge: None,
-            dirs: vec![data_root.clone(), exec_root.clone()],
-            files: vec![config.clone(), pidfile.clone(), PathBuf::from(SOCK)],
-        };
-        assert!(
-            !Path::new(SOCK).exists() || std::os::unix::net::UnixStream::connect(SOCK).is_err(),
-            "a daemon already listens on {SOCK}"
-        );
-        let _ = std::fs::remove_file(SOCK);
-        let bridge = format!("cl-ipf{}", std::process::id());
-        cordon_lab::sh("ip", &["link", "add", &bridge, "type", "bridge"]);
-        me.bridge = Some(bridge.clone());
-        cordon_lab::sh("ip", &["addr", "add", DEFAULT_BRIDGE_ADDR, "dev", &bridge]);
-        cordon_lab::sh("ip", &["link", "set", &bridge, "up"]);
-        // Its own file, so the host's /etc/docker/daemon.json is not read.
-        std::fs::write(&config, "{\"log-level\": \"warn\"}\n").expect("write daemon.json");
-        let log = std::fs::File::create(format!("/run/{tag}.log")).expect("dockerd log");
-        me.files.push(PathBuf::from(format!("/run/{tag}.log")));
-        let child = Command::new("dockerd")
-            .args(["-H", &format!("unix://{SOCK}")])
-            .arg("--data-root")
-            .arg(&data_root)
-            .arg("--exec-root")
-            .arg(&exec_root)
-            .arg("--pidfile")
-            .arg(&pidfile)
-            .arg("--config-file")
-            .arg(&config)
-            .args(["--bridge", &bridge])
-            .args([
-                "--iptables=false",
-                "--storage-driver=vfs",
-                "--containerd-namespace=cordon-test",
-                "--containerd-plugins-namespace=cordon-test-plugins",
-            ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start dockerd");
-        me.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let docker = loop {
-            let ready = Path::new(SOCK).exists().then(|| {
-                Docker::connect_with_unix(SOCK, 30, bollard::API_DEFAULT_VERSION)
-                    .ok()
-                    .filter(|d| block_on(d.ping()).is_ok())
-            });
-            if let Some(Some(d)) = ready {
-                break d;
-            }
-            if let Some(Ok(Some(status))) = me.child.as_mut().map(Child::try_wait) {
-                panic!(
-                    "the second dockerd exited ({status}): {}",
-                    std::fs::read_to_string(format!("/run/{tag}.log")).unwrap_or_default()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the second dockerd did not answer within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        };
-        let docker = block_on(docker.negotiate_version()).expect("API version");
-        me.docker = Some(docker);
-        me
-    }
-
-    fn client(&self) -> &Docker {
-        self.docker.as_ref().expect("connected")
-    }
-}
-
-impl Drop for SecondDocker {
-    fn drop(&mut self) {
-        if let Some(d) = &self.docker {
-            block_on(async {
-                let all = ListContainersOptionsBuilder::new().all(true).build();
-                for c in d.list_containers(Some(all)).await.unwrap_or_default() {
-                    if let Some(id) = c.id {
-                        let force = RemoveContainerOptionsBuilder::new().force(true).build();
-                        let _ = d.remove_container(&id, Some(force)).await;
-                    }
-                }
-                for n in d.list_networks(None).await.unwrap_or_default() {
-                    if matches!(n.name.as_deref(), Some("bridge" | "host" | "none")) {
-                        continue;
-                    }
-                    if let Some(id) = n.id {
-                        if let Err(e) = d.remove_network(&id).await {
-                            eprintln!("cannot remove network {id} of the second dockerd: {e}");
-                        }
-                    }
-                }
-            });
-        }
-        if let Some(mut child) = self.child.take() {
-            // SAFETY: kill(2) on the pid of a child we have not reaped yet.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            if matches!(child.try_wait(), Ok(None)) {
-                eprintln!("the second dockerd ignored SIGTERM; killing it");
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-        // Whatever it left mounted under its directories (deepest first).
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut mine: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| self.dirs.iter().any(|d| Path::new(m).starts_with(d)))
-            .collect();
-        mine.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in mine {
-            let _ = Command::new("umount").args(["-l", m]).status();
-        }
-        if let Some(bridge) = self.bridge.take() {
-            let _ = Command::new("ip").args(["link", "del", &bridge]).status();
-        }
-        for d in &self.dirs {
-            if d.exists() {
-                if let Err(e) = std::fs::remove_dir_all(d) {
-                    eprintln!("cannot remove {}: {e}", d.display());
-                }
-            }
-        }
-        for f in &self.files {
-            let _ = std::fs::remove_file(f);
-        }
-    }
-}
 
 /// `iptables` rules accepting forwarded traffic of one bridge: the host's
 /// own dockerd set the `FORWARD` policy to `DROP`, which a host whose only
@@ -400,7 +236,7 @@ fn cordon_masquerades_for_a_dockerd_without_iptables() {
         "cordon's tables are installed already; run cordon down first"
     );
     let state = tempfile::tempdir().expect("state dir");
-    let dockerd = SecondDocker::start();
+    let dockerd = SecondDocker::start(SOCK, DEFAULT_BRIDGE_ADDR, &["--iptables=false"]);
     let d = dockerd.client();
     block_on(cordon_lab::image::ensure(d, cordon_lab::TEST_IMAGE))
         .expect("load the test image into the second dockerd");

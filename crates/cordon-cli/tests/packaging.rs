@@ -8,6 +8,13 @@ use std::process::Command;
 
 const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
 
+/// The units the package installs.
+const UNITS: [&str; 3] = [
+    "cordon.service",
+    "cordon-boot.service",
+    "cordon-authz.service",
+];
+
 fn unit(name: &str) -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/");
     std::fs::read_to_string(format!("{path}{name}")).expect("unit file")
@@ -32,11 +39,24 @@ fn boot_unit_runs_before_docker_and_the_daemon_after_it() {
     assert!(values(&daemon, "Requires").contains(&"cordon-boot.service"));
     assert_eq!(values(&daemon, "ExecStart"), ["/usr/bin/cordon", "daemon"]);
     assert_eq!(values(&daemon, "Restart"), ["always"]);
+    assert_eq!(values(&daemon, "Type"), ["notify"]);
+    assert_eq!(
+        values(&daemon, "ExecReload"),
+        ["/usr/bin/cordon", "reload"]
+    );
+    // The authorization plugin must be up before dockerd asks it.
+    let authz = unit("cordon-authz.service");
+    assert!(values(&authz, "Before").contains(&"docker.service"));
+    assert_eq!(
+        values(&authz, "ExecStart"),
+        ["/usr/bin/cordon", "authz"]
+    );
+    assert_eq!(values(&authz, "Restart"), ["always"]);
 }
 
 #[test]
 fn every_command_of_the_units_runs_the_packaged_binary() {
-    for name in ["cordon.service", "cordon-boot.service"] {
+    for name in UNITS {
         let text = unit(name);
         let mut cordon_commands = 0;
         for line in text.lines().filter(|l| l.starts_with("Exec")) {
@@ -75,7 +95,11 @@ fn systemd_accepts_the_units() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for name in ["cordon.service", "cordon-boot.service"] {
+    for name in [
+        "cordon.service",
+        "cordon-boot.service",
+        "cordon-authz.service",
+    ] {
         let text = unit(name).replace("/usr/bin/cordon", CORDON);
         std::fs::write(dir.path().join(name), text).unwrap();
     }
@@ -85,6 +109,7 @@ fn systemd_accepts_the_units() {
         .args(["verify", "--man=no"])
         .arg(dir.path().join("cordon.service"))
         .arg(dir.path().join("cordon-boot.service"))
+        .arg(dir.path().join("cordon-authz.service"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -102,7 +127,7 @@ fn the_units_document_themselves_with_generated_man_pages() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    for name in ["cordon.service", "cordon-boot.service"] {
+    for name in UNITS {
         let docs = values(&unit(name), "Documentation")
             .into_iter()
             .map(String::from)

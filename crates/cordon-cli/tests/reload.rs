@@ -217,6 +217,30 @@ fn reload_keeps_broken_files_out_loses_no_allowed_packet_and_ends_what_it_forbid
     );
     assert!(!lab.reaches(&web, "198.51.100.2", 80, "hello-inet"));
 
+    // `cordon apply` while the daemon runs is a reload, not an install
+    // behind its back.
+    let p4 = lab.file("p4.yaml", &policy(""));
+    let out = lab.cordon(&["apply", "-c", &p4]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("handing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(lab
+        .cordon_ok(&["status"])
+        .contains(&format!("policy: {p4} ")));
+    assert!(
+        within(5.0, || lab.reaches(&web, "198.51.100.2", 80, "hello-inet")).is_some(),
+        "the applied file is in force"
+    );
+    lab.cordon_ok(&["reload", "-c", &p3]);
+    assert!(!lab.reaches(&web, "198.51.100.2", 80, "hello-inet"));
+
     // SIGHUP re-reads the daemon's file (now p3's path).
     std::fs::write(&p3, policy("")).expect("rewrite");
     // SAFETY: kill(2) of the daemon this test started.
@@ -225,4 +249,76 @@ fn reload_keeps_broken_files_out_loses_no_allowed_packet_and_ends_what_it_forbid
         within(5.0, || lab.reaches(&web, "198.51.100.2", 80, "hello-inet")).is_some(),
         "SIGHUP put the rewritten file in force"
     );
+}
+
+/// Runs the daemon with systemd's notification socket and returns the
+/// notifications it sent (until SIGTERM) and its stderr.
+fn daemon_under_systemd(lab: &Lab, journal: bool) -> (Vec<String>, String) {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&path).expect("bind the notify socket");
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut cmd = lab.command(&["daemon"]);
+    cmd.env("NOTIFY_SOCKET", &path)
+        .env("CORDON_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if journal {
+        cmd.env("JOURNAL_STREAM", "8:4242");
+    } else {
+        cmd.env_remove("JOURNAL_STREAM");
+    }
+    let child = cmd.spawn().expect("start the daemon");
+    let mut buf = [0u8; 512];
+    let mut got = Vec::new();
+    let n = sock
+        .recv(&mut buf)
+        .expect("a notification before the timeout");
+    got.push(String::from_utf8_lossy(&buf[..n]).trim().to_string());
+    assert!(
+        cordon_lab::tables_installed(),
+        "READY=1 comes only once the ruleset is installed"
+    );
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    while let Ok(n) = sock.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).trim().to_string());
+        if got.last().is_some_and(|m| m.contains("STOPPING=1")) {
+            break;
+        }
+    }
+    let out = child.wait_with_output().expect("the daemon stops");
+    (got, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn the_daemon_tells_systemd_it_is_ready_and_logs_for_the_journal() {
+    let lab = lab_or_skip!(CORDON);
+    // Outside the journal (a pipe): time stamps, but no colour.
+    let (sent, logs) = daemon_under_systemd(&lab, false);
+    assert_eq!(
+        sent.first().map(String::as_str),
+        Some("READY=1"),
+        "{sent:?}"
+    );
+    assert!(sent.iter().any(|m| m.contains("STOPPING=1")), "{sent:?}");
+    let first = logs.lines().next().expect("the daemon logs");
+    assert!(first.starts_with("20"), "a time stamp leads: {first}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no ANSI colour into a pipe: {logs}"
+    );
+    // Under the journal ($JOURNAL_STREAM): no time stamps of its own.
+    let (sent, logs) = daemon_under_systemd(&lab, true);
+    assert_eq!(sent.first().map(String::as_str), Some("READY=1"));
+    assert!(!logs.is_empty());
+    for line in logs.lines() {
+        assert!(
+            !line.trim_start().starts_with("20"),
+            "no time stamp: {line}"
+        );
+    }
+    assert!(!logs.contains('\u{1b}'));
 }

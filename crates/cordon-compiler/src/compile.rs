@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use cordon_inventory::{Container, Inventory};
-use cordon_policy::{Body, Candidate, Mode, Peer, PolicyFile, PortSpec, Rule as PRule, Selection};
+use cordon_inventory::{Container, Inventory, Shown};
+use cordon_policy::{Body, Mode, Peer, PolicyFile, PortSpec, Rule as PRule, Selection};
 use ipnet::IpNet;
 
 use crate::nft::*;
@@ -95,17 +95,22 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
     let mut owner: HashMap<IpAddr, &str> = HashMap::new();
 
     for c in &inv.containers {
-        let (key, shown) = match policy.select(&Candidate {
-            name: &c.name,
-            image: &c.image,
-            labels: &c.labels,
-        }) {
+        let candidate = c.candidate();
+        if let Some(name) = policy.ignored_image_policy(&candidate) {
+            warnings.push(format!(
+                "container {}: its image's label cordon.policy={} is ignored (image labels select no policy unless the policy file sets trust_image_labels: true)",
+                Shown(&c.name),
+                Shown(name)
+            ));
+        }
+        let (key, shown) = match policy.select(&candidate) {
             Selection::Policy(p) => (p.name.clone(), p.name.clone()),
             Selection::Default => (DEFAULT_KEY.to_string(), "default".to_string()),
             Selection::UnknownLabel(name) => {
                 warnings.push(format!(
-                    "container {}: label cordon.policy={name} names no policy; it gets no network at all",
-                    c.name
+                    "container {}: label cordon.policy={} names no policy; it gets no network at all",
+                    Shown(&c.name),
+                    Shown(&name)
                 ));
                 (UNKNOWN_KEY.to_string(), format!("unknown policy {name}"))
             }
@@ -117,7 +122,8 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
                 if !ep.network.is_empty() {
                     warnings.push(format!(
                         "container {}: network {} is not a bridge network; cordon cannot enforce on it",
-                        c.name, ep.network
+                        Shown(&c.name),
+                        Shown(&ep.network)
                     ));
                 }
                 continue;
@@ -125,7 +131,8 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
             let Some(port) = &ep.host_iface else {
                 warnings.push(format!(
                     "container {}: no host interface found on network {}; its traffic there is dropped",
-                    c.name, ep.network
+                    Shown(&c.name),
+                    Shown(&ep.network)
                 ));
                 continue;
             };
@@ -135,8 +142,10 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
             addrs.retain(|a| match owner.get(a) {
                 Some(other) => {
                     warnings.push(format!(
-                        "container {}: address {a} is also claimed by {other}; kept for {other} only",
-                        c.name
+                        "container {}: address {a} is also claimed by {}; kept for {} only",
+                        Shown(&c.name),
+                        Shown(other),
+                        Shown(other)
                     ));
                     false
                 }
@@ -164,11 +173,12 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
         if c.network_mode == "host" {
             warnings.push(format!(
                 "container {}: uses the host's network; cordon cannot tell it from the host",
-                c.name
+                Shown(&c.name)
             ));
         }
-        assignments.push(assignment(c, &shown, enforced));
+        assignments.push(assignment(c, &shown, enforced, inv));
     }
+    crate::governed::resolve(&mut assignments, &mut warnings);
 
     let mut inet = Table {
         family: Family::Inet,
@@ -233,12 +243,14 @@ const MAPS: [(&str, u8); 8] = [
     ("ingress_local6", 6),
 ];
 
-fn assignment(c: &Container, policy: &str, addrs: Vec<IpAddr>) -> Assignment {
+fn assignment(c: &Container, policy: &str, addrs: Vec<IpAddr>, inv: &Inventory) -> Assignment {
     Assignment {
         container: c.name.clone(),
         id: c.id.clone(),
         policy: policy.to_string(),
         addresses: addrs,
+        enforcement: cordon_inventory::enforcement(c, inv),
+        governed_by: None,
     }
 }
 
@@ -250,6 +262,12 @@ struct Elements {
     bind: [Vec<Element>; 2],
     known_mac: BTreeSet<String>,
     known: [Vec<IpNet>; 2],
+    /// Each port's link-local address (EUI-64 of its MAC), bound like its
+    /// other addresses in the bridge table only.
+    link_local: Vec<IpNet>,
+    /// The words of each port's own addresses and MAC, for the neighbour
+    /// discovery checks (see [`nd_sets`]), by set name.
+    nd: BTreeMap<String, Vec<Element>>,
     maps: BTreeMap<&'static str, Vec<Element>>,
     members: BTreeMap<String, [Vec<IpNet>; 2]>,
     dns_clients: [Vec<IpNet>; 2],
@@ -271,7 +289,32 @@ impl Elements {
                 key: vec![Value::Ifname(port.into()), Value::Mac(mac.clone())],
                 verdict: None,
             });
-            self.known_mac.insert(mac);
+            self.known_mac.insert(mac.clone());
+            if let Some(octets) = mac_octets(&mac) {
+                let ll = link_local(octets);
+                self.bind[1].push(Element {
+                    key: vec![
+                        Value::Ifname(port.into()),
+                        Value::Mac(mac.clone()),
+                        Value::Net(IpNet::from(IpAddr::V6(ll))),
+                    ],
+                    verdict: None,
+                });
+                self.link_local.push(IpNet::from(IpAddr::V6(ll)));
+                let ll = ll.octets();
+                self.nd_word(port, "nd_ll3", &ll[8..12]);
+                self.nd_word(port, "nd_ll4", &ll[12..16]);
+                self.nd_word(port, "nd_mac1", &octets[0..4]);
+                self.nd_word(port, "nd_mac2", &octets[2..6]);
+            }
+        }
+        for a in addrs {
+            if let (IpAddr::V6(v6), Some(_)) = (a, mac) {
+                let o = v6.octets();
+                for (i, name) in ["nd_g1", "nd_g2", "nd_g3", "nd_g4"].iter().enumerate() {
+                    self.nd_word(port, name, &o[4 * i..4 * i + 4]);
+                }
+            }
         }
         for a in addrs {
             let net = IpNet::from(*a);
@@ -288,6 +331,16 @@ impl Elements {
             }
             self.known[fam_idx(a)].push(net);
         }
+    }
+
+    /// `port . WORD` in set `set`: the word as `meta mark` holds it after
+    /// `meta mark set @th,…,32` (the packet's bytes, host byte order).
+    fn nd_word(&mut self, port: &str, set: &str, bytes: &[u8]) {
+        let word = u32::from_ne_bytes(bytes.try_into().expect("four bytes"));
+        self.nd.entry(set.to_string()).or_default().push(Element {
+            key: vec![Value::Ifname(port.into()), Value::Mark(word)],
+            verdict: None,
+        });
     }
 
     fn classify(&mut self, a: IpAddr, key: &str, ingress: bool) {
@@ -331,6 +384,35 @@ impl Elements {
     fn map_elements(&self, map: &str) -> Vec<Element> {
         self.maps.get(map).cloned().unwrap_or_default()
     }
+}
+
+/// The six octets of `aa:bb:cc:dd:ee:ff`.
+fn mac_octets(mac: &str) -> Option<[u8; 6]> {
+    let v: Vec<u8> = mac
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).ok())
+        .collect::<Option<_>>()?;
+    v.try_into().ok()
+}
+
+/// The link-local address the kernel gives an interface with this MAC
+/// (`addr_gen_mode` 0, the default in a container's namespace): fe80::/64
+/// and the modified EUI-64 interface identifier.
+fn link_local(mac: [u8; 6]) -> std::net::Ipv6Addr {
+    let mut o = [0u8; 16];
+    o[0] = 0xfe;
+    o[1] = 0x80;
+    o[8..16].copy_from_slice(&[
+        mac[0] ^ 0x02,
+        mac[1],
+        mac[2],
+        0xff,
+        0xfe,
+        mac[3],
+        mac[4],
+        mac[5],
+    ]);
+    std::net::Ipv6Addr::from(o)
 }
 
 fn net_elements(nets: &[IpNet]) -> Vec<Element> {
@@ -396,6 +478,7 @@ fn constant_sets(
         })
         .collect();
     t.sets.push(b);
+    t.sets.push(docker_bridge_names());
     let mut s = Set::new(
         "same_net",
         vec![KeyType::Ifname, KeyType::Ifname],
@@ -694,15 +777,84 @@ fn merge_ranges(sorted: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
     out
 }
 
-const ND_TYPES: [&str; 7] = [
+const ND_TYPES: [&str; 4] = [
     "nd-router-solicit",
     "nd-router-advert",
     "nd-neighbor-solicit",
     "nd-neighbor-advert",
+];
+
+const MLD_TYPES: [&str; 4] = [
     "mld-listener-query",
     "mld-listener-report",
+    "mld-listener-done",
     "mld2-listener-report",
 ];
+
+/// The set of names Docker gives its bridges: `br-` and the network id's
+/// first 12 hex digits, and `docker0`. nftables matches a name by prefix at
+/// most, so the set holds the 256 prefixes `br-` and two lowercase hex
+/// digits (`br-00*` … `br-ff*`), which leaves out names such as `br-lan`,
+/// `br-ex` or `br-mgmt`; `meta iifkind bridge` leaves out what is not a
+/// Linux bridge (Open vSwitch's `br-int`).
+fn docker_bridge_names() -> Set {
+    let mut s = Set::new(
+        "docker_bridge_names",
+        vec![KeyType::Ifname],
+        "names Docker gives its bridges",
+    );
+    s.interval = true;
+    s.elements = (0..=255u8)
+        .map(|i| format!("br-{i:02x}*"))
+        .chain(std::iter::once("docker0".to_string()))
+        .map(|n| Element {
+            key: vec![Value::Ifname(n)],
+            verdict: None,
+        })
+        .collect();
+    s
+}
+
+/// The rules after the dispatch jump: traffic from (egress) or to
+/// (ingress) a bridge named as Docker names its bridges that is not in
+/// `@bridges` (a network created while the daemon was down) is dropped
+/// until cordon binds it.
+fn unbound_bridges(dev: Field, egress: bool) -> Vec<Rule> {
+    let kind = if dev == Field::Iifname {
+        Field::Iifkind
+    } else {
+        Field::Oifkind
+    };
+    let prefix = if egress {
+        "cordon egress unbound-bridge drop "
+    } else {
+        "cordon ingress unbound-bridge drop "
+    };
+    vec![Rule::new(vec![
+        Stmt::Match {
+            left: vec![dev],
+            negate: false,
+            right: Rhs::Set("docker_bridge_names".into()),
+        },
+        Stmt::Match {
+            left: vec![kind],
+            negate: false,
+            right: Rhs::Str("bridge"),
+        },
+        Stmt::Match {
+            left: vec![dev],
+            negate: true,
+            right: Rhs::Set("bridges".into()),
+        },
+        Stmt::Counter,
+        Stmt::Log {
+            prefix: prefix.to_string(),
+            group: NFLOG_GROUP,
+        },
+        Stmt::Verdict(Verdict::Drop),
+    ])
+    .with_comment("a Docker bridge cordon has not bound yet: fail closed")]
+}
 
 /// `ip(6) saddr @dns_clients<fam> meta l4proto { tcp, udp } th dport PORT`.
 fn dns_client_port(fam: u8, port: u16) -> Vec<Stmt> {
@@ -759,6 +911,11 @@ fn base_chains(t: &mut Table) {
         ])
         .with_comment("replies to allowed connections")
     };
+    // Neighbour discovery and MLD pass only on the link: ND with hop limit
+    // 255 (a routed packet meets the forward hook with its hop limit
+    // already decremented, so this is never one leaving the link), MLD with
+    // hop limit 1 to a multicast group. Anything else of these types is
+    // judged by the policy like any packet.
     let nd = || {
         Rule::new(vec![
             Stmt::Match {
@@ -766,9 +923,35 @@ fn base_chains(t: &mut Table) {
                 negate: false,
                 right: Rhs::Symbols(ND_TYPES.to_vec()),
             },
+            Stmt::Match {
+                left: vec![Field::Ip6Hoplimit],
+                negate: false,
+                right: Rhs::Ints(vec![255]),
+            },
             Stmt::Verdict(Verdict::Accept),
         ])
-        .with_comment("IPv6 neighbour discovery")
+        .with_comment("IPv6 neighbour discovery, on the link only (hop limit 255)")
+    };
+    let mld = || {
+        Rule::new(vec![
+            Stmt::Match {
+                left: vec![Field::Icmpv6Type],
+                negate: false,
+                right: Rhs::Symbols(MLD_TYPES.to_vec()),
+            },
+            Stmt::Match {
+                left: vec![Field::Ip6Hoplimit],
+                negate: false,
+                right: Rhs::Ints(vec![1]),
+            },
+            Stmt::Match {
+                left: vec![Field::Ip6Daddr],
+                negate: false,
+                right: Rhs::Net("ff00::/8".parse().expect("constant")),
+            },
+            Stmt::Verdict(Verdict::Accept),
+        ])
+        .with_comment("MLD, on the link only (hop limit 1, to a multicast group)")
     };
     let on_bridge = |field: Field| Stmt::Match {
         left: vec![field],
@@ -871,7 +1054,7 @@ fn base_chains(t: &mut Table) {
                 priority: prio,
             }),
             rules: {
-                let mut r = vec![established(), nd()];
+                let mut r = vec![established(), nd(), mld()];
                 if hook == Hook::Input {
                     r.extend(redirected_dns());
                 }
@@ -879,6 +1062,7 @@ fn base_chains(t: &mut Table) {
                     on_bridge(dev),
                     Stmt::Verdict(Verdict::Jump(dispatch)),
                 ]));
+                r.extend(unbound_bridges(dev, egress));
                 r
             },
         });
@@ -1019,8 +1203,18 @@ fn bridge_table(el: &Elements) -> Table {
             vec![key],
             "addresses of known containers",
         );
-        k.elements = net_elements(&el.known[i]);
+        // In the bridge table a port's link-local address is its own too.
+        let mut known = el.known[i].clone();
+        if fam == 6 {
+            known.extend(el.link_local.iter().copied());
+        }
+        k.elements = net_elements(&known);
         sets.push(k);
+    }
+    for (name, comment) in ND_SETS {
+        let mut s = Set::new(name, vec![KeyType::Ifname, KeyType::Mark], comment);
+        s.elements = el.nd.get(name).cloned().unwrap_or_default();
+        sets.push(s);
     }
 
     let m = |left: Vec<Field>, negate: bool, right: Rhs| Stmt::Match {
@@ -1046,15 +1240,58 @@ fn bridge_table(el: &Elements) -> Table {
         Rule::new(stmts).with_comment(comment.to_string())
     };
     let v4_unspec: IpNet = "0.0.0.0/32".parse().expect("constant");
-    let ll6: Vec<IpNet> = vec![
-        "::/128".parse().expect("constant"),
-        "fe80::/10".parse().expect("constant"),
-    ];
+    let v6_unspec: IpNet = "::/128".parse().expect("constant");
+    let icmpv6 = |types: Vec<&'static str>| {
+        vec![
+            ethertype("ip6"),
+            m(vec![Field::L4proto], false, Rhs::Symbols(vec!["ipv6-icmp"])),
+            m(vec![Field::Icmpv6Type], false, Rhs::Symbols(types)),
+        ]
+    };
+    let udp6 = |field: Field, port: u16| {
+        vec![
+            ethertype("ip6"),
+            m(vec![Field::L4proto], false, Rhs::Symbols(vec!["udp"])),
+            m(vec![field], false, Rhs::Ports(vec![(port, port)])),
+        ]
+    };
 
     // Frames from a known port: one lookup of (port, MAC, address) accepts
     // them; whatever does not match (another MAC or address, another
-    // ethertype such as a VLAN tag) is dropped.
+    // ethertype such as a VLAN tag) is dropped. Before that, what only a
+    // router or a DHCPv6 server sends is dropped (containers are neither),
+    // and neighbour discovery must claim only the port's own addresses and
+    // MAC (chain `nd_claim`).
     let known_port = vec![
+        drop(
+            icmpv6(vec![
+                "nd-router-advert",
+                "nd-redirect",
+                "router-renumbering",
+            ]),
+            "router",
+            "router advertisements and redirects: containers are not routers",
+        ),
+        drop(
+            udp6(Field::ThSport, 547),
+            "dhcp6",
+            "DHCPv6 server and relay messages: containers are not DHCPv6 servers",
+        ),
+        drop(
+            udp6(Field::ThDport, 546),
+            "dhcp6",
+            "DHCPv6 messages to clients: containers are not DHCPv6 servers",
+        ),
+        Rule::new({
+            let mut r = icmpv6(vec![
+                "nd-router-solicit",
+                "nd-neighbor-solicit",
+                "nd-neighbor-advert",
+            ]);
+            r.push(Stmt::Verdict(Verdict::Jump("nd_claim".into())));
+            r
+        })
+        .with_comment("neighbour discovery claims only the port's own addresses and MAC"),
         accept(
             vec![
                 ethertype("ip"),
@@ -1075,19 +1312,19 @@ fn bridge_table(el: &Elements) -> Table {
                     set("bind6"),
                 ),
             ],
-            "IPv6 from the port's own MAC and address",
+            "IPv6 from the port's own MAC and address (its link-local one included)",
         ),
         accept(
             vec![
                 ethertype("ip6"),
-                m(vec![Field::Ip6Saddr], false, Rhs::Nets(ll6)),
+                m(vec![Field::Ip6Saddr], false, Rhs::Net(v6_unspec)),
                 m(
                     vec![Field::Iifname, Field::EtherSaddr],
                     false,
                     set("port_mac"),
                 ),
             ],
-            "link-local and unspecified sources, for neighbour discovery",
+            "the unspecified source (duplicate address detection) from the port's own MAC",
         ),
         accept(
             vec![
@@ -1153,11 +1390,22 @@ fn bridge_table(el: &Elements) -> Table {
             "a known container's IPv6 address from another port",
         ),
     ];
+    let (nd_claim, nd_target) = nd_chains();
     Table {
         family: Family::Bridge,
         name: TABLE.into(),
         sets,
         chains: vec![
+            Chain {
+                name: "nd_target".into(),
+                base: None,
+                rules: nd_target,
+            },
+            Chain {
+                name: "nd_claim".into(),
+                base: None,
+                rules: nd_claim,
+            },
             Chain {
                 name: "known_port".into(),
                 base: None,
@@ -1174,4 +1422,175 @@ fn bridge_table(el: &Elements) -> Table {
             },
         ],
     }
+}
+
+/// The bridge table's sets of address and MAC words for the neighbour
+/// discovery checks, each `port . word` (`ifname . mark`): a port has one
+/// MAC, one link-local and at most one global IPv6 address, so matching
+/// the four words of an address (or the two overlapping words of a MAC)
+/// one set at a time matches exactly that port's own.
+const ND_SETS: [(&str, &str); 8] = [
+    ("nd_g1", "bytes 0-3 of each port's global IPv6 address"),
+    ("nd_g2", "bytes 4-7 of each port's global IPv6 address"),
+    ("nd_g3", "bytes 8-11 of each port's global IPv6 address"),
+    ("nd_g4", "bytes 12-15 of each port's global IPv6 address"),
+    ("nd_ll3", "bytes 8-11 of each port's link-local address"),
+    ("nd_ll4", "bytes 12-15 of each port's link-local address"),
+    ("nd_mac1", "bytes 0-3 of each port's MAC"),
+    ("nd_mac2", "bytes 2-5 of each port's MAC"),
+];
+
+/// Chains `nd_claim` and `nd_target` of the bridge table: a router
+/// solicitation, neighbour solicitation or advertisement from a known port
+/// returns from `nd_claim` only when what it claims is the port's own (its
+/// source address is checked afterwards like any packet's):
+///
+/// - no extension header before the ICMPv6 header (`ip6 nexthdr`);
+/// - an advertisement's target address (ICMPv6 bytes 8-23) is the port's
+///   global or link-local address (`nd_target`);
+/// - the message carries no option, or exactly one link-layer address
+///   option of the right kind (source for solicitations, target for
+///   advertisements) holding the port's MAC, or, for duplicate address
+///   detection (source `::`), exactly one nonce option. Anything else
+///   (options cordon cannot verify, a second option) drops.
+///
+/// nftables 1.0 has no typed expression for the target address or the
+/// option, and a set of raw integers cannot be declared in its JSON, so
+/// the words are copied one at a time into the packet mark and looked up
+/// as `iifname . meta mark`. A frame from a container's veth arrives with
+/// mark 0 (crossing network namespaces clears it), and every path that
+/// returns sets it back to 0; drops end the packet.
+fn nd_chains() -> (Vec<Rule>, Vec<Rule>) {
+    let m = |left: Vec<Field>, right: Rhs| Stmt::Match {
+        left,
+        negate: false,
+        right,
+    };
+    let ty = |t: &'static str| m(vec![Field::Icmpv6Type], Rhs::Symbols(vec![t]));
+    let len = |n: u64| m(vec![Field::Ip6Length], Rhs::Ints(vec![n]));
+    let raw = |offset: u16, bits: u16, v: u64| m(vec![Field::Th(offset, bits)], Rhs::Ints(vec![v]));
+    // `meta mark set @th,OFFSET,32 iifname . meta mark @SET`
+    let word = |offset: u16, set: &str| {
+        [
+            Stmt::SetMark(Some(Field::Th(offset, 32))),
+            m(vec![Field::Iifname, Field::Mark], Rhs::Set(set.into())),
+        ]
+    };
+    let back = [Stmt::SetMark(None), Stmt::Verdict(Verdict::Return)];
+    // The port's MAC in a link-layer address option whose 6 octets start
+    // at ICMPv6 byte `at`.
+    let mac_at = |at: u16| {
+        let mut v = word(at * 8, "nd_mac1").to_vec();
+        v.extend(word(at * 8 + 16, "nd_mac2"));
+        v
+    };
+    let drop = |mut stmts: Vec<Stmt>, comment: &str| {
+        stmts.extend([
+            Stmt::Counter,
+            Stmt::Log {
+                prefix: "cordon spoof nd drop ".into(),
+                group: NFLOG_GROUP,
+            },
+            Stmt::Verdict(Verdict::Drop),
+        ]);
+        Rule::new(stmts).with_comment(comment.to_string())
+    };
+    let rule = |parts: Vec<Vec<Stmt>>, comment: &str| {
+        Rule::new(parts.into_iter().flatten().collect()).with_comment(comment.to_string())
+    };
+
+    let mut global = Vec::new();
+    for (i, set) in ["nd_g1", "nd_g2", "nd_g3", "nd_g4"].iter().enumerate() {
+        global.extend(word(64 + 32 * i as u16, set));
+    }
+    let nd_target = vec![
+        rule(vec![global, back.to_vec()], "the port's own global address"),
+        rule(
+            vec![
+                vec![raw(64, 32, 0xfe80_0000), raw(96, 32, 0)],
+                word(128, "nd_ll3").to_vec(),
+                word(160, "nd_ll4").to_vec(),
+                back.to_vec(),
+            ],
+            "the port's own link-local address",
+        ),
+        drop(
+            vec![],
+            "an advertisement for an address that is not the port's",
+        ),
+    ];
+
+    let nd_claim = vec![
+        drop(
+            vec![Stmt::Match {
+                left: vec![Field::Ip6Nexthdr],
+                negate: true,
+                right: Rhs::Symbols(vec!["ipv6-icmp"]),
+            }],
+            "behind an extension header: cannot be checked",
+        ),
+        Rule::new(vec![
+            ty("nd-neighbor-advert"),
+            Stmt::Verdict(Verdict::Jump("nd_target".into())),
+        ])
+        .with_comment("an advertisement is for one of the port's own addresses"),
+        rule(
+            vec![vec![ty("nd-router-solicit"), len(8)], back.to_vec()],
+            "router solicitation without options",
+        ),
+        rule(
+            vec![
+                vec![ty("nd-router-solicit"), len(16), raw(64, 16, 0x0101)],
+                mac_at(10),
+                back.to_vec(),
+            ],
+            "router solicitation with the port's MAC as source link-layer address",
+        ),
+        rule(
+            vec![
+                vec![
+                    m(
+                        vec![Field::Icmpv6Type],
+                        Rhs::Symbols(vec!["nd-neighbor-solicit", "nd-neighbor-advert"]),
+                    ),
+                    len(24),
+                ],
+                back.to_vec(),
+            ],
+            "neighbour solicitation or advertisement without options",
+        ),
+        rule(
+            vec![
+                vec![ty("nd-neighbor-solicit"), len(32), raw(192, 16, 0x0101)],
+                mac_at(26),
+                back.to_vec(),
+            ],
+            "neighbour solicitation with the port's MAC as source link-layer address",
+        ),
+        rule(
+            vec![
+                vec![ty("nd-neighbor-advert"), len(32), raw(192, 16, 0x0201)],
+                mac_at(26),
+                back.to_vec(),
+            ],
+            "neighbour advertisement with the port's MAC as target link-layer address",
+        ),
+        rule(
+            vec![
+                vec![
+                    ty("nd-neighbor-solicit"),
+                    m(
+                        vec![Field::Ip6Saddr],
+                        Rhs::Net("::/128".parse().expect("constant")),
+                    ),
+                    len(32),
+                    raw(192, 16, 0x0e01),
+                ],
+                back.to_vec(),
+            ],
+            "duplicate address detection with a nonce",
+        ),
+        drop(vec![], "options cordon cannot verify"),
+    ];
+    (nd_claim, nd_target)
 }

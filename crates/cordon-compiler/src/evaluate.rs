@@ -26,7 +26,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use cordon_inventory::{Container, Inventory};
-use cordon_policy::{Body, Candidate, Mode, Peer, PolicyFile, PortSpec, Rule, Selection};
+use cordon_policy::{Body, Mode, Peer, PolicyFile, PortSpec, Rule, Selection};
 use ipnet::IpNet;
 
 use crate::compile::{dns_set_name, DEFAULT_KEY, UNKNOWN_KEY};
@@ -635,11 +635,7 @@ fn fallthrough(
 
 /// The policy key the compiler uses for a container.
 fn policy_key(policy: &PolicyFile, c: &Container) -> String {
-    match policy.select(&Candidate {
-        name: &c.name,
-        image: &c.image,
-        labels: &c.labels,
-    }) {
+    match policy.select(&c.candidate()) {
         Selection::Policy(p) => p.name.clone(),
         Selection::Default => DEFAULT_KEY.into(),
         Selection::UnknownLabel(_) => UNKNOWN_KEY.into(),

@@ -61,6 +61,7 @@ fn write_element(out: &mut String, e: &Element) {
         }
         Value::Net(n) => out.push_str(&net(n).to_string()),
         Value::Ifname(s) | Value::Mac(s) => out.push_str(&J::from(s.as_str()).to_string()),
+        Value::Mark(m) => out.push_str(&m.to_string()),
     };
     if e.verdict.is_some() {
         out.push('[');
@@ -191,6 +192,7 @@ fn value(v: &Value) -> J {
     match v {
         Value::Net(n) => net(n),
         Value::Ifname(s) | Value::Mac(s) => json!(s),
+        Value::Mark(m) => json!(m),
     }
 }
 
@@ -207,6 +209,7 @@ fn verdict(v: &Verdict) -> J {
         Verdict::Accept => json!({"accept": null}),
         Verdict::Drop => json!({"drop": null}),
         Verdict::Jump(c) => json!({"jump": {"target": c}}),
+        Verdict::Return => json!({"return": null}),
     }
 }
 
@@ -232,6 +235,10 @@ fn stmt(s: &Stmt) -> J {
         Stmt::Redirect(port) => json!({"redirect": {"port": port}}),
         Stmt::Log { prefix, group } => json!({"log": {"prefix": prefix, "group": group}}),
         Stmt::Vmap { key, map } => json!({"vmap": {"key": fields(key), "data": format!("@{map}")}}),
+        Stmt::SetMark(value) => json!({"mangle": {
+            "key": field(Field::Mark),
+            "value": value.map_or(json!(0), field),
+        }}),
         Stmt::Verdict(v) => verdict(v),
     }
 }
@@ -263,6 +270,16 @@ fn field(f: Field) -> J {
         Field::ArpSaddrIp => payload("arp", "saddr ip"),
         Field::ArpSaddrEther => payload("arp", "saddr ether"),
         Field::Icmpv6Type => payload("icmpv6", "type"),
+        Field::Ip6Hoplimit => payload("ip6", "hoplimit"),
+        Field::Ip6Nexthdr => payload("ip6", "nexthdr"),
+        Field::Ip6Length => payload("ip6", "length"),
+        Field::ThSport => payload("th", "sport"),
+        Field::Mark => json!({"meta": {"key": "mark"}}),
+        Field::Iifkind => json!({"meta": {"key": "iifkind"}}),
+        Field::Oifkind => json!({"meta": {"key": "oifkind"}}),
+        Field::Th(offset, len) => {
+            json!({"payload": {"base": "th", "offset": offset, "len": len}})
+        }
     }
 }
 
@@ -290,6 +307,9 @@ fn rhs(r: &Rhs) -> J {
         }
         Rhs::Symbols(s) if s.len() == 1 => json!(s[0]),
         Rhs::Symbols(s) => json!({"set": s}),
+        Rhs::Ints(v) if v.len() == 1 => json!(v[0]),
+        Rhs::Ints(v) => json!({ "set": v }),
+        Rhs::Str(s) => json!(s),
     }
 }
 

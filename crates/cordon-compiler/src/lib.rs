@@ -15,6 +15,7 @@
 mod compile;
 pub mod diff;
 pub mod evaluate;
+mod governed;
 pub mod json;
 pub mod nft;
 pub mod text;
@@ -52,7 +53,7 @@ pub struct Compiled {
 }
 
 /// The policy a container got.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Assignment {
     /// Container name.
     pub container: String,
@@ -62,6 +63,15 @@ pub struct Assignment {
     pub policy: String,
     /// The addresses enforced for it (on bridges, with a known port).
     pub addresses: Vec<IpAddr>,
+    /// Whether cordon can enforce its policy at all (see
+    /// [`cordon_inventory::enforcement`]).
+    #[serde(default)]
+    pub enforcement: cordon_inventory::Enforcement,
+    /// For a container sharing another's network namespace
+    /// (`--network container:X`): the policy of X, which is what governs
+    /// its traffic. `None` otherwise, or when X is not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governed_by: Option<String>,
 }
 
 /// Live edits of named sets made with `cordon set add|del`, kept across

@@ -56,6 +56,8 @@ pub enum KeyType {
     Ifname,
     /// `ether_addr`.
     Ether,
+    /// `mark`: 32 bits, host byte order.
+    Mark,
 }
 
 impl KeyType {
@@ -66,6 +68,7 @@ impl KeyType {
             KeyType::Ipv6 => "ipv6_addr",
             KeyType::Ifname => "ifname",
             KeyType::Ether => "ether_addr",
+            KeyType::Mark => "mark",
         }
     }
 }
@@ -140,6 +143,8 @@ pub enum Value {
     Ifname(String),
     /// A MAC address, `aa:bb:cc:dd:ee:ff`.
     Mac(String),
+    /// A packet mark (`meta mark`), host byte order.
+    Mark(u32),
 }
 
 /// One chain.
@@ -271,6 +276,9 @@ pub enum Stmt {
     /// `redirect to :PORT`: destination NAT to the host's address on the
     /// incoming interface, this port (nat chains only).
     Redirect(u16),
+    /// `meta mark set FIELD` (a raw 32-bit payload copied into the mark,
+    /// byte for byte), or `meta mark set 0` when `None`.
+    SetMark(Option<Field>),
     /// A verdict.
     Verdict(Verdict),
 }
@@ -284,6 +292,8 @@ pub enum Verdict {
     Drop,
     /// Continue in the named chain, coming back after it.
     Jump(String),
+    /// Back to the chain that jumped here.
+    Return,
 }
 
 /// A packet field (left side of a match).
@@ -321,6 +331,23 @@ pub enum Field {
     ArpSaddrEther,
     /// `icmpv6 type`.
     Icmpv6Type,
+    /// `ip6 hoplimit`.
+    Ip6Hoplimit,
+    /// `ip6 nexthdr`: the header right after the fixed IPv6 header.
+    Ip6Nexthdr,
+    /// `ip6 length`: the payload length.
+    Ip6Length,
+    /// `th sport`.
+    ThSport,
+    /// `meta mark`.
+    Mark,
+    /// `meta iifkind`: the kind of the input device (`bridge`, `veth`, …).
+    Iifkind,
+    /// `meta oifkind`.
+    Oifkind,
+    /// `@th,OFFSET,LEN`: raw bits of the transport header (offset and
+    /// length in bits), a big-endian integer.
+    Th(u16, u16),
 }
 
 /// The right side of a match.
@@ -337,4 +364,9 @@ pub enum Rhs {
     /// Symbolic constants (`tcp`, `established`, `local`, `ip6`, …);
     /// more than one forms an anonymous set.
     Symbols(Vec<&'static str>),
+    /// Integers; more than one forms an anonymous set.
+    Ints(Vec<u64>),
+    /// A quoted string, such as an interface name with a trailing `*`
+    /// wildcard (`"br-*"`: every name that starts with `br-`).
+    Str(&'static str),
 }

@@ -105,6 +105,8 @@ fn stmt_text(s: &Stmt) -> String {
         Stmt::Redirect(port) => format!("redirect to :{port}"),
         Stmt::Log { prefix, group } => format!("log prefix \"{prefix}\" group {group}"),
         Stmt::Vmap { key, map } => format!("{} vmap @{map}", fields_text(key)),
+        Stmt::SetMark(Some(f)) => format!("meta mark set {}", field_text(*f)),
+        Stmt::SetMark(None) => "meta mark set 0x0".into(),
         Stmt::Verdict(v) => verdict_text(v),
     }
 }
@@ -117,8 +119,8 @@ fn fields_text(fields: &[Field]) -> String {
         .join(" . ")
 }
 
-fn field_text(f: Field) -> &'static str {
-    match f {
+fn field_text(f: Field) -> String {
+    let s = match f {
         Field::Iifname => "iifname",
         Field::Oifname => "oifname",
         Field::L4proto => "meta l4proto",
@@ -135,7 +137,16 @@ fn field_text(f: Field) -> &'static str {
         Field::ArpSaddrIp => "arp saddr ip",
         Field::ArpSaddrEther => "arp saddr ether",
         Field::Icmpv6Type => "icmpv6 type",
-    }
+        Field::Ip6Hoplimit => "ip6 hoplimit",
+        Field::Ip6Nexthdr => "ip6 nexthdr",
+        Field::Ip6Length => "ip6 length",
+        Field::ThSport => "th sport",
+        Field::Mark => "meta mark",
+        Field::Iifkind => "meta iifkind",
+        Field::Oifkind => "meta oifkind",
+        Field::Th(offset, len) => return format!("@th,{offset},{len}"),
+    };
+    s.to_string()
 }
 
 fn rhs_text(r: &Rhs) -> String {
@@ -162,6 +173,18 @@ fn rhs_text(r: &Rhs) -> String {
         }
         Rhs::Symbols(s) if s.len() == 1 => s[0].to_string(),
         Rhs::Symbols(s) => braces(s.iter().map(|x| x.to_string())),
+        Rhs::Ints(v) if v.len() == 1 => int_text(v[0]),
+        Rhs::Ints(v) => braces(v.iter().map(|x| int_text(*x))),
+        Rhs::Str(s) => format!("\"{s}\""),
+    }
+}
+
+/// Small numbers in decimal, raw header words in hex.
+fn int_text(v: u64) -> String {
+    if v < 256 {
+        v.to_string()
+    } else {
+        format!("{v:#x}")
     }
 }
 
@@ -174,6 +197,7 @@ fn verdict_text(v: &Verdict) -> String {
         Verdict::Accept => "accept".into(),
         Verdict::Drop => "drop".into(),
         Verdict::Jump(c) => format!("jump {c}"),
+        Verdict::Return => "return".into(),
     }
 }
 
@@ -182,6 +206,7 @@ fn value_text(v: &Value) -> String {
         Value::Net(n) => net_text(n),
         Value::Ifname(s) => format!("\"{s}\""),
         Value::Mac(m) => m.clone(),
+        Value::Mark(m) => format!("{m:#010x}"),
     }
 }
 

@@ -3,6 +3,7 @@
 use cordon_compiler::nft::{ChainType, Family, Hook, Rhs, Ruleset, Set, Stmt, Value, Verdict};
 use cordon_compiler::{compile, text, Compiled, SetOverrides};
 use cordon_inventory::{Container, Endpoint, Inventory, Network};
+use ipnet::IpNet;
 use proptest::prelude::*;
 
 const POLICY: &str = r#"
@@ -241,7 +242,15 @@ fn bridge_table_binds_each_port_to_its_mac_and_addresses() {
             Value::Mac("02:42:ac:14:00:03".into()),
             Value::Net("172.20.0.3/32".parse().unwrap())
         ]));
-    assert_eq!(set(&r, Family::Bridge, "bind6").elements.len(), 5);
+    // Each port's global and link-local (EUI-64 of its MAC) address.
+    let bind6 = set(&r, Family::Bridge, "bind6");
+    assert_eq!(bind6.elements.len(), 10);
+    assert!(bind6.elements.iter().any(|e| e.key
+        == vec![
+            Value::Ifname("veth0000001".into()),
+            Value::Mac("02:42:ac:14:00:03".into()),
+            Value::Net("fe80::42:acff:fe14:3/128".parse().unwrap())
+        ]));
     let mac = set(&r, Family::Bridge, "port_mac");
     assert!(mac.elements.iter().any(|e| e.key
         == vec![
@@ -384,7 +393,11 @@ fn unknown_sources_and_destinations_fail_closed() {
         let ch = chain(base);
         assert!(ch.base.is_some());
         // Traffic of a managed bridge goes to the dispatch chain...
-        let last = ch.rules.last().unwrap();
+        let last = ch
+            .rules
+            .iter()
+            .find(|r| matches!(r.stmts.last(), Some(Stmt::Verdict(Verdict::Jump(_)))))
+            .unwrap();
         assert!(matches!(&last.stmts[0], Stmt::Match { right: Rhs::Set(s), .. } if s == "bridges"));
         let dispatch = format!("{base}_dispatch");
         assert_eq!(
@@ -726,5 +739,220 @@ proptest! {
         prop_assert!(!matches!(up, Update::Replace(_)));
         prop_assert_eq!(normalised(&apply_changes(&ra, &up)), normalised(&rb));
         prop_assert!(diff::against_kernel(&observed(&rb), &rb).is_none());
+    }
+}
+
+#[test]
+fn an_image_s_policy_label_gets_the_default_and_a_warning() {
+    let mut from_image = container(5, "imaged", &[("cordon.policy", "sftp")]);
+    from_image.image_labels = ["cordon.policy".to_string()].into();
+    let by_hand = container(6, "by-hand", &[("cordon.policy", "sftp")]);
+    let c = compile(
+        &policy(),
+        &inventory(vec![from_image, by_hand]),
+        &SetOverrides::default(),
+    );
+    let policy_of = |name: &str| {
+        c.assignments
+            .iter()
+            .find(|a| a.container == name)
+            .map(|a| a.policy.clone())
+    };
+    assert_eq!(policy_of("imaged").as_deref(), Some("default"));
+    assert_eq!(policy_of("by-hand").as_deref(), Some("sftp"));
+    assert_eq!(
+        c.warnings
+            .iter()
+            .filter(|w| w.contains("its image's label cordon.policy=sftp is ignored"))
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ["container imaged: its image's label cordon.policy=sftp is ignored (image labels select no policy unless the policy file sets trust_image_labels: true)"]
+    );
+}
+
+#[test]
+fn warnings_show_docker_values_escaped() {
+    let c = compile(
+        &policy(),
+        &inventory(vec![container(7, "x", &[("cordon.policy", "a\nforged")])]),
+        &SetOverrides::default(),
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("label cordon.policy=a\\nforged names no policy")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(c.warnings.iter().all(|w| !w.contains('\n')));
+}
+
+/// The words of the neighbour discovery sets are the packet's bytes as
+/// `meta mark` holds them after `meta mark set @th,…,32`: host byte order
+/// of the big-endian bytes.
+#[test]
+fn neighbour_discovery_sets_hold_each_ports_own_words() {
+    let r = compiled().ruleset;
+    let word = |set_name: &str, port: &str| -> Vec<u8> {
+        let s = set(&r, Family::Bridge, set_name);
+        let e = s
+            .elements
+            .iter()
+            .find(|e| e.key[0] == Value::Ifname(port.into()))
+            .unwrap_or_else(|| panic!("{port} in {set_name}"));
+        match e.key[1] {
+            Value::Mark(m) => m.to_ne_bytes().to_vec(),
+            ref v => panic!("not a mark: {v:?}"),
+        }
+    };
+    let p = "veth0000001";
+    let g: Vec<u8> = ["nd_g1", "nd_g2", "nd_g3", "nd_g4"]
+        .iter()
+        .flat_map(|s| word(s, p))
+        .collect();
+    let want: std::net::Ipv6Addr = "2001:db8:20::3".parse().unwrap();
+    assert_eq!(g, want.octets());
+    let ll: Vec<u8> = ["nd_ll3", "nd_ll4"]
+        .iter()
+        .flat_map(|s| word(s, p))
+        .collect();
+    assert_eq!(ll, [0x00, 0x42, 0xac, 0xff, 0xfe, 0x14, 0x00, 0x03]);
+    assert_eq!(word("nd_mac1", p), [0x02, 0x42, 0xac, 0x14]);
+    assert_eq!(word("nd_mac2", p), [0xac, 0x14, 0x00, 0x03]);
+    // The link-local address is a known address of the bridge table (no
+    // other port may use it), not of the inet table.
+    let ll6: IpNet = "fe80::42:acff:fe14:3/128".parse().unwrap();
+    assert!(set(&r, Family::Bridge, "known6")
+        .elements
+        .iter()
+        .any(|e| e.key == vec![Value::Net(ll6)]));
+    assert!(!set(&r, Family::Inet, "known6")
+        .elements
+        .iter()
+        .any(|e| e.key == vec![Value::Net(ll6)]));
+}
+
+/// From a known port, router advertisements, redirects and DHCPv6 server
+/// messages drop before anything accepts; solicitations and advertisements
+/// go through `nd_claim` first; a link-local source must be the port's
+/// own (only `::` is accepted on the MAC alone).
+#[test]
+fn known_ports_send_no_router_messages_and_claim_only_their_own() {
+    let r = compiled().ruleset;
+    let bridge = r
+        .tables
+        .iter()
+        .find(|t| t.family == Family::Bridge)
+        .unwrap();
+    let chain = |name: &str| bridge.chains.iter().find(|c| c.name == name).unwrap();
+    let texts: Vec<String> = chain("known_port")
+        .rules
+        .iter()
+        .map(cordon_compiler::text::rule_text)
+        .collect();
+    let first_accept = texts.iter().position(|t| t.contains(" accept")).unwrap();
+    let before = &texts[..first_accept];
+    for needle in [
+        "nd-router-advert, nd-redirect, router-renumbering",
+        "th sport 547",
+        "th dport 546",
+        "jump nd_claim",
+    ] {
+        assert!(
+            before.iter().any(|t| t.contains(needle)),
+            "{needle} before the first accept: {before:#?}"
+        );
+    }
+    assert!(!texts.iter().any(|t| t.contains("fe80::/10")), "{texts:#?}");
+    // Every way out of the ND chains but a drop puts the mark back to 0.
+    for name in ["nd_claim", "nd_target"] {
+        for rule in &chain(name).rules {
+            match rule.stmts.last() {
+                Some(Stmt::Verdict(Verdict::Return)) => assert_eq!(
+                    rule.stmts[rule.stmts.len() - 2],
+                    Stmt::SetMark(None),
+                    "{name}: {}",
+                    cordon_compiler::text::rule_text(rule)
+                ),
+                Some(Stmt::Verdict(Verdict::Drop | Verdict::Jump(_))) => {}
+                other => panic!("{name}: unexpected end {other:?}"),
+            }
+        }
+        assert!(matches!(
+            chain(name).rules.last().unwrap().stmts.last(),
+            Some(Stmt::Verdict(Verdict::Drop))
+        ));
+    }
+}
+
+/// ND passes the inet chains only with hop limit 255 and MLD only with hop
+/// limit 1 to a multicast group: nothing else of those types is accepted
+/// before the policy. Bridges named as Docker names them that cordon has
+/// not bound are dropped, from and to.
+#[test]
+fn nd_and_mld_only_on_the_link_and_unbound_bridges_closed() {
+    let r = compiled().ruleset;
+    let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
+    for base in ["egress_fwd", "egress_host", "ingress_fwd", "ingress_local"] {
+        let ch = inet.chains.iter().find(|c| c.name == base).unwrap();
+        let texts: Vec<String> = ch
+            .rules
+            .iter()
+            .map(cordon_compiler::text::rule_text)
+            .collect();
+        let icmp: Vec<&String> = texts.iter().filter(|t| t.contains("icmpv6 type")).collect();
+        assert_eq!(icmp.len(), 2, "{base}: {texts:#?}");
+        assert!(icmp[0].contains("nd-neighbor-advert") && icmp[0].contains("ip6 hoplimit 255"));
+        assert!(
+            icmp[1].contains("mld2-listener-report")
+                && icmp[1].contains("ip6 hoplimit 1 ")
+                && icmp[1].contains("ip6 daddr ff00::/8")
+        );
+        let dev = if base.starts_with("egress") {
+            "iifname"
+        } else {
+            "oifname"
+        };
+        let dir = if base.starts_with("egress") {
+            "egress"
+        } else {
+            "ingress"
+        };
+        let want = format!("{dev} @docker_bridge_names meta {}ifkind \"bridge\" {dev} != @bridges counter log prefix \"cordon {dir} unbound-bridge drop \" group 100 drop", &dev[..1]);
+        assert!(
+            texts.iter().any(|t| t.starts_with(&want)),
+            "{base}: {want} in {texts:#?}"
+        );
+    }
+}
+
+/// Docker's bridge names: `br-` and two lowercase hex digits as a prefix
+/// (256 of them), and `docker0`; not `br-lan` or `br-mgmt`.
+#[test]
+fn docker_bridge_names_are_prefixes_of_two_hex_digits() {
+    let r = compiled().ruleset;
+    let s = set(&r, Family::Inet, "docker_bridge_names");
+    assert!(s.interval);
+    let names: Vec<String> = s
+        .elements
+        .iter()
+        .map(|e| match &e.key[0] {
+            Value::Ifname(n) => n.clone(),
+            v => panic!("{v:?}"),
+        })
+        .collect();
+    assert_eq!(names.len(), 257);
+    for n in ["br-00*", "br-9f*", "br-a0*", "br-ff*", "docker0"] {
+        assert!(names.iter().any(|x| x == n), "{n}");
+    }
+    let covers = |ifname: &str| {
+        names.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => ifname.starts_with(prefix),
+            None => ifname == p,
+        })
+    };
+    assert!(covers("br-0a1b2c3d4e5f") && covers("docker0"));
+    for other in ["br-lan", "br-mgmt", "br-ex", "br-int", "docker1", "virbr0"] {
+        assert!(!covers(other), "{other}");
     }
 }

@@ -20,6 +20,7 @@ use cordon_dataplane::Nft;
 use cordon_dns::allow::{Allowlist, DnsRule, Pattern};
 use cordon_dns::answer::{Learned, Limits};
 use cordon_dns::proxy::{self, Config, Context, Proxy};
+use cordon_inventory::Shown;
 use cordon_policy::PolicyFile;
 use ipnet::IpNet;
 use tracing::{info, warn};
@@ -225,9 +226,9 @@ impl Context for DaemonContext {
                 if !admitted.over_cap.is_empty() {
                     warn!(
                         target: "cordon::dns",
-                        container = %self.who(src),
+                        container = %Shown(&self.who(src)),
                         policy = rule.policy,
-                        name = %shown,
+                        name = %Shown(&shown),
                         cap = self.max_addresses,
                         not_opened = ?admitted.over_cap,
                         "a name holds as many addresses as dns.max_addresses allows: the others stay closed"

@@ -16,6 +16,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use cordon_dataplane::nflog::Logged;
+use cordon_inventory::Shown;
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use serde::{Deserialize, Serialize};
 
@@ -231,25 +232,27 @@ pub fn event(
 }
 
 /// An event on one line for people: time, container, what and where.
+/// Values from Docker or from the container (its name, a DNS name) are
+/// escaped (see [`cordon_inventory::escape`]), so none can forge a line.
 pub fn one_line(e: &Event) -> String {
-    let who = e.container.as_deref().unwrap_or("-");
+    let who = Shown(e.container.as_deref().unwrap_or("-"));
     let port = |p: Option<u16>| p.map(|p| format!(":{p}")).unwrap_or_default();
     let addr = |a: Option<IpAddr>, p: Option<u16>| match a {
         Some(IpAddr::V6(v6)) if p.is_some() => format!("[{v6}]{}", port(p)),
         Some(a) => format!("{a}{}", port(p)),
         None => "-".into(),
     };
+    let proto = Shown(&e.proto);
     let what = match (&e.name, &e.reason) {
-        (Some(n), _) => format!("{} {n}", e.proto),
+        (Some(n), _) => format!("{proto} {}", Shown(n)),
         (None, Some(r)) => format!(
-            "{} forged {r} {} -> {}",
-            e.proto,
+            "{proto} forged {} {} -> {}",
+            Shown(r),
             addr(e.src, None),
             addr(e.dst, None)
         ),
         (None, None) => format!(
-            "{} {} -> {}",
-            e.proto,
+            "{proto} {} -> {}",
             addr(e.src, e.sport),
             addr(e.dst, e.dport)
         ),
@@ -261,7 +264,10 @@ pub fn one_line(e: &Event) -> String {
     };
     format!(
         "{} {:<7} {who} policy={} {} {what}{held}",
-        e.time, e.verdict, e.policy, e.direction
+        Shown(&e.time),
+        Shown(&e.verdict),
+        Shown(&e.policy),
+        Shown(&e.direction)
     )
 }
 
@@ -590,6 +596,37 @@ mod tests {
         assert_eq!((e.policy.as_str(), e.container), ("unknown-source", None));
         // Foreign prefixes are not cordon's.
         assert!(event(&logged("IN=eth0 ", inbound), &d, name, at).is_none());
+    }
+
+    /// The prefixes of the neighbour discovery, router and unbound-bridge
+    /// drops read like the others: spoofing with its reason, or a
+    /// fail-closed rule in place of the policy.
+    #[test]
+    fn nd_router_and_unbound_bridge_prefixes() {
+        for what in ["nd", "router", "dhcp6"] {
+            let p = format!("cordon spoof {what} drop ");
+            assert_eq!(
+                parse_prefix(&p),
+                Some((
+                    "spoof".into(),
+                    "spoof".into(),
+                    "drop".into(),
+                    Some(what.to_string())
+                ))
+            );
+        }
+        for dir in ["egress", "ingress"] {
+            let p = format!("cordon {dir} unbound-bridge drop ");
+            assert_eq!(
+                parse_prefix(&p),
+                Some((
+                    dir.to_string(),
+                    "unbound-bridge".into(),
+                    "drop".into(),
+                    None
+                ))
+            );
+        }
     }
 
     #[test]

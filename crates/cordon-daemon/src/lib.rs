@@ -44,6 +44,7 @@ pub mod run;
 pub mod sets;
 pub mod status;
 pub mod suggest;
+pub mod unenforced;
 
 pub use run::{run, Options};
 

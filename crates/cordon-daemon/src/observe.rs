@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use cordon_dataplane::nflog::{Logged, NflogReader};
+use cordon_inventory::Shown;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use tokio::sync::{broadcast, mpsc};
 use tracing::{info, warn};
@@ -74,10 +75,10 @@ impl Observe {
             target: "cordon::drop",
             container = e.container.as_deref().unwrap_or("-"),
             id = e.id.as_deref().unwrap_or("-"),
-            policy = %e.policy,
-            direction = %e.direction,
-            verdict = %e.verdict,
-            proto = %e.proto,
+            policy = %Shown(&e.policy),
+            direction = %Shown(&e.direction),
+            verdict = %Shown(&e.verdict),
+            proto = %Shown(&e.proto),
             src = ?e.src,
             dst = ?e.dst,
             dport = ?e.dport,

@@ -15,6 +15,7 @@ use bollard::Docker;
 use cordon_compiler::nft::Family;
 use cordon_compiler::TABLE;
 use cordon_dataplane::{Monitor, Nft, StateDir};
+use cordon_inventory::Shown;
 use cordon_policy::PolicyFile;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -42,6 +43,9 @@ pub struct Options {
     pub state: StateDir,
     /// A loopback address to serve `GET /metrics` on, if any.
     pub metrics: Option<std::net::SocketAddr>,
+    /// The bearer token every request to `metrics` must show, if any (see
+    /// [`crate::metrics::read_token`]).
+    pub metrics_token: Option<String>,
 }
 
 /// Runs until SIGINT or SIGTERM. The installed ruleset stays in force
@@ -68,7 +72,11 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
         let l = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| DaemonError(format!("--metrics {addr}: {e}")))?;
-        tokio::spawn(crate::metrics::serve_http(l, admin_tx.clone()));
+        if opts.metrics_token.is_none() {
+            warn!(%addr, "metrics over HTTP without a token: every local user can read them (container names, policies, drops); give --metrics-token-file, or use `cordon metrics`");
+        }
+        let token = opts.metrics_token.clone();
+        tokio::spawn(crate::metrics::serve_http(l, admin_tx.clone(), token));
         info!(%addr, "metrics at http://{addr}/metrics");
     }
     let listener = admin::bind(&opts.socket)?;
@@ -130,10 +138,17 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                     docker = Some(d);
                     backoff = Duration::from_millis(250);
                     synced = true;
-                    log_outcome("initial sync", engine.sync(), &engine);
+                    let first = engine.sync();
+                    if first.is_ok() {
+                        notify_ready();
+                    }
+                    log_outcome("initial sync", first, &engine);
                 }
                 Err(e) => {
-                    warn!("{e}; the installed ruleset stays in force, retrying in {backoff:?}");
+                    warn!(
+                        "{}; the installed ruleset stays in force, retrying in {backoff:?}",
+                        Shown(&e.to_string())
+                    );
                     next_connect = Instant::now() + backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -161,7 +176,10 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                     }
                 }
                 if let Some(why) = lost {
-                    warn!("{why}; the installed ruleset stays in force, reconnecting");
+                    warn!(
+                        "{}; the installed ruleset stays in force, reconnecting",
+                        Shown(&why.to_string())
+                    );
                     docker = None;
                     next_connect = Instant::now() + Duration::from_millis(250);
                 }
@@ -201,9 +219,21 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
             _ = sigterm.recv() => break,
         }
     }
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     info!("stopping; the installed ruleset stays in force (cordon down removes it)");
     let _ = std::fs::remove_file(&opts.socket);
     Ok(())
+}
+
+/// Tells systemd (`Type=notify`) the daemon is ready: its first ruleset is
+/// installed. Sent once; nothing happens outside systemd.
+fn notify_ready() {
+    static SENT: std::sync::Once = std::sync::Once::new();
+    SENT.call_once(|| {
+        if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+            warn!("cannot tell systemd the daemon is ready: {e}");
+        }
+    });
 }
 
 /// Connects to Docker, subscribes (from a second before now) and lists
@@ -263,7 +293,7 @@ async fn handle_events(docker: &Docker, engine: &mut Engine, batch: &[Event], ob
                             engine.put_container(id, c);
                         }
                         Err(e) => {
-                            warn!(container = %id, "{e}; listing everything again");
+                            warn!(container = %Shown(id), error = %Shown(&e.to_string()), "cannot inspect a container; listing everything again");
                             relist = true;
                             break;
                         }
@@ -277,7 +307,7 @@ async fn handle_events(docker: &Docker, engine: &mut Engine, batch: &[Event], ob
         match cordon_docker::collect(docker).await {
             Ok(inv) => engine.set_inventory(inv),
             Err(e) => {
-                warn!("{e}; keeping the previous inventory");
+                warn!("{}; keeping the previous inventory", Shown(&e.to_string()));
                 return;
             }
         }
@@ -312,7 +342,7 @@ fn log_outcome(what: &str, r: Result<Outcome, DaemonError>, engine: &Engine) {
             "{what}: {n} element(s) changed"
         ),
         Ok(Outcome::Replaced(why)) => info!("{what}: tables replaced ({why})"),
-        Err(e) => warn!("{what}: {e}"),
+        Err(e) => warn!("{what}: {}", Shown(&e.to_string())),
     }
 }
 
@@ -378,7 +408,10 @@ pub fn reload(engine: &mut Engine, path: Option<&str>) -> Response {
         }
     };
     let t = Instant::now();
-    match engine.reload(policy, cordon_dataplane::InForce::new(&path, &text)) {
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+    let result = engine.reload(policy, cordon_dataplane::InForce::new(&path, &text));
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    match result {
         Ok(outcome) => {
             let took = t.elapsed();
             info!(file = %path, ?outcome, ?took, "policy reloaded");

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use cordon_compiler::{Assignment, DEFAULT_KEY, UNKNOWN_KEY};
+use cordon_inventory::Shown;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as J;
 
@@ -75,6 +76,13 @@ pub struct ContainerStatus {
     /// answered and saw one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drop: Option<crate::droplog::Event>,
+    /// Whether its policy is enforced at all, and if not, why.
+    #[serde(default)]
+    pub enforcement: cordon_inventory::Enforcement,
+    /// The policy that governs its traffic instead of its own, when it
+    /// shares another container's network namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governed_by: Option<String>,
 }
 
 /// The whole status.
@@ -225,6 +233,8 @@ pub fn build(
             ),
             logged: None,
             last_drop: None,
+            enforcement: a.enforcement.clone(),
+            governed_by: a.governed_by.clone(),
         })
         .collect();
     Status {
@@ -272,9 +282,9 @@ pub fn render_text(s: &Status) -> String {
         let _ = writeln!(
             out,
             "{:<24} {:<13} {:<16} {:>10} {:>10}  {}",
-            c.name,
-            c.id,
-            c.policy,
+            Shown(&c.name),
+            Shown(&c.id),
+            Shown(&c.policy),
             c.judged.egress.packets,
             c.judged.ingress.packets,
             c.addresses.join(", ")
@@ -289,9 +299,12 @@ pub fn render_text(s: &Status) -> String {
         let _ = writeln!(
             out,
             "{:<24} {:>10} {:>10}",
-            p, c.allowed.packets, c.dropped.packets
+            Shown(p),
+            c.allowed.packets,
+            c.dropped.packets
         );
     }
+    crate::unenforced::render(&mut out, &s.containers);
     let drops: Vec<&ContainerStatus> = s
         .containers
         .iter()
@@ -304,7 +317,7 @@ pub fn render_text(s: &Status) -> String {
             let _ = writeln!(
                 out,
                 "{:<24} {} ({} logged)",
-                c.name,
+                Shown(&c.name),
                 crate::droplog::one_line(e),
                 c.logged.unwrap_or(0)
             );
@@ -329,7 +342,7 @@ pub fn render_text(s: &Status) -> String {
             d.connections_ended,
             d.last_error
                 .as_ref()
-                .map(|e| format!("; last error: {e}"))
+                .map(|e| format!("; last error: {}", Shown(e)))
                 .unwrap_or_default()
         );
     }
@@ -374,6 +387,7 @@ mod tests {
             id: "a".repeat(64),
             policy: "web".into(),
             addresses: vec!["172.17.0.2".parse().unwrap()],
+            ..Default::default()
         };
         let s = build("kernel", &[a], Some(&listing), Some(&bridge));
         assert_eq!(s.containers[0].counters.dropped.packets, 2);
@@ -382,5 +396,27 @@ mod tests {
         assert_eq!(s.containers[0].judged.egress.bytes, 600);
         assert_eq!(s.containers[0].judged.ingress.packets, 4);
         assert!(render_text(&s).contains("enforcing"));
+    }
+
+    #[test]
+    fn a_forged_row_in_a_name_or_policy_stays_on_its_own_row() {
+        let forged = "x\nweb                      open  0 0";
+        let a = Assignment {
+            container: forged.into(),
+            id: "a".repeat(64),
+            policy: format!("unknown policy {forged}"),
+            addresses: vec!["172.17.0.2".parse().unwrap()],
+            ..Default::default()
+        };
+        let s = build("kernel", &[a], None, None);
+        let text = render_text(&s);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(!lines.iter().any(|l| l.starts_with("web ")), "{text}");
+        let rows: Vec<&&str> = lines.iter().filter(|l| l.starts_with("x\\n")).collect();
+        assert_eq!(rows.len(), 1, "{text}");
+        assert!(rows[0].contains("unknown policy x\\nweb"), "{text}");
+        // JSON keeps the raw value.
+        let back: Status = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back.containers[0].name, forged);
     }
 }

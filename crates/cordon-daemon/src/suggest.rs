@@ -48,11 +48,7 @@ pub fn suggest(
         .containers
         .iter()
         .filter_map(|c| {
-            let sel = match policy.select(&cordon_policy::Candidate {
-                name: &c.name,
-                image: &c.image,
-                labels: &c.labels,
-            }) {
+            let sel = match policy.select(&c.candidate()) {
                 cordon_policy::Selection::Policy(p) => p.name.clone(),
                 _ => return None,
             };
@@ -131,6 +127,12 @@ pub fn suggest(
             p.body.ingress.get_or_insert_with(Vec::new).extend(ingress);
         }
     }
+    // A comment is one line: a name from Docker or DNS is escaped, so it
+    // cannot end the comment and write policy.
+    let header: Vec<String> = header
+        .iter()
+        .map(|h| cordon_inventory::escape(h).into_owned())
+        .collect();
     let mut text = header.join("\n");
     text.push_str("\n\n");
     text.push_str(&cordon_policy::to_yaml(&out));

@@ -33,6 +33,8 @@ const VERDICT_JUMP: i32 = -3;
 /// `NF_ACCEPT`, `NF_DROP`.
 const VERDICT_ACCEPT: i32 = 1;
 const VERDICT_DROP: i32 = 0;
+/// NFT_RETURN.
+const VERDICT_RETURN: i32 = -5;
 /// Elements per message, to keep each well under the socket's buffer.
 const CHUNK: usize = 256;
 const IFNAMSIZ: usize = 16;
@@ -84,6 +86,8 @@ fn key_bytes(e: &Element) -> Option<Vec<u8>> {
                 }
                 b
             }
+            // `mark` is host byte order.
+            Value::Mark(m) => m.to_ne_bytes().to_vec(),
         };
         if concat {
             b.resize(b.len().div_ceil(4) * 4, 0);
@@ -124,6 +128,7 @@ fn element_attr(e: &Element, with_data: bool, timeout: Option<Duration>) -> Vec<
                 Verdict::Jump(c) => (VERDICT_JUMP, Some(c.as_str())),
                 Verdict::Accept => (VERDICT_ACCEPT, None),
                 Verdict::Drop => (VERDICT_DROP, None),
+                Verdict::Return => (VERDICT_RETURN, None),
             };
             // NFTA_VERDICT_CODE, NFTA_VERDICT_CHAIN
             let mut verdict = nla(1, &code.to_be_bytes());

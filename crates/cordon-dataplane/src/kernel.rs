@@ -119,6 +119,7 @@ fn parse_value(v: &J, t: KeyType) -> Option<Vec<Value>> {
         KeyType::Ifname => Some(vec![Value::Ifname(v.as_str()?.to_string())]),
         KeyType::Ether => Some(vec![Value::Mac(v.as_str()?.to_ascii_lowercase())]),
         KeyType::Ipv4 | KeyType::Ipv6 => Some(parse_nets(v)?.into_iter().map(Value::Net).collect()),
+        KeyType::Mark => Some(vec![Value::Mark(u32::try_from(v.as_u64()?).ok()?)]),
     }
 }
 
@@ -219,6 +220,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t[0].key, vec![v4("10.0.0.9/32")]);
+        let nd = parse_element(
+            &json!({"concat": ["veth1", 4660]}),
+            &[KeyType::Ifname, KeyType::Mark],
+        )
+        .unwrap();
+        assert_eq!(
+            nd[0].key,
+            vec![Value::Ifname("veth1".into()), Value::Mark(4660)]
+        );
         assert!(parse_element(&json!({"weird": 1}), &[KeyType::Ipv4]).is_none());
         assert!(parse_element(
             &json!({"concat": ["a"]}),

@@ -58,7 +58,7 @@ impl DockerError {
 }
 
 /// The HTTP status of an error Docker answered with, if it is one.
-pub(crate) fn status_of(err: &bollard::errors::Error) -> Option<u16> {
+pub fn status_of(err: &bollard::errors::Error) -> Option<u16> {
     match err {
         bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,

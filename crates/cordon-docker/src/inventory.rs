@@ -7,7 +7,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use bollard::models::{ContainerInspectResponse, EndpointSettings, PortMap};
 use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
 use bollard::Docker;
-use cordon_inventory::{Container, Endpoint, Inventory, Network, PublishedPort, INVENTORY_VERSION};
+use cordon_inventory::{
+    Container, Endpoint, Inventory, Network, PublishedPort, Shown, INVENTORY_VERSION,
+};
 use futures_util::stream::{self, StreamExt};
 use ipnet::IpNet;
 
@@ -78,7 +80,9 @@ pub async fn collect(docker: &Docker) -> Result<Inventory, DockerError> {
 
     let mut containers = Vec::new();
     for resp in inspected {
-        if let Some(c) = resp?.and_then(|r| container_from(&r, &networks)) {
+        let Some(resp) = resp? else { continue };
+        if let Some(mut c) = container_from(&resp, &networks) {
+            mark_image_labels(docker, resp.image.as_deref().unwrap_or(""), &mut c).await?;
             containers.push(c);
         }
     }
@@ -100,7 +104,7 @@ pub async fn collect(docker: &Docker) -> Result<Inventory, DockerError> {
 
 /// A Docker network as cordon sees it. `cordon_masquerades`: its daemon
 /// installs no NAT (see [`crate::nat`]).
-pub(crate) fn network_from(n: &bollard::models::Network, cordon_masquerades: bool) -> Network {
+pub fn network_from(n: &bollard::models::Network, cordon_masquerades: bool) -> Network {
     let id = n.id.clone().unwrap_or_default();
     let name = n.name.clone().unwrap_or_default();
     let driver = n.driver.clone().unwrap_or_default();
@@ -114,7 +118,7 @@ pub(crate) fn network_from(n: &bollard::models::Network, cordon_masquerades: boo
         .filter_map(|s| match s.parse::<IpNet>() {
             Ok(net) => Some(net),
             Err(_) => {
-                tracing::warn!(network = %name, subnet = s, "ignoring a subnet that is not a CIDR");
+                tracing::warn!(network = %Shown(&name), subnet = %Shown(s), "ignoring a subnet that is not a CIDR");
                 None
             }
         })
@@ -163,12 +167,9 @@ pub(crate) fn bridge_name(
     Some(format!("br-{}", &id[..id.len().min(12)]))
 }
 
-/// A running container as cordon sees it; `None` when it is not running
-/// (any more).
-pub(crate) fn container_from(
-    resp: &ContainerInspectResponse,
-    networks: &[Network],
-) -> Option<Container> {
+/// A running container as cordon sees it (without host interfaces);
+/// `None` when it is not running (any more).
+pub fn container_from(resp: &ContainerInspectResponse, networks: &[Network]) -> Option<Container> {
     let id = resp.id.clone()?;
     if resp.state.as_ref().and_then(|s| s.running) == Some(false) {
         tracing::debug!(container = %id, "container stopped before inspection");
@@ -195,6 +196,8 @@ pub(crate) fn container_from(
             .and_then(|c| c.labels.as_ref())
             .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
+        // Filled by `mark_image_labels`, which asks Docker about the image.
+        image_labels: Default::default(),
         pid: resp
             .state
             .as_ref()
@@ -213,6 +216,35 @@ pub(crate) fn container_from(
             .unwrap_or_default(),
         id,
     })
+}
+
+/// Fills [`Container::image_labels`] for a container of image `image_id`
+/// (`ContainerInspectResponse.Image`): the labels it carries because its
+/// image has them, key and value alike. A container without labels needs
+/// no lookup. When Docker no longer knows the image, every label counts as
+/// the image's (none selects a policy), which fails safe.
+pub(crate) async fn mark_image_labels(
+    docker: &Docker,
+    image_id: &str,
+    c: &mut Container,
+) -> Result<(), DockerError> {
+    if c.labels.is_empty() {
+        return Ok(());
+    }
+    match crate::images::labels(docker, image_id).await? {
+        Some(image_labels) => {
+            c.image_labels = cordon_inventory::image_given(&c.labels, &image_labels);
+        }
+        None => {
+            tracing::warn!(
+                container = %Shown(&c.name),
+                image = %Shown(image_id),
+                "the container's image is gone; none of its labels selects a policy"
+            );
+            c.image_labels = c.labels.keys().cloned().collect();
+        }
+    }
+    Ok(())
 }
 
 /// One entry of `NetworkSettings.Networks`. `host_iface` is left for
@@ -244,7 +276,7 @@ pub(crate) fn published_ports(ports: &PortMap) -> Vec<PublishedPort> {
     let mut out: Vec<PublishedPort> = Vec::new();
     for (key, bindings) in ports {
         let Some((container_port, proto)) = parse_port_key(key) else {
-            tracing::warn!(port = %key, "ignoring a port Docker reports in an unknown form");
+            tracing::warn!(port = %Shown(key), "ignoring a port Docker reports in an unknown form");
             continue;
         };
         for b in bindings.iter().flatten() {

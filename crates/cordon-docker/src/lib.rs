@@ -21,6 +21,7 @@
 
 pub mod connect;
 pub mod error;
+mod images;
 pub mod inventory;
 pub mod nat;
 pub mod netlink;

@@ -5,7 +5,7 @@ use bollard::Docker;
 use cordon_inventory::{Container, Network};
 
 use crate::error::{status_of, DockerError};
-use crate::inventory::container_from;
+use crate::inventory::{container_from, mark_image_labels};
 use crate::veth::find_host_ifaces;
 
 /// Inspects container `id` and finds its endpoints' host-side veths, with
@@ -21,9 +21,10 @@ pub async fn container(
         Err(e) if status_of(&e) == Some(404) => return Ok(None),
         Err(e) => return Err(DockerError::api(format!("inspect container {id}"), &e)),
     };
-    let Some(c) = container_from(&resp, networks) else {
+    let Some(mut c) = container_from(&resp, networks) else {
         return Ok(None);
     };
+    mark_image_labels(docker, resp.image.as_deref().unwrap_or(""), &mut c).await?;
     let mut one = vec![c];
     let one = tokio::task::spawn_blocking(move || find_host_ifaces(&mut one).map(|()| one))
         .await

@@ -22,7 +22,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 
-use cordon_inventory::Container;
+use cordon_inventory::{Container, Shown};
 use nix::sched::{setns, CloneFlags};
 
 use crate::error::DockerError;
@@ -263,7 +263,7 @@ fn apply(containers: &mut [Container], survey: Survey) {
             }
             Err(err) => {
                 tracing::warn!(
-                    container = %container.name,
+                    container = %Shown(&container.name),
                     "cannot enter the container's network namespace ({err}); its endpoints are cut off"
                 );
                 continue;
@@ -282,8 +282,8 @@ fn apply(containers: &mut [Container], survey: Survey) {
             ) {
                 Ok(host) => ep.host_iface = Some(host.name.clone()),
                 Err(err) => tracing::warn!(
-                    container = %container.name,
-                    network = %ep.network,
+                    container = %Shown(&container.name),
+                    network = %Shown(&ep.network),
                     "host interface not found ({err}); the endpoint is cut off"
                 ),
             }
@@ -312,8 +312,8 @@ fn clear_shared(containers: &mut [Container]) {
             if let Some(iface) = &ep.host_iface {
                 if uses[iface] > 1 {
                     tracing::warn!(
-                        container = %c.name,
-                        network = %ep.network,
+                        container = %Shown(&c.name),
+                        network = %Shown(&ep.network),
                         "host interface {iface} is claimed by several endpoints; the endpoint is cut off"
                     );
                     ep.host_iface = None;

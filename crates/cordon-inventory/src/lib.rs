@@ -6,11 +6,17 @@
 //! reads it back, which is how the compiler is tested and benchmarked
 //! without Docker.
 
-use std::collections::BTreeMap;
+mod enforcement;
+mod shown;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+
+pub use enforcement::{enforcement, shared_with, Enforcement, Unenforced, ENFORCED_DRIVER};
+pub use shown::{escape, needs_escape, Shown};
 
 /// The version written in [`Inventory::version`].
 pub const INVENTORY_VERSION: u32 = 1;
@@ -80,9 +86,15 @@ pub struct Container {
     /// The image reference the container was created with (`nginx:1.27`).
     #[serde(default)]
     pub image: String,
-    /// All labels.
+    /// All labels: those set at run time and those Docker merged in from
+    /// the image.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The keys of `labels` whose key and value both come from the image
+    /// (see [`image_given`]). Policy selection by label ignores them
+    /// unless the policy file sets `trust_image_labels: true`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub image_labels: BTreeSet<String>,
     /// The main process's pid on the host, when running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
@@ -117,6 +129,32 @@ impl Container {
     pub fn short_id(&self) -> &str {
         &self.id[..self.id.len().min(12)]
     }
+
+    /// What policy selection looks at in this container.
+    pub fn candidate(&self) -> cordon_policy::Candidate<'_> {
+        cordon_policy::Candidate {
+            name: &self.name,
+            image: &self.image,
+            labels: &self.labels,
+            image_labels: &self.image_labels,
+        }
+    }
+}
+
+/// The keys of a container's `labels` that its image gave it: Docker
+/// merges the image's labels (`LABEL` in a Dockerfile) into the
+/// container's, so a label is the image's when the image has the same key
+/// with the same value. A run-time `--label` that repeats the image's
+/// value exactly cannot be told apart from it and counts as the image's.
+pub fn image_given<'a>(
+    labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+    image_labels: &std::collections::HashMap<String, String>,
+) -> BTreeSet<String> {
+    labels
+        .into_iter()
+        .filter(|(k, v)| image_labels.get(*k) == Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 /// A container's attachment to one network.
@@ -245,6 +283,59 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.starts_with("x.json: line 2 column"), "{msg}");
         assert!(msg.contains("containerz"), "{msg}");
+    }
+
+    #[test]
+    fn a_label_is_the_image_s_only_with_the_same_key_and_value() {
+        let labels: BTreeMap<String, String> = [
+            ("cordon.policy", "open"),
+            ("app", "web"),
+            ("maintainer", "me"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let image: std::collections::HashMap<String, String> =
+            [("cordon.policy", "open"), ("app", "db"), ("version", "1")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        // `app` was overridden at run time, `maintainer` set at run time,
+        // `version` is not on the container at all.
+        assert_eq!(
+            image_given(&labels, &image),
+            BTreeSet::from(["cordon.policy".to_string()])
+        );
+        let c = Container {
+            labels,
+            image_labels: image_given(&BTreeMap::new(), &image),
+            ..Default::default()
+        };
+        assert!(c.image_labels.is_empty());
+        assert_eq!(c.candidate().labels.len(), 3);
+    }
+
+    #[test]
+    fn image_labels_round_trip_and_are_optional_in_json() {
+        let c = Container {
+            id: "c".repeat(64),
+            name: "x".into(),
+            image_labels: BTreeSet::from(["cordon.policy".to_string()]),
+            ..Default::default()
+        };
+        let inv = Inventory {
+            version: 1,
+            containers: vec![c],
+            ..Default::default()
+        };
+        let back = Inventory::from_json("x.json", &inv.to_json()).unwrap();
+        assert_eq!(back, inv);
+        let old = Inventory::from_json(
+            "x.json",
+            "{\"containers\": [{\"id\": \"a\", \"name\": \"b\"}]}",
+        )
+        .unwrap();
+        assert!(old.containers[0].image_labels.is_empty());
     }
 
     #[test]

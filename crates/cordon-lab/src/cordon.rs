@@ -63,6 +63,21 @@ impl CordonDaemon {
         self.0.id()
     }
 
+    /// Spawns `cmd` with its stderr (the daemon's log) appended to `log`.
+    pub fn spawn_logged(mut cmd: std::process::Command, log: &std::path::Path) -> CordonDaemon {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the daemon's log file");
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start cordon daemon");
+        CordonDaemon(child)
+    }
+
     /// SIGKILL, as a crash would.
     pub fn kill9(mut self) {
         let _ = self.0.kill();
@@ -105,6 +120,31 @@ impl crate::Lab {
         assert!(
             within(30.0, || self.socket().exists() && tables_installed()).is_some(),
             "the daemon comes up and installs its tables"
+        );
+        d
+    }
+
+    /// [`crate::Lab::start_daemon`] with the daemon's log (its stderr)
+    /// appended to `log`, and `env` set.
+    ///
+    /// # Panics
+    /// When the daemon does not come up in time.
+    #[track_caller]
+    pub fn start_daemon_logged(
+        &self,
+        args: &[&str],
+        log: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> CordonDaemon {
+        let mut all = vec!["daemon"];
+        all.extend_from_slice(args);
+        let mut cmd = self.command(&all);
+        cmd.envs(env.iter().copied());
+        let d = CordonDaemon::spawn_logged(cmd, log);
+        assert!(
+            within(30.0, || self.socket().exists() && tables_installed()).is_some(),
+            "the daemon comes up and installs its tables: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
         );
         d
     }

@@ -362,7 +362,8 @@ pub struct Publish {
 pub struct ContainerOpts {
     /// Name prefix; the container is `cl-<name>-<pid>-<n>`.
     pub name: String,
-    /// A network name; Docker's default `bridge` when `None`.
+    /// A network name, or a network mode (`host`, `none`, `container:ID`);
+    /// Docker's default `bridge` when `None`.
     pub network: Option<String>,
     /// A fixed IPv4 address (user-defined networks only).
     pub ip4: Option<String>,
@@ -680,8 +681,10 @@ impl TestContainer {
             }),
             ..Default::default()
         };
-        // Docker refuses DNS servers with the host's network (or none).
-        let own_dns = !matches!(network.as_str(), "host" | "none");
+        // Docker refuses DNS servers with the host's network (or none, or
+        // another container's), and endpoints with another container's.
+        let shared = network.starts_with("container:");
+        let own_dns = !matches!(network.as_str(), "host" | "none") && !shared;
         let k = &opts.hardening;
         let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
         let body = ContainerCreateBody {
@@ -711,7 +714,7 @@ impl TestContainer {
                 security_opt: list(&k.security_opt),
                 ..Default::default()
             }),
-            networking_config: Some(NetworkingConfig {
+            networking_config: (!shared).then(|| NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(network.clone(), endpoint)])),
             }),
             ..Default::default()
@@ -753,6 +756,13 @@ impl TestContainer {
             .and_then(|p| u32::try_from(p).ok())
             .filter(|p| *p > 0)
             .unwrap_or_else(|| panic!("container {} is not running", ctr.name));
+        if ctr.network.starts_with("container:") {
+            // No endpoint of its own: it lives in the other's namespace.
+            for (port, _) in &opts.serve_tcp {
+                ctr.wait_listening(*port);
+            }
+            return ctr;
+        }
         let ep = info
             .network_settings
             .and_then(|n| n.networks)

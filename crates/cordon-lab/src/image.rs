@@ -50,7 +50,8 @@ pub async fn ensure(docker: &Docker, image: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn build(docker: &Docker, image: &str) -> Result<(), String> {
+/// The lab image's root filesystem as an uncompressed tar.
+fn rootfs(image: &str) -> Result<Vec<u8>, String> {
     let busybox = std::fs::read("/bin/busybox").map_err(|e| {
         format!("no image {image} and no /bin/busybox to build it from ({e}); apt-get install busybox-static")
     })?;
@@ -90,6 +91,11 @@ async fn build(docker: &Docker, image: &str) -> Result<(), String> {
         "",
     );
     tar.extend_from_slice(&[0; 1024]);
+    Ok(tar)
+}
+
+async fn build(docker: &Docker, image: &str) -> Result<(), String> {
+    let tar = rootfs(image)?;
     import(
         docker,
         image,
@@ -100,6 +106,39 @@ async fn build(docker: &Docker, image: &str) -> Result<(), String> {
         ],
     )
     .await
+}
+
+/// An image made by [`labelled`]: the lab image's content with labels of
+/// its own, as a Dockerfile's `LABEL` gives them. Removed on drop.
+pub struct TestImage {
+    /// Its reference (`repo:tag`).
+    pub name: String,
+}
+
+impl Drop for TestImage {
+    fn drop(&mut self) {
+        let opts = RemoveImageOptionsBuilder::new().force(true).build();
+        let _ = crate::docker::block_on(crate::docker::client().remove_image(
+            &self.name,
+            Some(opts),
+            None,
+        ));
+    }
+}
+
+/// Imports the lab image's content as `name` with `LABEL k=v` for each of
+/// `labels` (values without spaces or quotes).
+///
+/// # Panics
+/// When `/bin/busybox` is missing or Docker refuses the import.
+#[track_caller]
+pub fn labelled(name: &str, labels: &[(&str, &str)]) -> TestImage {
+    let tar = rootfs(name).unwrap_or_else(|e| panic!("cordon-lab: {e}"));
+    let mut changes = vec!["ENV PATH=/bin".to_string()];
+    changes.extend(labels.iter().map(|(k, v)| format!("LABEL {k}={v}")));
+    crate::docker::block_on(import(crate::docker::client(), name, tar, changes))
+        .unwrap_or_else(|e| panic!("cordon-lab: {e}"));
+    TestImage { name: name.into() }
 }
 
 /// Imports a root filesystem (an uncompressed tar made with [`entry`]) as

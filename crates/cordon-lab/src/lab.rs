@@ -34,6 +34,8 @@ pub struct Run {
     pub serve: Option<(u16, String)>,
     /// The container's command, instead of the default (or the server).
     pub cmd: Option<Vec<String>>,
+    /// The image, when not the lab image.
+    pub image: Option<String>,
 }
 
 impl Run {
@@ -79,6 +81,12 @@ impl Run {
         self.ip4 = Some(ip.into());
         self
     }
+    /// From this image (one made with [`crate::image::labelled`]) instead
+    /// of the lab image.
+    pub fn image(mut self, image: &str) -> Run {
+        self.image = Some(image.into());
+        self
+    }
     /// Running `sh -c script` as its command.
     pub fn sh(mut self, script: &str) -> Run {
         self.cmd = Some(vec!["sh".into(), "-c".into(), script.into()]);
@@ -87,6 +95,9 @@ impl Run {
 
     fn opts(&self) -> ContainerOpts {
         let mut o = ContainerOpts::new(&self.name);
+        if let Some(image) = &self.image {
+            o = o.image(image);
+        }
         o.network = self.network.clone();
         o.ip4 = self.ip4.clone();
         o.labels = self.labels.clone();
@@ -336,6 +347,16 @@ impl Lab {
         let net = TestNetwork::create(name, subnet4, subnet6);
         let name = net.name().to_string();
         self.own(net);
+        name
+    }
+
+    /// An image with the lab image's content and these labels (see
+    /// [`crate::image::labelled`]), removed when the lab drops; returns its
+    /// reference.
+    pub fn labelled_image(&self, labels: &[(&str, &str)]) -> String {
+        let name = format!("cordon-test-labelled:{}", self.tag);
+        let img = crate::image::labelled(&name, labels);
+        self.own(img);
         name
     }
 

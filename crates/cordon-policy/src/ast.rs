@@ -33,6 +33,11 @@ pub struct PolicyFile {
     pub default: Body,
     /// `policies:` in file order (first match wins).
     pub policies: Vec<Policy>,
+    /// `trust_image_labels: true`: labels a container's image gave it may
+    /// select its policy (`cordon.policy`, `select: {label: …}`,
+    /// `select: {compose: …}`). Off by default, so that an image cannot
+    /// choose its own policy.
+    pub trust_image_labels: bool,
 }
 
 /// A named, live-changeable address set.

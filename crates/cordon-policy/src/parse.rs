@@ -159,7 +159,14 @@ pub fn parse(file: &str, text: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
     let entries = cx.entries(
         root,
         "the policy file",
-        &["version", "sets", "dns", "default", "policies"],
+        &[
+            "version",
+            "sets",
+            "dns",
+            "default",
+            "policies",
+            "trust_image_labels",
+        ],
     );
     if !matches!(root.data, YamlData::Mapping(_)) {
         if cx.diags.is_empty() {
@@ -299,6 +306,23 @@ pub fn parse(file: &str, text: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
         .map(|(_, v)| dns_config(&mut cx, v))
         .unwrap_or_default();
 
+    let trust_image_labels = match get("trust_image_labels") {
+        None => false,
+        Some((_, v)) => match &v.data {
+            YamlData::Value(Scalar::Boolean(b)) => *b,
+            _ => {
+                cx.err(
+                    loc(v),
+                    format!(
+                        "trust_image_labels must be `true` or `false`, not `{}`",
+                        scalar(v).unwrap_or_else(|| kind(v).to_string())
+                    ),
+                );
+                false
+            }
+        },
+    };
+
     let default = match get("default") {
         Some((_, v)) => body(&mut cx, v, "`default`", &[]).0,
         None if file == crate::EMBEDDED_SOURCE => Body::default(),
@@ -342,6 +366,7 @@ pub fn parse(file: &str, text: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
             dns,
             default,
             policies,
+            trust_image_labels,
         })
     } else {
         cx.diags.sort();
@@ -449,21 +474,14 @@ const MAX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A duration: whole seconds (`30`) or a number with a unit (`30s`, `5m`,
 /// `1h`, `1d`).
+/// A duration in humantime's syntax (`30s`, `5m`, `1h30m`, `1d`); a bare
+/// number is seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("`{s}` is not a duration; write e.g. `30s`, `5m` or `1h`");
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(mult).map(Duration::from_secs).ok_or_else(bad)
+    let bad = || format!("`{s}` is not a duration; write e.g. `30s`, `5m`, `1h30m` or `1d`");
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(n));
+    }
+    humantime::parse_duration(s).map_err(|_| bad())
 }
 
 fn body<'n, 'a>(

@@ -54,7 +54,22 @@ fn scalar(s: &str) -> String {
     if plain {
         s.to_string()
     } else {
-        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+        let mut q = String::with_capacity(s.len() + 2);
+        q.push('"');
+        for c in s.chars() {
+            match c {
+                '\\' => q.push_str("\\\\"),
+                '"' => q.push_str("\\\""),
+                // YAML's escapes, so that a control character can neither
+                // end the line nor hide.
+                c if c.is_control() || ('\u{2000}'..='\u{206f}').contains(&c) => {
+                    let _ = write!(q, "\\u{:04x}", c as u32);
+                }
+                c => q.push(c),
+            }
+        }
+        q.push('"');
+        q
     }
 }
 
@@ -122,6 +137,9 @@ pub fn selector(s: &Selector) -> String {
 pub fn to_yaml(p: &PolicyFile) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "version: {}", p.version);
+    if p.trust_image_labels {
+        let _ = writeln!(out, "trust_image_labels: true");
+    }
     if !p.sets.is_empty() {
         let _ = writeln!(out, "\nsets:");
         for s in &p.sets {
@@ -204,5 +222,30 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{name}: {e:?}\n{printed}"));
             assert_eq!(unlocated(back), unlocated(p), "{name}:\n{printed}");
         }
+    }
+
+    #[test]
+    fn control_characters_in_a_selector_stay_inside_their_quotes() {
+        let mut p = crate::parse("p.yaml", "version: 1\n").unwrap();
+        let name = "web\npolicies: []\t\u{1b}[2J\u{202e}";
+        p.policies.push(Policy {
+            name: "x".into(),
+            select: Selector {
+                name: Some(name.into()),
+                labels: [("k\r\n".to_string(), "v\nw".to_string())].into(),
+                ..Default::default()
+            },
+            body: Body::default(),
+            loc: Loc::default(),
+        });
+        let printed = to_yaml(&p);
+        assert!(
+            !printed.lines().any(|l| l.starts_with("policies: []")),
+            "{printed}"
+        );
+        let back =
+            crate::parse("back.yaml", &printed).unwrap_or_else(|e| panic!("{e:?}\n{printed}"));
+        assert_eq!(back.policies[0].select.name.as_deref(), Some(name));
+        assert_eq!(back.policies[0].select.labels["k\r\n"], "v\nw");
     }
 }

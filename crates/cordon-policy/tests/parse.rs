@@ -77,6 +77,14 @@ fn dns_settings_parse_with_defaults_and_units() {
     assert_eq!(d.max_ttl, Duration::from_secs(7200));
     assert_eq!(d.max_addresses, 8);
     assert!(d.nxdomain);
+    let d = parse(
+        "f.yaml",
+        "version: 1\ndns:\n  min_ttl: 1m30s\n  max_ttl: 1h30m\n",
+    )
+    .unwrap()
+    .dns;
+    assert_eq!(d.min_ttl, Duration::from_secs(90));
+    assert_eq!(d.max_ttl, Duration::from_secs(5400));
 }
 
 #[test]
@@ -86,7 +94,7 @@ fn bad_dns_settings_are_located() {
         ("max_ttl: 8d", "f.yaml:3:12: dns.max_ttl must be between 1s and 7d, not `8d`"),
         (
             "max_ttl: soon",
-            "f.yaml:3:12: dns.max_ttl: `soon` is not a duration; write e.g. `30s`, `5m` or `1h`",
+            "f.yaml:3:12: dns.max_ttl: `soon` is not a duration; write e.g. `30s`, `5m`, `1h30m` or `1d`",
         ),
         (
             "min_ttl: 2h",

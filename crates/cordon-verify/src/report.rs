@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use cordon_compiler::evaluate::Expected;
+use cordon_inventory::Shown;
 
 use crate::observed::Observed;
 use crate::target::Target;
@@ -91,9 +92,9 @@ impl Report {
     pub fn text(&self) -> String {
         let mut out = format!(
             "container {} ({}) policy {}\n",
-            self.container,
-            &self.id[..self.id.len().min(12)],
-            self.policy
+            Shown(&self.container),
+            Shown(&self.id[..self.id.len().min(12)]),
+            Shown(&self.policy)
         );
         let observed: Vec<String> = self.rows.iter().map(|r| r.observed.to_string()).collect();
         let width = |cells: &mut dyn Iterator<Item = usize>, header: &str| {
@@ -117,7 +118,7 @@ impl Report {
             ));
         }
         for n in &self.notes {
-            out.push_str(&format!("note: {n}\n"));
+            out.push_str(&format!("note: {}\n", Shown(n)));
         }
         out
     }

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use cordon_inventory::Shown;
+
 use crate::model::{Report, Severity, Status};
 
 fn paint(s: &str, code: &str, colour: bool) -> String {
@@ -34,7 +36,7 @@ pub fn render(report: &Report, colour: bool, all: bool) -> String {
         .collect();
     let w_obj = shown
         .iter()
-        .map(|f| f.object.label().len())
+        .map(|f| Shown(&f.object.label()).to_string().chars().count())
         .max()
         .unwrap_or(6)
         .clamp(6, 48);
@@ -58,10 +60,13 @@ pub fn render(report: &Report, colour: bool, all: bool) -> String {
             Status::Pass => paint(&status, "32", colour),
             _ => paint(&status, "2", colour),
         };
-        let mut label = f.object.label();
-        if label.len() > w_obj {
-            label.truncate(w_obj);
-        }
+        // Objects are named by Docker (containers, images, networks): shown
+        // escaped, cut on a character boundary.
+        let label: String = Shown(&f.object.label())
+            .to_string()
+            .chars()
+            .take(w_obj)
+            .collect();
         let _ = writeln!(
             out,
             "{:<8} {} {} {:<w_obj$}  {}: {}",
@@ -74,10 +79,11 @@ pub fn render(report: &Report, colour: bool, all: bool) -> String {
             status,
             label,
             f.title,
-            f.evidence
+            Shown(&f.evidence)
         );
         if f.status == Status::Fail {
             if let (Some(c), Some(e)) = (&f.configured, &f.effective) {
+                let (c, e) = (Shown(c), Shown(e));
                 let _ = writeln!(out, "{:8} configured: {c} | in effect: {e}", "");
             }
             let _ = writeln!(out, "{:8} fix: {}", "", f.remediation);
@@ -106,7 +112,54 @@ pub fn render(report: &Report, colour: bool, all: bool) -> String {
         s.mismatches
     );
     for w in &report.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", Shown(w));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Finding, Object, Summary};
+
+    #[test]
+    fn a_forged_line_in_a_container_name_or_evidence_stays_on_its_row() {
+        let forged = "x\nCORDON-1 high      fail           container web  all good";
+        let report = Report {
+            schema: "test",
+            host: "h".into(),
+            docker_version: "1".into(),
+            summary: Summary::default(),
+            checks: Vec::new(),
+            results: vec![Finding {
+                id: "CORDON-1",
+                title: "Ensure",
+                severity: Severity::Medium,
+                status: Status::Fail,
+                object: Object {
+                    kind: "container",
+                    name: format!("café-{forged}"),
+                    id: None,
+                },
+                evidence: format!("policy unknown label {forged}"),
+                configured: Some(forged.into()),
+                effective: Some("\u{1b}[2Jx".into()),
+                mismatch: false,
+                remediation: "fix",
+            }],
+            warnings: vec![forged.into()],
+        };
+        let text = render(&report, false, true);
+        assert!(
+            !text.lines().any(|l| l.starts_with("CORDON-1 high")),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("CORDON-1")).count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains("container café-x\\nCORDON-1"), "{text}");
+    }
 }
