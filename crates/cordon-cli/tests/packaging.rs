@@ -40,17 +40,11 @@ fn boot_unit_runs_before_docker_and_the_daemon_after_it() {
     assert_eq!(values(&daemon, "ExecStart"), ["/usr/bin/cordon", "daemon"]);
     assert_eq!(values(&daemon, "Restart"), ["always"]);
     assert_eq!(values(&daemon, "Type"), ["notify"]);
-    assert_eq!(
-        values(&daemon, "ExecReload"),
-        ["/usr/bin/cordon", "reload"]
-    );
+    assert_eq!(values(&daemon, "ExecReload"), ["/usr/bin/cordon", "reload"]);
     // The authorization plugin must be up before dockerd asks it.
     let authz = unit("cordon-authz.service");
     assert!(values(&authz, "Before").contains(&"docker.service"));
-    assert_eq!(
-        values(&authz, "ExecStart"),
-        ["/usr/bin/cordon", "authz"]
-    );
+    assert_eq!(values(&authz, "ExecStart"), ["/usr/bin/cordon", "authz"]);
     assert_eq!(values(&authz, "Restart"), ["always"]);
 }
 
