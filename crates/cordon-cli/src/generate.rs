@@ -39,16 +39,16 @@ Misuse or an environment problem (not root, no nftables, Docker unreachable), wi
 .SH FILES
 .TP
 /etc/cordon/cordon.yaml
-The policy file every command reads without \fB\-c\fR; without it cordon runs on its embedded default, which \fBcordon default\fR prints.
+The policy file read without \fB\-c\fR when no policy is in force yet; without it, cordon runs on its embedded default, which \fBcordon default\fR prints.
 .TP
 /run/cordon/cordon.sock
 The daemon's admin socket (root only), used by \fBcordon status\fR, \fBlogs\fR, \fBset\fR and \fBreload\fR.
 .TP
 /var/lib/cordon/
-The daemon's state: the fail\-closed ruleset \fBcordon boot\fR installs and the record of the policy in force.
+The daemon's state: the fail\-closed ruleset \fBcordon boot\fR installs, and policy.json, the policy in force, which commands without \fB\-c\fR act on.
 .TP
-cordon\-boot.service, cordon.service
-The systemd units: \fBcordon boot\fR before Docker starts, \fBcordon daemon\fR after it.
+cordon\-boot.service, cordon.service, cordon\-authz.service
+The systemd units: \fBcordon boot\fR before Docker starts, \fBcordon daemon\fR after it, and the authorization plugin \fBcordon authz\fR.
 .SH "SEE ALSO"
 \fBcordon\-daemon\fR(1), \fBcordon\-check\fR(1), \fBnft\fR(8), \fBdockerd\fR(8)
 "#;
