@@ -39,7 +39,7 @@ use cordon_inventory::{Container, Endpoint, Inventory, Network};
 const POLICY: &str = r#"
 version: 1
 sets:
-  office: [203.0.113.0/26, "2001:db8:77::/48"]
+  office: [198.18.0.0/26, "2001:db8:77::/48"]
 policies:
   - name: sftp
     select: { label: { app: sftp } }

@@ -10,12 +10,12 @@ const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
 
 /// The lab internet: the resolver (answering `records`) and a web server
 /// (`hello-web`) on 198.51.100.2, another server (`hello-other`) on
-/// 203.0.113.2; namespaces named after `tag`.
+/// 198.18.0.2; namespaces named after `tag`.
 fn world(lab: &Lab, tag: &str, records: &[(&str, &str)]) -> (Ns, Ns) {
     let inet = lab.netns(&format!("inet{tag}"), "198.51.100.1", "198.51.100.2", None);
     lab.serve(&inet, 80, "hello-web");
     lab.dns_records(&inet, records);
-    let other = lab.netns(&format!("other{tag}"), "203.0.113.1", "203.0.113.2", None);
+    let other = lab.netns(&format!("other{tag}"), "198.18.0.1", "198.18.0.2", None);
     lab.serve(&other, 80, "hello-other");
     (inet, other)
 }
@@ -24,14 +24,14 @@ fn world(lab: &Lab, tag: &str, records: &[(&str, &str)]) -> (Ns, Ns) {
 fn names_open_only_their_addresses_for_their_ttl() {
     let lab = lab_or_skip!(CORDON);
     // The "internet": web.lab.test and the lab resolver on 198.51.100.2,
-    // other.lab.test and x.api.test on 203.0.113.2.
+    // other.lab.test and x.api.test on 198.18.0.2.
     let (inet, other) = world(
         &lab,
         "",
         &[
             ("web.lab.test", "198.51.100.2"),
-            ("other.lab.test", "203.0.113.2"),
-            ("api.test", "203.0.113.2"),
+            ("other.lab.test", "198.18.0.2"),
+            ("api.test", "198.18.0.2"),
         ],
     );
     // A DNS-over-TLS port and DNS on another port, on a resolver the
@@ -63,15 +63,15 @@ fn names_open_only_their_addresses_for_their_ttl() {
         "control: web"
     );
     assert!(
-        lab.reaches(&c, "203.0.113.2", 80, "hello-other"),
+        lab.reaches(&c, "198.18.0.2", 80, "hello-other"),
         "control: other"
     );
     assert!(
-        lab.reaches(&c, "203.0.113.2", 853, "hello-dot"),
+        lab.reaches(&c, "198.18.0.2", 853, "hello-dot"),
         "control: DoT"
     );
     assert!(
-        lab.reaches(&c, "203.0.113.2", 5353, "hello-dns-5353"),
+        lab.reaches(&c, "198.18.0.2", 5353, "hello-dns-5353"),
         "control: DNS on another port"
     );
 
@@ -117,17 +117,17 @@ fn names_open_only_their_addresses_for_their_ttl() {
         "other name refused"
     );
     assert!(
-        !lab.reaches(&c, "203.0.113.2", 80, "hello-other"),
+        !lab.reaches(&c, "198.18.0.2", 80, "hello-other"),
         "and closed"
     );
-    // Every query is redirected, whatever resolver it names: 203.0.113.2
+    // Every query is redirected, whatever resolver it names: 198.18.0.2
     // runs no DNS server, yet the allowed name resolves and the other is
     // still refused.
     assert!(
-        lab.resolves(&c, "web.lab.test", "203.0.113.2"),
+        lab.resolves(&c, "web.lab.test", "198.18.0.2"),
         "a query to any address reaches the proxy"
     );
-    assert!(!lab.resolves(&c, "other.lab.test", "203.0.113.2"));
+    assert!(!lab.resolves(&c, "other.lab.test", "198.18.0.2"));
     // A wildcard: names below api.test.
     assert!(
         !lab.resolves(&c, "api.test", "198.51.100.2"),
@@ -138,17 +138,17 @@ fn names_open_only_their_addresses_for_their_ttl() {
         "wildcard name resolves"
     );
     assert!(
-        lab.reaches(&c, "203.0.113.2", 80, "hello-other"),
+        lab.reaches(&c, "198.18.0.2", 80, "hello-other"),
         "and opens its address"
     );
     // ... on the rule's ports only: DNS over TLS and DNS on other ports to
     // that resolver stay blocked, even with its address open.
     assert!(
-        !lab.reaches(&c, "203.0.113.2", 853, "hello-dot"),
+        !lab.reaches(&c, "198.18.0.2", 853, "hello-dot"),
         "DoT blocked"
     );
     assert!(
-        !lab.reaches(&c, "203.0.113.2", 5353, "hello-dns-5353"),
+        !lab.reaches(&c, "198.18.0.2", 5353, "hello-dns-5353"),
         "DNS on another port blocked"
     );
 
@@ -295,7 +295,7 @@ fn dns_settings_cap_refusal_code_and_tcp() {
         "c",
         &[
             ("multi.lab.test", "198.51.100.2"),
-            ("multi.lab.test", "203.0.113.2"),
+            ("multi.lab.test", "198.18.0.2"),
             ("tcp.lab.test", "198.51.100.2"),
         ],
     );
@@ -314,22 +314,22 @@ fn dns_settings_cap_refusal_code_and_tcp() {
             .dns("198.51.100.2"),
     );
     let tcp_lookup = format!(
-        "printf '{}' | nc -w 3 203.0.113.2 53 | od -An -tx1",
+        "printf '{}' | nc -w 3 198.18.0.2 53 | od -An -tx1",
         tcp_query_printf("tcp.lab.test")
     );
     // Positive controls without cordon: both addresses answer and serve;
-    // 203.0.113.2 runs no DNS server, so the TCP lookup gets nothing.
+    // 198.18.0.2 runs no DNS server, so the TCP lookup gets nothing.
     assert_eq!(
         cordon_lab::docker::resolve_in(&c.id, "multi.lab.test", "198.51.100.2").len(),
         2,
         "control: two addresses"
     );
     assert!(lab.reaches(&c, "198.51.100.2", 80, "hello-web"));
-    assert!(lab.reaches(&c, "203.0.113.2", 80, "hello-other"));
+    assert!(lab.reaches(&c, "198.18.0.2", 80, "hello-other"));
     assert!(lab.reaches(&t, "198.51.100.2", 80, "hello-web"));
     assert!(
         !lab.exec(&t, &tcp_lookup).1.contains("c6 33 64 02"),
-        "control: no DNS server at 203.0.113.2"
+        "control: no DNS server at 198.18.0.2"
     );
 
     let _daemon = CordonDaemon::spawn(lab.command(&["daemon", "-c", &policy]));
@@ -345,7 +345,7 @@ fn dns_settings_cap_refusal_code_and_tcp() {
         "daemon up, DNS redirected"
     );
     assert!(!lab.reaches(&c, "198.51.100.2", 80, "hello-web"));
-    assert!(!lab.reaches(&c, "203.0.113.2", 80, "hello-other"));
+    assert!(!lab.reaches(&c, "198.18.0.2", 80, "hello-other"));
 
     // The answer carries both addresses; the cap opens only one.
     assert_eq!(
@@ -354,14 +354,14 @@ fn dns_settings_cap_refusal_code_and_tcp() {
         "the whole answer is released"
     );
     let set = nft_list(&["set", "inet", "cordon", "dns_capped_0_4"]);
-    let held = ["198.51.100.2", "203.0.113.2"]
+    let held = ["198.51.100.2", "198.18.0.2"]
         .iter()
         .filter(|a| set.contains(*a))
         .count();
     assert_eq!(held, 1, "{set}");
     let open = [
         lab.reaches(&c, "198.51.100.2", 80, "hello-web"),
-        lab.reaches(&c, "203.0.113.2", 80, "hello-other"),
+        lab.reaches(&c, "198.18.0.2", 80, "hello-other"),
     ];
     assert_eq!(open.iter().filter(|o| **o).count(), 1, "{open:?}");
 

@@ -89,7 +89,7 @@ fn policy() -> cordon_policy::PolicyFile {
         r#"
 version: 1
 sets:
-  office: [203.0.113.0/26, "2001:db8:77::/48"]
+  office: [198.18.0.0/26, "2001:db8:77::/48"]
 policies:
   - name: sftp
     select: { label: { app: sftp } }
@@ -409,14 +409,14 @@ fn enter(name: &str) {
 fn nflog_returns_logged_packets_with_their_prefix() {
     need_root_nft!();
     let ns = Ns::new();
-    // A route to 203.0.113.0/24: the output hook sees the packets before
+    // A route to 198.18.0.0/24: the output hook sees the packets before
     // any neighbour answers.
     ns.sh(&[
         "ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1",
     ]);
     ns.sh(&["ip", "link", "set", "v0", "up"]);
     ns.sh(&["ip", "link", "set", "v1", "up"]);
-    ns.sh(&["ip", "addr", "add", "203.0.113.1/24", "dev", "v0"]);
+    ns.sh(&["ip", "addr", "add", "198.18.0.1/24", "dev", "v0"]);
     let name = ns.0.clone();
     // Bind first (in the namespace), then log: nothing is lost.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -439,7 +439,7 @@ fn nflog_returns_logged_packets_with_their_prefix() {
             .is_some_and(|m| m.contains("nflog group 100")),
         "{busy:?}"
     );
-    let rules = "table inet t {\n chain out {\n  type filter hook output priority 0; policy accept;\n  ip daddr 203.0.113.9 udp dport 5000 log prefix \"cordon egress web drop \" group 100 drop\n  ip daddr 203.0.113.9 tcp dport 80 log prefix \"cordon egress web audit \" group 100 accept\n }\n}\n";
+    let rules = "table inet t {\n chain out {\n  type filter hook output priority 0; policy accept;\n  ip daddr 198.18.0.9 udp dport 5000 log prefix \"cordon egress web drop \" group 100 drop\n  ip daddr 198.18.0.9 tcp dport 80 log prefix \"cordon egress web audit \" group 100 accept\n }\n}\n";
     let f = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(f.path(), rules).unwrap();
     ns.sh(&["nft", "-f", f.path().to_str().unwrap()]);
@@ -447,16 +447,16 @@ fn nflog_returns_logged_packets_with_their_prefix() {
     // nobody answers, so the connect times out).
     let _ = Command::new("ip")
         .args(["netns", "exec", &ns.0, "bash", "-c"])
-        .arg("echo x > /dev/udp/203.0.113.9/5000; timeout 1 bash -c 'echo > /dev/tcp/203.0.113.9/80'")
+        .arg("echo x > /dev/udp/198.18.0.9/5000; timeout 1 bash -c 'echo > /dev/tcp/198.18.0.9/80'")
         .status();
     let got = reader.join().unwrap();
     assert_eq!(got[0].prefix, "cordon egress web drop ");
     assert_eq!(got[1].prefix, "cordon egress web audit ");
     // The payload starts at the IPv4 header: version 4, protocol UDP (17)
-    // then TCP (6), destination 203.0.113.9.
+    // then TCP (6), destination 198.18.0.9.
     assert_eq!(got[0].payload[0] >> 4, 4);
     assert_eq!(got[0].payload[9], 17);
-    assert_eq!(&got[0].payload[16..20], &[203, 0, 113, 9]);
+    assert_eq!(&got[0].payload[16..20], &[198, 18, 0, 9]);
     assert_eq!(got[1].payload[9], 6);
     assert!(got[0].payload.len() <= cordon_dataplane::nflog::COPY_RANGE as usize);
 }

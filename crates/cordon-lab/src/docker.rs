@@ -247,9 +247,16 @@ impl TestNetwork {
     /// (e.g. `2001:db8:201::/64`).
     ///
     /// # Panics
-    /// When Docker refuses (e.g. the subnet overlaps another network).
+    /// When the [`guard`](crate::guard) refuses a subnet, or Docker refuses
+    /// (e.g. the subnet overlaps another network).
     #[track_caller]
     pub fn create(prefix: &str, subnet4: &str, subnet6: Option<&str>) -> TestNetwork {
+        crate::guard::ensure_clear(
+            &[Some(subnet4), subnet6]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+        );
         let d = ready();
         let name = crate::unique_name(prefix);
         let mut config = vec![IpamConfig {

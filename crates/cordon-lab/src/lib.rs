@@ -10,10 +10,14 @@
 //! host-wide [`lock()`] for its whole duration.
 //!
 //! Lab rules: traffic only to hosts the test created; a simulated internet
-//! in 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32 inside namespaces; a
-//! simulated LAN in a 10.x subnet of the test's own; never the machine's
-//! own uplink subnet nor its resolver, never a real name. Probes take
-//! addresses, not names, and panic when given anything else.
+//! in 198.51.100.0/24, 198.18.0.0/15 and 2001:db8::/32 inside namespaces; a
+//! simulated LAN in a 10.x subnet of the test's own (never
+//! 10.255.255.0/24); never 203.0.113.0/24 (the package registries resolve
+//! there on the development machines), never the machine's own uplink
+//! subnet nor its resolver, never a real name. The [`guard`] refuses, in
+//! one line, to assign or route a range that overlaps the host's resolver,
+//! default route or registries. Probes take addresses, not names, and
+//! panic when given anything else.
 //!
 //! ```no_run
 //! use cordon_lab::{lab_or_skip, ContainerOpts, Netns, TcpServer, TestContainer, Uplink};
@@ -48,6 +52,7 @@
 mod cordon;
 pub mod distroless;
 pub mod docker;
+pub mod guard;
 pub mod image;
 mod lab;
 pub mod lock;

@@ -97,8 +97,12 @@ impl Netns {
     /// Adds an address (`198.51.100.77/32`) to the namespace's loopback:
     /// one more lab host behind the same uplink (the host needs a route to
     /// it, e.g. [`Uplink::route_to_ns`] or a covering uplink prefix).
+    ///
+    /// # Panics
+    /// When the [`guard`](crate::guard) refuses `cidr`, or `ip` fails.
     #[track_caller]
     pub fn add_address(&self, cidr: &str) {
+        crate::guard::ensure_clear(&[cidr]);
         let mut argv = vec!["ip", "addr", "add", cidr, "dev", "lo"];
         if cidr.contains(':') {
             argv.push("nodad");
@@ -296,10 +300,13 @@ impl Uplink {
     /// other family with [`Uplink::with`].
     ///
     /// # Panics
-    /// When an `ip` command fails (e.g. the prefix is already on another
-    /// host interface).
+    /// When the [`guard`](crate::guard) refuses a prefix (one overlapping
+    /// the host's resolver, default route or package registries), or an
+    /// `ip` command fails (e.g. the prefix is already on another host
+    /// interface).
     #[track_caller]
     pub fn to_host(ns: &Netns, host_cidr: &str, ns_cidr: &str) -> Uplink {
+        crate::guard::ensure_clear(&[host_cidr, ns_cidr]);
         let host_if = iface_name();
         let ns_if = ns.next_iface();
         sh(
@@ -350,6 +357,7 @@ impl Uplink {
 
     #[track_caller]
     fn add_by_name(&mut self, ns: NsRef<'_>, host_cidr: &str, ns_cidr: &str) {
+        crate::guard::ensure_clear(&[host_cidr, ns_cidr]);
         let host_ip = cidr_addr(host_cidr);
         let ns_ip = cidr_addr(ns_cidr);
         assert_eq!(
@@ -384,8 +392,12 @@ impl Uplink {
     /// Adds a host route to `cidr` through the namespace (for addresses the
     /// namespace holds beyond the uplink's prefix, see
     /// [`Netns::add_address`]); removed with the veth.
+    ///
+    /// # Panics
+    /// When the [`guard`](crate::guard) refuses `cidr`, or `ip` fails.
     #[track_caller]
     pub fn route_to_ns(&self, cidr: &str) {
+        crate::guard::ensure_clear(&[cidr]);
         let v6 = cidr.contains(':');
         let via = self
             .ns_addrs

@@ -37,9 +37,11 @@ impl SecondDocker {
     /// (e.g. `--iptables=false`); waits until it answers.
     ///
     /// # Panics
-    /// When something already listens on `socket`, or dockerd exits or
-    /// does not answer within 60 s.
+    /// When the [`guard`](crate::guard) refuses `bridge_addr`, something
+    /// already listens on `socket`, or dockerd exits or does not answer
+    /// within 60 s.
     pub fn start(socket: &str, bridge_addr: &str, args: &[&str]) -> SecondDocker {
+        crate::guard::ensure_clear(&[bridge_addr]);
         let tag = format!(
             "cordon-test-docker-{}-{}",
             std::process::id(),

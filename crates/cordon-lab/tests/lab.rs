@@ -182,17 +182,17 @@ fn office_reaches_a_published_port_through_the_hosts_lab_address() {
     let _lock = lock();
     {
         let office = Netns::new("office");
-        let _up = Uplink::to_host(&office, "203.0.113.1/24", "203.0.113.10/24");
+        let _up = Uplink::to_host(&office, "198.18.0.1/24", "198.18.0.10/24");
         let _admin = TestContainer::run(
             ContainerOpts::new("admin")
                 .serve_tcp(8080, "hello-admin")
                 .publish(8080, 28080)
-                .publish_on("203.0.113.1", 8080, 28081),
+                .publish_on("198.18.0.1", 8080, 28081),
         );
-        assert!(office.reaches("203.0.113.1", 28080, "hello-admin"));
-        assert!(office.reaches("203.0.113.1", 28081, "hello-admin"));
+        assert!(office.reaches("198.18.0.1", 28080, "hello-admin"));
+        assert!(office.reaches("198.18.0.1", 28081, "hello-admin"));
         assert!(
-            !office.tcp_connect("203.0.113.1", 28082),
+            !office.tcp_connect("198.18.0.1", 28082),
             "nothing published"
         );
     }
@@ -257,18 +257,14 @@ fn namespaces_and_the_host_reach_each_other_without_docker() {
         assert!(cordon_lab::host_reaches("2001:db8:51::2", 80, "hello-a"));
         assert!(cordon_lab::host_udp_echo("2001:db8:51::2", 7));
         let b = Netns::new("b");
-        let up_b = Uplink::to_host(&b, "203.0.113.1/28", "203.0.113.10/28");
-        assert_eq!(up_b.ns_ip4().unwrap().to_string(), "203.0.113.10");
-        b.add_address("203.0.113.77/32");
-        up_b.route_to_ns("203.0.113.77/32");
-        let _extra = TcpServer::banner_on(&b, "203.0.113.77", 8080, "hello-extra");
-        assert!(cordon_lab::host_reaches(
-            "203.0.113.77",
-            8080,
-            "hello-extra"
-        ));
+        let up_b = Uplink::to_host(&b, "198.18.0.1/28", "198.18.0.10/28");
+        assert_eq!(up_b.ns_ip4().unwrap().to_string(), "198.18.0.10");
+        b.add_address("198.18.0.77/32");
+        up_b.route_to_ns("198.18.0.77/32");
+        let _extra = TcpServer::banner_on(&b, "198.18.0.77", 8080, "hello-extra");
+        assert!(cordon_lab::host_reaches("198.18.0.77", 8080, "hello-extra"));
         assert!(!cordon_lab::host_reaches(
-            "203.0.113.10",
+            "198.18.0.10",
             8080,
             "hello-extra"
         ));
@@ -308,6 +304,77 @@ fn namespaces_and_the_host_reach_each_other_without_docker() {
             .any(|l| l.starts_with("netns") || l.starts_with("link")),
         "{left:?}"
     );
+}
+
+/// The panic message of `f`, or `None` when it returns.
+fn refusal(f: impl FnOnce()) -> Option<String> {
+    let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).err()?;
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+}
+
+#[test]
+fn the_guard_refuses_the_hosts_resolver_and_gateway_before_building() {
+    nft_or_skip!();
+    let _lock = lock();
+    // Read independently of the guard.
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolver = resolv
+        .lines()
+        .filter_map(|l| l.strip_prefix("nameserver"))
+        .map(str::trim)
+        .find(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok())
+        .expect("an IPv4 nameserver in /etc/resolv.conf")
+        .to_string();
+    let route = cordon_lab::sh("ip", &["-4", "route", "show", "default"]);
+    let gateway = route
+        .split_whitespace()
+        .skip_while(|w| *w != "via")
+        .nth(1)
+        .expect("an IPv4 default gateway")
+        .to_string();
+    let octets = |ip: &str| ip.rsplit_once('.').unwrap().0.to_string();
+    let nets = [octets(&resolver), octets(&gateway)];
+    // The host's routes into the refused ranges.
+    let routes = || -> Vec<String> {
+        cordon_lab::sh("ip", &["route"])
+            .lines()
+            .filter(|l| nets.iter().any(|n| l.contains(&format!("{n}."))))
+            .map(String::from)
+            .collect()
+    };
+    let routes_before = routes();
+    {
+        let ns = Netns::new("guard");
+        // Positive control: a clean range builds.
+        let up = Uplink::to_host(&ns, "198.51.100.1/24", "198.51.100.2/24");
+        assert_eq!(up.ns_ip4().unwrap().to_string(), "198.51.100.2");
+        for ip in [&resolver, &gateway] {
+            let net = octets(ip);
+            let msg = refusal(|| {
+                Uplink::to_host(&ns, &format!("{net}.1/24"), &format!("{net}.2/24"));
+            })
+            .unwrap_or_else(|| panic!("an uplink over {ip} was built"));
+            eprintln!("{msg}");
+            assert!(msg.starts_with("cordon-lab refuses lab range"), "{msg}");
+            assert!(msg.contains(ip.as_str()) && !msg.contains('\n'), "{msg}");
+            let msg = refusal(|| ns.add_address(&format!("{ip}/32"))).expect("refused");
+            assert!(msg.contains("refuses"), "{msg}");
+            let msg = refusal(|| up.route_to_ns(&format!("{net}.0/24"))).expect("refused");
+            assert!(msg.contains("refuses"), "{msg}");
+        }
+        // Refused before anything was built: one veth (the clean one).
+        let links = cordon_lab::leftovers()
+            .into_iter()
+            .filter(|l| l.starts_with("link"))
+            .count();
+        assert_eq!(links, 1);
+        let addrs = ns.exec_ok(&["ip", "-br", "addr"]);
+        assert!(!addrs.contains(&octets(&resolver)), "{addrs}");
+    }
+    assert_eq!(routes(), routes_before);
+    assert_clean();
 }
 
 #[test]

@@ -21,7 +21,7 @@ use cordon_inventory::{Container, Endpoint, Inventory};
 use cordon_verify::probe::{probe_all, DEFAULT_CONCURRENCY};
 
 const POLICY: &str = r#"version: 1
-sets: { office: [203.0.113.0/26] }
+sets: { office: [198.18.0.0/26] }
 policies:
   - name: web
     select: { label: { app: web } }
@@ -98,7 +98,7 @@ fn evaluator_row(n: usize) -> String {
     let from = (n - 1) & !1;
     let flows: Vec<Flow> = [
         (IpAddr::V4(container_addr(1)), Proto::Tcp, 5432),
-        ("203.0.113.9".parse().expect("addr"), Proto::Udp, 53),
+        ("198.18.0.9".parse().expect("addr"), Proto::Udp, 53),
         ("198.51.100.2".parse().expect("addr"), Proto::Tcp, 443),
         ("10.1.2.3".parse().expect("addr"), Proto::Tcp, 80),
         (host[0], Proto::Tcp, 22),
