@@ -1,5 +1,5 @@
-# Shared by scripts/daemon and scripts/test: install and start what cordon
-# needs on Debian. Sourced, not run.
+# Shared by scripts/daemon, scripts/test and scripts/package: install and
+# start what cordon needs on Debian. Sourced, not run.
 
 # Installs the Debian packages named, when their command is missing.
 # Usage: ensure_packages cmd:package ...
@@ -61,6 +61,16 @@ stop_started_dockerd() {
     for _ in $(seq 1 40); do kill -0 "$STARTED_DOCKERD" 2>/dev/null || break; sleep 0.25; done
     kill -9 "$STARTED_DOCKERD" 2>/dev/null || true
     STARTED_DOCKERD=""
+  fi
+}
+
+# The cargo-deb that scripts/package uses, installed with cargo when
+# missing (a pinned version: it compiles for a few minutes).
+CARGO_DEB_VERSION=3.8.0
+ensure_cargo_deb() {
+  if ! cargo deb --version >/dev/null 2>&1; then
+    echo "installing cargo-deb $CARGO_DEB_VERSION (cargo install)" >&2
+    cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked -q >&2
   fi
 }
 

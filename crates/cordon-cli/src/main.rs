@@ -8,6 +8,7 @@ mod apply;
 mod audit;
 mod authz;
 mod daemon;
+mod generate;
 mod load;
 mod observe;
 mod sandbox;
@@ -213,6 +214,20 @@ enum Cmd {
     },
     /// Probe from inside a container's network namespace and compare with the policy.
     Verify(verify::VerifyArgs),
+    /// Print the embedded default policy, the one used without a policy file.
+    Default,
+    /// Print the completion script for SHELL: bash, zsh, fish, elvish or powershell.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_hint = clap::ValueHint::Other)]
+        shell: String,
+    },
+    /// Write the man pages (cordon.1, cordon-apply.1, ...) into DIR; for packaging.
+    #[command(hide = true)]
+    Man {
+        /// The directory, created if missing.
+        dir: PathBuf,
+    },
     /// Serve as Docker authorization plugin `cordon`: refuse containers
     /// whose policy cordon could not enforce (docs/authz.md).
     Authz {
@@ -313,6 +328,9 @@ fn main() -> ExitCode {
         Cmd::Audit(args) => audit::run(args),
         Cmd::Sandbox { op } => sandbox::run(op),
         Cmd::Verify(args) => verify::run(args),
+        Cmd::Default => generate::default(),
+        Cmd::Completions { shell } => generate::completions(&shell),
+        Cmd::Man { dir } => generate::man(&dir),
         Cmd::Authz { config, socket } => authz::run(config.as_deref(), Some(socket)),
     };
     match result {
