@@ -322,3 +322,69 @@ fn the_daemon_tells_systemd_it_is_ready_and_logs_for_the_journal() {
     }
     assert!(!logs.contains('\u{1b}'));
 }
+
+/// A policy that lets the default reach `name` (resolved through cordon's
+/// DNS proxy from the lab resolver) on port 80.
+fn dns_policy(name: &str) -> String {
+    format!(
+        "version: 1\ndns:\n  upstream: [198.51.100.2]\ndefault:\n  egress:\n    - to: [{name}]\n      ports: [80/tcp]\n"
+    )
+}
+
+#[test]
+fn the_dns_proxy_follows_a_reload() {
+    let lab = lab_or_skip!(CORDON);
+    let inet = lab.netns("inet", "198.51.100.1", "198.51.100.2", None);
+    lab.serve(&inet, 80, "hello-web");
+    lab.dns_records(
+        &inet,
+        &[
+            ("a.lab.test", "198.51.100.2"),
+            ("b.lab.test", "198.51.100.2"),
+        ],
+    );
+    let c = lab.run(Run::named("dnsr").dns("198.51.100.2"));
+    assert!(
+        lab.resolves(&c, "b.lab.test", "198.51.100.2"),
+        "control: the resolver"
+    );
+
+    let a = lab.file("a.yaml", &dns_policy("a.lab.test"));
+    let _d = lab.start_daemon(&["-c", &a]);
+    assert!(
+        within(10.0, || lab.resolves(&c, "a.lab.test", "198.51.100.2")).is_some(),
+        "the first policy's name resolves through the proxy"
+    );
+    assert!(
+        !lab.resolves(&c, "b.lab.test", "198.51.100.2"),
+        "b is refused"
+    );
+
+    // Another name: the proxy serves the new allowlist at once.
+    let b = lab.file("b.yaml", &dns_policy("b.lab.test"));
+    lab.cordon_ok(&["reload", "-c", &b]);
+    assert!(
+        lab.resolves(&c, "b.lab.test", "198.51.100.2"),
+        "the reloaded policy's name resolves"
+    );
+    assert!(
+        lab.reaches(&c, "198.51.100.2", 80, "hello-web"),
+        "and opens its address"
+    );
+    assert!(
+        !lab.resolves(&c, "a.lab.test", "198.51.100.2"),
+        "the old policy's name is refused now"
+    );
+
+    // No DNS names any more: nothing is redirected, the proxy stops, and
+    // DNS to the resolver is judged like any other traffic (allowed here).
+    let open = lab.file(
+        "open.yaml",
+        "version: 1\ndefault:\n  egress:\n    - to: [internet]\n",
+    );
+    lab.cordon_ok(&["reload", "-c", &open]);
+    assert!(
+        lab.resolves(&c, "a.lab.test", "198.51.100.2"),
+        "straight to the resolver"
+    );
+}

@@ -243,11 +243,7 @@ fn verify_refuses_unknown_containers() {
 #[test]
 fn verify_refuses_malformed_targets_before_anything_else() {
     // No root, Docker or lab needed: the target is checked first.
-    for bad in [
-        "198.51.100.2",
-        "example.com:80/tcp",
-        "2001:db8::1:80/tcp",
-    ] {
+    for bad in ["198.51.100.2", "example.com:80/tcp", "2001:db8::1:80/tcp"] {
         let out = std::process::Command::new(CORDON)
             .args(["verify", "some-container", "198.51.100.2:80/tcp", bad])
             .output()

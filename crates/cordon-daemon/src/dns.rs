@@ -20,8 +20,8 @@ use cordon_dataplane::Nft;
 use cordon_dns::allow::{Allowlist, DnsRule, Pattern};
 use cordon_dns::answer::{Learned, Limits};
 use cordon_dns::proxy::{self, Config, Context, Proxy};
-use cordon_inventory::Shown;
 use cordon_dns::rebind::{Closed, Local};
+use cordon_inventory::Shown;
 use cordon_policy::PolicyFile;
 use ipnet::IpNet;
 use tracing::{info, warn};
@@ -383,60 +383,109 @@ pub fn upstreams(policy: &PolicyFile) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Starts the proxy's UDP and TCP listeners on the runtime.
-pub async fn start(
-    policy: &PolicyFile,
+/// The DNS proxy of the running daemon: its UDP and TCP sockets on
+/// [`DNS_PROXY_PORT`], bound once, and the tasks that serve them with a
+/// proxy built from the policy in force. A reload stops those tasks and
+/// starts new ones on the same sockets ([`DnsService::serve`]): no query
+/// finds the port closed, and queries already being answered finish.
+pub struct DnsService {
+    udp: Arc<tokio::net::UdpSocket>,
+    tcp: Arc<tokio::net::TcpListener>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     clients: Clients,
     generation: Generation,
     obs: Arc<crate::observe::Observe>,
-) -> Result<(), DaemonError> {
-    let ups = upstreams(policy);
-    if ups.is_empty() {
-        warn!("no upstream resolver (dns.upstream is empty and /etc/resolv.conf names none): allowlisted names will get SERVFAIL");
-    }
-    let proxy = Arc::new(Proxy::new(
-        Allowlist::from_policy(policy),
-        Config {
-            upstreams: ups,
-            upstream_timeout: Duration::from_secs(2),
-            limits: Limits {
-                min_ttl: policy.dns.min_ttl,
-                max_ttl: policy.dns.max_ttl,
-                max_addrs: policy.dns.max_addresses,
-            },
-            nxdomain: policy.dns.nxdomain,
-            rate: policy.dns.query_rate.map(|r| (r, policy.dns.query_burst)),
-            cache: policy.dns.cache,
-        },
-        Arc::new(DaemonContext {
+}
+
+impl DnsService {
+    /// Binds the proxy's sockets (on the current runtime); serves nothing
+    /// until [`DnsService::serve`].
+    ///
+    /// # Errors
+    /// When the port cannot be bound.
+    pub fn bind(
+        clients: Clients,
+        generation: Generation,
+        obs: Arc<crate::observe::Observe>,
+    ) -> Result<DnsService, DaemonError> {
+        let addr = SocketAddr::new("::".parse().expect("constant"), DNS_PROXY_PORT);
+        let err =
+            |e: std::io::Error| DaemonError(format!("DNS proxy on port {DNS_PROXY_PORT}: {e}"));
+        let udp = std::net::UdpSocket::bind(addr).map_err(err)?;
+        udp.set_nonblocking(true).map_err(err)?;
+        let tcp = std::net::TcpListener::bind(addr).map_err(err)?;
+        tcp.set_nonblocking(true).map_err(err)?;
+        Ok(DnsService {
+            udp: Arc::new(tokio::net::UdpSocket::from_std(udp).map_err(err)?),
+            tcp: Arc::new(tokio::net::TcpListener::from_std(tcp).map_err(err)?),
+            tasks: Vec::new(),
             clients,
-            nft: Nft::host(),
-            expiry: Expiry {
-                written: Default::default(),
-                generation,
-            },
-            max_addresses: policy.dns.max_addresses,
+            generation,
             obs,
-            host: Default::default(),
-        }),
-    ));
-    let addr = SocketAddr::new("::".parse().expect("constant"), DNS_PROXY_PORT);
-    let err = |e: std::io::Error| DaemonError(format!("DNS proxy on port {DNS_PROXY_PORT}: {e}"));
-    let udp = tokio::net::UdpSocket::bind(addr).await.map_err(err)?;
-    let tcp = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
-    let for_udp = proxy.clone();
-    tokio::spawn(async move {
-        if let Err(e) = proxy::serve_udp(Arc::new(udp), for_udp).await {
-            warn!("DNS proxy (UDP) stopped: {e}");
+        })
+    }
+
+    /// Serves with a proxy for `policy` (its allowlist, upstreams, limits
+    /// and cache), in place of the one that served until now.
+    pub fn serve(&mut self, policy: &PolicyFile) {
+        self.stop();
+        let ups = upstreams(policy);
+        if ups.is_empty() {
+            warn!("no upstream resolver (dns.upstream is empty and /etc/resolv.conf names none): allowlisted names will get SERVFAIL");
         }
-    });
-    tokio::spawn(async move {
-        if let Err(e) = proxy::serve_tcp(tcp, proxy).await {
-            warn!("DNS proxy (TCP) stopped: {e}");
+        let proxy = Arc::new(Proxy::new(
+            Allowlist::from_policy(policy),
+            Config {
+                upstreams: ups,
+                upstream_timeout: Duration::from_secs(2),
+                limits: Limits {
+                    min_ttl: policy.dns.min_ttl,
+                    max_ttl: policy.dns.max_ttl,
+                    max_addrs: policy.dns.max_addresses,
+                },
+                nxdomain: policy.dns.nxdomain,
+                rate: policy.dns.query_rate.map(|r| (r, policy.dns.query_burst)),
+                cache: policy.dns.cache,
+            },
+            Arc::new(DaemonContext {
+                clients: self.clients.clone(),
+                nft: Nft::host(),
+                expiry: Expiry {
+                    written: Default::default(),
+                    generation: self.generation.clone(),
+                },
+                max_addresses: policy.dns.max_addresses,
+                obs: self.obs.clone(),
+                host: Default::default(),
+            }),
+        ));
+        let (udp, for_udp) = (self.udp.clone(), proxy.clone());
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(e) = proxy::serve_udp(udp, for_udp).await {
+                warn!("DNS proxy (UDP) stopped: {e}");
+            }
+        }));
+        let tcp = self.tcp.clone();
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(e) = proxy::serve_tcp(tcp, proxy).await {
+                warn!("DNS proxy (TCP) stopped: {e}");
+            }
+        }));
+        info!(port = DNS_PROXY_PORT, "DNS proxy serving");
+    }
+
+    /// Stops serving (the sockets stay bound; queries then wait unread).
+    pub fn stop(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
         }
-    });
-    info!(port = DNS_PROXY_PORT, "DNS proxy listening");
-    Ok(())
+    }
+}
+
+impl Drop for DnsService {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 #[cfg(test)]

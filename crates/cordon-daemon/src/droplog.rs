@@ -248,7 +248,12 @@ pub fn one_line(e: &Event) -> String {
     let what = match (&e.name, &e.reason) {
         // An address taken out of a DNS answer, and why.
         (Some(n), Some(r)) if e.dst.is_some() => {
-            format!("{proto} {} -> {} ({})", Shown(n), addr(e.dst, None), Shown(r))
+            format!(
+                "{proto} {} -> {} ({})",
+                Shown(n),
+                addr(e.dst, None),
+                Shown(r)
+            )
         }
         (Some(n), _) => format!("{proto} {}", Shown(n)),
         (None, Some(r)) => format!(

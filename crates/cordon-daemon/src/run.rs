@@ -105,15 +105,18 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError(format!("cannot start a thread: {e}")))?;
 
     let clients: crate::dns::Clients = Default::default();
-    let names_dns = cordon_dns::allow::Allowlist::from_policy(&opts.policy) != Default::default();
-    let policy_for_dns = opts.policy.clone();
     let mut engine = Engine::new(opts.policy, Nft::host(), opts.state);
     engine.set_in_force(opts.source);
     engine.share_clients(clients.clone());
     crate::observe::start(obs.clone(), clients.clone());
-    if names_dns {
-        crate::dns::start(&policy_for_dns, clients, engine.generation(), obs.clone()).await?;
-    }
+    let mut dns = Dns {
+        service: None,
+        clients,
+        generation: engine.generation(),
+        obs: obs.clone(),
+    };
+    dns.prepare(engine.policy())?;
+    dns.follow(engine.policy());
     let mut tick = tokio::time::interval(opts.reconcile_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -204,12 +207,12 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
             }
             req = admin_rx.recv() => {
                 if let Some((req, reply)) = req {
-                    let _ = reply.send(handle_admin(&mut engine, &obs, req));
+                    let _ = reply.send(handle_admin(&mut engine, &mut dns, &obs, req));
                 }
             }
             _ = sighup.recv() => {
                 // As `cordon reload`: the daemon's own file, read again.
-                let r = reload(&mut engine, None);
+                let r = reload(&mut engine, &mut dns, None);
                 if r.code != 0 {
                     warn!("SIGHUP: {}", r.message.lines().next().unwrap_or(""));
                 }
@@ -223,6 +226,47 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
     info!("stopping; the installed ruleset stays in force (cordon down removes it)");
     let _ = std::fs::remove_file(&opts.socket);
     Ok(())
+}
+
+/// The DNS proxy, while the policy in force names DNS names.
+struct Dns {
+    service: Option<crate::dns::DnsService>,
+    clients: crate::dns::Clients,
+    generation: crate::dns::Generation,
+    obs: Arc<Observe>,
+}
+
+impl Dns {
+    fn names_dns(policy: &PolicyFile) -> bool {
+        cordon_dns::allow::Allowlist::from_policy(policy) != Default::default()
+    }
+
+    /// Before `policy` goes in: its proxy's port is bound when it names DNS
+    /// names.
+    fn prepare(&mut self, policy: &PolicyFile) -> Result<(), DaemonError> {
+        if Self::names_dns(policy) && self.service.is_none() {
+            self.service = Some(crate::dns::DnsService::bind(
+                self.clients.clone(),
+                self.generation.clone(),
+                self.obs.clone(),
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Once `policy` is in force: the proxy serves with it, or is gone
+    /// when it names no DNS names.
+    fn follow(&mut self, policy: &PolicyFile) {
+        if !Self::names_dns(policy) {
+            if self.service.take().is_some() {
+                info!("DNS proxy stopped: the policy in force names no DNS names");
+            }
+            return;
+        }
+        if let Some(s) = &mut self.service {
+            s.serve(policy);
+        }
+    }
 }
 
 /// Tells systemd (`Type=notify`) the daemon is ready: its first ruleset is
@@ -377,7 +421,7 @@ fn daemon_status(engine: &Engine, obs: &Observe) -> status::Status {
 /// daemon's file), and puts it in force. An unreadable or invalid file
 /// changes nothing: the answer carries every located error (exit 1), the
 /// log one line.
-pub fn reload(engine: &mut Engine, path: Option<&str>) -> Response {
+fn reload(engine: &mut Engine, dns: &mut Dns, path: Option<&str>) -> Response {
     let own = engine.in_force().map(|p| p.path.clone());
     let path = match path.map(String::from).or(own) {
         Some(p) => p,
@@ -408,11 +452,21 @@ pub fn reload(engine: &mut Engine, path: Option<&str>) -> Response {
         }
     };
     let t = Instant::now();
+    // The DNS proxy's port first: a policy that names DNS names and cannot
+    // get its proxy changes nothing.
+    if let Err(e) = dns.prepare(&policy) {
+        warn!(file = %path, "reload refused: {e}");
+        return Response::error(
+            2,
+            format!("reload of {path} refused, the policy in force stays: {e}"),
+        );
+    }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
     let result = engine.reload(policy, cordon_dataplane::InForce::new(&path, &text));
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     match result {
         Ok(outcome) => {
+            dns.follow(engine.policy());
             let took = t.elapsed();
             info!(file = %path, ?outcome, ?took, "policy reloaded");
             Response {
@@ -431,7 +485,7 @@ pub fn reload(engine: &mut Engine, path: Option<&str>) -> Response {
     }
 }
 
-fn handle_admin(engine: &mut Engine, obs: &Observe, req: Request) -> Response {
+fn handle_admin(engine: &mut Engine, dns: &mut Dns, obs: &Observe, req: Request) -> Response {
     match req {
         Request::Status => Response {
             status: Some(daemon_status(engine, obs)),
@@ -441,7 +495,7 @@ fn handle_admin(engine: &mut Engine, obs: &Observe, req: Request) -> Response {
             policy: engine.in_force().cloned(),
             ..Default::default()
         },
-        Request::Reload { path } => reload(engine, path.as_deref()),
+        Request::Reload { path } => reload(engine, dns, path.as_deref()),
         Request::Metrics => {
             let s = daemon_status(engine, obs);
             Response {

@@ -430,9 +430,10 @@ pub async fn serve_udp<C: Context>(
 
 /// Serves DNS over TCP (RFC 1035 4.2.2: each message behind a two-byte
 /// length) until the listener fails; each connection on a task of its own,
-/// closed after 10 s without a query.
+/// closed after 10 s without a query. The listener is shared, so that a
+/// new proxy (a reloaded policy) can serve it after this one is stopped.
 pub async fn serve_tcp<C: Context>(
-    listener: tokio::net::TcpListener,
+    listener: Arc<tokio::net::TcpListener>,
     proxy: Arc<Proxy<C>>,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -242,7 +242,7 @@ async fn serves_tcp_with_length_prefixes() {
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(cordon_dns::proxy::serve_tcp(listener, proxy));
+    tokio::spawn(cordon_dns::proxy::serve_tcp(Arc::new(listener), proxy));
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let before = TCP_SEEN.load(Ordering::SeqCst);
     for (name, code) in [

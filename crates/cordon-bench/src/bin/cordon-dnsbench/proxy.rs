@@ -95,10 +95,17 @@ pub fn run(policy_path: &str, clients: &[String], opening: bool) -> Result<(), S
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     rt.block_on(async {
+        // Kept alive (serving) until the process ends.
+        let mut _service = None;
         if opening {
-            cordon_daemon::dns::start(&policy, clients, Default::default(), Default::default())
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut s = cordon_daemon::dns::DnsService::bind(
+                clients,
+                Default::default(),
+                Default::default(),
+            )
+            .map_err(|e| e.to_string())?;
+            s.serve(&policy);
+            _service = Some(s);
         } else {
             start_without_opening(&policy, clients).await?;
         }
