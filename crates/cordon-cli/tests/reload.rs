@@ -76,11 +76,6 @@ fn replacements(lab: &Lab) -> u64 {
         .expect("daemon counters")
 }
 
-fn netns_of(id: &str) -> std::fs::File {
-    let pid = sh("docker", &["inspect", "-f", "{{.State.Pid}}", id]);
-    std::fs::File::open(format!("/proc/{}/ns/net", pid.trim())).expect("container netns")
-}
-
 #[test]
 fn apply_then_set_status_and_verify_act_on_the_policy_in_force() {
     let lab = lab_or_skip!(CORDON);
@@ -166,7 +161,7 @@ fn reload_keeps_broken_files_out_loses_no_allowed_packet_and_ends_what_it_forbid
     // that replaces the tables: every packet arrives.
     let p2 = lab.file("p2.yaml", &policy(MORE));
     let replaced = replacements(&lab);
-    let ns = netns_of(&web.id);
+    let ns = std::fs::File::open(lab.netns_of(&web)).expect("container netns");
     let sent = std::thread::scope(|s| {
         let flood = s.spawn(move || {
             use std::os::fd::AsRawFd;

@@ -27,15 +27,14 @@ const LOCKED: &str = "\
 sleep 3600";
 
 /// Sends a datagram every 20 ms from one UDP socket in the network
-/// namespace of container `id` to `dst`, until `stop` is set.
+/// namespace `netns` (a container's) to `dst`, until `stop` is set.
 fn udp_stream(
-    id: &str,
+    netns: std::path::PathBuf,
     dst: &str,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     use std::os::fd::AsRawFd;
-    let pid = sh("docker", &["inspect", "-f", "{{.State.Pid}}", id]);
-    let ns = std::fs::File::open(format!("/proc/{}/ns/net", pid.trim())).expect("container netns");
+    let ns = std::fs::File::open(netns).expect("container netns");
     let dst: std::net::SocketAddr = dst.parse().expect("addr");
     std::thread::spawn(move || {
         // SAFETY: setns on a descriptor we own, for this thread only.
@@ -101,7 +100,7 @@ fn flows_opened_while_the_tables_were_gone_end_at_the_repair() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let _udp = StopOnDrop(
         stop.clone(),
-        Some(udp_stream(&locked.id, "198.51.100.2:7000", stop)),
+        Some(udp_stream(lab.netns_of(&locked), "198.51.100.2:7000", stop)),
     );
     let _open = lab.run(Run::named("open").sh(OPEN));
 

@@ -124,27 +124,26 @@ impl Case {
         }
     }
 
-    fn eval(&self, who: &str, target: &str) -> Expected {
-        let ev = Evaluator::new(Facts {
+    /// The evaluator of this case's facts.
+    fn evaluator(&self) -> Evaluator<'_> {
+        Evaluator::new(Facts {
             policy: &self.policy,
             inventory: &self.inv,
             overrides: &self.overrides,
             learned: &self.learned,
             host: &self.host,
-        });
+        })
+    }
+
+    fn eval(&self, who: &str, target: &str) -> Expected {
+        let ev = self.evaluator();
         ev.egress(who, &flow(target)).expect("evaluates")
     }
 
     /// The verdict on an open connection from `src` to `target`
     /// (`ADDR:PORT/tcp`...); `None` when cordon governs neither end.
     fn conn(&self, src: &str, target: &str) -> Option<bool> {
-        let ev = Evaluator::new(Facts {
-            policy: &self.policy,
-            inventory: &self.inv,
-            overrides: &self.overrides,
-            learned: &self.learned,
-            host: &self.host,
-        });
+        let ev = self.evaluator();
         let f = flow(target);
         ev.connection(&Connection {
             src: src.parse().unwrap(),
@@ -308,13 +307,7 @@ fn own_addresses_and_unknown_containers() {
     // IPv4-only containers send no IPv6, whatever the policy.
     let e = c.eval("other", "[2001:db8::1]:80/tcp");
     assert!(!e.allowed && e.reason.contains("no IPv6 address"), "{e:?}");
-    let ev = Evaluator::new(Facts {
-        policy: &c.policy,
-        inventory: &c.inv,
-        overrides: &c.overrides,
-        learned: &c.learned,
-        host: &c.host,
-    });
+    let ev = c.evaluator();
     assert_eq!(
         ev.egress("ghost", &flow("198.51.100.2:80/tcp")),
         Err(EvalError::UnknownContainer("ghost".into()))
@@ -414,13 +407,7 @@ fn an_open_connection_is_judged_as_its_first_packet_would_be() {
     // An audit policy lets everything through.
     assert_eq!(c.conn("172.17.0.5", "10.1.2.3:22/tcp"), Some(true));
     // A protocol the evaluation does not model is not allowed.
-    let ev = Evaluator::new(Facts {
-        policy: &c.policy,
-        inventory: &c.inv,
-        overrides: &c.overrides,
-        learned: &c.learned,
-        host: &c.host,
-    });
+    let ev = c.evaluator();
     let gre = Connection {
         src: "172.17.0.2".parse().unwrap(),
         dst: "198.51.100.2".parse().unwrap(),

@@ -373,6 +373,16 @@ impl Lab {
         ctr
     }
 
+    /// The network namespace of container `ctr`, `/proc/<pid>/ns/net`
+    /// (to send from it as the container would, from a thread of the test).
+    pub fn netns_of(&self, ctr: &Ctr) -> std::path::PathBuf {
+        let i = crate::docker::block_on(crate::docker::client().inspect_container(&ctr.id, None))
+            .unwrap_or_else(|e| panic!("cannot inspect {}: {e}", ctr.name));
+        let pid = i.state.and_then(|s| s.pid).unwrap_or(0);
+        assert!(pid > 0, "container {} is not running", ctr.name);
+        std::path::PathBuf::from(format!("/proc/{pid}/ns/net"))
+    }
+
     /// Runs `sh -c cmd` in the container; returns the exit code and the
     /// output (stdout, then stderr).
     pub fn exec(&self, ctr: &Ctr, cmd: &str) -> (i64, String) {
