@@ -52,6 +52,22 @@ impl Recorder {
             let any: SocketAddr = format!("[::]:{port}").parse().expect("addr");
             let tcp = TcpListener::bind(any).expect("bind the recorder's TCP port");
             let udp = UdpSocket::bind(any).expect("bind the recorder's UDP port");
+            // A large receive buffer: on a busy host the recorder must not
+            // be where datagrams are lost (as root, past rmem_max).
+            {
+                use std::os::fd::AsRawFd;
+                let size: libc::c_int = 8 << 20;
+                // SAFETY: setsockopt on a socket we own, with a c_int value.
+                unsafe {
+                    libc::setsockopt(
+                        udp.as_raw_fd(),
+                        libc::SOL_SOCKET,
+                        libc::SO_RCVBUFFORCE,
+                        (&size as *const libc::c_int).cast(),
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    )
+                };
+            }
             tcp.set_nonblocking(true).expect("nonblocking");
             udp.set_read_timeout(Some(POLL)).expect("timeout");
             let _ = ready_tx.send(());
