@@ -23,8 +23,8 @@
 //!
 //! The facts are gathered once per process ([`host_facts`]); [`verdict`]
 //! is the pure decision, unit-tested with synthetic facts. Lab ranges are
-//! 198.51.100.0/24, 198.18.0.0/15, 2001:db8::/32 and 10.x subnets (never
-//! 10.255.255.0/24); `scripts/lib.sh` holds the same guard for the shell
+//! 198.51.100.0/24, 198.18.0.0/15, 2001:db8::/32 and 10.x subnets of their
+//! own (never the resolver's); `scripts/lib.sh` holds the same guard for the shell
 //! benchmarks (`lab_guard`).
 //!
 //! [`Uplink`]: crate::Uplink
@@ -424,27 +424,27 @@ mod tests {
         parse_range(s).unwrap()
     }
 
-    /// A host like this one: resolver 10.255.255.53, uplink 192.0.2.2/24
-    /// via 192.0.2.1, registries at 203.0.113.80 and 2001:db8:ffff::80.
+    /// A host shaped like this one (synthetic addresses): resolver 10.77.77.53, uplink 172.31.2.2/24
+    /// via 172.31.2.1, registries at 100.64.113.80 and 2001:db8:ffff::80.
     fn facts() -> Vec<HostFact> {
         vec![
-            HostFact::addr("10.255.255.53".parse().unwrap(), "the resolver"),
-            HostFact::addr("192.0.2.1".parse().unwrap(), "the default gateway"),
+            HostFact::addr("10.77.77.53".parse().unwrap(), "the resolver"),
+            HostFact::addr("172.31.2.1".parse().unwrap(), "the default gateway"),
             HostFact {
-                net: net("192.0.2.0/24"),
+                net: net("172.31.2.0/24"),
                 what: "the subnet of eth0".into(),
             },
-            HostFact::addr("203.0.113.80".parse().unwrap(), "deb.debian.org"),
+            HostFact::addr("100.64.113.80".parse().unwrap(), "deb.debian.org"),
             HostFact::addr("2001:db8:ffff::80".parse().unwrap(), "index.crates.io"),
         ]
     }
 
     #[test]
     fn refuses_a_range_holding_a_registry_in_one_line() {
-        let e = verdict(&[net("198.51.100.1/24"), net("203.0.113.1/24")], &facts()).unwrap_err();
+        let e = verdict(&[net("198.51.100.1/24"), net("100.64.113.1/24")], &facts()).unwrap_err();
         assert!(
             e.starts_with(
-                "cordon-lab refuses lab range 203.0.113.0/24: it overlaps 203.0.113.80, deb.debian.org;"
+                "cordon-lab refuses lab range 100.64.113.0/24: it overlaps 100.64.113.80, deb.debian.org;"
             ),
             "{e}"
         );
@@ -456,17 +456,17 @@ mod tests {
 
     #[test]
     fn refuses_the_resolver_gateway_and_uplink_subnet() {
-        let e = verdict(&[net("10.255.255.0/24")], &facts()).unwrap_err();
-        assert!(e.contains("10.255.255.53, the resolver"), "{e}");
+        let e = verdict(&[net("10.77.77.0/24")], &facts()).unwrap_err();
+        assert!(e.contains("10.77.77.53, the resolver"), "{e}");
         let e = verdict(&[net("10.0.0.0/8")], &facts()).unwrap_err();
         assert!(e.contains("the resolver"), "{e}");
-        let e = verdict(&[net("192.0.2.1")], &facts()).unwrap_err();
-        assert!(e.contains("192.0.2.1, the default gateway"), "{e}");
+        let e = verdict(&[net("172.31.2.1")], &facts()).unwrap_err();
+        assert!(e.contains("172.31.2.1, the default gateway"), "{e}");
         // Inside the uplink's subnet, even away from its addresses.
-        let e = verdict(&[net("192.0.2.200/30")], &facts()).unwrap_err();
-        assert!(e.contains("192.0.2.0/24, the subnet of eth0"), "{e}");
+        let e = verdict(&[net("172.31.2.200/30")], &facts()).unwrap_err();
+        assert!(e.contains("172.31.2.0/24, the subnet of eth0"), "{e}");
         // A wider range holding the whole subnet.
-        assert!(verdict(&[net("192.0.0.0/16")], &facts()).is_err());
+        assert!(verdict(&[net("172.31.0.0/16")], &facts()).is_err());
     }
 
     #[test]
@@ -476,11 +476,11 @@ mod tests {
             "198.51.100.2/24",
             "198.18.0.0/15",
             "10.213.0.0/24",
-            "10.255.254.0/24",
+            "10.77.78.0/24",
             "2001:db8:51::1/64",
             "198.51.100.77",
             // Precise: the registry's neighbours are not refused.
-            "203.0.113.128/25",
+            "100.64.113.128/25",
         ]
         .map(net);
         assert_eq!(verdict(&clean, &facts()), Ok(()));
@@ -512,11 +512,11 @@ mod tests {
 
     #[test]
     fn resolv_conf_nameservers() {
-        let text = "# comment\nsearch lab\nnameserver 10.255.255.53\nnameserver fe80::1%eth0\noptions ndots:1\n";
+        let text = "# comment\nsearch lab\nnameserver 10.77.77.53\nnameserver fe80::1%eth0\noptions ndots:1\n";
         assert_eq!(
             resolv_conf(text),
             vec![
-                "10.255.255.53".parse::<IpAddr>().unwrap(),
+                "10.77.77.53".parse::<IpAddr>().unwrap(),
                 "fe80::1".parse().unwrap()
             ]
         );
@@ -525,23 +525,23 @@ mod tests {
     #[test]
     fn default_route_and_interface_from_ip_json() {
         let routes: serde_json::Value = serde_json::from_str(
-            r#"[{"dst":"default","gateway":"192.0.2.1","dev":"eth0","flags":[]}]"#,
+            r#"[{"dst":"default","gateway":"172.31.2.1","dev":"eth0","flags":[]}]"#,
         )
         .unwrap();
         assert_eq!(
             default_routes(&routes),
-            vec![("eth0".to_string(), Some("192.0.2.1".parse().unwrap()))]
+            vec![("eth0".to_string(), Some("172.31.2.1".parse().unwrap()))]
         );
         let addrs: serde_json::Value = serde_json::from_str(
             r#"[{"ifname":"eth0","addr_info":[
-                {"family":"inet","local":"192.0.2.2","prefixlen":24,"scope":"global"},
+                {"family":"inet","local":"172.31.2.2","prefixlen":24,"scope":"global"},
                 {"family":"inet6","local":"fd00::2","prefixlen":64,"scope":"global"},
                 {"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link"}]}]"#,
         )
         .unwrap();
         assert_eq!(
             iface_subnets(&addrs),
-            vec![net("192.0.2.0/24"), net("fd00::/64")]
+            vec![net("172.31.2.0/24"), net("fd00::/64")]
         );
         assert!(default_routes(&serde_json::Value::Null).is_empty());
     }

@@ -11,9 +11,9 @@
 //!
 //! Lab rules: traffic only to hosts the test created; a simulated internet
 //! in 198.51.100.0/24, 198.18.0.0/15 and 2001:db8::/32 inside namespaces; a
-//! simulated LAN in a 10.x subnet of the test's own (never
-//! 10.255.255.0/24); never 203.0.113.0/24 (the package registries resolve
-//! there on the development machines), never the machine's own uplink
+//! simulated LAN in a 10.x subnet of the test's own (never the resolver's);
+//! never the documentation range the package registries resolve to on the
+//! development machines (docs/design.md names it), never the machine's own uplink
 //! subnet nor its resolver, never a real name. The [`guard`] refuses, in
 //! one line, to assign or route a range that overlaps the host's resolver,
 //! default route or registries. Probes take addresses, not names, and

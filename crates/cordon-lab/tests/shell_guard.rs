@@ -39,12 +39,12 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-const FACTS: &str = "10.255.255.53=the resolver;192.0.2.0/24=the subnet of eth0;\
-                     203.0.113.80=what deb.debian.org resolves to (apt source)";
+const FACTS: &str = "10.77.77.53=the resolver;172.31.2.0/24=the subnet of eth0;\
+                     100.64.113.80=what deb.debian.org resolves to (apt source)";
 
 #[test]
 fn refuses_an_overlapping_range_in_one_line() {
-    let Some(out) = lab_guard(Some(FACTS), &["198.51.100.0/24", "203.0.113.0/24"]) else {
+    let Some(out) = lab_guard(Some(FACTS), &["198.51.100.0/24", "100.64.113.0/24"]) else {
         return;
     };
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
@@ -53,12 +53,12 @@ fn refuses_an_overlapping_range_in_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.starts_with(
-            "lab_guard refuses lab range 203.0.113.0/24: it overlaps 203.0.113.80, \
+            "lab_guard refuses lab range 100.64.113.0/24: it overlaps 100.64.113.80, \
              what deb.debian.org resolves to (apt source);"
         ),
         "{err}"
     );
-    for range in ["10.255.255.0/24", "192.0.2.128/25", "10.0.0.0/8"] {
+    for range in ["10.77.77.0/24", "172.31.2.128/25", "10.0.0.0/8"] {
         let out = lab_guard(Some(FACTS), &[range]).expect("ran above");
         assert_eq!(out.status.code(), Some(1), "{range}");
         assert!(text(&out.stderr).contains("refuses"), "{range}");
