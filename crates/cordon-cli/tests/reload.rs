@@ -76,6 +76,19 @@ fn replacements(lab: &Lab) -> u64 {
         .expect("daemon counters")
 }
 
+/// The kernel's handles of cordon's tables: equal handles, same tables.
+fn table_handles() -> Vec<u64> {
+    let v: serde_json::Value =
+        serde_json::from_str(&sh("nft", &["-j", "list", "tables"])).expect("JSON");
+    v["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["table"]["name"] == "cordon")
+        .filter_map(|o| o["table"]["handle"].as_u64())
+        .collect()
+}
+
 #[test]
 fn apply_then_set_status_and_verify_act_on_the_policy_in_force() {
     let lab = lab_or_skip!(CORDON);
@@ -161,8 +174,9 @@ fn reload_keeps_broken_files_out_loses_no_allowed_packet_and_ends_what_it_forbid
     // that replaces the tables: every packet arrives.
     let p2 = lab.file("p2.yaml", &policy(MORE));
     let replaced = replacements(&lab);
+    let handles = table_handles();
     let ns = std::fs::File::open(lab.netns_of(&web)).expect("container netns");
-    let sent = std::thread::scope(|s| {
+    let (sent, reload_at) = std::thread::scope(|s| {
         let flood = s.spawn(move || {
             use std::os::fd::AsRawFd;
             // SAFETY: setns on a descriptor we own, for this thread only.
@@ -172,29 +186,69 @@ fn reload_keeps_broken_files_out_loses_no_allowed_packet_and_ends_what_it_forbid
             );
             let dst: std::net::SocketAddr = "198.51.100.2:7002".parse().unwrap();
             let end = Instant::now() + Duration::from_secs(3);
-            let mut n = 0u32;
+            let mut at = Vec::new();
             while Instant::now() < end {
                 let sock = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
+                let n = at.len() as u32;
+                at.push((Instant::now(), sock.local_addr().expect("port").port()));
                 sock.send_to(&n.to_be_bytes(), dst).expect("send");
-                n += 1;
                 std::thread::sleep(Duration::from_micros(500));
             }
-            n
+            at
         });
         std::thread::sleep(Duration::from_secs(1));
+        let started = Instant::now();
         let out = lab.cordon_ok(&["reload", "-c", &p2]);
+        let ended = Instant::now();
         eprintln!("{}", out.trim());
-        flood.join().expect("flood")
+        (flood.join().expect("flood"), (started, ended))
     });
     std::thread::sleep(Duration::from_millis(500));
-    let got = flood_rec.count_since(Transport::Udp, Instant::now() - Duration::from_secs(60));
-    eprintln!("flood across the reload: {sent} sent, {got} received");
+    let got: std::collections::BTreeSet<u32> = flood_rec
+        .udp_payloads()
+        .iter()
+        .filter_map(|(_, p)| Some(u32::from_be_bytes(p.get(..4)?.try_into().ok()?)))
+        .collect();
+    let lost: Vec<String> = (0..sent.len() as u32)
+        .filter(|n| !got.contains(n))
+        .map(|n| {
+            let (at, port) = sent[n as usize];
+            let rel = |t: Instant| {
+                if at >= t {
+                    format!("+{:.1} ms", (at - t).as_secs_f64() * 1e3)
+                } else {
+                    format!("-{:.1} ms", (t - at).as_secs_f64() * 1e3)
+                }
+            };
+            format!(
+                "#{n} from port {port}, sent {} from the reload's start, {} from its end",
+                rel(reload_at.0),
+                rel(reload_at.1)
+            )
+        })
+        .collect();
+    eprintln!(
+        "flood across the reload: {} sent, {} received",
+        sent.len(),
+        got.len()
+    );
     assert_eq!(
         replacements(&lab),
         replaced + 1,
         "the reload replaced the tables"
     );
-    assert_eq!(got as u32, sent, "no allowed packet lost across the reload");
+    assert_eq!(
+        table_handles(),
+        handles,
+        "in place: the same tables, never deleted"
+    );
+    if !lost.is_empty() {
+        eprintln!("the drop log:\n{}", lab.cordon_ok(&["logs", "-n", "20"]));
+    }
+    assert!(
+        lost.is_empty(),
+        "no allowed packet lost across the reload: {lost:?}"
+    );
     assert!(
         nft_list(&["set", "inet", "cordon", "set_office4"]).contains("198.18.0.199"),
         "live set edits survive the reload"

@@ -1,9 +1,11 @@
 //! Renders a [`Ruleset`] as one libnftables JSON transaction (`nft -j -f`).
 //!
-//! The transaction first adds and then deletes each of cordon's tables (so
-//! the delete never fails on a fresh host) and then creates them anew: the
-//! kernel applies it whole or not at all, so the old ruleset is replaced
-//! without a moment in which neither is in force.
+//! [`replace`] and [`replace_text`] first add and then delete each of
+//! cordon's tables (so the delete never fails on a fresh host) and then
+//! create them anew: the kernel applies it whole or not at all. That is
+//! what `cordon plan -o json` shows and the fallback of an install; the
+//! install itself replaces the tables in place (see [`crate::inplace`]),
+//! because a packet inside a deleted table at the commit can be dropped.
 
 use ipnet::IpNet;
 use serde_json::{json, Value as J};
@@ -16,29 +18,48 @@ use crate::text::net_text;
 /// `serde_json::Value`s: with thousands of containers they are almost all
 /// of the document.
 pub fn replace_text(ruleset: &Ruleset) -> String {
+    let mut head = Vec::new();
+    for t in &ruleset.tables {
+        let id = json!({"family": t.family.as_str(), "name": t.name});
+        head.push(json!({"add": {"table": id.clone()}}));
+        head.push(json!({"delete": {"table": id}}));
+    }
+    render_text(head, ruleset, &|_, _, _| true)
+}
+
+/// `head`, then the commands that create `ruleset`'s tables (their
+/// declarations, rules, and the elements `write` accepts), as one JSON
+/// document's text.
+pub(crate) fn render_text(
+    head: Vec<J>,
+    ruleset: &Ruleset,
+    write: &dyn Fn(&Table, &Set, &Element) -> bool,
+) -> String {
     let mut out = String::with_capacity(256 * 1024);
     out.push_str("{\"nftables\":[");
-    let doc = replace_with(ruleset, false);
-    for (i, cmd) in doc["nftables"]
-        .as_array()
-        .expect("commands")
-        .iter()
-        .enumerate()
-    {
+    let mut cmds = head;
+    for t in &ruleset.tables {
+        table_cmds(t, &mut cmds, false);
+    }
+    for (i, cmd) in cmds.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push_str(&cmd.to_string());
     }
     for t in &ruleset.tables {
-        for set in t.sets.iter().filter(|s| !s.elements.is_empty()) {
+        for set in &t.sets {
+            let mut elems = set.elements.iter().filter(|e| write(t, set, e)).peekable();
+            if elems.peek().is_none() {
+                continue;
+            }
             out.push_str(&format!(
                 ",{{\"add\":{{\"element\":{{\"family\":\"{}\",\"table\":{},\"name\":{},\"elem\":[",
                 t.family.as_str(),
                 J::from(t.name.as_str()),
                 J::from(set.name.as_str()),
             ));
-            for (i, e) in set.elements.iter().enumerate() {
+            for (i, e) in elems.enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -113,6 +134,34 @@ pub fn delete_tables(tables: &[(Family, &str)]) -> J {
         cmds.push(json!({"delete": {"table": id}}));
     }
     json!({ "nftables": cmds })
+}
+
+/// What a chain's declaration says beyond its name, in the words of
+/// `nft -j list`: its hook, priority and policy for a base chain, `None`
+/// for a regular one. Two chains of one name with equal shapes are the same
+/// chain to the kernel; anything else must be deleted and created again.
+pub fn chain_shape(c: &Chain) -> Option<J> {
+    c.base.map(|b| {
+        json!({
+            "type": b.kind.as_str(), "hook": b.hook.as_str(),
+            "prio": b.priority, "policy": "accept",
+        })
+    })
+}
+
+/// What a set's declaration says beyond its name and elements, in the
+/// words of `nft -j list`: key type, map type, flags, per-element counters
+/// and comment. The kernel cannot change these on a live set.
+pub fn set_shape(s: &Set) -> J {
+    let mut flags: Vec<&str> = s.flags();
+    flags.sort_unstable();
+    json!({
+        "map": s.verdict_map.then_some("verdict"),
+        "type": key_type(&s.key),
+        "flags": flags,
+        "counter": s.counter,
+        "comment": s.comment,
+    })
 }
 
 fn table_cmds(t: &Table, cmds: &mut Vec<J>, with_elements: bool) {

@@ -16,6 +16,7 @@ mod compile;
 pub mod diff;
 pub mod evaluate;
 mod governed;
+pub mod inplace;
 pub mod json;
 pub mod nft;
 pub mod text;

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use cordon_compiler::diff::{self, Observed, Update};
+use cordon_compiler::inplace::{self, Present};
 use cordon_compiler::nft::{Element, Family, Ruleset, Value};
 use cordon_compiler::{json, TABLE};
 use ipnet::IpNet;
@@ -89,9 +90,40 @@ impl Nft {
         }
     }
 
-    /// Replaces cordon's tables with `ruleset` in one transaction.
+    /// Replaces cordon's tables with `ruleset` in one transaction, in
+    /// place: the tables and unchanged sets stay, elements that stay are
+    /// never touched, chains are flushed and refilled, and only what
+    /// `ruleset` lacks is deleted (see [`cordon_compiler::inplace`]:
+    /// deleting the tables, or re-adding an element, can drop a packet at
+    /// the commit). When the kernel refuses that
+    /// transaction (a table changed between the listing and the commit),
+    /// the tables are deleted and created anew in one transaction instead.
     pub fn install(&self, ruleset: &Ruleset) -> Result<(), NftError> {
-        self.run_text(json::replace_text(ruleset), false)
+        let in_place = self
+            .present(ruleset)
+            .and_then(|present| self.run_text(inplace::transaction_text(ruleset, &present), false));
+        match in_place {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::warn!("in-place replacement refused ({e}); replacing the tables whole");
+                self.run_text(json::replace_text(ruleset), false)
+            }
+        }
+    }
+
+    /// What the kernel holds of `ruleset`'s tables: their chains, sets and
+    /// other objects, and the sets' elements (read in the key types of
+    /// `ruleset`'s sets).
+    fn present(&self, ruleset: &Ruleset) -> Result<Vec<(Family, String, Present)>, NftError> {
+        let mut out = Vec::new();
+        for t in &ruleset.tables {
+            if let Some(listing) = self.list_table(t.family, &t.name)? {
+                let mut p = Present::from_listing(&listing);
+                p.elements = crate::kernel::parse_table(t.family, &listing, ruleset)?.sets;
+                out.push((t.family, t.name.clone(), p));
+            }
+        }
+        Ok(out)
     }
 
     /// Brings the kernel to `desired` by `update`: element changes in one
@@ -144,9 +176,15 @@ impl Nft {
     /// One of cordon's tables as `nft -j list table` prints it, or `None`
     /// when it does not exist.
     pub fn list_table(&self, family: Family, name: &str) -> Result<Option<J>, NftError> {
+        self.list(&["-j", "list", "table", family.as_str(), name])
+    }
+
+    /// Runs a listing command: its JSON, or `None` when the object does not
+    /// exist.
+    fn list(&self, args: &[&str]) -> Result<Option<J>, NftError> {
         let out = self
             .command()
-            .args(["-j", "list", "table", family.as_str(), name])
+            .args(args)
             .output()
             .map_err(NftError::Spawn)?;
         if !out.status.success() {

@@ -21,11 +21,13 @@ pub enum Transport {
 }
 
 type Seen = Arc<Mutex<Vec<(Instant, Transport)>>>;
+type Payloads = Arc<Mutex<Vec<(Instant, Vec<u8>)>>>;
 
 /// Records every read on `port` (TCP and UDP, IPv4 and IPv6) of a
 /// namespace; stops its threads when dropped.
 pub struct Recorder {
     seen: Seen,
+    payloads: Payloads,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -39,6 +41,8 @@ impl Recorder {
     /// When the namespace cannot be entered or the port is taken.
     pub fn start(ns: &Netns, port: u16) -> Recorder {
         let seen: Seen = Arc::default();
+        let payloads: Payloads = Arc::default();
+        let p2 = payloads.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let file = std::fs::File::open(ns.path()).expect("open the namespace");
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -75,8 +79,11 @@ impl Recorder {
             let udp_thread = std::thread::spawn(move || {
                 let mut buf = [0u8; 2048];
                 while !st2.load(Ordering::Relaxed) {
-                    if udp.recv_from(&mut buf).is_ok() {
+                    if let Ok((n, _)) = udp.recv_from(&mut buf) {
                         note(&s2, Transport::Udp);
+                        p2.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((Instant::now(), buf[..n.min(16)].to_vec()));
                     }
                 }
             });
@@ -117,6 +124,7 @@ impl Recorder {
             .expect("the recorder listens");
         Recorder {
             seen,
+            payloads,
             stop,
             threads: vec![main],
         }
@@ -135,6 +143,16 @@ impl Recorder {
     /// How many reads over `t` happened at or after `since`.
     pub fn count_since(&self, t: Transport, since: Instant) -> usize {
         self.times(t).into_iter().filter(|at| *at >= since).count()
+    }
+
+    /// The first bytes (up to 16) of every UDP datagram received, with
+    /// when it arrived: tests that number their datagrams find which one
+    /// was lost.
+    pub fn udp_payloads(&self) -> Vec<(Instant, Vec<u8>)> {
+        self.payloads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn times(&self, t: Transport) -> Vec<Instant> {
