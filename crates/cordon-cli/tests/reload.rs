@@ -180,10 +180,8 @@ fn reload_keeps_broken_files_out_loses_no_allowed_packet_and_ends_what_it_forbid
         let flood = s.spawn(move || {
             use std::os::fd::AsRawFd;
             // SAFETY: setns on a descriptor we own, for this thread only.
-            assert_eq!(
-                unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-                0
-            );
+            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns");
             let dst: std::net::SocketAddr = "198.51.100.2:7002".parse().unwrap();
             let end = Instant::now() + Duration::from_secs(3);
             let mut at = Vec::new();
@@ -293,7 +291,8 @@ fn reload_keeps_broken_files_out_loses_no_allowed_packet_and_ends_what_it_forbid
     // SIGHUP re-reads the daemon's file (now p3's path).
     std::fs::write(&p3, policy("")).expect("rewrite");
     // SAFETY: kill(2) of the daemon this test started.
-    assert_eq!(unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) }, 0);
+    let rc = unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
+    assert_eq!(rc, 0, "setns");
     assert!(
         within(5.0, || lab.reaches(&web, "198.51.100.2", 80, "hello-inet")).is_some(),
         "SIGHUP put the rewritten file in force"

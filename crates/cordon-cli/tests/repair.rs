@@ -38,10 +38,8 @@ fn udp_stream(
     let dst: std::net::SocketAddr = dst.parse().expect("addr");
     std::thread::spawn(move || {
         // SAFETY: setns on a descriptor we own, for this thread only.
-        assert_eq!(
-            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
+        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns");
         let sock = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             let _ = sock.send_to(b"udp", dst);

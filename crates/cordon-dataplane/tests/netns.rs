@@ -402,7 +402,8 @@ fn enter(name: &str) {
     use std::os::fd::AsRawFd;
     let f = std::fs::File::open(format!("/run/netns/{name}")).unwrap();
     // SAFETY: setns on a descriptor we own; it moves only this thread.
-    assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns");
 }
 
 #[test]
@@ -603,7 +604,8 @@ fn reinstalls_drop_no_allowed_packet() {
         use std::os::fd::AsRawFd;
         let f = std::fs::File::open(&path).expect("netns");
         // SAFETY: setns on a descriptor we own, for this thread only.
-        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns");
         let sock = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
         let (mut sent, mut refused) = (0u64, 0u64);
         loop {
