@@ -95,7 +95,7 @@ pub fn install(policy: &PolicyFile, inv: &Inventory) -> Result<Compiled, Failure
 /// switched on (recording what it changed), then one transaction. Shared
 /// by `apply` and the daemon.
 pub fn install_compiled(compiled: &Compiled) -> Result<(), Failure> {
-    cordon_dataplane::install_whole(&Nft::host(), &StateDir::default(), &compiled.ruleset)
+    cordon_dataplane::install_whole(&Nft::host(), &StateDir::default(), &compiled.ruleset, None)
         .map_err(Failure::env)
 }
 

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::{json, Value as J};
 
 use crate::json::{chain_shape, element, render_text, set_shape};
-use crate::nft::{Element, Family, Ruleset};
+use crate::nft::{Element, Family, Ruleset, Table};
 
 /// What one of cordon's tables holds in the kernel, as far as the in-place
 /// transaction needs to know: its chains and sets with their shapes, and
@@ -43,6 +43,30 @@ pub struct Present {
 }
 
 impl Present {
+    /// What the kernel holds when it holds exactly `table` (the ruleset an
+    /// install left there): its chains, sets and elements, no listing
+    /// needed.
+    pub fn from_table(table: &Table) -> Present {
+        Present {
+            chains: table
+                .chains
+                .iter()
+                .map(|c| (c.name.clone(), chain_shape(c)))
+                .collect(),
+            sets: table
+                .sets
+                .iter()
+                .map(|s| (s.name.clone(), set_shape(s)))
+                .collect(),
+            others: Vec::new(),
+            elements: table
+                .sets
+                .iter()
+                .map(|s| (s.name.clone(), s.elements.clone()))
+                .collect(),
+        }
+    }
+
     /// Reads the shapes out of `nft -j [-t] list table FAMILY NAME` output
     /// (elements and rules are ignored).
     pub fn from_listing(listing: &J) -> Present {
@@ -382,6 +406,18 @@ mod tests {
         let first_delete = cmds.iter().position(|c| c.get("delete").is_some()).unwrap();
         let last_flush = cmds.iter().rposition(|c| c.get("flush").is_some()).unwrap();
         assert!(last_flush < first_delete, "deletes only after every flush");
+    }
+
+    #[test]
+    fn a_table_reads_as_its_listing_would() {
+        let r = ruleset();
+        let mut from_listing = Present::from_listing(&listing(&[]));
+        from_listing.elements = r.tables[0]
+            .sets
+            .iter()
+            .map(|s| (s.name.clone(), s.elements.clone()))
+            .collect();
+        assert_eq!(Present::from_table(&r.tables[0]), from_listing);
     }
 
     #[test]

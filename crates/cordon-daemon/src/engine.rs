@@ -272,7 +272,7 @@ impl Engine {
             }
         };
         let repairing = from_kernel && !update.is_none();
-        let outcome = self.apply(update, desired)?;
+        let outcome = self.apply(update, desired, !from_kernel)?;
         if repairing {
             self.end_disallowed();
         }
@@ -299,7 +299,7 @@ impl Engine {
             );
         }
         let repairing = !update.is_none();
-        let outcome = self.apply(update, desired)?;
+        let outcome = self.apply(update, desired, false)?;
         if repairing {
             self.end_disallowed();
         }
@@ -325,7 +325,16 @@ impl Engine {
         }
     }
 
-    fn apply(&mut self, update: Update, desired: Compiled) -> Result<Outcome, DaemonError> {
+    /// Brings the kernel to `desired` by `update`. `trusted` says the
+    /// kernel holds what the engine last installed (the update was diffed
+    /// against it, not read from the kernel), so a replacement need not
+    /// read the kernel first.
+    fn apply(
+        &mut self,
+        update: Update,
+        desired: Compiled,
+        trusted: bool,
+    ) -> Result<Outcome, DaemonError> {
         let started = Instant::now();
         let outcome = match &update {
             Update::None => Outcome::Unchanged,
@@ -337,7 +346,8 @@ impl Engine {
                 Outcome::Elements(diff::element_count(changes))
             }
             Update::Replace(why) => {
-                install_whole(&self.nft, &self.state, &desired.ruleset)
+                let previous = self.installed.as_ref().filter(|_| trusted);
+                install_whole(&self.nft, &self.state, &desired.ruleset, previous)
                     .map_err(|e| self.failed(e))?;
                 self.stats.replacements += 1;
                 self.generation

@@ -21,11 +21,21 @@ pub enum InstallError {
 
 /// Installs `ruleset` whole: the kernel validates it first (`nft -c`), then
 /// br_netfilter is switched on (recording the old values for `cordon down`),
-/// then one transaction replaces cordon's tables.
-pub fn install_whole(nft: &Nft, state: &StateDir, ruleset: &Ruleset) -> Result<(), InstallError> {
+/// then one transaction replaces cordon's tables in place. `previous` is the
+/// ruleset the caller last installed, when it knows the kernel still holds
+/// it (then the kernel is not read first: [`Nft::install_over`]).
+pub fn install_whole(
+    nft: &Nft,
+    state: &StateDir,
+    ruleset: &Ruleset,
+    previous: Option<&Ruleset>,
+) -> Result<(), InstallError> {
     nft.check(ruleset)?;
     ensure_br_netfilter(state)?;
-    nft.install(ruleset)?;
+    match previous {
+        Some(p) => nft.install_over(ruleset, p)?,
+        None => nft.install(ruleset)?,
+    }
     Ok(())
 }
 

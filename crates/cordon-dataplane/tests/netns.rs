@@ -627,8 +627,15 @@ fn reinstalls_drop_no_allowed_packet() {
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (sent, refused) = std::thread::scope(|s| {
         let flood = s.spawn(|| send("10.77.0.2", &stop));
+        // Half read the kernel first (apply, repair), half trust the
+        // ruleset installed before (a reload).
         for i in 0..100 {
-            nft.install(if i % 2 == 0 { &b } else { &a }).unwrap();
+            let (next, previous) = if i % 2 == 0 { (&b, &a) } else { (&a, &b) };
+            if i % 4 < 2 {
+                nft.install(next).unwrap();
+            } else {
+                nft.install_over(next, previous).unwrap();
+            }
         }
         stop.store(true, Ordering::Relaxed);
         flood.join().expect("flood")
@@ -636,4 +643,28 @@ fn reinstalls_drop_no_allowed_packet() {
     eprintln!("in place: {sent} packets across 100 reinstalls, {refused} dropped");
     assert!(sent > 10_000, "the flood ran across the reinstalls: {sent}");
     assert_eq!(refused, 0, "no allowed packet dropped by a reinstall");
+}
+
+/// An install over the ruleset installed before reads nothing from the
+/// kernel; when the kernel no longer holds that ruleset (here an element
+/// was deleted behind cordon's back, so deleting it again is refused), it
+/// reads the kernel and still ends where a fresh install does.
+#[test]
+fn install_over_the_previous_ruleset_recovers_when_the_kernel_differs() {
+    need_root_nft!();
+    let ns = Ns::new();
+    let nft = ns.nft();
+    let a = compile(&policy(), &inventory(4), &SetOverrides::default()).ruleset;
+    let b = compile(&policy(), &inventory(2), &SetOverrides::default()).ruleset;
+    nft.install(&a).unwrap();
+    nft.install_over(&b, &a).unwrap();
+    let fresh = Ns::new();
+    fresh.nft().install(&b).unwrap();
+    assert_eq!(contents(&ns), contents(&fresh), "over a known ruleset");
+
+    nft.install_over(&a, &b).unwrap();
+    // Container 3 (10.77.0.5) goes in `b`; delete its element by hand.
+    ns.sh(&["nft", "delete element inet cordon known4 { 10.77.0.5 }"]);
+    nft.install_over(&b, &a).unwrap();
+    assert_eq!(contents(&ns), contents(&fresh), "after reading the kernel");
 }
