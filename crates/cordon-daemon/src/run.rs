@@ -27,6 +27,29 @@ use crate::observe::Observe;
 use crate::{sets, status, DaemonError};
 use std::sync::Arc;
 
+/// The wait before the first retry after Docker could not be reached or
+/// listed, and before reconnecting when its event stream is lost: short,
+/// so a restarted dockerd is followed again within a fraction of a second.
+const RECONNECT_FIRST: Duration = Duration::from_millis(250);
+
+/// The longest wait between two attempts to reach Docker (the wait doubles
+/// from [`RECONNECT_FIRST`] up to this). The installed ruleset stays in
+/// force meanwhile, so a longer wait only delays the first sync once Docker
+/// is back; 5 s keeps that delay short without spinning on a dead socket.
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+/// Admin requests (status, set, reload, a metrics scrape) waiting for the
+/// main loop, which answers one between two of its steps. Each client waits
+/// for its answer, so few queue at once; when full, senders wait
+/// (back-pressure) instead of the queue growing.
+const ADMIN_QUEUE: usize = 16;
+
+/// The async runtime's worker threads: the main loop plus the admin socket,
+/// the metrics listener, the DNS proxy and the drop log's task. Two keep
+/// the sockets answering while the main loop waits on nft, on a host whose
+/// cores belong to its containers.
+const WORKER_THREADS: usize = 2;
+
 /// How the daemon runs.
 pub struct Options {
     /// The policy in force.
@@ -52,7 +75,7 @@ pub struct Options {
 /// after it returns (`cordon down` removes it).
 pub fn run(opts: Options) -> Result<(), DaemonError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(WORKER_THREADS)
         .enable_all()
         .build()
         .map_err(|e| DaemonError(format!("cannot start the async runtime: {e}")))?;
@@ -60,7 +83,7 @@ pub fn run(opts: Options) -> Result<(), DaemonError> {
 }
 
 async fn main_loop(opts: Options) -> Result<(), DaemonError> {
-    let (admin_tx, mut admin_rx) = mpsc::channel::<Pending>(16);
+    let (admin_tx, mut admin_rx) = mpsc::channel::<Pending>(ADMIN_QUEUE);
     let obs = Arc::new(Observe::default());
     // The metrics port first: an error there leaves nothing behind.
     if let Some(addr) = opts.metrics {
@@ -125,7 +148,7 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError(format!("cannot catch SIGHUP: {e}")))?;
     let mut docker: Option<Docker> = None;
     let (_, mut ev_rx) = mpsc::unbounded_channel::<Result<Event, String>>();
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = RECONNECT_FIRST;
     let mut next_connect = Instant::now();
     // No sync before Docker has been listed once: an empty inventory would
     // cut off the running containers.
@@ -139,7 +162,7 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                     ev_rx = rx;
                     tokio::spawn(follow::pump(d.clone(), since, tx));
                     docker = Some(d);
-                    backoff = Duration::from_millis(250);
+                    backoff = RECONNECT_FIRST;
                     synced = true;
                     let first = engine.sync();
                     if first.is_ok() {
@@ -153,7 +176,7 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                         Shown(&e.to_string())
                     );
                     next_connect = Instant::now() + backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(RECONNECT_MAX);
                 }
             }
         }
@@ -184,7 +207,7 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                         Shown(&why.to_string())
                     );
                     docker = None;
-                    next_connect = Instant::now() + Duration::from_millis(250);
+                    next_connect = Instant::now() + RECONNECT_FIRST;
                 }
             }
             _ = mon_rx.recv() => {
