@@ -437,7 +437,7 @@ impl DnsService {
             Allowlist::from_policy(policy),
             Config {
                 upstreams: ups,
-                upstream_timeout: Duration::from_secs(2),
+                upstream_timeout: cordon_policy::dns_defaults::UPSTREAM_TIMEOUT,
                 limits: Limits {
                     min_ttl: policy.dns.min_ttl,
                     max_ttl: policy.dns.max_ttl,
