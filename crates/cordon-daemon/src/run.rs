@@ -78,7 +78,10 @@ pub fn run(opts: Options) -> Result<(), DaemonError> {
         .worker_threads(WORKER_THREADS)
         .enable_all()
         .build()
-        .map_err(|e| DaemonError(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|source| DaemonError::Setup {
+            what: "start the async runtime",
+            source,
+        })?;
     rt.block_on(main_loop(opts))
 }
 
@@ -88,13 +91,11 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
     // The metrics port first: an error there leaves nothing behind.
     if let Some(addr) = opts.metrics {
         if !addr.ip().is_loopback() {
-            return Err(DaemonError(format!(
-                "--metrics {addr}: only a loopback address (127.0.0.1, ::1) is allowed; the metrics name every container"
-            )));
+            return Err(DaemonError::MetricsNotLoopback(addr));
         }
         let l = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|e| DaemonError(format!("--metrics {addr}: {e}")))?;
+            .map_err(|source| DaemonError::MetricsBind { addr, source })?;
         if opts.metrics_token.is_none() {
             warn!(%addr, "metrics over HTTP without a token: every local user can read them (container names, policies, drops); give --metrics-token-file, or use `cordon metrics`");
         }
@@ -107,8 +108,10 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
 
     // Foreign changes to cordon's tables, from a thread of its own.
     let (mon_tx, mut mon_rx) = mpsc::unbounded_channel::<()>();
-    let mut monitor =
-        Monitor::open().map_err(|e| DaemonError(format!("cannot watch nftables: {e}")))?;
+    let mut monitor = Monitor::open().map_err(|source| DaemonError::Setup {
+        what: "watch nftables",
+        source,
+    })?;
     std::thread::Builder::new()
         .name("cordon-nft-monitor".into())
         .spawn(move || loop {
@@ -125,7 +128,10 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                 }
             }
         })
-        .map_err(|e| DaemonError(format!("cannot start a thread: {e}")))?;
+        .map_err(|source| DaemonError::Setup {
+            what: "start a thread",
+            source,
+        })?;
 
     let clients: crate::dns::Clients = Default::default();
     let mut engine = Engine::new(opts.policy, Nft::host(), opts.state);
@@ -143,9 +149,15 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
     let mut tick = tokio::time::interval(opts.reconcile_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| DaemonError(format!("cannot catch SIGTERM: {e}")))?;
+        .map_err(|source| DaemonError::Setup {
+            what: "catch SIGTERM",
+            source,
+        })?;
     let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| DaemonError(format!("cannot catch SIGHUP: {e}")))?;
+        .map_err(|source| DaemonError::Setup {
+            what: "catch SIGHUP",
+            source,
+        })?;
     let mut docker: Option<Docker> = None;
     let (_, mut ev_rx) = mpsc::unbounded_channel::<Result<Event, String>>();
     let mut backoff = RECONNECT_FIRST;
@@ -306,11 +318,9 @@ fn notify_ready() {
 /// Connects to Docker, subscribes (from a second before now) and lists
 /// everything. Returns the client and the subscription's `since`.
 async fn connect_and_list(engine: &mut Engine) -> Result<(Docker, String), DaemonError> {
-    let docker = cordon_docker::connect().await.map_err(DaemonError::new)?;
+    let docker = cordon_docker::connect().await?;
     let since = follow::since(1);
-    let inv = cordon_docker::collect(&docker)
-        .await
-        .map_err(DaemonError::new)?;
+    let inv = cordon_docker::collect(&docker).await?;
     info!(
         containers = inv.containers.len(),
         networks = inv.networks.len(),
@@ -547,7 +557,7 @@ fn handle_admin(engine: &mut Engine, dns: &mut Dns, obs: &Observe, req: Request)
         Request::Set { name, op, addrs } => {
             let overrides = match engine.overrides() {
                 Ok(o) => o,
-                Err(e) => return Response::error(2, e.0),
+                Err(e) => return Response::error(2, e.to_string()),
             };
             let new = match sets::edited(engine.policy(), &overrides, &name, op, &addrs) {
                 Ok(n) => n,
@@ -559,12 +569,12 @@ fn handle_admin(engine: &mut Engine, dns: &mut Dns, obs: &Observe, req: Request)
             };
             if op != sets::Op::List {
                 if let Err(e) = engine.set_overrides(new) {
-                    return Response::error(2, e.0);
+                    return Response::error(2, e.to_string());
                 }
                 if let Err(e) = engine.sync() {
                     // Put the record back: the kernel did not change.
                     let _ = engine.set_overrides(overrides);
-                    return Response::error(2, e.0);
+                    return Response::error(2, e.to_string());
                 }
             }
             Response {
