@@ -30,7 +30,7 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_REQUEST: usize = 8192;
 
 /// The most header lines a request may carry (larger requests get 431).
-const MAX_HEADERS: usize = 32;
+pub const MAX_HEADERS: usize = 32;
 
 /// The pause after a failed accept (e.g. out of file descriptors), so
 /// the loop does not spin.

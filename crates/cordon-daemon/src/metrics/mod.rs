@@ -24,7 +24,7 @@
 mod http;
 mod token;
 
-pub use http::{serve_http, MAX_REQUEST, READ_TIMEOUT};
+pub use http::{serve_http, MAX_HEADERS, MAX_REQUEST, READ_TIMEOUT};
 pub use token::read_token;
 
 use std::sync::atomic::Ordering;
