@@ -98,7 +98,7 @@ pub fn boot(config: Option<&Path>) -> CmdResult {
     let mut fresh = None;
     let what = boot::install(&Nft::host(), &state, || {
         let (p, source) =
-            load::to_install(config).map_err(|f| cordon_daemon::DaemonError(f.message))?;
+            load::to_install(config).map_err(|f| cordon_daemon::DaemonError::Policy(f.message))?;
         fresh = Some(source);
         Ok(p)
     })

@@ -139,7 +139,10 @@ fn connect(path: &Path) -> Result<Option<StdStream>, DaemonError> {
         {
             Ok(None)
         }
-        Err(e) => Err(DaemonError(format!("{}: {e}", path.display()))),
+        Err(source) => Err(DaemonError::Talk {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -149,7 +152,10 @@ pub fn call(path: &Path, req: &Request) -> Result<Option<Response>, DaemonError>
     let Some(mut s) = connect(path)? else {
         return Ok(None);
     };
-    let io = |e: std::io::Error| DaemonError(format!("{}: {e}", path.display()));
+    let io = |source| DaemonError::Talk {
+        path: path.to_path_buf(),
+        source,
+    };
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(io)?;
     let mut line = serde_json::to_string(req).expect("request serialises");
@@ -157,12 +163,12 @@ pub fn call(path: &Path, req: &Request) -> Result<Option<Response>, DaemonError>
     s.write_all(line.as_bytes()).map_err(io)?;
     let mut answer = String::new();
     BufReader::new(s).read_line(&mut answer).map_err(io)?;
-    serde_json::from_str(&answer).map(Some).map_err(|e| {
-        DaemonError(format!(
-            "{}: unreadable answer from the daemon: {e}",
-            path.display()
-        ))
-    })
+    serde_json::from_str(&answer)
+        .map(Some)
+        .map_err(|source| DaemonError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Sends `logs` with `follow` and calls `each` for the response and then
@@ -176,7 +182,10 @@ pub fn follow(
     let Some(s) = connect(path)? else {
         return Ok(false);
     };
-    let io = |e: std::io::Error| DaemonError(format!("{}: {e}", path.display()));
+    let io = |source| DaemonError::Talk {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut line = serde_json::to_string(&Request::Logs {
         limit,
         follow: true,
@@ -186,17 +195,15 @@ pub fn follow(
     (&s).write_all(line.as_bytes()).map_err(io)?;
     let mut lines = BufReader::new(s).lines();
     let Some(first) = lines.next() else {
-        return Err(DaemonError(format!(
-            "{}: the daemon closed the connection",
-            path.display()
-        )));
+        return Err(DaemonError::Closed {
+            path: path.to_path_buf(),
+        });
     };
-    let resp: Response = serde_json::from_str(&first.map_err(io)?).map_err(|e| {
-        DaemonError(format!(
-            "{}: unreadable answer from the daemon: {e}",
-            path.display()
-        ))
-    })?;
+    let resp: Response =
+        serde_json::from_str(&first.map_err(io)?).map_err(|source| DaemonError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if !each(Ok(resp)) {
         return Ok(true);
     }
@@ -218,23 +225,24 @@ pub type Pending = (Request, oneshot::Sender<Response>);
 /// (one no daemon answers on; anything that is not a socket is refused),
 /// and restricts it to root (0600).
 pub fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
-    let err = |e: std::io::Error| DaemonError(format!("admin socket {}: {e}", path.display()));
+    let err = |source| DaemonError::AdminSocket {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
     }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
-            return Err(DaemonError(format!(
-                "admin socket {}: exists and is not a socket; remove it",
-                path.display()
-            )));
+            return Err(DaemonError::NotASocket {
+                path: path.to_path_buf(),
+            });
         }
         if StdStream::connect(path).is_ok() {
-            return Err(DaemonError(format!(
-                "admin socket {}: another cordon daemon is running",
-                path.display()
-            )));
+            return Err(DaemonError::AlreadyRunning {
+                path: path.to_path_buf(),
+            });
         }
         std::fs::remove_file(path).map_err(err)?;
     }

@@ -40,11 +40,15 @@ pub fn save(
 ) -> Result<(), DaemonError> {
     let text = ruleset_text(policy, networks, overrides);
     let dir = state.root();
-    std::fs::create_dir_all(dir).map_err(|e| DaemonError(format!("{}: {e}", dir.display())))?;
+    let file = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| DaemonError::File { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(file(dir))?;
     let tmp = dir.join(format!(".{BOOT_FILE}.tmp"));
-    std::fs::write(&tmp, text).map_err(|e| DaemonError(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, dir.join(BOOT_FILE))
-        .map_err(|e| DaemonError(format!("{}: {e}", dir.join(BOOT_FILE).display())))
+    std::fs::write(&tmp, text).map_err(file(&tmp))?;
+    let path = dir.join(BOOT_FILE);
+    std::fs::rename(&tmp, &path).map_err(file(&path))
 }
 
 /// What [`install`] installed.
@@ -69,15 +73,17 @@ pub fn install(
         Ok(t) => (t, Installed::Saved),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let policy = fallback()?;
-            let overrides = state.set_overrides().map_err(DaemonError::new)?;
+            let overrides = state.set_overrides()?;
             (ruleset_text(&policy, &[], &overrides), Installed::Fresh)
         }
-        Err(e) => return Err(DaemonError(format!("{}: {e}", path.display()))),
+        Err(source) => return Err(DaemonError::File { path, source }),
     };
-    nft.run_text(text.clone(), true)
-        .map_err(|e| DaemonError(format!("{}: {e}", path.display())))?;
-    cordon_dataplane::ensure_br_netfilter(state).map_err(DaemonError::new)?;
-    nft.run_text(text, false)
-        .map_err(|e| DaemonError(format!("{}: {e}", path.display())))?;
+    let refused = |source| DaemonError::BootRuleset {
+        path: path.clone(),
+        source,
+    };
+    nft.run_text(text.clone(), true).map_err(refused)?;
+    cordon_dataplane::ensure_br_netfilter(state)?;
+    nft.run_text(text, false).map_err(refused)?;
     Ok(what)
 }

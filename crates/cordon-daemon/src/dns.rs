@@ -409,8 +409,7 @@ impl DnsService {
         obs: Arc<crate::observe::Observe>,
     ) -> Result<DnsService, DaemonError> {
         let addr = SocketAddr::new("::".parse().expect("constant"), DNS_PROXY_PORT);
-        let err =
-            |e: std::io::Error| DaemonError(format!("DNS proxy on port {DNS_PROXY_PORT}: {e}"));
+        let err = DaemonError::DnsProxy;
         let udp = std::net::UdpSocket::bind(addr).map_err(err)?;
         udp.set_nonblocking(true).map_err(err)?;
         let tcp = std::net::TcpListener::bind(addr).map_err(err)?;
@@ -437,7 +436,7 @@ impl DnsService {
             Allowlist::from_policy(policy),
             Config {
                 upstreams: ups,
-                upstream_timeout: Duration::from_secs(2),
+                upstream_timeout: cordon_policy::dns_defaults::UPSTREAM_TIMEOUT,
                 limits: Limits {
                     min_ttl: policy.dns.min_ttl,
                     max_ttl: policy.dns.max_ttl,

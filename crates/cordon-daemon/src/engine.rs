@@ -230,7 +230,7 @@ impl Engine {
     /// The live set edits, read from the state directory once and kept.
     pub fn overrides(&mut self) -> Result<SetOverrides, DaemonError> {
         if self.overrides.is_none() {
-            self.overrides = Some(self.state.set_overrides().map_err(DaemonError::new)?);
+            self.overrides = Some(self.state.set_overrides()?);
         }
         Ok(self.overrides.clone().unwrap_or_default())
     }
@@ -238,9 +238,7 @@ impl Engine {
     /// Records new live set edits (on disk first, then in memory); the
     /// next sync applies them.
     pub fn set_overrides(&mut self, o: SetOverrides) -> Result<(), DaemonError> {
-        self.state
-            .save_set_overrides(&o)
-            .map_err(DaemonError::new)?;
+        self.state.save_set_overrides(&o)?;
         self.overrides = Some(o);
         Ok(())
     }
@@ -264,10 +262,7 @@ impl Engine {
         let (update, from_kernel) = match &self.installed {
             Some(installed) => (diff::between(installed, &desired.ruleset), false),
             None => {
-                let seen = self
-                    .nft
-                    .observe(&desired.ruleset)
-                    .map_err(DaemonError::new)?;
+                let seen = self.nft.observe(&desired.ruleset)?;
                 (diff::against_kernel(&seen, &desired.ruleset), true)
             }
         };
@@ -286,10 +281,7 @@ impl Engine {
     pub fn reconcile(&mut self) -> Result<Outcome, DaemonError> {
         self.stats.reconciles += 1;
         let desired = self.desired()?;
-        let seen = self
-            .nft
-            .observe(&desired.ruleset)
-            .map_err(DaemonError::new)?;
+        let seen = self.nft.observe(&desired.ruleset)?;
         let update = diff::against_kernel(&seen, &desired.ruleset);
         if !update.is_none() {
             self.stats.repairs += 1;
@@ -387,11 +379,11 @@ impl Engine {
     }
 
     fn failed(&mut self, e: impl std::fmt::Display) -> DaemonError {
-        let msg = format!("the kernel refused the update; the previous ruleset stays: {e}");
-        self.stats.last_error = Some(msg.clone());
+        let err = DaemonError::Refused(e.to_string());
+        self.stats.last_error = Some(err.to_string());
         // The kernel may now hold something else: compare next time.
         self.installed = None;
-        DaemonError(msg)
+        err
     }
 
     /// Writes the fail-closed boot ruleset when the networks changed.

@@ -36,6 +36,7 @@ pub mod directory;
 pub mod dns;
 pub mod droplog;
 pub mod engine;
+mod error;
 pub mod follow;
 pub mod metrics;
 pub mod observe;
@@ -46,16 +47,5 @@ pub mod status;
 pub mod suggest;
 pub mod unenforced;
 
+pub use error::DaemonError;
 pub use run::{run, Options};
-
-/// A daemon error, one line.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DaemonError(pub String);
-
-impl DaemonError {
-    /// From anything displayable.
-    pub fn new(e: impl std::fmt::Display) -> Self {
-        DaemonError(e.to_string())
-    }
-}

@@ -27,6 +27,29 @@ use crate::observe::Observe;
 use crate::{sets, status, DaemonError};
 use std::sync::Arc;
 
+/// The wait before the first retry after Docker could not be reached or
+/// listed, and before reconnecting when its event stream is lost: short,
+/// so a restarted dockerd is followed again within a fraction of a second.
+const RECONNECT_FIRST: Duration = Duration::from_millis(250);
+
+/// The longest wait between two attempts to reach Docker (the wait doubles
+/// from [`RECONNECT_FIRST`] up to this). The installed ruleset stays in
+/// force meanwhile, so a longer wait only delays the first sync once Docker
+/// is back; 5 s keeps that delay short without spinning on a dead socket.
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+/// Admin requests (status, set, reload, a metrics scrape) waiting for the
+/// main loop, which answers one between two of its steps. Each client waits
+/// for its answer, so few queue at once; when full, senders wait
+/// (back-pressure) instead of the queue growing.
+const ADMIN_QUEUE: usize = 16;
+
+/// The async runtime's worker threads: the main loop plus the admin socket,
+/// the metrics listener, the DNS proxy and the drop log's task. Two keep
+/// the sockets answering while the main loop waits on nft, on a host whose
+/// cores belong to its containers.
+const WORKER_THREADS: usize = 2;
+
 /// How the daemon runs.
 pub struct Options {
     /// The policy in force.
@@ -52,26 +75,27 @@ pub struct Options {
 /// after it returns (`cordon down` removes it).
 pub fn run(opts: Options) -> Result<(), DaemonError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(WORKER_THREADS)
         .enable_all()
         .build()
-        .map_err(|e| DaemonError(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|source| DaemonError::Setup {
+            what: "start the async runtime",
+            source,
+        })?;
     rt.block_on(main_loop(opts))
 }
 
 async fn main_loop(opts: Options) -> Result<(), DaemonError> {
-    let (admin_tx, mut admin_rx) = mpsc::channel::<Pending>(16);
+    let (admin_tx, mut admin_rx) = mpsc::channel::<Pending>(ADMIN_QUEUE);
     let obs = Arc::new(Observe::default());
     // The metrics port first: an error there leaves nothing behind.
     if let Some(addr) = opts.metrics {
         if !addr.ip().is_loopback() {
-            return Err(DaemonError(format!(
-                "--metrics {addr}: only a loopback address (127.0.0.1, ::1) is allowed; the metrics name every container"
-            )));
+            return Err(DaemonError::MetricsNotLoopback(addr));
         }
         let l = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|e| DaemonError(format!("--metrics {addr}: {e}")))?;
+            .map_err(|source| DaemonError::MetricsBind { addr, source })?;
         if opts.metrics_token.is_none() {
             warn!(%addr, "metrics over HTTP without a token: every local user can read them (container names, policies, drops); give --metrics-token-file, or use `cordon metrics`");
         }
@@ -84,8 +108,10 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
 
     // Foreign changes to cordon's tables, from a thread of its own.
     let (mon_tx, mut mon_rx) = mpsc::unbounded_channel::<()>();
-    let mut monitor =
-        Monitor::open().map_err(|e| DaemonError(format!("cannot watch nftables: {e}")))?;
+    let mut monitor = Monitor::open().map_err(|source| DaemonError::Setup {
+        what: "watch nftables",
+        source,
+    })?;
     std::thread::Builder::new()
         .name("cordon-nft-monitor".into())
         .spawn(move || loop {
@@ -102,7 +128,10 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                 }
             }
         })
-        .map_err(|e| DaemonError(format!("cannot start a thread: {e}")))?;
+        .map_err(|source| DaemonError::Setup {
+            what: "start a thread",
+            source,
+        })?;
 
     let clients: crate::dns::Clients = Default::default();
     let mut engine = Engine::new(opts.policy, Nft::host(), opts.state);
@@ -120,12 +149,18 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
     let mut tick = tokio::time::interval(opts.reconcile_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| DaemonError(format!("cannot catch SIGTERM: {e}")))?;
+        .map_err(|source| DaemonError::Setup {
+            what: "catch SIGTERM",
+            source,
+        })?;
     let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| DaemonError(format!("cannot catch SIGHUP: {e}")))?;
+        .map_err(|source| DaemonError::Setup {
+            what: "catch SIGHUP",
+            source,
+        })?;
     let mut docker: Option<Docker> = None;
     let (_, mut ev_rx) = mpsc::unbounded_channel::<Result<Event, String>>();
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = RECONNECT_FIRST;
     let mut next_connect = Instant::now();
     // No sync before Docker has been listed once: an empty inventory would
     // cut off the running containers.
@@ -139,7 +174,7 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                     ev_rx = rx;
                     tokio::spawn(follow::pump(d.clone(), since, tx));
                     docker = Some(d);
-                    backoff = Duration::from_millis(250);
+                    backoff = RECONNECT_FIRST;
                     synced = true;
                     let first = engine.sync();
                     if first.is_ok() {
@@ -153,7 +188,7 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                         Shown(&e.to_string())
                     );
                     next_connect = Instant::now() + backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(RECONNECT_MAX);
                 }
             }
         }
@@ -184,7 +219,7 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                         Shown(&why.to_string())
                     );
                     docker = None;
-                    next_connect = Instant::now() + Duration::from_millis(250);
+                    next_connect = Instant::now() + RECONNECT_FIRST;
                 }
             }
             _ = mon_rx.recv() => {
@@ -283,11 +318,9 @@ fn notify_ready() {
 /// Connects to Docker, subscribes (from a second before now) and lists
 /// everything. Returns the client and the subscription's `since`.
 async fn connect_and_list(engine: &mut Engine) -> Result<(Docker, String), DaemonError> {
-    let docker = cordon_docker::connect().await.map_err(DaemonError::new)?;
+    let docker = cordon_docker::connect().await?;
     let since = follow::since(1);
-    let inv = cordon_docker::collect(&docker)
-        .await
-        .map_err(DaemonError::new)?;
+    let inv = cordon_docker::collect(&docker).await?;
     info!(
         containers = inv.containers.len(),
         networks = inv.networks.len(),
@@ -524,7 +557,7 @@ fn handle_admin(engine: &mut Engine, dns: &mut Dns, obs: &Observe, req: Request)
         Request::Set { name, op, addrs } => {
             let overrides = match engine.overrides() {
                 Ok(o) => o,
-                Err(e) => return Response::error(2, e.0),
+                Err(e) => return Response::error(2, e.to_string()),
             };
             let new = match sets::edited(engine.policy(), &overrides, &name, op, &addrs) {
                 Ok(n) => n,
@@ -536,12 +569,12 @@ fn handle_admin(engine: &mut Engine, dns: &mut Dns, obs: &Observe, req: Request)
             };
             if op != sets::Op::List {
                 if let Err(e) = engine.set_overrides(new) {
-                    return Response::error(2, e.0);
+                    return Response::error(2, e.to_string());
                 }
                 if let Err(e) = engine.sync() {
                     // Put the record back: the kernel did not change.
                     let _ = engine.set_overrides(overrides);
-                    return Response::error(2, e.0);
+                    return Response::error(2, e.to_string());
                 }
             }
             Response {

@@ -27,11 +27,13 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// The policy file's defaults ([`cordon_policy::dns_defaults`]).
     fn default() -> Self {
+        use cordon_policy::dns_defaults;
         Limits {
-            min_ttl: Duration::from_secs(5),
-            max_ttl: Duration::from_secs(3600),
-            max_addrs: 32,
+            min_ttl: dns_defaults::MIN_TTL,
+            max_ttl: dns_defaults::MAX_TTL,
+            max_addrs: dns_defaults::MAX_ADDRESSES,
         }
     }
 }
@@ -168,5 +170,19 @@ mod tests {
             Record::from_rdata(name("b.test."), 30, RData::CNAME(CNAME(name("a.test.")))),
         ]);
         assert!(addresses(&name("a.test."), &m, &Limits::default()).is_empty());
+    }
+
+    /// The proxy's limits without a policy are the policy file's defaults.
+    #[test]
+    fn default_limits_are_the_policy_defaults() {
+        let d = cordon_policy::DnsConfig::default();
+        assert_eq!(
+            Limits::default(),
+            Limits {
+                min_ttl: d.min_ttl,
+                max_ttl: d.max_ttl,
+                max_addrs: d.max_addresses,
+            }
+        );
     }
 }

@@ -87,12 +87,13 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// No upstream, 2 s timeout, default limits, REFUSED, no rate limit,
-    /// no cache.
+    /// No upstream, the default upstream timeout
+    /// ([`cordon_policy::dns_defaults::UPSTREAM_TIMEOUT`]), default limits,
+    /// REFUSED, no rate limit, no cache.
     fn default() -> Self {
         Config {
             upstreams: Vec::new(),
-            upstream_timeout: Duration::from_secs(2),
+            upstream_timeout: cordon_policy::dns_defaults::UPSTREAM_TIMEOUT,
             limits: Limits::default(),
             nxdomain: false,
             rate: None,

@@ -81,16 +81,18 @@ pub struct DnsConfig {
 }
 
 impl Default for DnsConfig {
+    /// The defaults of [`crate::dns_defaults`].
     fn default() -> Self {
+        use crate::dns_defaults;
         DnsConfig {
             upstream: Vec::new(),
-            min_ttl: Duration::from_secs(5),
-            max_ttl: Duration::from_secs(3600),
-            max_addresses: 32,
+            min_ttl: dns_defaults::MIN_TTL,
+            max_ttl: dns_defaults::MAX_TTL,
+            max_addresses: dns_defaults::MAX_ADDRESSES,
             nxdomain: false,
-            query_rate: Some(100),
-            query_burst: 200,
-            cache: 10_000,
+            query_rate: Some(dns_defaults::QUERY_RATE),
+            query_burst: dns_defaults::QUERY_BURST,
+            cache: dns_defaults::CACHE,
         }
     }
 }

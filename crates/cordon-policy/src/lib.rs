@@ -6,6 +6,7 @@
 //! container gets.
 
 pub mod ast;
+pub mod dns_defaults;
 mod glob;
 mod parse;
 mod peers;

@@ -21,6 +21,12 @@
 //! | `cordon_containers` | | containers enforced |
 //! | `cordon_container_enforced` | container, policy, reason | 1 when cordon enforces the container's own policy, 0 when it cannot (`reason`: `host-network`, `driver-macvlan`, …, `container-netns`, `no-managed-endpoint`; empty when enforced) |
 
+mod http;
+mod token;
+
+pub use http::{serve_http, MAX_HEADERS, MAX_REQUEST, READ_TIMEOUT};
+pub use token::read_token;
+
 use std::sync::atomic::Ordering;
 
 use prometheus_client::encoding::text::encode;
@@ -297,156 +303,6 @@ pub fn render(status: &Status, stats: &Stats, obs: &Observe) -> String {
     out
 }
 
-/// Reads the bearer token of `--metrics-token-file`: the file must belong
-/// to the user the daemon runs as (root) and give other users no access,
-/// and its trimmed content must not be empty. The error is one line.
-pub fn read_token(path: &std::path::Path) -> Result<String, String> {
-    use std::os::unix::fs::MetadataExt;
-    let shown = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| format!("--metrics-token-file {shown}: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("--metrics-token-file {shown}: not a regular file"));
-    }
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    if meta.uid() != me {
-        return Err(format!(
-            "--metrics-token-file {shown}: owned by uid {}, not by uid {me} that cordon runs as; chown it",
-            meta.uid()
-        ));
-    }
-    if meta.mode() & 0o006 != 0 {
-        return Err(format!(
-            "--metrics-token-file {shown}: mode {:o} lets every user read or change the token; chmod 600 it",
-            meta.mode() & 0o7777
-        ));
-    }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("--metrics-token-file {shown}: {e}"))?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(format!("--metrics-token-file {shown}: the file is empty"));
-    }
-    if token.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(format!(
-            "--metrics-token-file {shown}: the token must be one word of printable characters"
-        ));
-    }
-    Ok(token.to_string())
-}
-
-/// Compares in time that depends on the lengths only, not on where the
-/// first difference is.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
-    }
-    diff == 0
-}
-
-/// True when `headers` carry `Authorization: Bearer <token>`.
-fn authorized(headers: &[httparse::Header], token: &str) -> bool {
-    headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("authorization"))
-        .any(|h| {
-            let v = h.value;
-            v.len() > 7
-                && v[..7].eq_ignore_ascii_case(b"bearer ")
-                && same_secret(v[7..].trim_ascii(), token.as_bytes())
-        })
-}
-
-/// What a request asked for, as far as the listener cares.
-struct Asked {
-    get: bool,
-    path: String,
-    authorized: bool,
-}
-
-/// Serves `GET /metrics` over HTTP/1.1 on `listener` (a loopback
-/// address): each scrape asks the main loop through `tx`, as `cordon
-/// metrics` does over the admin socket. With a `token`, a request without
-/// `Authorization: Bearer <token>` gets 401. Anything else gets 404; a
-/// request that is not read within 5 s, or is over 8 KiB, is dropped.
-pub async fn serve_http(
-    listener: tokio::net::TcpListener,
-    tx: tokio::sync::mpsc::Sender<crate::admin::Pending>,
-    token: Option<String>,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let token: Option<std::sync::Arc<str>> = token.map(Into::into);
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            continue;
-        };
-        let tx = tx.clone();
-        let token = token.clone();
-        tokio::spawn(async move {
-            let mut buf = Vec::with_capacity(1024);
-            let asked = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-                let mut chunk = [0u8; 1024];
-                loop {
-                    let n = stream.read(&mut chunk).await.ok()?;
-                    if n == 0 || buf.len() + n > 8192 {
-                        return None;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let mut headers = [httparse::EMPTY_HEADER; 32];
-                    let mut req = httparse::Request::new(&mut headers);
-                    match req.parse(&buf) {
-                        Ok(httparse::Status::Complete(_)) => {
-                            return Some(Asked {
-                                get: req.method? == "GET",
-                                path: req.path?.to_string(),
-                                authorized: token
-                                    .as_deref()
-                                    .is_none_or(|t| authorized(req.headers, t)),
-                            })
-                        }
-                        Ok(httparse::Status::Partial) => continue,
-                        Err(_) => return None,
-                    }
-                }
-            })
-            .await;
-            let Ok(Some(asked)) = asked else {
-                return;
-            };
-            let mut extra = "";
-            let (status, body) = if !asked.authorized {
-                extra = "WWW-Authenticate: Bearer realm=\"cordon\"\r\n";
-                (
-                    "401 Unauthorized",
-                    "a bearer token is required (Authorization: Bearer <token>)\n".into(),
-                )
-            } else if asked.get && (asked.path == "/metrics" || asked.path.starts_with("/metrics?"))
-            {
-                let (otx, orx) = tokio::sync::oneshot::channel();
-                let text = if tx.send((crate::admin::Request::Metrics, otx)).await.is_ok() {
-                    orx.await.ok().and_then(|r| r.metrics)
-                } else {
-                    None
-                };
-                match text {
-                    Some(t) => ("200 OK", t),
-                    None => ("503 Service Unavailable", "the daemon is stopping\n".into()),
-                }
-            } else {
-                ("404 Not Found", "metrics are at /metrics\n".into())
-            };
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes()).await;
-            let _ = stream.write_all(body.as_bytes()).await;
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,58 +397,5 @@ mod tests {
         );
         assert_eq!(label_value("a\rb\u{202e}c\\"), "a\u{fffd}b\u{fffd}c\\\\");
         assert!(text.contains("cordon_containers 1\n"), "{text}");
-    }
-
-    #[test]
-    fn bearer_tokens_are_compared_whole() {
-        let h = |v: &'static [u8]| httparse::Header {
-            name: "Authorization",
-            value: v,
-        };
-        assert!(authorized(&[h(b"Bearer s3cret")], "s3cret"));
-        assert!(authorized(&[h(b"bearer s3cret ")], "s3cret"));
-        for bad in [
-            &b"Bearer s3cre"[..],
-            b"Bearer s3cretX",
-            b"Bearer ",
-            b"Basic s3cret",
-            b"s3cret",
-            b"",
-        ] {
-            assert!(!authorized(&[h(bad)], "s3cret"), "{bad:?}");
-        }
-        assert!(!authorized(&[], "s3cret"));
-        assert!(same_secret(b"abc", b"abc"));
-        assert!(!same_secret(b"abc", b"abd"));
-        assert!(!same_secret(b"abc", b"abcd"));
-        assert!(!same_secret(b"", b"a"));
-    }
-
-    #[test]
-    fn the_token_file_must_be_private_and_not_empty() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("cordon-token-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("token");
-        std::fs::write(&f, "  s3cret\n").unwrap();
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(read_token(&f).unwrap(), "s3cret");
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = read_token(&f).unwrap_err();
-        assert!(e.contains("mode 644") && !e.contains('\n'), "{e}");
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o602)).unwrap();
-        assert!(read_token(&f).is_err());
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
-        std::fs::write(&f, "\n").unwrap();
-        assert!(read_token(&f).unwrap_err().contains("empty"));
-        assert!(read_token(&dir.join("missing")).is_err());
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            std::fs::write(&f, "s3cret").unwrap();
-            std::os::unix::fs::chown(&f, Some(65534), None).unwrap();
-            let e = read_token(&f).unwrap_err();
-            assert!(e.contains("owned by uid 65534"), "{e}");
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
