@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::facts::{mb, Results};
-use crate::stats::Summary;
+use crate::stats::{met, Summary};
 
 /// The goal for a container's policy to be live, p99, in µs.
 const LIVE_GOAL_US: f64 = 20_000.0;
@@ -14,14 +14,6 @@ const MEMORY_GOAL_KB: f64 = 30.0 * 1024.0;
 
 fn summary(v: &[f64], what: &str) -> Result<Summary, String> {
     Summary::of(v).ok_or_else(|| format!("no samples of {what}"))
-}
-
-fn met(ok: bool) -> &'static str {
-    if ok {
-        "met"
-    } else {
-        "not met"
-    }
 }
 
 /// Docker's start event of each container → `policy live`, µs; from

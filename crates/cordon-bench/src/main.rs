@@ -33,14 +33,23 @@
 //! daemon's JSON log: `wait-live`), `spawn` (the `nft add element` floor:
 //! `nft-add`), `churn` (`churn-sample`, `leak`), `facts` (a script's work
 //! directory), `daemon_report` and `churn_report` (the daemon's sections:
-//! `daemon-report`, `churn-report`) and `sections` (rewriting one section
-//! of docs/benchmarks.md: `put-section`, `put-region`).
+//! `daemon-report`, `churn-report`), `packet_report` (`scripts/bench`:
+//! `packet-report`, `iperf-gbps`), `audit_report` (`audit-report`),
+//! `dns_report` (`scripts/bench-dns`: `dns-report`), `flood_report`
+//! (`scripts/bench-dns-flood`: `flood-report`),
+//! `sandbox_report` (`sandbox-report`) and `sections` (rewriting one
+//! section of docs/benchmarks.md: `put-section`, `put-region`).
 
+mod audit_report;
 mod churn;
 mod churn_report;
 mod daemon_report;
 mod daemonlog;
+mod dns_report;
 mod facts;
+mod flood_report;
+mod packet_report;
+mod sandbox_report;
 mod sections;
 mod spawn;
 mod stats;
@@ -468,7 +477,7 @@ fn main() {
                 return;
             }
             eprintln!("usage: cordon-bench install | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS | daemon-memory [N [UPDATES]] | reload");
-            eprintln!("       cordon-bench pct < NUMBERS | wait-live LOG OFFSET SECS | nft-add N FAMILY TABLE SET | churn-sample NET STOPFILE OUT | leak CORDON POLICY | daemon-report DIR | churn-report DIR | put-section FILE SECTION.md... | put-region FILE NAME HEADING REGION.md");
+            eprintln!("       cordon-bench pct < NUMBERS | wait-live LOG OFFSET SECS | nft-add N FAMILY TABLE SET | churn-sample NET STOPFILE OUT | leak CORDON POLICY | daemon-report DIR | churn-report DIR | packet-report DIR | iperf-gbps < JSON | audit-report DIR | dns-report DIR | flood-report DIR | sandbox-report DIR | put-section FILE SECTION.md... | put-region FILE NAME HEADING REGION.md");
             std::process::exit(2);
         }
     }
@@ -487,6 +496,12 @@ fn tools(name: &str, a: &[String]) -> Option<Result<(), String>> {
         ("leak", 2) => churn::leak_command(s(0), s(1)),
         ("daemon-report", 1) => daemon_report::command(s(0)),
         ("churn-report", 1) => churn_report::command(s(0)),
+        ("packet-report", 1) => packet_report::command(s(0)),
+        ("iperf-gbps", 0) => packet_report::iperf_command(),
+        ("audit-report", 1) => audit_report::command(s(0)),
+        ("dns-report", 1) => dns_report::command(s(0)),
+        ("flood-report", 1) => flood_report::command(s(0)),
+        ("sandbox-report", 1) => sandbox_report::command(s(0)),
         ("put-section", n) if n >= 2 => {
             sections::command(&[&["put-section".to_string()], a].concat())
         }

@@ -79,6 +79,48 @@ pub fn pct_command() -> Result<(), String> {
     Ok(())
 }
 
+/// The median of `values` (the mean of the two middle ones for an even
+/// count); `None` when there are none.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len().is_multiple_of(2) {
+        (v[m - 1] + v[m]) / 2.0
+    } else {
+        v[m]
+    })
+}
+
+/// The lower middle of `values` (for an even count, the smaller of the
+/// two middle ones), as `sort | awk 'a[int((NR+1)/2)]'` gave it: always one
+/// of the measured values.
+pub fn lower_median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len().div_ceil(2) - 1])
+}
+
+/// The mean of `values`; `None` when there are none.
+pub fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// "met" or "not met".
+pub fn met(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "not met"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +146,12 @@ mod tests {
             .unwrap()
             .scaled(1000.0);
         assert_eq!(s.row(), "2.5 | 12.3 | 12.3");
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(lower_median(&[4.0, 1.0, 2.0, 3.0]), Some(2.0));
+        assert_eq!(lower_median(&[5.0]), Some(5.0));
+        assert_eq!(mean(&[1.0, 2.0, 6.0]), Some(3.0));
+        assert_eq!((met(true), met(false)), ("met", "not met"));
         assert_eq!(numbers("1 2.5\n-3").unwrap(), vec![1.0, 2.5, -3.0]);
         assert!(numbers("1 x").unwrap_err().contains("`x`"));
     }
