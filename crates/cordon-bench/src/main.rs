@@ -34,7 +34,8 @@
 //! `nft-add`), `churn` (`churn-sample`, `leak`), `facts` (a script's work
 //! directory), `daemon_report` and `churn_report` (the daemon's sections:
 //! `daemon-report`, `churn-report`), `packet_report` (`scripts/bench`:
-//! `packet-report`, `iperf-gbps`), `audit_report` (`audit-report`),
+//! `packet-report`, `iperf-gbps`), `docker_baseline` and `audit_report`
+//! (`scripts/bench-audit`: `docker-baseline`, `audit-report`),
 //! `dns_report` (`scripts/bench-dns`: `dns-report`), `flood_report`
 //! (`scripts/bench-dns-flood`: `flood-report`),
 //! `sandbox_report` (`sandbox-report`) and `sections` (rewriting one
@@ -46,6 +47,7 @@ mod churn_report;
 mod daemon_report;
 mod daemonlog;
 mod dns_report;
+mod docker_baseline;
 mod facts;
 mod flood_report;
 mod packet_report;
@@ -477,7 +479,7 @@ fn main() {
                 return;
             }
             eprintln!("usage: cordon-bench install | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS | daemon-memory [N [UPDATES]] | reload");
-            eprintln!("       cordon-bench pct < NUMBERS | wait-live LOG OFFSET SECS | nft-add N FAMILY TABLE SET | churn-sample NET STOPFILE OUT | leak CORDON POLICY | daemon-report DIR | churn-report DIR | packet-report DIR | iperf-gbps < JSON | audit-report DIR | dns-report DIR | flood-report DIR | sandbox-report DIR | put-section FILE SECTION.md... | put-region FILE NAME HEADING REGION.md");
+            eprintln!("       cordon-bench pct < NUMBERS | wait-live LOG OFFSET SECS | nft-add N FAMILY TABLE SET | churn-sample NET STOPFILE OUT | leak CORDON POLICY | daemon-report DIR | churn-report DIR | packet-report DIR | iperf-gbps < JSON | docker-baseline NAMES | audit-report DIR | dns-report DIR | flood-report DIR | sandbox-report DIR | put-section FILE SECTION.md... | put-region FILE NAME HEADING REGION.md");
             std::process::exit(2);
         }
     }
@@ -499,6 +501,7 @@ fn tools(name: &str, a: &[String]) -> Option<Result<(), String>> {
         ("packet-report", 1) => packet_report::command(s(0)),
         ("iperf-gbps", 0) => packet_report::iperf_command(),
         ("audit-report", 1) => audit_report::command(s(0)),
+        ("docker-baseline", 1) => docker_baseline::command(s(0)),
         ("dns-report", 1) => dns_report::command(s(0)),
         ("flood-report", 1) => flood_report::command(s(0)),
         ("sandbox-report", 1) => sandbox_report::command(s(0)),
