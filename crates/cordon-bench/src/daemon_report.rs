@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::facts::{mb, Results};
-use crate::stats::{met, Summary};
+use crate::stats::{met, thousands, Summary};
 
 /// The goal for a container's policy to be live, p99, in µs.
 const LIVE_GOAL_US: f64 = 20_000.0;
@@ -91,6 +91,7 @@ fn section(r: &Results) -> Result<String, String> {
         format!("Control failed: {missing} of {n} addresses were missing from `egress_fwd4`.")
     };
     let ms = |s: Summary| s.scaled(1000.0);
+    let mem_n: u64 = r.fact("mem_n").unwrap_or("1000").parse().unwrap_or(1000);
     Ok(format!(
         r#"## Daemon
 
@@ -126,8 +127,8 @@ than one event.
 {control}
 
 **Memory.** VmRSS of the daemon (the real one, above): {idle} MB idle, {after} MB
-with {n} containers. With 1,000 containers (`cordon-bench daemon-memory 1000 2000`:
-the daemon's `Engine` with a synthetic inventory of 1,000 dual-stack
+with {n} containers. With {mem_n_words} containers (`cordon-bench daemon-memory {mem_n} {mem_upd}`:
+the daemon's `Engine` with a synthetic inventory of {mem_n_words} dual-stack
 containers over three policies, {elems} set elements, synced into nftables in a
 throw-away network namespace, then {nupd} element updates as containers
 leave and return, each one synced on its own):
@@ -138,7 +139,7 @@ leave and return, each one synced on its own):
 | after the first sync (installed whole in {first_ms:.1} ms) | {m_sync} |
 | after {nupd} element updates (median {upd_ms:.1} ms each) | {m_upd} |
 
-Goal, < 30 MB with 1,000 containers: **{goal_mem}** ({m_max} MB at most).
+Goal, < 30 MB with 1,000 containers: **{goal_mem}** ({m_max} MB at most{mem_caveat}).
 VmRSS after each fifth of the updates (MB): {during_mb}, then {m_upd}:
 {trend}. The bench
 process holds no tokio runtime, Docker client or admin socket; the real
@@ -174,6 +175,13 @@ daemon's idle figure above is their cost.
         upd_ms = kb("element_update_median_ms")?,
         m_upd = mb(m_upd),
         goal_mem = met(m_max < MEMORY_GOAL_KB),
+        mem_upd = r.fact("mem_updates").unwrap_or("2000"),
+        mem_n_words = thousands(mem_n),
+        mem_caveat = if mem_n == 1000 {
+            String::new()
+        } else {
+            format!(", measured with {} containers", thousands(mem_n))
+        },
         m_max = mb(m_max),
     ))
 }
@@ -225,6 +233,10 @@ mod tests {
         assert!(s.contains("10.0 MB idle, 12.0 MB"), "{s}");
         assert!(s.contains("in 123.5 ms"), "{s}");
         assert!(s.contains("**met** (8.1 MB at most)"), "{s}");
+        assert!(
+            s.contains("With 1,000 containers (`cordon-bench daemon-memory 1000 2000`"),
+            "{s}"
+        );
         assert!(
             s.contains("8.0, 8.1, then 8.1:\nflat after the first fifth (+0.1 MB"),
             "{s}"

@@ -7,20 +7,14 @@ use serde_json::Value;
 use crate::facts::Results;
 use crate::stats::met;
 
-/// `1234567` → `1,234,567`.
+/// A count with thousands separators, rounded to a whole number.
 fn thousands(x: f64) -> String {
-    let digits = format!("{:.0}", x.abs());
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+    let t = crate::stats::thousands(x.abs().round() as u64);
+    if x.round() < 0.0 {
+        format!("-{t}")
+    } else {
+        t
     }
-    if x < 0.0 && digits != "0" {
-        out.insert(0, '-');
-    }
-    out
 }
 
 /// A latency in ms, or "none answered".

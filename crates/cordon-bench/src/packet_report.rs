@@ -93,7 +93,7 @@ seeds' approach, one iptables rule per container, loaded with
 
 {table}
 
-Goal, 10,000 containers compiled and installed in under 200 ms: **{goal}** ({total10k} ms).
+Goal, 10,000 containers compiled and installed in under 200 ms: **{goal}** ({total10k:.1} ms).
 Almost all of it is nft's own processing of the set elements (about 3.5 µs
 each in libnftables, text or JSON alike; 16.5 elements per container: the
 verdict maps, the policy sets and the port bindings). Compiling is 35 ms and

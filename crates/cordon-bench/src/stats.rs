@@ -121,6 +121,19 @@ pub fn met(ok: bool) -> &'static str {
     }
 }
 
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let d = n.to_string();
+    let mut out = String::new();
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +165,10 @@ mod tests {
         assert_eq!(lower_median(&[5.0]), Some(5.0));
         assert_eq!(mean(&[1.0, 2.0, 6.0]), Some(3.0));
         assert_eq!((met(true), met(false)), ("met", "not met"));
+        assert_eq!(
+            (thousands(999), thousands(1000), thousands(1_234_567)),
+            ("999".into(), "1,000".into(), "1,234,567".into())
+        );
         assert_eq!(numbers("1 2.5\n-3").unwrap(), vec![1.0, 2.5, -3.0]);
         assert!(numbers("1 x").unwrap_err().contains("`x`"));
     }
