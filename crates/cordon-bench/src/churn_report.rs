@@ -10,6 +10,7 @@ use crate::facts::{mb, Results};
 use crate::stats::Summary;
 
 /// `cordon-bench churn-report DIR`: prints the section. DIR holds `facts`,
+/// `workers.txt` (each churn worker's `starts stops`),
 /// `sample.json`, `leak_running.json`, `leak_empty.json`, `status.json`
 /// (`cordon status -o json` while the last containers ran), `rss.txt`
 /// (`seconds kB` lines) and `daemon.log`.
@@ -32,7 +33,9 @@ fn section(r: &Results) -> Result<String, String> {
     let log = r.text("daemon.log")?;
     let rss = r.column("rss.txt", 1)?;
     let secs = r.num("churn_secs")?.max(1.0);
-    let (starts, stops) = (r.num("starts")?, r.num("stops")?);
+    // Each worker's `starts stops`.
+    let starts: f64 = r.column("workers.txt", 0)?.iter().sum();
+    let stops: f64 = r.column("workers.txt", 1)?.iter().sum();
     let zero = |v: &Value| v.as_f64() == Some(0.0);
     let wrong = &sj["wrong"];
     let stale1 = sj["stale_over_1s"].as_array().map_or(0, Vec::len);
@@ -205,7 +208,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cordon-bench-cr-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let w = |n: &str, t: &str| std::fs::write(dir.join(n), t).unwrap();
-        w("facts", "date=d\ncommit=c\nmachine=m\nchurn_secs_cfg=180\nworkers=3\npool=200\nchurn_secs=100\nstarts=300\nstops=200\nrunning_after=50\nrss_end_kb=20480\n");
+        w("facts", "date=d\ncommit=c\nmachine=m\nchurn_secs_cfg=180\nworkers=3\npool=200\nchurn_secs=100\nrunning_after=50\nrss_end_kb=20480\n");
+        w("workers.txt", "100 50\n200 150\n");
         w(
             "sample.json",
             r#"{"samples":50,"checked":2000,"wrong":0,"wrong_list":[],"wrong_cut":3,"max_wrong_cut_s":0.25,"bindings_last_sample":50,"max_missing_s":0.5,"max_stale_s":0.75,"stale_over_1s":[]}"#,
