@@ -27,6 +27,34 @@
 //!   transaction, then the conntrack judgement), against the baseline of a
 //!   whole first install of the same inventory in the same run. Prints a
 //!   Markdown table. Run by `scripts/bench-reload`.
+//!
+//! What the shell scripts measure is computed and written here, one
+//! concern a module: `stats` (percentiles, `pct`), `daemonlog` (the
+//! daemon's JSON log: `wait-live`), `spawn` (the `nft add element` floor:
+//! `nft-add`), `churn` (`churn-sample`, `leak`), `facts` (a script's work
+//! directory), `daemon_report` and `churn_report` (the daemon's sections:
+//! `daemon-report`, `churn-report`), `packet_report` (`scripts/bench`:
+//! `packet-report`, `iperf-gbps`), `docker_baseline` and `audit_report`
+//! (`scripts/bench-audit`: `docker-baseline`, `audit-report`),
+//! `dns_report` (`scripts/bench-dns`: `dns-report`), `flood_report`
+//! (`scripts/bench-dns-flood`: `flood-report`),
+//! `sandbox_report` (`sandbox-report`) and `sections` (rewriting one
+//! section of docs/benchmarks.md: `put-section`, `put-region`).
+
+mod audit_report;
+mod churn;
+mod churn_report;
+mod daemon_report;
+mod daemonlog;
+mod dns_report;
+mod docker_baseline;
+mod facts;
+mod flood_report;
+mod packet_report;
+mod sandbox_report;
+mod sections;
+mod spawn;
+mod stats;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -442,9 +470,45 @@ fn main() {
         ),
         "daemon-memory" => daemon_memory(arg(2).parse().unwrap_or(1_000), arg(3).parse().ok()),
         "reload" => reload_bench(),
-        _ => {
+        other => {
+            if let Some(result) = tools(other, &args[2.min(args.len())..]) {
+                if let Err(e) = result {
+                    eprintln!("cordon-bench {other}: {e}");
+                    std::process::exit(1);
+                }
+                return;
+            }
             eprintln!("usage: cordon-bench install | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS | daemon-memory [N [UPDATES]] | reload");
+            eprintln!("       cordon-bench pct < NUMBERS | wait-live LOG OFFSET SECS | nft-add N FAMILY TABLE SET | churn-sample NET STOPFILE OUT | leak CORDON POLICY | daemon-report DIR | churn-report DIR | packet-report DIR | iperf-gbps < JSON | docker-baseline NAMES | audit-report DIR | dns-report DIR | flood-report DIR | sandbox-report DIR | put-section FILE SECTION.md... | put-region FILE NAME HEADING REGION.md");
             std::process::exit(2);
         }
     }
+}
+
+/// The subcommands that compute and report for the shell scripts (one
+/// module each); `None` for an unknown name or the wrong number of
+/// arguments.
+fn tools(name: &str, a: &[String]) -> Option<Result<(), String>> {
+    let s = |i: usize| a[i].as_str();
+    Some(match (name, a.len()) {
+        ("pct", 0) => stats::pct_command(),
+        ("wait-live", 3) => daemonlog::wait_live_command(s(0), s(1), s(2)),
+        ("nft-add", 4) => spawn::command(s(0), s(1), s(2), s(3)),
+        ("churn-sample", 3) => churn::sample_command(s(0), s(1), s(2)),
+        ("leak", 2) => churn::leak_command(s(0), s(1)),
+        ("daemon-report", 1) => daemon_report::command(s(0)),
+        ("churn-report", 1) => churn_report::command(s(0)),
+        ("packet-report", 1) => packet_report::command(s(0)),
+        ("iperf-gbps", 0) => packet_report::iperf_command(),
+        ("audit-report", 1) => audit_report::command(s(0)),
+        ("docker-baseline", 1) => docker_baseline::command(s(0)),
+        ("dns-report", 1) => dns_report::command(s(0)),
+        ("flood-report", 1) => flood_report::command(s(0)),
+        ("sandbox-report", 1) => sandbox_report::command(s(0)),
+        ("put-section", n) if n >= 2 => {
+            sections::command(&[&["put-section".to_string()], a].concat())
+        }
+        ("put-region", 4) => sections::command(&[&["put-region".to_string()], a].concat()),
+        _ => return None,
+    })
 }
