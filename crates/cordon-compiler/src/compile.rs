@@ -12,15 +12,13 @@ use cordon_inventory::{Container, Inventory, Shown};
 use cordon_policy::{Body, Mode, Peer, PolicyFile, PortSpec, Rule as PRule, Selection};
 use ipnet::IpNet;
 
-use crate::nft::*;
-use crate::words;
-use crate::{Assignment, Compiled, SetOverrides, NFLOG_GROUP, TABLE};
+use cordon_ruleset::names::{self, bridge as B, Path};
+use cordon_ruleset::nft::*;
+use cordon_ruleset::prefix::{Direction, FailClosed, LogVerdict};
+use cordon_ruleset::{LogPrefix, PolicyKey, NFLOG_GROUP, TABLE};
 
-/// Key of the built-in body for containers no policy selects.
-pub const DEFAULT_KEY: &str = "_default";
-/// Key of the built-in deny-everything body for unknown `cordon.policy`
-/// labels.
-pub const UNKNOWN_KEY: &str = "_unknown";
+use crate::words;
+use crate::{Assignment, Compiled, SetOverrides};
 
 /// Priority of the bridge table's prerouting chain: before br_netfilter.
 pub const BRIDGE_PRIORITY: i32 = -200;
@@ -35,7 +33,7 @@ pub const SRCNAT_PRIORITY: i32 = 100;
 pub const DSTNAT_PRIORITY: i32 = -110;
 
 struct PolicyRef<'a> {
-    key: String,
+    key: PolicyKey,
     body: std::borrow::Cow<'a, Body>,
 }
 
@@ -49,16 +47,16 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
         .policies
         .iter()
         .map(|p| PolicyRef {
-            key: p.name.clone(),
+            key: PolicyKey::Named(p.name.clone()),
             body: std::borrow::Cow::Borrowed(&p.body),
         })
         .collect();
     bodies.push(PolicyRef {
-        key: DEFAULT_KEY.into(),
+        key: PolicyKey::Default,
         body: std::borrow::Cow::Borrowed(&policy.default),
     });
     bodies.push(PolicyRef {
-        key: UNKNOWN_KEY.into(),
+        key: PolicyKey::Unknown(String::new()),
         body: std::borrow::Cow::Owned(Body {
             mode: Mode::Enforce,
             ingress: Some(vec![]),
@@ -67,11 +65,11 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
     });
     let restricted_ingress: HashMap<&str, bool> = bodies
         .iter()
-        .map(|b| (b.key.as_str(), b.body.ingress.is_some()))
+        .map(|b| (b.key.chain_part(), b.body.ingress.is_some()))
         .collect();
     let names_dns: HashMap<&str, bool> = bodies
         .iter()
-        .map(|b| (b.key.as_str(), body_names_dns(&b.body)))
+        .map(|b| (b.key.chain_part(), body_names_dns(&b.body)))
         .collect();
 
     // Managed bridges: every bridge network Docker reports.
@@ -103,16 +101,16 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
                 Shown(name)
             ));
         }
-        let (key, shown) = match policy.select(&candidate) {
-            Selection::Policy(p) => (p.name.clone(), p.name.clone()),
-            Selection::Default => (DEFAULT_KEY.to_string(), "default".to_string()),
+        let key = match policy.select(&candidate) {
+            Selection::Policy(p) => PolicyKey::Named(p.name.clone()),
+            Selection::Default => PolicyKey::Default,
             Selection::UnknownLabel(name) => {
                 warnings.push(format!(
                     "container {}: label cordon.policy={} names no policy; it gets no network at all",
                     Shown(&c.name),
                     Shown(&name)
                 ));
-                (UNKNOWN_KEY.to_string(), format!("unknown policy {name}"))
+                PolicyKey::Unknown(name)
             }
         };
         let mut enforced = Vec::new();
@@ -156,18 +154,18 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
             });
             el.bind_port(port, ep.mac.as_deref(), &addrs);
             for a in &addrs {
-                el.classify(*a, &key, restricted_ingress[key.as_str()]);
+                el.classify(*a, &key, restricted_ingress[key.chain_part()]);
             }
             enforced.extend(addrs.iter().copied());
         }
-        if names_dns[key.as_str()] {
+        if names_dns[key.chain_part()] {
             for a in &enforced {
                 el.dns_client(*a);
             }
         }
-        if key != DEFAULT_KEY && key != UNKNOWN_KEY {
+        if let PolicyKey::Named(name) = &key {
             for a in &enforced {
-                el.member(&key, *a);
+                el.member(name, *a);
             }
         }
         if c.network_mode == "host" {
@@ -176,7 +174,7 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
                 Shown(&c.name)
             ));
         }
-        assignments.push(assignment(c, &shown, enforced, inv));
+        assignments.push(assignment(c, key, enforced, inv));
     }
     crate::governed::resolve(&mut assignments, &mut warnings);
 
@@ -191,7 +189,7 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
     for p in &policy.policies {
         for fam in [4, 6] {
             let mut s = addr_set(
-                format!("pol_{}{fam}", p.name),
+                names::policy_members(&p.name, fam),
                 fam,
                 format!("containers of policy {}", p.name),
             );
@@ -199,17 +197,17 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
             inet.sets.push(s);
         }
     }
-    for (map, fam) in MAPS {
-        let mut s = addr_set(map.to_string(), fam, "container address → policy chain");
+    for (map, fam) in maps() {
+        let mut s = addr_set(map.clone(), fam, "container address → policy chain");
         s.verdict_map = true;
         // Per container: the packets its policy judged (those not of an
         // established connection), for status and metrics.
         s.counter = true;
-        s.elements = el.map_elements(map);
+        s.elements = el.map_elements(&map);
         inet.sets.push(s);
     }
     for (i, fam) in [4u8, 6].into_iter().enumerate() {
-        let mut k = addr_set(format!("known{fam}"), fam, "addresses of known containers");
+        let mut k = addr_set(names::known(fam), fam, "addresses of known containers");
         k.elements = net_elements(&el.known[i]);
         inet.sets.push(k);
     }
@@ -232,22 +230,17 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
 }
 
 /// The verdict maps: (name, family).
-const MAPS: [(&str, u8); 8] = [
-    ("egress_fwd4", 4),
-    ("egress_fwd6", 6),
-    ("egress_host4", 4),
-    ("egress_host6", 6),
-    ("ingress_fwd4", 4),
-    ("ingress_fwd6", 6),
-    ("ingress_local4", 4),
-    ("ingress_local6", 6),
-];
+fn maps() -> impl Iterator<Item = (String, u8)> {
+    Path::ALL
+        .into_iter()
+        .flat_map(|p| names::FAMILIES.map(|fam| (p.map(fam), fam)))
+}
 
-fn assignment(c: &Container, policy: &str, addrs: Vec<IpAddr>, inv: &Inventory) -> Assignment {
+fn assignment(c: &Container, policy: PolicyKey, addrs: Vec<IpAddr>, inv: &Inventory) -> Assignment {
     Assignment {
         container: c.name.clone(),
         id: c.id.clone(),
-        policy: policy.to_string(),
+        policy,
         addresses: addrs,
         enforcement: cordon_inventory::enforcement(c, inv),
         governed_by: None,
@@ -268,7 +261,7 @@ struct Elements {
     /// The words of each port's own addresses and MAC, for the neighbour
     /// discovery checks (see [`nd_sets`]), by set name.
     nd: BTreeMap<String, Vec<Element>>,
-    maps: BTreeMap<&'static str, Vec<Element>>,
+    maps: BTreeMap<String, Vec<Element>>,
     members: BTreeMap<String, [Vec<IpNet>; 2]>,
     dns_clients: [Vec<IpNet>; 2],
 }
@@ -302,16 +295,16 @@ impl Elements {
                 });
                 self.link_local.push(IpNet::from(IpAddr::V6(ll)));
                 let ll = ll.octets();
-                self.nd_word(port, "nd_ll3", &ll[8..12]);
-                self.nd_word(port, "nd_ll4", &ll[12..16]);
-                self.nd_word(port, "nd_mac1", &octets[0..4]);
-                self.nd_word(port, "nd_mac2", &octets[2..6]);
+                self.nd_word(port, B::ND_LL3, &ll[8..12]);
+                self.nd_word(port, B::ND_LL4, &ll[12..16]);
+                self.nd_word(port, B::ND_MAC1, &octets[0..4]);
+                self.nd_word(port, B::ND_MAC2, &octets[2..6]);
             }
         }
         for a in addrs {
             if let (IpAddr::V6(v6), Some(_)) = (a, mac) {
                 let o = v6.octets();
-                for (i, name) in ["nd_g1", "nd_g2", "nd_g3", "nd_g4"].iter().enumerate() {
+                for (i, name) in B::ND_GLOBAL.iter().enumerate() {
                     self.nd_word(port, name, &o[4 * i..4 * i + 4]);
                 }
             }
@@ -343,25 +336,16 @@ impl Elements {
         });
     }
 
-    fn classify(&mut self, a: IpAddr, key: &str, ingress: bool) {
-        let f = if a.is_ipv4() { "4" } else { "6" };
-        let mut add = |map: &'static str, chain: String| {
-            self.maps.entry(map).or_default().push(Element {
+    fn classify(&mut self, a: IpAddr, key: &PolicyKey, ingress: bool) {
+        let fam = if a.is_ipv4() { 4 } else { 6 };
+        for path in Path::ALL {
+            if !path.is_egress() && !ingress {
+                continue;
+            }
+            self.maps.entry(path.map(fam)).or_default().push(Element {
                 key: vec![Value::Net(IpNet::from(a))],
-                verdict: Some(Verdict::Jump(chain)),
+                verdict: Some(Verdict::Jump(path.policy_chain(key))),
             });
-        };
-        let m = |base: &str| -> &'static str {
-            MAPS.iter()
-                .find(|(n, _)| n.strip_suffix(f) == Some(base))
-                .map(|(n, _)| *n)
-                .expect("map exists")
-        };
-        add(m("egress_fwd"), chain_name("eg_fwd", key));
-        add(m("egress_host"), chain_name("eg_host", key));
-        if ingress {
-            add(m("ingress_fwd"), chain_name("in_fwd", key));
-            add(m("ingress_local"), chain_name("in_local", key));
         }
     }
 
@@ -424,12 +408,6 @@ fn net_elements(nets: &[IpNet]) -> Vec<Element> {
         .collect()
 }
 
-/// The name of a policy's chain of one kind (`eg_fwd`, `eg_host`, `in_fwd`,
-/// `in_local`).
-pub fn chain_name(kind: &str, key: &str) -> String {
-    format!("{kind}_{key}")
-}
-
 fn addr_set(name: String, fam: u8, comment: impl Into<String>) -> Set {
     let key = if fam == 4 {
         KeyType::Ipv4
@@ -453,20 +431,20 @@ fn constant_sets(
     subnets: &[IpNet],
 ) {
     let consts: [(&str, Vec<IpNet>, &str); 4] = [
-        ("nonpublic", words::nonpublic(), "not internet"),
-        ("private", words::private(), "the word private"),
-        ("metadata", words::metadata(), "the word metadata"),
-        ("subnets", subnets.to_vec(), "Docker bridge subnets"),
+        (names::NONPUBLIC, words::nonpublic(), "not internet"),
+        (names::PRIVATE, words::private(), "the word private"),
+        (names::METADATA, words::metadata(), "the word metadata"),
+        (names::SUBNETS, subnets.to_vec(), "Docker bridge subnets"),
     ];
     for (name, nets, comment) in consts {
         let (v4, v6) = words::split_aggregate(&nets);
         t.sets
-            .push(interval_set(&format!("{name}4"), 4, &v4, comment));
+            .push(interval_set(&names::range_set(name, 4), 4, &v4, comment));
         t.sets
-            .push(interval_set(&format!("{name}6"), 6, &v6, comment));
+            .push(interval_set(&names::range_set(name, 6), 6, &v6, comment));
     }
     let mut b = Set::new(
-        "bridges",
+        names::BRIDGES,
         vec![KeyType::Ifname],
         "Docker bridges cordon manages",
     );
@@ -480,7 +458,7 @@ fn constant_sets(
     t.sets.push(b);
     t.sets.push(docker_bridge_names());
     let mut s = Set::new(
-        "same_net",
+        names::SAME_NET,
         vec![KeyType::Ifname, KeyType::Ifname],
         "user-defined bridges: same-network",
     );
@@ -500,13 +478,13 @@ fn named_sets(t: &mut Table, policy: &PolicyFile, overrides: &SetOverrides) {
         let (v4, v6) = words::split_aggregate(&nets);
         let comment = format!("set {}", set.name);
         t.sets.push(interval_set(
-            &format!("set_{}4", set.name),
+            &names::named_set(&set.name, 4),
             4,
             &v4,
             &comment,
         ));
         t.sets.push(interval_set(
-            &format!("set_{}6", set.name),
+            &names::named_set(&set.name, 6),
             6,
             &v6,
             &comment,
@@ -514,53 +492,18 @@ fn named_sets(t: &mut Table, policy: &PolicyFile, overrides: &SetOverrides) {
     }
 }
 
-/// Which part of the traffic a policy chain judges.
-#[derive(Clone, Copy, PartialEq)]
-enum Dir {
-    /// A container's connections to forwarded destinations.
-    EgressFwd,
-    /// A container's connections to the host.
-    EgressHost,
-    /// Forwarded connections to a container.
-    IngressFwd,
-    /// The host's own connections to a container.
-    IngressLocal,
-}
-
-impl Dir {
-    fn chain_kind(self) -> &'static str {
-        match self {
-            Dir::EgressFwd => "eg_fwd",
-            Dir::EgressHost => "eg_host",
-            Dir::IngressFwd => "in_fwd",
-            Dir::IngressLocal => "in_local",
-        }
-    }
-    fn log_word(self) -> &'static str {
-        match self {
-            Dir::EgressFwd => "egress",
-            Dir::EgressHost => "egress-host",
-            Dir::IngressFwd => "ingress",
-            Dir::IngressLocal => "ingress-host",
-        }
-    }
-    fn is_local(self) -> bool {
-        matches!(self, Dir::EgressHost | Dir::IngressLocal)
-    }
-}
-
-fn policy_chains(t: &mut Table, key: &str, body: &Body) {
+fn policy_chains(t: &mut Table, key: &PolicyKey, body: &Body) {
     let mut dirs = vec![
-        (Dir::EgressFwd, &body.egress),
-        (Dir::EgressHost, &body.egress),
+        (Path::EgressFwd, &body.egress),
+        (Path::EgressHost, &body.egress),
     ];
     if let Some(ingress) = &body.ingress {
-        dirs.push((Dir::IngressFwd, ingress));
-        dirs.push((Dir::IngressLocal, ingress));
+        dirs.push((Path::IngressFwd, ingress));
+        dirs.push((Path::IngressLocal, ingress));
     }
     for (dir, rules) in dirs {
         let mut chain = Chain {
-            name: chain_name(dir.chain_kind(), key),
+            name: dir.policy_chain(key),
             base: None,
             rules: Vec::new(),
         };
@@ -568,18 +511,18 @@ fn policy_chains(t: &mut Table, key: &str, body: &Body) {
             rule_matches(&mut chain.rules, key, idx, rule, dir);
         }
         let verdict = match body.mode {
-            Mode::Enforce => "drop",
-            Mode::Audit => "audit",
+            Mode::Enforce => LogVerdict::Drop,
+            Mode::Audit => LogVerdict::Audit,
         };
-        let shown = match key {
-            DEFAULT_KEY => "default",
-            UNKNOWN_KEY => "unknown",
-            k => k,
+        let prefix = LogPrefix::Policy {
+            direction: dir.direction(),
+            policy: key.clone(),
+            verdict,
         };
         chain.rules.push(Rule::new(vec![
             Stmt::Counter,
             Stmt::Log {
-                prefix: format!("cordon {} {shown} {verdict} ", dir.log_word()),
+                prefix: prefix.format(),
                 group: NFLOG_GROUP,
             },
             Stmt::Verdict(match body.mode {
@@ -593,7 +536,7 @@ fn policy_chains(t: &mut Table, key: &str, body: &Body) {
 
 /// Declares the (empty) timeout sets the DNS proxy fills for each egress
 /// rule naming DNS names; until it does, such rules match nothing.
-fn dns_sets(t: &mut Table, key: &str, body: &Body) {
+fn dns_sets(t: &mut Table, key: &PolicyKey, body: &Body) {
     for (idx, rule) in body.egress.iter().enumerate() {
         let names: Vec<String> = rule
             .peers
@@ -609,7 +552,7 @@ fn dns_sets(t: &mut Table, key: &str, body: &Body) {
         }
         for fam in [4, 6] {
             let mut s = addr_set(
-                dns_set_name(key, idx, fam),
+                names::dns_set(key, idx, fam),
                 fam,
                 format!("resolved {}", names.join(" ")),
             );
@@ -619,15 +562,9 @@ fn dns_sets(t: &mut Table, key: &str, body: &Body) {
     }
 }
 
-/// The name of the timeout sets the DNS proxy fills for rule `idx` of a
-/// policy.
-pub fn dns_set_name(key: &str, idx: usize, fam: u8) -> String {
-    format!("dns_{key}_{idx}_{fam}")
-}
-
 /// Appends the accept rules for one policy rule.
-fn rule_matches(out: &mut Vec<Rule>, key: &str, idx: usize, rule: &PRule, dir: Dir) {
-    let ingress = matches!(dir, Dir::IngressFwd | Dir::IngressLocal);
+fn rule_matches(out: &mut Vec<Rule>, key: &PolicyKey, idx: usize, rule: &PRule, dir: Path) {
+    let ingress = !dir.is_egress();
     let (f4, f6) = if ingress {
         (Field::IpSaddr, Field::Ip6Saddr)
     } else {
@@ -665,30 +602,38 @@ fn rule_matches(out: &mut Vec<Rule>, key: &str, idx: usize, rule: &PRule, dir: D
             Peer::Host => {}
             Peer::Any => emit(vec![]),
             Peer::Internet => {
-                emit(vec![set_match(f4, "nonpublic4".into(), true)]);
-                emit(vec![set_match(f6, "nonpublic6".into(), true)]);
+                emit(vec![set_match(
+                    f4,
+                    names::range_set(names::NONPUBLIC, 4),
+                    true,
+                )]);
+                emit(vec![set_match(
+                    f6,
+                    names::range_set(names::NONPUBLIC, 6),
+                    true,
+                )]);
             }
             Peer::Private | Peer::Metadata => {
                 let name = if *peer == Peer::Private {
-                    "private"
+                    names::PRIVATE
                 } else {
-                    "metadata"
+                    names::METADATA
                 };
-                emit(vec![set_match(f4, format!("{name}4"), false)]);
-                emit(vec![set_match(f6, format!("{name}6"), false)]);
+                emit(vec![set_match(f4, names::range_set(name, 4), false)]);
+                emit(vec![set_match(f6, names::range_set(name, 6), false)]);
             }
             Peer::SameNetwork => emit(vec![Stmt::Match {
                 left: vec![Field::Iifname, Field::Oifname],
                 negate: false,
-                right: Rhs::Set("same_net".into()),
+                right: Rhs::Set(names::SAME_NET.into()),
             }]),
             Peer::Set(name) => {
-                emit(vec![set_match(f4, format!("set_{name}4"), false)]);
-                emit(vec![set_match(f6, format!("set_{name}6"), false)]);
+                emit(vec![set_match(f4, names::named_set(name, 4), false)]);
+                emit(vec![set_match(f6, names::named_set(name, 6), false)]);
             }
             Peer::Policy(name) => {
-                emit(vec![set_match(f4, format!("pol_{name}4"), false)]);
-                emit(vec![set_match(f6, format!("pol_{name}6"), false)]);
+                emit(vec![set_match(f4, names::policy_members(name, 4), false)]);
+                emit(vec![set_match(f6, names::policy_members(name, 6), false)]);
             }
             Peer::Net(n) => literal.push(*n),
             Peer::Dns(_) | Peer::DnsWildcard(_) => dns = true,
@@ -713,8 +658,8 @@ fn rule_matches(out: &mut Vec<Rule>, key: &str, idx: usize, rule: &PRule, dir: D
         }
     }
     if dns {
-        emit(vec![set_match(f4, dns_set_name(key, idx, 4), false)]);
-        emit(vec![set_match(f6, dns_set_name(key, idx, 6), false)]);
+        emit(vec![set_match(f4, names::dns_set(key, idx, 4), false)]);
+        emit(vec![set_match(f6, names::dns_set(key, idx, 6), false)]);
     }
 }
 
@@ -799,7 +744,7 @@ const MLD_TYPES: [&str; 4] = [
 /// Linux bridge (Open vSwitch's `br-int`).
 fn docker_bridge_names() -> Set {
     let mut s = Set::new(
-        "docker_bridge_names",
+        names::DOCKER_BRIDGE_NAMES,
         vec![KeyType::Ifname],
         "names Docker gives its bridges",
     );
@@ -825,16 +770,19 @@ fn unbound_bridges(dev: Field, egress: bool) -> Vec<Rule> {
     } else {
         Field::Oifkind
     };
-    let prefix = if egress {
-        "cordon egress unbound-bridge drop "
-    } else {
-        "cordon ingress unbound-bridge drop "
+    let prefix = LogPrefix::FailClosed {
+        direction: if egress {
+            Direction::Egress
+        } else {
+            Direction::Ingress
+        },
+        rule: FailClosed::UnboundBridge,
     };
     vec![Rule::new(vec![
         Stmt::Match {
             left: vec![dev],
             negate: false,
-            right: Rhs::Set("docker_bridge_names".into()),
+            right: Rhs::Set(names::DOCKER_BRIDGE_NAMES.into()),
         },
         Stmt::Match {
             left: vec![kind],
@@ -844,11 +792,11 @@ fn unbound_bridges(dev: Field, egress: bool) -> Vec<Rule> {
         Stmt::Match {
             left: vec![dev],
             negate: true,
-            right: Rhs::Set("bridges".into()),
+            right: Rhs::Set(names::BRIDGES.into()),
         },
         Stmt::Counter,
         Stmt::Log {
-            prefix: prefix.to_string(),
+            prefix: prefix.format(),
             group: NFLOG_GROUP,
         },
         Stmt::Verdict(Verdict::Drop),
@@ -867,7 +815,7 @@ fn dns_client_port(fam: u8, port: u16) -> Vec<Stmt> {
         Stmt::Match {
             left: vec![field],
             negate: false,
-            right: Rhs::Set(format!("dns_clients{fam}")),
+            right: Rhs::Set(names::dns_clients(fam)),
         },
         Stmt::Match {
             left: vec![Field::L4proto],
@@ -887,7 +835,7 @@ fn redirected_dns() -> Vec<Rule> {
     [4u8, 6]
         .into_iter()
         .map(|fam| {
-            let mut stmts = dns_client_port(fam, crate::DNS_PROXY_PORT);
+            let mut stmts = dns_client_port(fam, cordon_ruleset::DNS_PROXY_PORT);
             stmts.push(Stmt::Match {
                 left: vec![Field::CtStatus],
                 negate: false,
@@ -956,13 +904,13 @@ fn base_chains(t: &mut Table) {
     let on_bridge = |field: Field| Stmt::Match {
         left: vec![field],
         negate: false,
-        right: Rhs::Set("bridges".into()),
+        right: Rhs::Set(names::BRIDGES.into()),
     };
-    let drop = |prefix: &str| {
+    let drop = |direction: Direction, rule: FailClosed| {
         vec![
             Stmt::Counter,
             Stmt::Log {
-                prefix: prefix.to_string(),
+                prefix: LogPrefix::FailClosed { direction, rule }.format(),
                 group: NFLOG_GROUP,
             },
             Stmt::Verdict(Verdict::Drop),
@@ -972,37 +920,15 @@ fn base_chains(t: &mut Table) {
     // Each base chain tests the bridge once and jumps to a dispatch chain:
     // the verdict-map lookups, then the fail-closed drop. Policy chains end
     // with a verdict, so a dispatch never comes back from a map's jump.
-    for (name, hook, map, prio, egress) in [
-        (
-            "egress_fwd",
-            Hook::Forward,
-            "egress_fwd",
-            EGRESS_PRIORITY,
-            true,
-        ),
-        (
-            "egress_host",
-            Hook::Input,
-            "egress_host",
-            EGRESS_PRIORITY,
-            true,
-        ),
-        (
-            "ingress_fwd",
-            Hook::Forward,
-            "ingress_fwd",
-            INGRESS_PRIORITY,
-            false,
-        ),
-        (
-            "ingress_local",
-            Hook::Output,
-            "ingress_local",
-            INGRESS_PRIORITY,
-            false,
-        ),
-    ] {
-        let dispatch = format!("{name}_dispatch");
+    for path in Path::ALL {
+        let (hook, prio) = match path {
+            Path::EgressFwd => (Hook::Forward, EGRESS_PRIORITY),
+            Path::EgressHost => (Hook::Input, EGRESS_PRIORITY),
+            Path::IngressFwd => (Hook::Forward, INGRESS_PRIORITY),
+            Path::IngressLocal => (Hook::Output, INGRESS_PRIORITY),
+        };
+        let egress = path.is_egress();
+        let dispatch = path.dispatch_chain();
         let (dev, f4, f6) = if egress {
             (Field::Iifname, Field::IpSaddr, Field::Ip6Saddr)
         } else {
@@ -1011,33 +937,33 @@ fn base_chains(t: &mut Table) {
         let mut rules = vec![
             Rule::new(vec![Stmt::Vmap {
                 key: vec![f4],
-                map: format!("{map}4"),
+                map: path.map(4),
             }]),
             Rule::new(vec![Stmt::Vmap {
                 key: vec![f6],
-                map: format!("{map}6"),
+                map: path.map(6),
             }]),
         ];
         if egress {
             rules.push(
-                Rule::new(drop("cordon egress unknown-source drop "))
+                Rule::new(drop(Direction::Egress, FailClosed::UnknownSource))
                     .with_comment("not a known container: fail closed"),
             );
         } else {
-            for (fam, field) in [("4", f4), ("6", f6)] {
+            for (fam, field) in [(4, f4), (6, f6)] {
                 let mut stmts = vec![
                     Stmt::Match {
                         left: vec![field],
                         negate: false,
-                        right: Rhs::Set(format!("subnets{fam}")),
+                        right: Rhs::Set(names::range_set(names::SUBNETS, fam)),
                     },
                     Stmt::Match {
                         left: vec![field],
                         negate: true,
-                        right: Rhs::Set(format!("known{fam}")),
+                        right: Rhs::Set(names::known(fam)),
                     },
                 ];
-                stmts.extend(drop("cordon ingress unknown-destination drop "));
+                stmts.extend(drop(Direction::Ingress, FailClosed::UnknownDestination));
                 rules.push(Rule::new(stmts).with_comment("not a known container: fail closed"));
             }
         }
@@ -1047,7 +973,7 @@ fn base_chains(t: &mut Table) {
             rules,
         });
         t.chains.push(Chain {
-            name: name.into(),
+            name: path.base_chain().into(),
             base: Some(BaseChain {
                 kind: ChainType::Filter,
                 hook,
@@ -1086,13 +1012,13 @@ fn masquerade(t: &mut Table, inv: &Inventory) {
         .collect();
     let (v4, _) = words::split_aggregate(&subnets);
     t.sets.push(interval_set(
-        "masq4",
+        names::MASQ4,
         4,
         &v4,
         "subnets cordon masquerades (Docker does not)",
     ));
     t.chains.push(Chain {
-        name: "postrouting".into(),
+        name: names::POSTROUTING.into(),
         base: Some(BaseChain {
             kind: ChainType::Nat,
             hook: Hook::Postrouting,
@@ -1102,12 +1028,12 @@ fn masquerade(t: &mut Table, inv: &Inventory) {
             Stmt::Match {
                 left: vec![Field::IpSaddr],
                 negate: false,
-                right: Rhs::Set("masq4".into()),
+                right: Rhs::Set(names::MASQ4.into()),
             },
             Stmt::Match {
                 left: vec![Field::Oifname],
                 negate: true,
-                right: Rhs::Set("bridges".into()),
+                right: Rhs::Set(names::BRIDGES.into()),
             },
             Stmt::Masquerade,
         ])
@@ -1135,21 +1061,21 @@ fn dns_redirect(t: &mut Table, el: &Elements) {
     let mut rules = Vec::new();
     for (i, fam) in [4u8, 6].into_iter().enumerate() {
         let mut s = addr_set(
-            format!("dns_clients{fam}"),
+            names::dns_clients(fam),
             fam,
             "containers whose DNS goes to cordon's proxy",
         );
         s.elements = net_elements(&el.dns_clients[i]);
         t.sets.push(s);
         let mut stmts = dns_client_port(fam, 53);
-        stmts.push(Stmt::Redirect(crate::DNS_PROXY_PORT));
+        stmts.push(Stmt::Redirect(cordon_ruleset::DNS_PROXY_PORT));
         rules.push(
             Rule::new(stmts)
                 .with_comment("DNS of containers with names in their policy: to cordon's proxy"),
         );
     }
     t.chains.push(Chain {
-        name: "dns_redirect".into(),
+        name: names::DNS_REDIRECT.into(),
         base: Some(BaseChain {
             kind: ChainType::Nat,
             hook: Hook::Prerouting,
@@ -1169,19 +1095,19 @@ fn bridge_table(el: &Elements) -> Table {
             .collect()
     };
     let mut ports = Set::new(
-        "ports",
+        B::PORTS,
         vec![KeyType::Ifname],
         "container ports cordon knows",
     );
     ports.elements = elements(&mut el.ports.iter().cloned().map(Value::Ifname));
     let mut port_mac = Set::new(
-        "port_mac",
+        B::PORT_MAC,
         vec![KeyType::Ifname, KeyType::Ether],
         "each port's own MAC",
     );
     port_mac.elements = el.port_mac.clone();
     let mut known_mac = Set::new(
-        "known_mac",
+        B::KNOWN_MAC,
         vec![KeyType::Ether],
         "MACs of known containers",
     );
@@ -1192,14 +1118,14 @@ fn bridge_table(el: &Elements) -> Table {
         .enumerate()
     {
         let mut b = Set::new(
-            format!("bind{fam}"),
+            B::bind(fam),
             vec![KeyType::Ifname, KeyType::Ether, key],
             "each port's own MAC and address",
         );
         b.elements = el.bind[i].clone();
         sets.push(b);
         let mut k = Set::new(
-            format!("known{fam}"),
+            names::known(fam),
             vec![key],
             "addresses of known containers",
         );
@@ -1232,7 +1158,10 @@ fn bridge_table(el: &Elements) -> Table {
         stmts.extend([
             Stmt::Counter,
             Stmt::Log {
-                prefix: format!("cordon spoof {what} drop "),
+                prefix: LogPrefix::Spoof {
+                    reason: what.to_string(),
+                }
+                .format(),
                 group: NFLOG_GROUP,
             },
             Stmt::Verdict(Verdict::Drop),
@@ -1288,7 +1217,7 @@ fn bridge_table(el: &Elements) -> Table {
                 "nd-neighbor-solicit",
                 "nd-neighbor-advert",
             ]);
-            r.push(Stmt::Verdict(Verdict::Jump("nd_claim".into())));
+            r.push(Stmt::Verdict(Verdict::Jump(B::ND_CLAIM.into())));
             r
         })
         .with_comment("neighbour discovery claims only the port's own addresses and MAC"),
@@ -1298,7 +1227,7 @@ fn bridge_table(el: &Elements) -> Table {
                 m(
                     vec![Field::Iifname, Field::EtherSaddr, Field::IpSaddr],
                     false,
-                    set("bind4"),
+                    set(&B::bind(4)),
                 ),
             ],
             "IPv4 from the port's own MAC and address",
@@ -1309,7 +1238,7 @@ fn bridge_table(el: &Elements) -> Table {
                 m(
                     vec![Field::Iifname, Field::EtherSaddr, Field::Ip6Saddr],
                     false,
-                    set("bind6"),
+                    set(&B::bind(6)),
                 ),
             ],
             "IPv6 from the port's own MAC and address (its link-local one included)",
@@ -1321,7 +1250,7 @@ fn bridge_table(el: &Elements) -> Table {
                 m(
                     vec![Field::Iifname, Field::EtherSaddr],
                     false,
-                    set("port_mac"),
+                    set(B::PORT_MAC),
                 ),
             ],
             "the unspecified source (duplicate address detection) from the port's own MAC",
@@ -1332,12 +1261,12 @@ fn bridge_table(el: &Elements) -> Table {
                 m(
                     vec![Field::Iifname, Field::EtherSaddr, Field::ArpSaddrIp],
                     false,
-                    set("bind4"),
+                    set(&B::bind(4)),
                 ),
                 m(
                     vec![Field::Iifname, Field::ArpSaddrEther, Field::ArpSaddrIp],
                     false,
-                    set("bind4"),
+                    set(&B::bind(4)),
                 ),
             ],
             "ARP announcing the port's own MAC and address",
@@ -1349,12 +1278,12 @@ fn bridge_table(el: &Elements) -> Table {
                 m(
                     vec![Field::Iifname, Field::EtherSaddr],
                     false,
-                    set("port_mac"),
+                    set(B::PORT_MAC),
                 ),
                 m(
                     vec![Field::Iifname, Field::ArpSaddrEther],
                     false,
-                    set("port_mac"),
+                    set(B::PORT_MAC),
                 ),
             ],
             "ARP probes (sender 0.0.0.0) from the port's own MAC",
@@ -1365,27 +1294,27 @@ fn bridge_table(el: &Elements) -> Table {
     // Frames from any other port may not use a known container's identity.
     let prerouting = vec![
         Rule::new(vec![
-            m(vec![Field::Iifname], false, set("ports")),
-            Stmt::Verdict(Verdict::Jump("known_port".into())),
+            m(vec![Field::Iifname], false, set(B::PORTS)),
+            Stmt::Verdict(Verdict::Jump(B::KNOWN_PORT.into())),
         ])
         .with_comment("a container cordon knows"),
         drop(
-            vec![m(vec![Field::EtherSaddr], false, set("known_mac"))],
+            vec![m(vec![Field::EtherSaddr], false, set(B::KNOWN_MAC))],
             "mac",
             "a known container's MAC from another port",
         ),
         drop(
-            vec![m(vec![Field::IpSaddr], false, set("known4"))],
+            vec![m(vec![Field::IpSaddr], false, set(&names::known(4)))],
             "ip",
             "a known container's IPv4 address from another port",
         ),
         drop(
-            vec![m(vec![Field::ArpSaddrIp], false, set("known4"))],
+            vec![m(vec![Field::ArpSaddrIp], false, set(&names::known(4)))],
             "arp",
             "a known container's IPv4 address announced from another port",
         ),
         drop(
-            vec![m(vec![Field::Ip6Saddr], false, set("known6"))],
+            vec![m(vec![Field::Ip6Saddr], false, set(&names::known(6)))],
             "ip6",
             "a known container's IPv6 address from another port",
         ),
@@ -1397,22 +1326,22 @@ fn bridge_table(el: &Elements) -> Table {
         sets,
         chains: vec![
             Chain {
-                name: "nd_target".into(),
+                name: B::ND_TARGET.into(),
                 base: None,
                 rules: nd_target,
             },
             Chain {
-                name: "nd_claim".into(),
+                name: B::ND_CLAIM.into(),
                 base: None,
                 rules: nd_claim,
             },
             Chain {
-                name: "known_port".into(),
+                name: B::KNOWN_PORT.into(),
                 base: None,
                 rules: known_port,
             },
             Chain {
-                name: "prerouting".into(),
+                name: B::PREROUTING.into(),
                 base: Some(BaseChain {
                     kind: ChainType::Filter,
                     hook: Hook::Prerouting,
@@ -1430,14 +1359,26 @@ fn bridge_table(el: &Elements) -> Table {
 /// the four words of an address (or the two overlapping words of a MAC)
 /// one set at a time matches exactly that port's own.
 const ND_SETS: [(&str, &str); 8] = [
-    ("nd_g1", "bytes 0-3 of each port's global IPv6 address"),
-    ("nd_g2", "bytes 4-7 of each port's global IPv6 address"),
-    ("nd_g3", "bytes 8-11 of each port's global IPv6 address"),
-    ("nd_g4", "bytes 12-15 of each port's global IPv6 address"),
-    ("nd_ll3", "bytes 8-11 of each port's link-local address"),
-    ("nd_ll4", "bytes 12-15 of each port's link-local address"),
-    ("nd_mac1", "bytes 0-3 of each port's MAC"),
-    ("nd_mac2", "bytes 2-5 of each port's MAC"),
+    (
+        B::ND_GLOBAL[0],
+        "bytes 0-3 of each port's global IPv6 address",
+    ),
+    (
+        B::ND_GLOBAL[1],
+        "bytes 4-7 of each port's global IPv6 address",
+    ),
+    (
+        B::ND_GLOBAL[2],
+        "bytes 8-11 of each port's global IPv6 address",
+    ),
+    (
+        B::ND_GLOBAL[3],
+        "bytes 12-15 of each port's global IPv6 address",
+    ),
+    (B::ND_LL3, "bytes 8-11 of each port's link-local address"),
+    (B::ND_LL4, "bytes 12-15 of each port's link-local address"),
+    (B::ND_MAC1, "bytes 0-3 of each port's MAC"),
+    (B::ND_MAC2, "bytes 2-5 of each port's MAC"),
 ];
 
 /// Chains `nd_claim` and `nd_target` of the bridge table: a router
@@ -1480,15 +1421,18 @@ fn nd_chains() -> (Vec<Rule>, Vec<Rule>) {
     // The port's MAC in a link-layer address option whose 6 octets start
     // at ICMPv6 byte `at`.
     let mac_at = |at: u16| {
-        let mut v = word(at * 8, "nd_mac1").to_vec();
-        v.extend(word(at * 8 + 16, "nd_mac2"));
+        let mut v = word(at * 8, B::ND_MAC1).to_vec();
+        v.extend(word(at * 8 + 16, B::ND_MAC2));
         v
     };
     let drop = |mut stmts: Vec<Stmt>, comment: &str| {
         stmts.extend([
             Stmt::Counter,
             Stmt::Log {
-                prefix: "cordon spoof nd drop ".into(),
+                prefix: LogPrefix::Spoof {
+                    reason: "nd".into(),
+                }
+                .format(),
                 group: NFLOG_GROUP,
             },
             Stmt::Verdict(Verdict::Drop),
@@ -1500,7 +1444,7 @@ fn nd_chains() -> (Vec<Rule>, Vec<Rule>) {
     };
 
     let mut global = Vec::new();
-    for (i, set) in ["nd_g1", "nd_g2", "nd_g3", "nd_g4"].iter().enumerate() {
+    for (i, set) in B::ND_GLOBAL.iter().enumerate() {
         global.extend(word(64 + 32 * i as u16, set));
     }
     let nd_target = vec![
@@ -1508,8 +1452,8 @@ fn nd_chains() -> (Vec<Rule>, Vec<Rule>) {
         rule(
             vec![
                 vec![raw(64, 32, 0xfe80_0000), raw(96, 32, 0)],
-                word(128, "nd_ll3").to_vec(),
-                word(160, "nd_ll4").to_vec(),
+                word(128, B::ND_LL3).to_vec(),
+                word(160, B::ND_LL4).to_vec(),
                 back.to_vec(),
             ],
             "the port's own link-local address",
@@ -1531,7 +1475,7 @@ fn nd_chains() -> (Vec<Rule>, Vec<Rule>) {
         ),
         Rule::new(vec![
             ty("nd-neighbor-advert"),
-            Stmt::Verdict(Verdict::Jump("nd_target".into())),
+            Stmt::Verdict(Verdict::Jump(B::ND_TARGET.into())),
         ])
         .with_comment("an advertisement is for one of the port's own addresses"),
         rule(
