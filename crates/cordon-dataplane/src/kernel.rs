@@ -7,7 +7,7 @@ use cordon_ruleset::nft::{Family, Ruleset};
 use cordon_ruleset::Listing;
 use serde_json::Value as J;
 
-use crate::nft::NftError;
+use crate::error::NftError;
 
 /// Parses `nft -j list table FAMILY NAME` output into what
 /// [`cordon_ruleset::diff::against_kernel`] compares. Set elements are read

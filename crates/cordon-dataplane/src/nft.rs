@@ -11,24 +11,12 @@ use cordon_ruleset::{json, names, Listing, TABLE};
 use ipnet::IpNet;
 use serde_json::{json as j, Value as J};
 
+use crate::error::NftError;
+
 /// How to reach nftables: the host's, or a named network namespace's.
 #[derive(Debug, Clone, Default)]
 pub struct Nft {
     netns: Option<String>,
-}
-
-/// An nft invocation that failed; nothing was changed.
-#[derive(Debug, thiserror::Error)]
-pub enum NftError {
-    /// The `nft` binary could not be run.
-    #[error("cannot run nft: {0} (install the nftables package)")]
-    Spawn(std::io::Error),
-    /// nft rejected the transaction.
-    #[error("nftables rejected the change, nothing was modified: {0}")]
-    Rejected(String),
-    /// nft printed something cordon could not read.
-    #[error("cannot read nft's output: {0}")]
-    Output(String),
 }
 
 impl Nft {
