@@ -6,13 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cordon_compiler::words;
 use cordon_policy::{Body, Mode, Peer, PolicyFile, Selection};
+use cordon_ruleset::PolicyKey;
 use ipnet::IpNet;
 
 /// What the policy file gives one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Coverage {
-    /// The policy's name, `default`, or `unknown label NAME`.
-    pub policy: String,
+    /// The policy it gets (shown as the policy's name, `default`, or
+    /// `unknown policy NAME`, as `cordon status` shows it).
+    pub policy: PolicyKey,
     /// The egress words that open private ranges.
     pub opens_private: Vec<String>,
     /// The egress words that open the metadata endpoint.
@@ -43,10 +45,10 @@ pub fn coverage(
         image_labels,
     };
     let (policy, body) = match file.select(&c) {
-        Selection::Policy(p) => (p.name.clone(), Some(&p.body)),
-        Selection::Default => ("default".to_string(), Some(&file.default)),
+        Selection::Policy(p) => (PolicyKey::Named(p.name.clone()), Some(&p.body)),
+        Selection::Default => (PolicyKey::Default, Some(&file.default)),
         // Fail closed: an unknown label gets nothing at all.
-        Selection::UnknownLabel(l) => (format!("unknown label {l} (nothing allowed)"), None),
+        Selection::UnknownLabel(l) => (PolicyKey::Unknown(l), None),
     };
     let mut cov = Coverage {
         policy,
@@ -133,6 +135,7 @@ mod tests {
             &BTreeSet::new(),
         );
         assert!(unknown.blocks());
+        assert_eq!(unknown.policy.to_string(), "unknown policy nope");
     }
 
     #[test]

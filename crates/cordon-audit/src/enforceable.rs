@@ -66,7 +66,7 @@ fn evaluate(f: &Facts) -> Vec<Outcome> {
             };
             let own = policy_of(c);
             let own_text = own
-                .as_deref()
+                .as_ref()
                 .map(|p| format!("its policy {p}: "))
                 .unwrap_or_default();
             match cordon_inventory::enforcement(c, &inv) {

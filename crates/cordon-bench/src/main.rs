@@ -60,9 +60,10 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cordon_compiler::{compile, json, SetOverrides};
+use cordon_compiler::{compile, SetOverrides};
 use cordon_dataplane::Nft;
 use cordon_inventory::{Container, Endpoint, Inventory, Network};
+use cordon_ruleset::json;
 
 const POLICY: &str = r#"
 version: 1

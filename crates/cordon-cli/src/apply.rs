@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
-use cordon_compiler::{compile, json, text, Compiled};
+use cordon_compiler::{compile, Compiled};
 use cordon_dataplane::{check_environment, BrNetfilter, Nft, StateDir};
 use cordon_inventory::{Inventory, Shown};
 use cordon_policy::PolicyFile;
+use cordon_ruleset::{json, text};
 
 use crate::{load, CmdResult, Failure, Format};
 
@@ -32,7 +33,7 @@ pub fn plan(config: Option<&Path>, inventory: Option<&Path>, output: Format) -> 
                 println!(
                     "# container {} -> policy {} [{}]",
                     Shown(&a.container),
-                    Shown(&a.policy),
+                    Shown(&a.policy.to_string()),
                     addrs.join(", ")
                 );
             }

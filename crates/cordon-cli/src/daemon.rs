@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cordon_compiler::nft::Family;
-use cordon_compiler::TABLE;
 use cordon_daemon::admin::{self, Request};
 use cordon_daemon::{boot, status};
 use cordon_dataplane::{check_environment, Nft, StateDir};
+use cordon_ruleset::nft::Family;
+use cordon_ruleset::TABLE;
 
 use crate::{apply, load, CmdResult, Failure, Format};
 

@@ -88,7 +88,8 @@ pub fn run(config: Option<&Path>, socket: Option<PathBuf>, op: SetOp) -> CmdResu
     let target = sets::members(&policy, &new, &name).map_err(|e| Failure::invalid(e.0))?;
     if op == Op::List {
         let members = if installed {
-            nft.list_set(&format!("set_{name}")).map_err(Failure::env)?
+            nft.list_set(&cordon_ruleset::names::named_set_stem(&name))
+                .map_err(Failure::env)?
         } else {
             target
         };

@@ -26,10 +26,11 @@ use std::fmt;
 use std::net::IpAddr;
 
 use cordon_inventory::{Container, Inventory};
-use cordon_policy::{Body, Mode, Peer, PolicyFile, PortSpec, Rule, Selection};
+use cordon_policy::{Body, Mode, Peer, PolicyFile, PortSpec, Rule};
 use ipnet::IpNet;
 
-use crate::compile::{dns_set_name, DEFAULT_KEY, UNKNOWN_KEY};
+use cordon_ruleset::{names, PolicyKey};
+
 use crate::{compile, words, Assignment, SetOverrides};
 
 /// A transport protocol of a probed flow.
@@ -90,7 +91,7 @@ pub struct Facts<'a> {
     /// Live edits of named sets.
     pub overrides: &'a SetOverrides,
     /// The addresses cordon's DNS proxy opened, by set name
-    /// ([`dns_set_name`]): what the kernel's `dns_<policy>_<rule>_<4|6>`
+    /// ([`names::dns_set`]): what the kernel's `dns_<policy>_<rule>_<4|6>`
     /// timeout sets hold now.
     pub learned: &'a BTreeMap<String, Vec<IpAddr>>,
     /// The host's own addresses (every interface's, in the host's network
@@ -144,16 +145,16 @@ impl std::error::Error for EvalError {}
 /// Evaluates flows against one policy file and inventory.
 pub struct Evaluator<'a> {
     facts: Facts<'a>,
-    /// Per inventory container: the compiler's assignment and policy key.
-    assigned: Vec<(Assignment, String)>,
+    /// Per inventory container: the compiler's assignment.
+    assigned: Vec<Assignment>,
     deny_all: Body,
 }
 
 /// One side of a flow: who it is and which policy body applies.
 struct Side<'e> {
     idx: usize,
-    key: &'e str,
-    shown: &'e str,
+    key: &'e PolicyKey,
+    shown: String,
     body: &'e Body,
 }
 
@@ -162,12 +163,7 @@ impl<'a> Evaluator<'a> {
     /// addresses each container gets).
     pub fn new(facts: Facts<'a>) -> Evaluator<'a> {
         let compiled = compile(facts.policy, facts.inventory, facts.overrides);
-        let assigned = compiled
-            .assignments
-            .into_iter()
-            .zip(&facts.inventory.containers)
-            .map(|(a, c)| (a, policy_key(facts.policy, c)))
-            .collect();
+        let assigned = compiled.assignments;
         Evaluator {
             facts,
             assigned,
@@ -195,13 +191,13 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The policy container `idx` gets, as `cordon plan` shows it.
-    pub fn policy_of(&self, idx: usize) -> &str {
-        &self.assigned[idx].0.policy
+    pub fn policy_of(&self, idx: usize) -> &PolicyKey {
+        &self.assigned[idx].policy
     }
 
     /// The addresses cordon enforces for container `idx`.
     pub fn addresses_of(&self, idx: usize) -> &[IpAddr] {
-        &self.assigned[idx].0.addresses
+        &self.assigned[idx].addresses
     }
 
     /// The egress rules of container `idx`'s policy body.
@@ -210,11 +206,11 @@ impl<'a> Evaluator<'a> {
     }
 
     fn side(&self, idx: usize) -> Side<'_> {
-        let (a, key) = &self.assigned[idx];
-        let body = match key.as_str() {
-            DEFAULT_KEY => &self.facts.policy.default,
-            UNKNOWN_KEY => &self.deny_all,
-            k => {
+        let a = &self.assigned[idx];
+        let body = match &a.policy {
+            PolicyKey::Default => &self.facts.policy.default,
+            PolicyKey::Unknown(_) => &self.deny_all,
+            PolicyKey::Named(k) => {
                 &self
                     .facts
                     .policy
@@ -225,8 +221,8 @@ impl<'a> Evaluator<'a> {
         };
         Side {
             idx,
-            key,
-            shown: &a.policy,
+            key: &a.policy,
+            shown: a.policy.to_string(),
             body,
         }
     }
@@ -308,7 +304,7 @@ impl<'a> Evaluator<'a> {
         }
         if self.facts.host.contains(&flow.dst) {
             return Ok(
-                match self.first_rule(&src, Way::EgressHost, flow, None, src.shown) {
+                match self.first_rule(&src, Way::EgressHost, flow, None, &src.shown) {
                     Some(r) => verdict(true, false, r),
                     None => {
                         let why = format!(
@@ -320,7 +316,7 @@ impl<'a> Evaluator<'a> {
                 },
             );
         }
-        let egress = match self.first_rule(&src, Way::EgressFwd, flow, None, src.shown) {
+        let egress = match self.first_rule(&src, Way::EgressFwd, flow, None, &src.shown) {
             Some(r) => verdict(true, false, r),
             None => {
                 let why = format!("no egress rule of {} allows it", src.shown);
@@ -349,11 +345,7 @@ impl<'a> Evaluator<'a> {
     /// known container holds, or a protocol the evaluation does not model,
     /// is judged not allowed (fail closed).
     pub fn connection(&self, conn: &Connection) -> Option<Expected> {
-        let holder = |a: IpAddr| {
-            self.assigned
-                .iter()
-                .position(|(x, _)| x.addresses.contains(&a))
-        };
+        let holder = |a: IpAddr| self.assigned.iter().position(|x| x.addresses.contains(&a));
         let host = |a: IpAddr| self.facts.host.contains(&a);
         let denied = |reason: String| Expected {
             allowed: false,
@@ -438,7 +430,7 @@ impl<'a> Evaluator<'a> {
         let Some(didx) = self
             .assigned
             .iter()
-            .position(|(a, _)| a.addresses.contains(&flow.dst))
+            .position(|a| a.addresses.contains(&flow.dst))
         else {
             return Some(Expected {
                 allowed: false,
@@ -553,7 +545,7 @@ impl<'a> Evaluator<'a> {
             Peer::Policy(name) => self
                 .assigned
                 .iter()
-                .any(|(a, key)| key == name && a.addresses.contains(&addr)),
+                .any(|a| a.policy == PolicyKey::Named(name.clone()) && a.addresses.contains(&addr)),
             Peer::Net(n) => n.contains(&addr),
             Peer::Dns(_) | Peer::DnsWildcard(_) => {
                 let fam = if addr.is_ipv4() { 4 } else { 6 };
@@ -561,7 +553,7 @@ impl<'a> Evaluator<'a> {
                     && self
                         .facts
                         .learned
-                        .get(&dns_set_name(side.key, idx, fam))
+                        .get(&names::dns_set(side.key, idx, fam))
                         .is_some_and(|l| l.contains(&addr))
             }
         }
@@ -576,7 +568,7 @@ impl<'a> Evaluator<'a> {
             Way::IngressFwd => self
                 .assigned
                 .iter()
-                .position(|(a, _)| a.addresses.contains(&from)),
+                .position(|a| a.addresses.contains(&from)),
             _ => Some(idx),
         };
         let Some(c) = sender.map(|s| self.container(s)) else {
@@ -613,7 +605,7 @@ fn fallthrough(
     why: String,
     make: impl Fn(bool, bool, String) -> Expected,
 ) -> Expected {
-    if side.key == UNKNOWN_KEY {
+    if matches!(side.key, PolicyKey::Unknown(_)) {
         return make(
             false,
             false,
@@ -630,15 +622,6 @@ fn fallthrough(
                 side.shown
             ),
         ),
-    }
-}
-
-/// The policy key the compiler uses for a container.
-fn policy_key(policy: &PolicyFile, c: &Container) -> String {
-    match policy.select(&c.candidate()) {
-        Selection::Policy(p) => p.name.clone(),
-        Selection::Default => DEFAULT_KEY.into(),
-        Selection::UnknownLabel(_) => UNKNOWN_KEY.into(),
     }
 }
 

@@ -30,7 +30,7 @@ pub(crate) fn resolve(assignments: &mut [Assignment], warnings: &mut Vec<String>
                         a.container, a.policy
                     ));
                 }
-                found.push((i, Some(p)));
+                found.push((i, Some(p.to_string())));
             }
             None => warnings.push(format!(
                 "container {}: shares the network namespace of container {container}, which cordon does not know; its policy {} is not enforced",

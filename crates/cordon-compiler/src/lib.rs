@@ -10,16 +10,12 @@
 //! flow a container starts (for `cordon verify`).
 //!
 //! Nothing here touches the kernel or Docker, so all of it is tested without
-//! root. `docs/design.md` explains the ruleset's design.
+//! root. `docs/design.md` explains the ruleset's design. The ruleset's
+//! types, renderings and names are the contract in `cordon_ruleset`.
 
 mod compile;
-pub mod diff;
 pub mod evaluate;
 mod governed;
-pub mod inplace;
-pub mod json;
-pub mod nft;
-pub mod text;
 pub mod words;
 
 use std::collections::BTreeMap;
@@ -28,18 +24,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-pub use compile::{chain_name, compile, dns_set_name, DEFAULT_KEY, UNKNOWN_KEY};
-
-/// The name of cordon's tables (`inet cordon` and `bridge cordon`).
-pub const TABLE: &str = "cordon";
-
-/// The host port cordon's DNS proxy listens on; containers whose policy
-/// names DNS names have their DNS (port 53, UDP and TCP, to any address)
-/// redirected to it.
-pub const DNS_PROXY_PORT: u16 = 15353;
-
-/// The nflog group every drop and audit is logged to.
-pub const NFLOG_GROUP: u16 = 100;
+pub use compile::compile;
+use cordon_ruleset::{nft, PolicyKey};
 
 /// The compiler's output.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,8 +46,9 @@ pub struct Assignment {
     pub container: String,
     /// Container id.
     pub id: String,
-    /// The policy's name, `default`, or `unknown policy NAME`.
-    pub policy: String,
+    /// The policy it got (serialised as shown: the policy's name,
+    /// `default`, or `unknown policy NAME`).
+    pub policy: PolicyKey,
     /// The addresses enforced for it (on bridges, with a known port).
     pub addresses: Vec<IpAddr>,
     /// Whether cordon can enforce its policy at all (see

@@ -1,8 +1,9 @@
 //! The compiler as a pure function: policy + inventory → ruleset.
 
-use cordon_compiler::nft::{ChainType, Family, Hook, Rhs, Ruleset, Set, Stmt, Value, Verdict};
-use cordon_compiler::{compile, text, Compiled, SetOverrides};
+use cordon_compiler::{compile, Compiled, SetOverrides};
 use cordon_inventory::{Container, Endpoint, Inventory, Network};
+use cordon_ruleset::nft::{ChainType, Family, Hook, Rhs, Ruleset, Set, Stmt, Value, Verdict};
+use cordon_ruleset::text;
 use ipnet::IpNet;
 use proptest::prelude::*;
 
@@ -166,11 +167,12 @@ fn containers_are_classified_to_their_policy_chains() {
         jump_of(r, "egress_fwd4", "172.20.0.5").as_deref(),
         Some("eg_fwd__default")
     );
-    let names: Vec<(&str, &str)> = c
+    let shown: Vec<(&str, String)> = c
         .assignments
         .iter()
-        .map(|a| (a.container.as_str(), a.policy.as_str()))
+        .map(|a| (a.container.as_str(), a.policy.to_string()))
         .collect();
+    let names: Vec<(&str, &str)> = shown.iter().map(|(c, p)| (*c, p.as_str())).collect();
     assert_eq!(
         names,
         [
@@ -516,9 +518,9 @@ proptest! {
     }
 }
 
-// ---- Incremental updates (cordon_compiler::diff) ----
+// ---- Incremental updates (cordon_ruleset::diff) ----
 
-use cordon_compiler::diff::{self, ObservedTable, Update};
+use cordon_ruleset::diff::{self, ObservedTable, Update};
 
 /// Applies element changes to a ruleset, as the kernel would.
 fn apply_changes(r: &Ruleset, update: &Update) -> Ruleset {
@@ -756,7 +758,7 @@ fn an_image_s_policy_label_gets_the_default_and_a_warning() {
         c.assignments
             .iter()
             .find(|a| a.container == name)
-            .map(|a| a.policy.clone())
+            .map(|a| a.policy.to_string())
     };
     assert_eq!(policy_of("imaged").as_deref(), Some("default"));
     assert_eq!(policy_of("by-hand").as_deref(), Some("sftp"));
@@ -848,7 +850,7 @@ fn known_ports_send_no_router_messages_and_claim_only_their_own() {
     let texts: Vec<String> = chain("known_port")
         .rules
         .iter()
-        .map(cordon_compiler::text::rule_text)
+        .map(cordon_ruleset::text::rule_text)
         .collect();
     let first_accept = texts.iter().position(|t| t.contains(" accept")).unwrap();
     let before = &texts[..first_accept];
@@ -872,7 +874,7 @@ fn known_ports_send_no_router_messages_and_claim_only_their_own() {
                     rule.stmts[rule.stmts.len() - 2],
                     Stmt::SetMark(None),
                     "{name}: {}",
-                    cordon_compiler::text::rule_text(rule)
+                    cordon_ruleset::text::rule_text(rule)
                 ),
                 Some(Stmt::Verdict(Verdict::Drop | Verdict::Jump(_))) => {}
                 other => panic!("{name}: unexpected end {other:?}"),
@@ -898,7 +900,7 @@ fn nd_and_mld_only_on_the_link_and_unbound_bridges_closed() {
         let texts: Vec<String> = ch
             .rules
             .iter()
-            .map(cordon_compiler::text::rule_text)
+            .map(cordon_ruleset::text::rule_text)
             .collect();
         let icmp: Vec<&String> = texts.iter().filter(|t| t.contains("icmpv6 type")).collect();
         assert_eq!(icmp.len(), 2, "{base}: {texts:#?}");
@@ -954,5 +956,51 @@ fn docker_bridge_names_are_prefixes_of_two_hex_digits() {
     assert!(covers("br-0a1b2c3d4e5f") && covers("docker0"));
     for other in ["br-lan", "br-mgmt", "br-ex", "br-int", "docker1", "virbr0"] {
         assert!(!covers(other), "{other}");
+    }
+}
+
+/// Every nflog prefix the compiler writes is one `cordon_ruleset::LogPrefix`
+/// reads back to itself, and every policy chain's prefix names its chain's
+/// path and policy: the drop log and `cordon status` read what is written.
+#[test]
+fn every_log_prefix_reads_back_as_what_its_chain_is() {
+    use cordon_ruleset::names::Path;
+    use cordon_ruleset::LogPrefix;
+    let c = compiled();
+    let mut seen = std::collections::BTreeSet::new();
+    for t in &c.ruleset.tables {
+        for chain in &t.chains {
+            for rule in &chain.rules {
+                for stmt in &rule.stmts {
+                    let Stmt::Log { prefix, .. } = stmt else {
+                        continue;
+                    };
+                    let read = LogPrefix::parse(prefix)
+                        .unwrap_or_else(|| panic!("{prefix:?} in {} does not read", chain.name));
+                    assert_eq!(&read.format(), prefix);
+                    if let Some((path, key)) = Path::from_policy_chain(&chain.name) {
+                        let LogPrefix::Policy {
+                            direction, policy, ..
+                        } = &read
+                        else {
+                            panic!("{prefix:?} ends policy chain {}", chain.name);
+                        };
+                        assert_eq!((*direction, policy), (path.direction(), &key));
+                    }
+                    seen.insert(read.subject().to_string());
+                }
+            }
+        }
+    }
+    for subject in [
+        "sftp",
+        "default",
+        "unknown",
+        "unknown-source",
+        "unknown-destination",
+        "unbound-bridge",
+        "spoof",
+    ] {
+        assert!(seen.contains(subject), "{subject} not logged: {seen:?}");
     }
 }

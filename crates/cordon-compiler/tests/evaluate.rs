@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use cordon_compiler::evaluate::{Connection, EvalError, Evaluator, Expected, Facts, Flow, Proto};
-use cordon_compiler::{dns_set_name, SetOverrides};
+use cordon_compiler::SetOverrides;
 use cordon_inventory::{Container, Endpoint, Inventory};
+use cordon_ruleset::{names, PolicyKey};
 use ipnet::IpNet;
 use proptest::prelude::*;
 
@@ -230,7 +231,7 @@ fn dns_names_allow_what_the_proxy_learned_and_dns_is_redirected() {
     let mut c = Case::new();
     assert!(!c.eval("web-1", "203.0.113.99:443/tcp").allowed);
     c.learned.insert(
-        dns_set_name("web", 2, 4),
+        names::dns_set(&PolicyKey::Named("web".into()), 2, 4),
         vec!["203.0.113.99".parse().unwrap()],
     );
     let e = c.eval("web-1", "203.0.113.99:443/tcp");

@@ -10,10 +10,11 @@
 //! parsed or compiled at boot when the file exists, so a policy file
 //! broken since the last run cannot leave the host open.
 
-use cordon_compiler::{compile, json, SetOverrides};
+use cordon_compiler::{compile, SetOverrides};
 use cordon_dataplane::{Nft, StateDir};
 use cordon_inventory::{Inventory, Network, INVENTORY_VERSION};
 use cordon_policy::PolicyFile;
+use cordon_ruleset::json;
 
 use crate::DaemonError;
 

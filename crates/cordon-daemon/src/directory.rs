@@ -9,13 +9,14 @@ use std::sync::{Arc, RwLock};
 
 use cordon_compiler::Assignment;
 use cordon_inventory::Inventory;
+use cordon_ruleset::PolicyKey;
 
 /// A container as the proxy and the logs name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
-    /// The compiler's key of its policy.
-    pub key: String,
-    /// The policy as shown (`default`, `web`, ...).
+    /// Its policy.
+    pub key: PolicyKey,
+    /// The policy as shown (`default`, `web`, `unknown policy x`).
     pub policy: String,
     /// Its name.
     pub container: String,
@@ -52,8 +53,8 @@ impl Directory {
         };
         for a in assignments {
             let client = Client {
-                key: crate::dns::key_of(&a.policy),
-                policy: a.policy.clone(),
+                key: a.policy.clone(),
+                policy: a.policy.to_string(),
                 container: a.container.clone(),
                 id: a.id.chars().take(12).collect(),
             };

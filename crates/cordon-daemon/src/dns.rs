@@ -13,9 +13,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cordon_compiler::diff::SetChange;
-use cordon_compiler::nft::{Element, Family, Value};
-use cordon_compiler::{DEFAULT_KEY, DNS_PROXY_PORT, TABLE, UNKNOWN_KEY};
 use cordon_dataplane::Nft;
 use cordon_dns::allow::{Allowlist, DnsRule, Pattern};
 use cordon_dns::answer::{Learned, Limits};
@@ -23,6 +20,9 @@ use cordon_dns::proxy::{self, Config, Context, Proxy};
 use cordon_dns::rebind::{Closed, Local};
 use cordon_inventory::Shown;
 use cordon_policy::PolicyFile;
+use cordon_ruleset::diff::SetChange;
+use cordon_ruleset::nft::{Element, Family, Value};
+use cordon_ruleset::{DNS_PROXY_PORT, TABLE};
 use ipnet::IpNet;
 use tracing::{info, warn};
 
@@ -34,17 +34,6 @@ pub type Clients = crate::directory::Shared;
 /// Counts whole replacements of cordon's tables (which empty the DNS
 /// sets); the proxy forgets what it wrote when it changes.
 pub type Generation = Arc<std::sync::atomic::AtomicU64>;
-
-/// The compiler's key of a shown policy name.
-pub fn key_of(shown: &str) -> String {
-    if shown == "default" {
-        DEFAULT_KEY.to_string()
-    } else if shown.starts_with("unknown policy") {
-        UNKNOWN_KEY.to_string()
-    } else {
-        shown.to_string()
-    }
-}
 
 /// The context the proxy consults.
 pub struct DaemonContext {
@@ -209,7 +198,7 @@ impl Context for DaemonContext {
             .ok()?
             .by_addr
             .get(&src)
-            .map(|c| c.key.clone())
+            .map(|c| c.key.chain_part().to_string())
     }
 
     fn allow(
@@ -247,7 +236,7 @@ impl Context for DaemonContext {
                     warn!(
                         target: "cordon::dns",
                         container = %Shown(&self.who(src)),
-                        policy = rule.policy,
+                        policy = rule.policy.chain_part(),
                         name = %Shown(&shown),
                         cap = self.max_addresses,
                         not_opened = ?admitted.over_cap,
@@ -510,9 +499,6 @@ mod tests {
         e.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         assert_eq!(e.to_write("s", &[x], Duration::from_secs(10)), vec![x]);
-        assert_eq!(key_of("default"), DEFAULT_KEY);
-        assert_eq!(key_of("unknown policy x"), UNKNOWN_KEY);
-        assert_eq!(key_of("web"), "web");
     }
 
     fn ip(last: u8) -> IpAddr {

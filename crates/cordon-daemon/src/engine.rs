@@ -14,12 +14,12 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use cordon_compiler::diff::{self, Update};
-use cordon_compiler::nft::Ruleset;
 use cordon_compiler::{compile, Compiled, SetOverrides};
 use cordon_dataplane::{install_whole, InForce, Nft, StateDir};
 use cordon_inventory::{Container, Inventory};
 use cordon_policy::PolicyFile;
+use cordon_ruleset::diff::{self, Update};
+use cordon_ruleset::nft::Ruleset;
 use tracing::{debug, info, warn};
 
 use crate::{boot, DaemonError};

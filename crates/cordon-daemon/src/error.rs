@@ -83,7 +83,7 @@ pub enum DaemonError {
         source: io::Error,
     },
     /// The DNS proxy's port cannot be bound.
-    #[error("DNS proxy on port {}: {}", cordon_compiler::DNS_PROXY_PORT, .0)]
+    #[error("DNS proxy on port {}: {}", cordon_ruleset::DNS_PROXY_PORT, .0)]
     DnsProxy(#[source] io::Error),
     /// The daemon cannot set itself up: its runtime, a thread, a signal
     /// handler, the nftables monitor.
@@ -159,7 +159,7 @@ mod tests {
             e.to_string(),
             format!(
                 "DNS proxy on port {}: in use",
-                cordon_compiler::DNS_PROXY_PORT
+                cordon_ruleset::DNS_PROXY_PORT
             )
         );
     }

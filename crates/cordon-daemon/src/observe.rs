@@ -133,7 +133,7 @@ impl Observe {
 /// it) the daemon runs on, without a drop log, and says so.
 pub fn start(obs: Arc<Observe>, dir: Shared) {
     let (tx, mut rx) = mpsc::channel::<Logged>(4096);
-    let reader = NflogReader::bind(cordon_compiler::NFLOG_GROUP);
+    let reader = NflogReader::bind(cordon_ruleset::NFLOG_GROUP);
     let mut reader = match reader {
         Ok(r) => r,
         Err(e) => {
@@ -191,7 +191,7 @@ pub fn start(obs: Arc<Observe>, dir: Shared) {
         }
     });
     info!(
-        group = cordon_compiler::NFLOG_GROUP,
+        group = cordon_ruleset::NFLOG_GROUP,
         "drop log: reading the ruleset's log group"
     );
 }

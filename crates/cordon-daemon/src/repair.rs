@@ -15,11 +15,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use cordon_compiler::evaluate::{Connection, Evaluator, Facts, Proto};
-use cordon_compiler::{SetOverrides, DNS_PROXY_PORT};
+use cordon_compiler::SetOverrides;
 use cordon_dataplane::conntrack::{self, Tracked};
 use cordon_dataplane::Nft;
 use cordon_inventory::Inventory;
 use cordon_policy::PolicyFile;
+use cordon_ruleset::DNS_PROXY_PORT;
 
 /// The connection a conntrack entry stands for, as the policy judges it:
 /// opened by the original source, towards the real destination (the reply

@@ -12,11 +12,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bollard::Docker;
-use cordon_compiler::nft::Family;
-use cordon_compiler::TABLE;
 use cordon_dataplane::{Monitor, Nft, StateDir};
 use cordon_inventory::Shown;
 use cordon_policy::PolicyFile;
+use cordon_ruleset::nft::Family;
+use cordon_ruleset::TABLE;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 

@@ -113,7 +113,7 @@ pub fn members(
 /// Brings the kernel's set `name` to its members in one transaction,
 /// touching only its elements (used when no daemon runs).
 pub fn push_to_kernel(nft: &Nft, target: &[IpNet], name: &str) -> Result<(), NftError> {
-    let prefix = format!("set_{name}");
+    let prefix = cordon_ruleset::names::named_set_stem(name);
     let current = nft.list_set(&prefix)?;
     let remove: Vec<IpNet> = current
         .iter()

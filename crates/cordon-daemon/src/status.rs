@@ -8,8 +8,12 @@
 
 use std::collections::BTreeMap;
 
-use cordon_compiler::{Assignment, DEFAULT_KEY, UNKNOWN_KEY};
+use cordon_compiler::Assignment;
 use cordon_inventory::Shown;
+use cordon_ruleset::listing::{self, Listing};
+use cordon_ruleset::names::Path;
+use cordon_ruleset::nft::KeyType;
+use cordon_ruleset::LogPrefix;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as J;
 
@@ -22,6 +26,15 @@ pub struct Counter {
     pub packets: u64,
     /// Bytes.
     pub bytes: u64,
+}
+
+impl From<listing::Counter> for Counter {
+    fn from(c: listing::Counter) -> Self {
+        Counter {
+            packets: c.packets,
+            bytes: c.bytes,
+        }
+    }
 }
 
 impl Counter {
@@ -107,15 +120,6 @@ pub struct Status {
     pub policy: Option<String>,
 }
 
-/// The policy name shown for a compiler key.
-pub fn shown(key: &str) -> &str {
-    match key {
-        DEFAULT_KEY => "default",
-        UNKNOWN_KEY => "unknown",
-        k => k,
-    }
-}
-
 /// Reads the counters of `nft -j list table inet cordon` (and optionally
 /// `bridge cordon`) listings.
 pub fn counters(
@@ -125,33 +129,19 @@ pub fn counters(
     let mut policies: BTreeMap<String, PolicyCounters> = BTreeMap::new();
     let mut fail: BTreeMap<String, Counter> = BTreeMap::new();
     for listing in [inet, bridge].into_iter().flatten() {
-        for obj in listing["nftables"].as_array().into_iter().flatten() {
-            let Some(rule) = obj.get("rule") else {
+        for rule in Listing::parse(listing).rules {
+            let Some(c) = rule.counter.map(Counter::from) else {
                 continue;
             };
-            let chain = rule["chain"].as_str().unwrap_or_default();
-            let expr = rule["expr"].as_array().cloned().unwrap_or_default();
-            let Some(c) = expr.iter().find_map(|e| e.get("counter")) else {
-                continue;
-            };
-            let c = Counter {
-                packets: c["packets"].as_u64().unwrap_or(0),
-                bytes: c["bytes"].as_u64().unwrap_or(0),
-            };
-            let logged = expr.iter().find_map(|e| e["log"]["prefix"].as_str());
-            let key = ["eg_fwd_", "eg_host_", "in_fwd_", "in_local_"]
-                .iter()
-                .find_map(|p| chain.strip_prefix(p));
-            match (key, logged) {
-                (Some(k), Some(_)) => policies.entry(shown(k).into()).or_default().dropped.add(c),
-                (Some(k), None) => policies.entry(shown(k).into()).or_default().allowed.add(c),
+            let key = Path::from_policy_chain(&rule.chain).map(|(_, k)| k);
+            match (key, rule.log_prefix) {
+                (Some(k), Some(_)) => policies.entry(k.label().into()).or_default().dropped.add(c),
+                (Some(k), None) => policies.entry(k.label().into()).or_default().allowed.add(c),
                 (None, Some(prefix)) => {
                     // "cordon egress unknown-source drop ", "cordon spoof mac drop "
-                    let words: Vec<&str> = prefix.split_whitespace().collect();
-                    let what = match words.as_slice() {
-                        [_, "spoof", ..] => "spoof".to_string(),
-                        [_, _, w, ..] => w.to_string(),
-                        _ => prefix.trim().to_string(),
+                    let what = match LogPrefix::parse(&prefix) {
+                        Some(p) => p.subject().to_string(),
+                        None => prefix.trim().to_string(),
                     };
                     fail.entry(what).or_default().add(c);
                 }
@@ -166,37 +156,30 @@ pub fn counters(
 /// listing: container address → what its policy judged.
 pub fn judged(inet: Option<&J>) -> BTreeMap<std::net::IpAddr, Judged> {
     let mut out: BTreeMap<std::net::IpAddr, Judged> = BTreeMap::new();
-    for obj in inet
-        .and_then(|l| l["nftables"].as_array())
-        .into_iter()
-        .flatten()
-    {
-        let Some(m) = obj.get("map") else {
+    let Some(listing) = inet.map(Listing::parse) else {
+        return out;
+    };
+    for m in &listing.sets {
+        let Some((path, fam)) = Path::from_map(&m.name) else {
             continue;
         };
-        let name = m["name"].as_str().unwrap_or_default();
-        let egress = name.starts_with("egress_");
-        if !egress && !name.starts_with("ingress_") {
-            continue;
-        }
-        for e in m["elem"].as_array().into_iter().flatten() {
-            // [{"elem": {"val": ADDR, "counter": {...}}}, VERDICT]
-            let inner = &e[0]["elem"];
-            let (Some(addr), Some(c)) = (
-                inner["val"].as_str().and_then(|a| a.parse().ok()),
-                inner.get("counter"),
-            ) else {
+        let key = if fam == 4 {
+            KeyType::Ipv4
+        } else {
+            KeyType::Ipv6
+        };
+        // An unreadable element counts for no one.
+        for e in m.counted_elements(&[key]).unwrap_or_default() {
+            let (Some(cordon_ruleset::nft::Value::Net(net)), Some(c)) =
+                (e.element.key.first(), e.counter)
+            else {
                 continue;
             };
-            let c = Counter {
-                packets: c["packets"].as_u64().unwrap_or(0),
-                bytes: c["bytes"].as_u64().unwrap_or(0),
-            };
-            let j = out.entry(addr).or_default();
-            if egress {
-                j.egress.add(c);
+            let j = out.entry(net.addr()).or_default();
+            if path.is_egress() {
+                j.egress.add(c.into());
             } else {
-                j.ingress.add(c);
+                j.ingress.add(c.into());
             }
         }
     }
@@ -217,12 +200,9 @@ pub fn build(
         .map(|a| ContainerStatus {
             name: a.container.clone(),
             id: a.id[..a.id.len().min(12)].to_string(),
-            policy: a.policy.clone(),
+            policy: a.policy.to_string(),
             addresses: a.addresses.iter().map(ToString::to_string).collect(),
-            counters: policies
-                .get(policy_key(&a.policy))
-                .cloned()
-                .unwrap_or_default(),
+            counters: policies.get(a.policy.label()).cloned().unwrap_or_default(),
             judged: a.addresses.iter().filter_map(|x| per_addr.get(x)).fold(
                 Judged::default(),
                 |mut acc, j| {
@@ -245,14 +225,6 @@ pub fn build(
         fail_closed,
         daemon: None,
         policy: None,
-    }
-}
-
-fn policy_key(shown_policy: &str) -> &str {
-    if shown_policy.starts_with("unknown policy") {
-        "unknown"
-    } else {
-        shown_policy
     }
 }
 
@@ -352,6 +324,7 @@ pub fn render_text(s: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cordon_ruleset::PolicyKey;
     use serde_json::json;
 
     #[test]
@@ -404,7 +377,7 @@ mod tests {
         let a = Assignment {
             container: forged.into(),
             id: "a".repeat(64),
-            policy: format!("unknown policy {forged}"),
+            policy: PolicyKey::Unknown(forged.into()),
             addresses: vec!["172.17.0.2".parse().unwrap()],
             ..Default::default()
         };

@@ -12,8 +12,8 @@
 use std::io;
 use std::time::Duration;
 
-use cordon_compiler::diff::SetChange;
-use cordon_compiler::nft::{Element, Family, Ruleset, Value, Verdict};
+use cordon_ruleset::diff::SetChange;
+use cordon_ruleset::nft::{Element, Family, Ruleset, Value, Verdict};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 
 use crate::nl::messages;

@@ -1,7 +1,7 @@
 //! A whole-ruleset install with its preconditions, shared by `cordon apply`,
 //! the daemon and the boot unit.
 
-use cordon_compiler::nft::Ruleset;
+use cordon_ruleset::nft::Ruleset;
 
 use crate::{BrNetfilter, Nft, NftError, StateDir, StateError, SysctlError};
 

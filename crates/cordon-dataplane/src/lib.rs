@@ -10,6 +10,7 @@
 pub mod conntrack;
 pub mod elements;
 mod env;
+mod error;
 mod install;
 pub mod kernel;
 pub mod monitor;
@@ -20,8 +21,9 @@ mod state;
 mod sysctl;
 
 pub use env::{check_environment, EnvError};
+pub use error::NftError;
 pub use install::{ensure_br_netfilter, install_whole, InstallError};
 pub use monitor::{Change, Monitor};
-pub use nft::{Nft, NftError};
+pub use nft::Nft;
 pub use state::{sha256_hex, InForce, StateDir, StateError};
 pub use sysctl::{BrNetfilter, SysctlError};

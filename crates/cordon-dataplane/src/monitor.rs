@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::Mutex;
 
-use cordon_compiler::TABLE;
+use cordon_ruleset::TABLE;
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 
 use crate::nl::{attr, messages};

@@ -4,31 +4,19 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use cordon_compiler::diff::{self, Observed, Update};
-use cordon_compiler::inplace::{self, Present};
-use cordon_compiler::nft::{Element, Family, Ruleset, Value};
-use cordon_compiler::{json, TABLE};
+use cordon_ruleset::diff::{self, Observed, Update};
+use cordon_ruleset::inplace::{self, Present};
+use cordon_ruleset::nft::{Element, Family, Ruleset, Value};
+use cordon_ruleset::{json, names, Listing, TABLE};
 use ipnet::IpNet;
 use serde_json::{json as j, Value as J};
+
+use crate::error::NftError;
 
 /// How to reach nftables: the host's, or a named network namespace's.
 #[derive(Debug, Clone, Default)]
 pub struct Nft {
     netns: Option<String>,
-}
-
-/// An nft invocation that failed; nothing was changed.
-#[derive(Debug, thiserror::Error)]
-pub enum NftError {
-    /// The `nft` binary could not be run.
-    #[error("cannot run nft: {0} (install the nftables package)")]
-    Spawn(std::io::Error),
-    /// nft rejected the transaction.
-    #[error("nftables rejected the change, nothing was modified: {0}")]
-    Rejected(String),
-    /// nft printed something cordon could not read.
-    #[error("cannot read nft's output: {0}")]
-    Output(String),
 }
 
 impl Nft {
@@ -93,7 +81,7 @@ impl Nft {
     /// Replaces cordon's tables with `ruleset` in one transaction, in
     /// place: the tables and unchanged sets stay, elements that stay are
     /// never touched, chains are flushed and refilled, and only what
-    /// `ruleset` lacks is deleted (see [`cordon_compiler::inplace`]:
+    /// `ruleset` lacks is deleted (see [`cordon_ruleset::inplace`]:
     /// deleting the tables, or re-adding an element, can drop a packet at
     /// the commit). When the kernel refuses that
     /// transaction (a table changed between the listing and the commit),
@@ -253,11 +241,7 @@ impl Nft {
         }
         let doc: J =
             serde_json::from_slice(&out.stdout).map_err(|e| NftError::Output(e.to_string()))?;
-        Ok(doc["nftables"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|o| o["table"]["name"] == TABLE))
+        Ok(Listing::parse(&doc).tables.iter().any(|t| t.name == TABLE))
     }
 
     /// Changes the elements of a named address set pair (`<prefix>4` and
@@ -273,7 +257,7 @@ impl Nft {
     ) -> Result<(), NftError> {
         let mut cmds = Vec::new();
         for (verb, nets) in [("delete", remove), ("add", add)] {
-            for (fam, want_v4) in [("4", true), ("6", false)] {
+            for (fam, want_v4) in [(4, true), (6, false)] {
                 let elem: Vec<J> = nets
                     .iter()
                     .filter(|n| matches!(n, IpNet::V4(_)) == want_v4)
@@ -288,7 +272,7 @@ impl Nft {
                     continue;
                 }
                 cmds.push(j!({verb: {"element": {
-                    "family": "inet", "table": TABLE, "name": format!("{prefix}{fam}"), "elem": elem
+                    "family": "inet", "table": TABLE, "name": names::pair(prefix, fam), "elem": elem
                 }}}));
             }
         }
@@ -301,7 +285,7 @@ impl Nft {
     /// The addresses in a named set pair (`<prefix>4` and `<prefix>6`).
     pub fn list_set(&self, prefix: &str) -> Result<Vec<IpNet>, NftError> {
         let mut out = Vec::new();
-        for fam in ["4", "6"] {
+        for fam in names::FAMILIES {
             let o = self
                 .command()
                 .args([
@@ -310,7 +294,7 @@ impl Nft {
                     "set",
                     "inet",
                     TABLE,
-                    &format!("{prefix}{fam}"),
+                    &names::pair(prefix, fam),
                 ])
                 .output()
                 .map_err(NftError::Spawn)?;
@@ -321,31 +305,15 @@ impl Nft {
             }
             let doc: J =
                 serde_json::from_slice(&o.stdout).map_err(|e| NftError::Output(e.to_string()))?;
-            for obj in doc["nftables"].as_array().into_iter().flatten() {
-                for e in obj["set"]["elem"].as_array().into_iter().flatten() {
-                    out.push(parse_elem(e).ok_or_else(|| NftError::Output(e.to_string()))?);
-                }
+            for set in &Listing::parse(&doc).sets {
+                out.extend(
+                    set.addresses()
+                        .map_err(|e| NftError::Output(e.to_string()))?,
+                );
             }
         }
         Ok(out)
     }
-}
-
-/// One set element as nft lists it: `"10.0.0.1"`, `{"prefix": …}`,
-/// `{"range": [a, b]}` (only when a range is not a prefix), or `{"elem": …}`.
-fn parse_elem(e: &J) -> Option<IpNet> {
-    if let Some(s) = e.as_str() {
-        let addr: std::net::IpAddr = s.parse().ok()?;
-        return Some(IpNet::from(addr));
-    }
-    if let Some(p) = e.get("prefix") {
-        let addr: std::net::IpAddr = p["addr"].as_str()?.parse().ok()?;
-        return IpNet::new(addr, p["len"].as_u64()? as u8).ok();
-    }
-    if let Some(inner) = e.get("elem") {
-        return parse_elem(&inner["val"]);
-    }
-    None
 }
 
 /// The most telling line of nft's error output.
@@ -362,23 +330,6 @@ fn first_error(stderr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_listed_elements() {
-        assert_eq!(
-            parse_elem(&j!("10.0.0.1")),
-            Some("10.0.0.1/32".parse().unwrap())
-        );
-        assert_eq!(
-            parse_elem(&j!({"prefix": {"addr": "2001:db8::", "len": 32}})),
-            Some("2001:db8::/32".parse().unwrap())
-        );
-        assert_eq!(
-            parse_elem(&j!({"elem": {"val": "10.0.0.2", "timeout": 5}})),
-            Some("10.0.0.2/32".parse().unwrap())
-        );
-        assert_eq!(parse_elem(&j!({"weird": 1})), None);
-    }
 
     #[test]
     fn error_line_is_picked() {

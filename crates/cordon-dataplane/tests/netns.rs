@@ -7,10 +7,10 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cordon_compiler::nft::{Chain, Field, Rhs, Rule, Stmt, Verdict};
 use cordon_compiler::{compile, SetOverrides};
 use cordon_dataplane::Nft;
 use cordon_inventory::{Container, Endpoint, Inventory, Network};
+use cordon_ruleset::nft::{Chain, Field, Rhs, Rule, Stmt, Verdict};
 
 fn skip_reason() -> Option<String> {
     // SAFETY: geteuid cannot fail.
@@ -279,7 +279,7 @@ fn ten_thousand_containers_install() {
 #[test]
 fn reconcile_reads_back_updates_and_repairs() {
     need_root_nft!();
-    use cordon_compiler::diff::{against_kernel, between, Update};
+    use cordon_ruleset::diff::{against_kernel, between, Update};
     let ns = Ns::new();
     let nft = ns.nft();
     let p = policy();
@@ -360,8 +360,8 @@ fn reconcile_reads_back_updates_and_repairs() {
 #[test]
 fn timed_elements_expire() {
     need_root_nft!();
-    use cordon_compiler::diff::SetChange;
-    use cordon_compiler::nft::{Element, Family, Value};
+    use cordon_ruleset::diff::SetChange;
+    use cordon_ruleset::nft::{Element, Family, Value};
     use std::time::Duration;
     let ns = Ns::new();
     let nft = ns.nft();
@@ -539,7 +539,7 @@ fn reinstall_keeps_the_tables_and_ends_like_a_fresh_install() {
     let inet = next
         .tables
         .iter_mut()
-        .find(|t| t.family == cordon_compiler::nft::Family::Inet)
+        .find(|t| t.family == cordon_ruleset::nft::Family::Inet)
         .unwrap();
     let map = inet
         .sets

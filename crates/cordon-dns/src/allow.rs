@@ -5,8 +5,8 @@
 //! `example.org` itself, as DNS wildcards do. Matching ignores case and a
 //! trailing dot.
 
-use cordon_compiler::{dns_set_name, DEFAULT_KEY};
 use cordon_policy::{Body, Peer, PolicyFile};
+use cordon_ruleset::{names, PolicyKey};
 
 /// One allowlisted name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,8 +57,8 @@ fn escapes_last(s: &str) -> bool {
 /// One egress rule that names DNS names, and the sets its answers fill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsRule {
-    /// The compiler's key of the policy (`_default` for the default body).
-    pub policy: String,
+    /// The policy.
+    pub policy: PolicyKey,
     /// The rule's index in the policy's `egress:`.
     pub rule: usize,
     /// Its names.
@@ -73,8 +73,8 @@ impl DnsRule {
     /// (IPv4 set, IPv6 set).
     pub fn sets(&self) -> (String, String) {
         (
-            dns_set_name(&self.policy, self.rule, 4),
-            dns_set_name(&self.policy, self.rule, 6),
+            names::dns_set(&self.policy, self.rule, 4),
+            names::dns_set(&self.policy, self.rule, 6),
         )
     }
 }
@@ -92,30 +92,33 @@ impl Allowlist {
         let bodies = p
             .policies
             .iter()
-            .map(|x| (x.name.as_str(), &x.body))
-            .chain(std::iter::once((DEFAULT_KEY, &p.default)));
+            .map(|x| (PolicyKey::Named(x.name.clone()), &x.body))
+            .chain(std::iter::once((PolicyKey::Default, &p.default)));
         for (key, body) in bodies {
-            rules.extend(rules_of(key, body, p));
+            rules.extend(rules_of(&key, body, p));
         }
         Allowlist { rules }
     }
 
-    /// True when the policy names any DNS name.
+    /// True when the policy names any DNS name; `policy` is its key as
+    /// chain names write it ([`PolicyKey::chain_part`]).
     pub fn has_names(&self, policy: &str) -> bool {
-        self.rules.iter().any(|r| r.policy == policy)
+        self.rules.iter().any(|r| r.policy.chain_part() == policy)
     }
 
-    /// The rules of `policy` that allow `name`; empty when it is not
-    /// allowlisted.
+    /// The rules of `policy` ([`PolicyKey::chain_part`]) that allow `name`;
+    /// empty when it is not allowlisted.
     pub fn matching<'a>(&'a self, policy: &str, name: &str) -> Vec<&'a DnsRule> {
         self.rules
             .iter()
-            .filter(|r| r.policy == policy && r.patterns.iter().any(|p| p.matches(name)))
+            .filter(|r| {
+                r.policy.chain_part() == policy && r.patterns.iter().any(|p| p.matches(name))
+            })
             .collect()
     }
 }
 
-fn rules_of(key: &str, body: &Body, file: &PolicyFile) -> Vec<DnsRule> {
+fn rules_of(key: &PolicyKey, body: &Body, file: &PolicyFile) -> Vec<DnsRule> {
     body.egress
         .iter()
         .enumerate()
@@ -130,7 +133,7 @@ fn rules_of(key: &str, body: &Body, file: &PolicyFile) -> Vec<DnsRule> {
                 })
                 .collect();
             (!patterns.is_empty()).then(|| DnsRule {
-                policy: key.to_string(),
+                policy: key.clone(),
                 rule: idx,
                 patterns,
                 scope: crate::rebind::Scope::of_rule(rule, file),
@@ -182,7 +185,8 @@ mod tests {
         )
         .unwrap();
         let a = Allowlist::from_policy(&p);
-        assert!(a.has_names("web") && a.has_names(DEFAULT_KEY));
+        let default = PolicyKey::Default;
+        assert!(a.has_names("web") && a.has_names(default.chain_part()));
         let m = a.matching("web", "x.example.net.");
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].sets(), ("dns_web_0_4".into(), "dns_web_0_6".into()));
@@ -190,7 +194,7 @@ mod tests {
             a.matching("web", "a.example.org").is_empty(),
             "not web's name"
         );
-        assert_eq!(a.matching(DEFAULT_KEY, "a.example.org")[0].rule, 1);
+        assert_eq!(a.matching(default.chain_part(), "a.example.org")[0].rule, 1);
         assert!(a.matching("web", "db.example.com").len() == 1);
     }
 }

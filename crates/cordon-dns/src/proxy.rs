@@ -32,8 +32,10 @@ use crate::reply::{question, refusal};
 
 /// What the daemon tells the proxy and does for it.
 pub trait Context: Send + Sync + 'static {
-    /// The compiler's policy key of the container with this (trusted)
-    /// source address; `None` when it is no container cordon knows.
+    /// The policy key, as chain names write it
+    /// (`cordon_ruleset::PolicyKey::chain_part`), of the container with
+    /// this (trusted) source address; `None` when it is no container cordon
+    /// knows.
     fn policy_of(&self, src: IpAddr) -> Option<String>;
     /// Allows `learned` for `rule` (adds them to its timeout sets), as
     /// answers for the allowlisted `pattern` asked by `src`. The answer is

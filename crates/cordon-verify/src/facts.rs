@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use cordon_compiler::{dns_set_name, DEFAULT_KEY};
 use cordon_dataplane::{Nft, NftError};
 use cordon_policy::{Body, Peer, PolicyFile};
+use cordon_ruleset::{names, PolicyKey};
 
 /// The contents of every `dns_<policy>_<rule>_<4|6>` timeout set of `inet
 /// cordon` the policy file declares, by set name: the addresses the DNS
@@ -19,16 +19,14 @@ pub fn learned(policy: &PolicyFile, nft: &Nft) -> Result<BTreeMap<String, Vec<Ip
     let bodies = policy
         .policies
         .iter()
-        .map(|p| (p.name.as_str(), &p.body))
-        .chain([(DEFAULT_KEY, &policy.default)]);
+        .map(|p| (PolicyKey::Named(p.name.clone()), &p.body))
+        .chain([(PolicyKey::Default, &policy.default)]);
     for (key, body) in bodies {
         for idx in dns_rules(body) {
-            let four = dns_set_name(key, idx, 4);
-            let prefix = four.strip_suffix('4').unwrap_or(&four);
-            for net in nft.list_set(prefix)? {
+            for net in nft.list_set(&names::dns_set_stem(&key, idx))? {
                 let addr = net.addr();
                 let fam = if addr.is_ipv4() { 4 } else { 6 };
-                out.entry(dns_set_name(key, idx, fam))
+                out.entry(names::dns_set(&key, idx, fam))
                     .or_insert_with(Vec::new)
                     .push(addr);
             }

@@ -178,7 +178,13 @@ pub fn verify(
         .zip(observed)
         .map(|((t, e), o)| Row::new(t, e, o))
         .collect();
-    Ok(Report::new(&c.name, &c.id, ev.policy_of(idx), rows, notes))
+    Ok(Report::new(
+        &c.name,
+        &c.id,
+        &ev.policy_of(idx).to_string(),
+        rows,
+        notes,
+    ))
 }
 
 /// The host's IPv4 address on the bridge of the container's first

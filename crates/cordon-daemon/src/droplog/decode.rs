@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use cordon_dataplane::nflog::Logged;
+use cordon_ruleset::LogPrefix;
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
 use super::event::{stamp, Event};
@@ -85,27 +86,6 @@ pub fn decode(payload: &[u8]) -> Packet {
     p
 }
 
-/// What a log prefix says: (direction, policy or fail-closed rule,
-/// verdict, spoof reason). `None` for prefixes that are not cordon's.
-pub fn parse_prefix(prefix: &str) -> Option<(String, String, String, Option<String>)> {
-    let words: Vec<&str> = prefix.split_whitespace().collect();
-    match words.as_slice() {
-        ["cordon", "spoof", what, verdict] => Some((
-            "spoof".into(),
-            "spoof".into(),
-            verdict.to_string(),
-            Some(what.to_string()),
-        )),
-        ["cordon", dir, policy, verdict] => Some((
-            dir.to_string(),
-            policy.to_string(),
-            verdict.to_string(),
-            None,
-        )),
-        _ => None,
-    }
-}
-
 /// A logged packet as an event, attributed with `dir`: egress by its
 /// source, ingress by its destination, spoofing by the port it came in on.
 /// `ifname` names an interface index. `None` for foreign log lines.
@@ -115,7 +95,13 @@ pub fn event(
     ifname: impl Fn(u32) -> Option<String>,
     at: SystemTime,
 ) -> Option<Event> {
-    let (direction, policy, verdict, reason) = parse_prefix(&l.prefix)?;
+    let prefix = LogPrefix::parse(&l.prefix)?;
+    let (direction, policy, verdict, reason) = (
+        prefix.direction_word().to_string(),
+        prefix.subject().to_string(),
+        prefix.verdict().word().to_string(),
+        prefix.reason().map(str::to_string),
+    );
     let p = decode(&l.payload);
     let who = match direction.as_str() {
         "spoof" => l
@@ -211,37 +197,6 @@ mod tests {
         assert_eq!((e.policy.as_str(), e.container), ("unknown-source", None));
         // Foreign prefixes are not cordon's.
         assert!(event(&logged("IN=eth0 ", inbound), &d, name, at).is_none());
-    }
-
-    /// The prefixes of the neighbour discovery, router and unbound-bridge
-    /// drops read like the others: spoofing with its reason, or a
-    /// fail-closed rule in place of the policy.
-    #[test]
-    fn nd_router_and_unbound_bridge_prefixes() {
-        for what in ["nd", "router", "dhcp6"] {
-            let p = format!("cordon spoof {what} drop ");
-            assert_eq!(
-                parse_prefix(&p),
-                Some((
-                    "spoof".into(),
-                    "spoof".into(),
-                    "drop".into(),
-                    Some(what.to_string())
-                ))
-            );
-        }
-        for dir in ["egress", "ingress"] {
-            let p = format!("cordon {dir} unbound-bridge drop ");
-            assert_eq!(
-                parse_prefix(&p),
-                Some((
-                    dir.to_string(),
-                    "unbound-bridge".into(),
-                    "drop".into(),
-                    None
-                ))
-            );
-        }
     }
 
     #[test]

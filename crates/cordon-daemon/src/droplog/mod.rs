@@ -21,7 +21,7 @@ mod event;
 mod limit;
 mod recorder;
 
-pub use decode::{decode, event, ifname, parse_prefix, Packet};
+pub use decode::{decode, event, ifname, Packet};
 pub use event::{one_line, stamp, Event};
 pub use limit::{BURST, RATE_PER_SEC};
 pub use recorder::{FlowKey, FlowStat, Recorder, Tally, FLOWS, FOLLOW_STALL, RECENT};

@@ -22,7 +22,12 @@ struct NoOpening(cordon_daemon::dns::Clients);
 
 impl Context for NoOpening {
     fn policy_of(&self, src: IpAddr) -> Option<String> {
-        self.0.read().ok()?.by_addr.get(&src).map(|c| c.key.clone())
+        self.0
+            .read()
+            .ok()?
+            .by_addr
+            .get(&src)
+            .map(|c| c.key.chain_part().to_string())
     }
 
     fn allow(
@@ -80,7 +85,7 @@ pub fn run(policy_path: &str, clients: &[String], opening: bool) -> Result<(), S
         dir.by_addr.insert(
             ip,
             cordon_daemon::directory::Client {
-                key: KEY.to_string(),
+                key: cordon_ruleset::PolicyKey::Named(KEY.to_string()),
                 policy: KEY.to_string(),
                 container: format!("client-{c}"),
                 id: String::new(),

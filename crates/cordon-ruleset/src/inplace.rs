@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::{json, Value as J};
 
 use crate::json::{chain_shape, element, render_text, set_shape};
+use crate::listing::Listing;
 use crate::nft::{Element, Family, Ruleset, Table};
 
 /// What one of cordon's tables holds in the kernel, as far as the in-place
@@ -70,46 +71,37 @@ impl Present {
     /// Reads the shapes out of `nft -j [-t] list table FAMILY NAME` output
     /// (elements and rules are ignored).
     pub fn from_listing(listing: &J) -> Present {
+        let listing = Listing::parse(listing);
         let mut out = Present::default();
-        for obj in listing["nftables"].as_array().into_iter().flatten() {
-            let Some((kind, body)) = obj.as_object().and_then(|o| o.iter().next()) else {
-                continue;
-            };
-            let name = body["name"].as_str().unwrap_or_default().to_string();
-            match kind.as_str() {
-                "metainfo" | "table" | "rule" | "element" => {}
-                "chain" => {
-                    let shape = body.get("hook").map(|_| {
-                        json!({
-                            "type": body["type"], "hook": body["hook"],
-                            "prio": body["prio"], "policy": body["policy"],
-                        })
-                    });
-                    out.chains.insert(name, shape);
-                }
-                "set" | "map" => {
-                    let mut flags: Vec<&str> = body["flags"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(J::as_str)
-                        .collect();
-                    flags.sort_unstable();
-                    let counter = body["stmt"]
-                        .as_array()
-                        .is_some_and(|st| st.iter().any(|x| x.get("counter").is_some()));
-                    let shape = json!({
-                        "map": body.get("map").cloned().unwrap_or(J::Null),
-                        "type": body["type"],
-                        "flags": flags,
-                        "counter": counter,
-                        "comment": body["comment"].as_str().unwrap_or_default(),
-                    });
-                    out.sets.insert(name, shape);
-                }
-                other => out.others.push((other.to_string(), name)),
-            }
+        for c in &listing.chains {
+            let b = &c.body;
+            let shape = b.get("hook").map(|_| {
+                json!({
+                    "type": b["type"], "hook": b["hook"],
+                    "prio": b["prio"], "policy": b["policy"],
+                })
+            });
+            out.chains.insert(c.name.clone(), shape);
         }
+        for s in &listing.sets {
+            let b = &s.body;
+            let mut flags: Vec<&str> = b["flags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(J::as_str)
+                .collect();
+            flags.sort_unstable();
+            let shape = json!({
+                "map": b.get("map").cloned().unwrap_or(J::Null),
+                "type": b["type"],
+                "flags": flags,
+                "counter": s.counted(),
+                "comment": b["comment"].as_str().unwrap_or_default(),
+            });
+            out.sets.insert(s.name.clone(), shape);
+        }
+        out.others = listing.others;
         out
     }
 }

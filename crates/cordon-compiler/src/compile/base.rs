@@ -1,0 +1,240 @@
+//! The base chains of `inet cordon`: replies and link-local neighbour
+//! discovery pass, a managed bridge's packets go to the dispatch chain (the
+//! verdict maps, then the fail-closed drop), an unbound Docker bridge's are
+//! dropped.
+
+use cordon_ruleset::names::{self, Path};
+use cordon_ruleset::nft::*;
+use cordon_ruleset::prefix::{Direction, FailClosed};
+use cordon_ruleset::{LogPrefix, NFLOG_GROUP};
+
+use super::nat::dns_client_port;
+
+/// Priority of the egress base chains.
+const EGRESS_PRIORITY: i32 = -10;
+
+/// Priority of the ingress base chains.
+const INGRESS_PRIORITY: i32 = -5;
+
+const ND_TYPES: [&str; 4] = [
+    "nd-router-solicit",
+    "nd-router-advert",
+    "nd-neighbor-solicit",
+    "nd-neighbor-advert",
+];
+
+const MLD_TYPES: [&str; 4] = [
+    "mld-listener-query",
+    "mld-listener-report",
+    "mld-listener-done",
+    "mld2-listener-report",
+];
+
+/// The rules after the dispatch jump: traffic from (egress) or to
+/// (ingress) a bridge named as Docker names its bridges that is not in
+/// `@bridges` (a network created while the daemon was down) is dropped
+/// until cordon binds it.
+fn unbound_bridges(dev: Field, egress: bool) -> Vec<Rule> {
+    let kind = if dev == Field::Iifname {
+        Field::Iifkind
+    } else {
+        Field::Oifkind
+    };
+    let prefix = LogPrefix::FailClosed {
+        direction: if egress {
+            Direction::Egress
+        } else {
+            Direction::Ingress
+        },
+        rule: FailClosed::UnboundBridge,
+    };
+    vec![Rule::new(vec![
+        Stmt::Match {
+            left: vec![dev],
+            negate: false,
+            right: Rhs::Set(names::DOCKER_BRIDGE_NAMES.into()),
+        },
+        Stmt::Match {
+            left: vec![kind],
+            negate: false,
+            right: Rhs::Str("bridge"),
+        },
+        Stmt::Match {
+            left: vec![dev],
+            negate: true,
+            right: Rhs::Set(names::BRIDGES.into()),
+        },
+        Stmt::Counter,
+        Stmt::Log {
+            prefix: prefix.format(),
+            group: NFLOG_GROUP,
+        },
+        Stmt::Verdict(Verdict::Drop),
+    ])
+    .with_comment("a Docker bridge cordon has not bound yet: fail closed")]
+}
+
+/// In `egress_host`: DNS queries the redirect sent to the proxy.
+fn redirected_dns() -> Vec<Rule> {
+    [4u8, 6]
+        .into_iter()
+        .map(|fam| {
+            let mut stmts = dns_client_port(fam, cordon_ruleset::DNS_PROXY_PORT);
+            stmts.push(Stmt::Match {
+                left: vec![Field::CtStatus],
+                negate: false,
+                right: Rhs::Symbols(vec!["dnat"]),
+            });
+            stmts.push(Stmt::Verdict(Verdict::Accept));
+            Rule::new(stmts).with_comment("DNS redirected to cordon's proxy")
+        })
+        .collect()
+}
+
+pub(super) fn base_chains(t: &mut Table) {
+    let established = || {
+        Rule::new(vec![
+            Stmt::Match {
+                left: vec![Field::CtState],
+                negate: false,
+                right: Rhs::Symbols(vec!["established", "related"]),
+            },
+            Stmt::Verdict(Verdict::Accept),
+        ])
+        .with_comment("replies to allowed connections")
+    };
+    // Neighbour discovery and MLD pass only on the link: ND with hop limit
+    // 255 (a routed packet meets the forward hook with its hop limit
+    // already decremented, so this is never one leaving the link), MLD with
+    // hop limit 1 to a multicast group. Anything else of these types is
+    // judged by the policy like any packet.
+    let nd = || {
+        Rule::new(vec![
+            Stmt::Match {
+                left: vec![Field::Icmpv6Type],
+                negate: false,
+                right: Rhs::Symbols(ND_TYPES.to_vec()),
+            },
+            Stmt::Match {
+                left: vec![Field::Ip6Hoplimit],
+                negate: false,
+                right: Rhs::Ints(vec![255]),
+            },
+            Stmt::Verdict(Verdict::Accept),
+        ])
+        .with_comment("IPv6 neighbour discovery, on the link only (hop limit 255)")
+    };
+    let mld = || {
+        Rule::new(vec![
+            Stmt::Match {
+                left: vec![Field::Icmpv6Type],
+                negate: false,
+                right: Rhs::Symbols(MLD_TYPES.to_vec()),
+            },
+            Stmt::Match {
+                left: vec![Field::Ip6Hoplimit],
+                negate: false,
+                right: Rhs::Ints(vec![1]),
+            },
+            Stmt::Match {
+                left: vec![Field::Ip6Daddr],
+                negate: false,
+                right: Rhs::Net("ff00::/8".parse().expect("constant")),
+            },
+            Stmt::Verdict(Verdict::Accept),
+        ])
+        .with_comment("MLD, on the link only (hop limit 1, to a multicast group)")
+    };
+    let on_bridge = |field: Field| Stmt::Match {
+        left: vec![field],
+        negate: false,
+        right: Rhs::Set(names::BRIDGES.into()),
+    };
+    let drop = |direction: Direction, rule: FailClosed| {
+        vec![
+            Stmt::Counter,
+            Stmt::Log {
+                prefix: LogPrefix::FailClosed { direction, rule }.format(),
+                group: NFLOG_GROUP,
+            },
+            Stmt::Verdict(Verdict::Drop),
+        ]
+    };
+
+    // Each base chain tests the bridge once and jumps to a dispatch chain:
+    // the verdict-map lookups, then the fail-closed drop. Policy chains end
+    // with a verdict, so a dispatch never comes back from a map's jump.
+    for path in Path::ALL {
+        let (hook, prio) = match path {
+            Path::EgressFwd => (Hook::Forward, EGRESS_PRIORITY),
+            Path::EgressHost => (Hook::Input, EGRESS_PRIORITY),
+            Path::IngressFwd => (Hook::Forward, INGRESS_PRIORITY),
+            Path::IngressLocal => (Hook::Output, INGRESS_PRIORITY),
+        };
+        let egress = path.is_egress();
+        let dispatch = path.dispatch_chain();
+        let (dev, f4, f6) = if egress {
+            (Field::Iifname, Field::IpSaddr, Field::Ip6Saddr)
+        } else {
+            (Field::Oifname, Field::IpDaddr, Field::Ip6Daddr)
+        };
+        let mut rules = vec![
+            Rule::new(vec![Stmt::Vmap {
+                key: vec![f4],
+                map: path.map(4),
+            }]),
+            Rule::new(vec![Stmt::Vmap {
+                key: vec![f6],
+                map: path.map(6),
+            }]),
+        ];
+        if egress {
+            rules.push(
+                Rule::new(drop(Direction::Egress, FailClosed::UnknownSource))
+                    .with_comment("not a known container: fail closed"),
+            );
+        } else {
+            for (fam, field) in [(4, f4), (6, f6)] {
+                let mut stmts = vec![
+                    Stmt::Match {
+                        left: vec![field],
+                        negate: false,
+                        right: Rhs::Set(names::range_set(names::SUBNETS, fam)),
+                    },
+                    Stmt::Match {
+                        left: vec![field],
+                        negate: true,
+                        right: Rhs::Set(names::known(fam)),
+                    },
+                ];
+                stmts.extend(drop(Direction::Ingress, FailClosed::UnknownDestination));
+                rules.push(Rule::new(stmts).with_comment("not a known container: fail closed"));
+            }
+        }
+        t.chains.push(Chain {
+            name: dispatch.clone(),
+            base: None,
+            rules,
+        });
+        t.chains.push(Chain {
+            name: path.base_chain().into(),
+            base: Some(BaseChain {
+                kind: ChainType::Filter,
+                hook,
+                priority: prio,
+            }),
+            rules: {
+                let mut r = vec![established(), nd(), mld()];
+                if hook == Hook::Input {
+                    r.extend(redirected_dns());
+                }
+                r.push(Rule::new(vec![
+                    on_bridge(dev),
+                    Stmt::Verdict(Verdict::Jump(dispatch)),
+                ]));
+                r.extend(unbound_bridges(dev, egress));
+                r
+            },
+        });
+    }
+}

@@ -1,0 +1,172 @@
+//! The set and map elements the containers add: their ports, MACs and
+//! addresses, gathered once and handed to the tables that hold them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use cordon_ruleset::names::{bridge as B, Path};
+use cordon_ruleset::nft::*;
+use cordon_ruleset::PolicyKey;
+
+/// Set and map elements gathered from the containers.
+#[derive(Default)]
+pub(super) struct Elements {
+    pub(super) ports: BTreeSet<String>,
+    pub(super) port_mac: Vec<Element>,
+    pub(super) bind: [Vec<Element>; 2],
+    pub(super) known_mac: BTreeSet<String>,
+    pub(super) known: [Vec<IpNet>; 2],
+    /// Each port's link-local address (EUI-64 of its MAC), bound like its
+    /// other addresses in the bridge table only.
+    pub(super) link_local: Vec<IpNet>,
+    /// The words of each port's own addresses and MAC, for the neighbour
+    /// discovery checks (the `ND_SETS` of the bridge table), by set name.
+    pub(super) nd: BTreeMap<String, Vec<Element>>,
+    pub(super) maps: BTreeMap<String, Vec<Element>>,
+    pub(super) members: BTreeMap<String, [Vec<IpNet>; 2]>,
+    pub(super) dns_clients: [Vec<IpNet>; 2],
+}
+
+fn fam_idx(a: &IpAddr) -> usize {
+    match a {
+        IpAddr::V4(_) => 0,
+        IpAddr::V6(_) => 1,
+    }
+}
+
+impl Elements {
+    pub(super) fn bind_port(&mut self, port: &str, mac: Option<&str>, addrs: &[IpAddr]) {
+        self.ports.insert(port.to_string());
+        if let Some(mac) = mac {
+            let mac = mac.to_ascii_lowercase();
+            self.port_mac.push(Element {
+                key: vec![Value::Ifname(port.into()), Value::Mac(mac.clone())],
+                verdict: None,
+            });
+            self.known_mac.insert(mac.clone());
+            if let Some(octets) = mac_octets(&mac) {
+                let ll = link_local(octets);
+                self.bind[1].push(Element {
+                    key: vec![
+                        Value::Ifname(port.into()),
+                        Value::Mac(mac.clone()),
+                        Value::Net(IpNet::from(IpAddr::V6(ll))),
+                    ],
+                    verdict: None,
+                });
+                self.link_local.push(IpNet::from(IpAddr::V6(ll)));
+                let ll = ll.octets();
+                self.nd_word(port, B::ND_LL3, &ll[8..12]);
+                self.nd_word(port, B::ND_LL4, &ll[12..16]);
+                self.nd_word(port, B::ND_MAC1, &octets[0..4]);
+                self.nd_word(port, B::ND_MAC2, &octets[2..6]);
+            }
+        }
+        for a in addrs {
+            if let (IpAddr::V6(v6), Some(_)) = (a, mac) {
+                let o = v6.octets();
+                for (i, name) in B::ND_GLOBAL.iter().enumerate() {
+                    self.nd_word(port, name, &o[4 * i..4 * i + 4]);
+                }
+            }
+        }
+        for a in addrs {
+            let net = IpNet::from(*a);
+            // Without a MAC there is no binding: the port's frames drop.
+            if let Some(mac) = mac {
+                self.bind[fam_idx(a)].push(Element {
+                    key: vec![
+                        Value::Ifname(port.into()),
+                        Value::Mac(mac.to_ascii_lowercase()),
+                        Value::Net(net),
+                    ],
+                    verdict: None,
+                });
+            }
+            self.known[fam_idx(a)].push(net);
+        }
+    }
+
+    /// `port . WORD` in set `set`: the word as `meta mark` holds it after
+    /// `meta mark set @th,…,32` (the packet's bytes, host byte order).
+    fn nd_word(&mut self, port: &str, set: &str, bytes: &[u8]) {
+        let word = u32::from_ne_bytes(bytes.try_into().expect("four bytes"));
+        self.nd.entry(set.to_string()).or_default().push(Element {
+            key: vec![Value::Ifname(port.into()), Value::Mark(word)],
+            verdict: None,
+        });
+    }
+
+    pub(super) fn classify(&mut self, a: IpAddr, key: &PolicyKey, ingress: bool) {
+        let fam = if a.is_ipv4() { 4 } else { 6 };
+        for path in Path::ALL {
+            if !path.is_egress() && !ingress {
+                continue;
+            }
+            self.maps.entry(path.map(fam)).or_default().push(Element {
+                key: vec![Value::Net(IpNet::from(a))],
+                verdict: Some(Verdict::Jump(path.policy_chain(key))),
+            });
+        }
+    }
+
+    pub(super) fn dns_client(&mut self, a: IpAddr) {
+        self.dns_clients[fam_idx(&a)].push(IpNet::from(a));
+    }
+
+    pub(super) fn member(&mut self, policy: &str, a: IpAddr) {
+        self.members.entry(policy.to_string()).or_default()[fam_idx(&a)].push(IpNet::from(a));
+    }
+
+    pub(super) fn members(&self, policy: &str, fam: u8) -> Vec<Element> {
+        let idx = if fam == 4 { 0 } else { 1 };
+        self.members
+            .get(policy)
+            .map(|m| net_elements(&m[idx]))
+            .unwrap_or_default()
+    }
+
+    pub(super) fn map_elements(&self, map: &str) -> Vec<Element> {
+        self.maps.get(map).cloned().unwrap_or_default()
+    }
+}
+
+/// The six octets of `aa:bb:cc:dd:ee:ff`.
+fn mac_octets(mac: &str) -> Option<[u8; 6]> {
+    let v: Vec<u8> = mac
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).ok())
+        .collect::<Option<_>>()?;
+    v.try_into().ok()
+}
+
+/// The link-local address the kernel gives an interface with this MAC
+/// (`addr_gen_mode` 0, the default in a container's namespace): fe80::/64
+/// and the modified EUI-64 interface identifier.
+pub(super) fn link_local(mac: [u8; 6]) -> std::net::Ipv6Addr {
+    let mut o = [0u8; 16];
+    o[0] = 0xfe;
+    o[1] = 0x80;
+    o[8..16].copy_from_slice(&[
+        mac[0] ^ 0x02,
+        mac[1],
+        mac[2],
+        0xff,
+        0xfe,
+        mac[3],
+        mac[4],
+        mac[5],
+    ]);
+    std::net::Ipv6Addr::from(o)
+}
+
+pub(super) fn net_elements(nets: &[IpNet]) -> Vec<Element> {
+    nets.iter()
+        .map(|n| Element {
+            key: vec![Value::Net(*n)],
+            verdict: None,
+        })
+        .collect()
+}

@@ -1,0 +1,280 @@
+//! Every chain, set and map name the compiler writes into cordon's tables,
+//! built here and read back here, so the compiler and the readers (the
+//! dataplane, the DNS proxy, `cordon status`, `cordon set`) cannot drift
+//! apart.
+//!
+//! Address sets come in pairs, one per family: `NAME4` and `NAME6`. A
+//! family is written `4` or `6` ([`Fam`]).
+
+use crate::key::PolicyKey;
+use crate::prefix::Direction;
+
+/// An address family as the names write it: `4` or `6`.
+pub type Fam = u8;
+
+/// Both families, in the order the compiler declares them.
+pub const FAMILIES: [Fam; 2] = [4, 6];
+
+/// One of the pair of sets `STEM4` and `STEM6`.
+pub fn pair(stem: &str, fam: Fam) -> String {
+    format!("{stem}{fam}")
+}
+
+/// The four paths a policy judges. Each has a base chain, a dispatch chain,
+/// a pair of verdict maps (container address → policy chain) and, per
+/// policy key, one policy chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Path {
+    /// A container's connections to forwarded destinations.
+    EgressFwd,
+    /// A container's connections to the host.
+    EgressHost,
+    /// Forwarded connections to a container.
+    IngressFwd,
+    /// The host's own connections to a container.
+    IngressLocal,
+}
+
+impl Path {
+    /// The four, in the order the compiler writes them.
+    pub const ALL: [Path; 4] = [
+        Path::EgressFwd,
+        Path::EgressHost,
+        Path::IngressFwd,
+        Path::IngressLocal,
+    ];
+
+    /// The base chain (`egress_fwd`, `egress_host`, `ingress_fwd`,
+    /// `ingress_local`); also the stem of its dispatch chain and maps.
+    pub fn base_chain(self) -> &'static str {
+        match self {
+            Path::EgressFwd => "egress_fwd",
+            Path::EgressHost => "egress_host",
+            Path::IngressFwd => "ingress_fwd",
+            Path::IngressLocal => "ingress_local",
+        }
+    }
+
+    /// The chain of the verdict-map lookups and the fail-closed drop
+    /// (`egress_fwd_dispatch`, ...).
+    pub fn dispatch_chain(self) -> String {
+        format!("{}_dispatch", self.base_chain())
+    }
+
+    /// The verdict map of family `fam` (`egress_fwd4`, ...).
+    pub fn map(self, fam: Fam) -> String {
+        pair(self.base_chain(), fam)
+    }
+
+    /// Reads [`Path::map`] back.
+    pub fn from_map(name: &str) -> Option<(Path, Fam)> {
+        Path::ALL.into_iter().find_map(|p| {
+            let fam = name.strip_prefix(p.base_chain())?;
+            FAMILIES
+                .into_iter()
+                .find(|f| fam == f.to_string())
+                .map(|f| (p, f))
+        })
+    }
+
+    /// The stem of the policy chains of this path (`eg_fwd`, `eg_host`,
+    /// `in_fwd`, `in_local`).
+    pub fn policy_stem(self) -> &'static str {
+        match self {
+            Path::EgressFwd => "eg_fwd",
+            Path::EgressHost => "eg_host",
+            Path::IngressFwd => "in_fwd",
+            Path::IngressLocal => "in_local",
+        }
+    }
+
+    /// The policy chain of `key` on this path (`eg_fwd_web`,
+    /// `in_local__default`, ...).
+    pub fn policy_chain(self, key: &PolicyKey) -> String {
+        format!("{}_{}", self.policy_stem(), key.chain_part())
+    }
+
+    /// Reads [`Path::policy_chain`] back.
+    pub fn from_policy_chain(name: &str) -> Option<(Path, PolicyKey)> {
+        Path::ALL.into_iter().find_map(|p| {
+            let part = name.strip_prefix(p.policy_stem())?.strip_prefix('_')?;
+            (!part.is_empty()).then(|| (p, PolicyKey::from_chain_part(part)))
+        })
+    }
+
+    /// The direction the log prefixes of this path's policy chains name.
+    pub fn direction(self) -> Direction {
+        match self {
+            Path::EgressFwd => Direction::Egress,
+            Path::EgressHost => Direction::EgressHost,
+            Path::IngressFwd => Direction::Ingress,
+            Path::IngressLocal => Direction::IngressHost,
+        }
+    }
+
+    /// True for the paths of a container's own connections.
+    pub fn is_egress(self) -> bool {
+        matches!(self, Path::EgressFwd | Path::EgressHost)
+    }
+
+    /// True for the paths between a container and the host.
+    pub fn is_local(self) -> bool {
+        matches!(self, Path::EgressHost | Path::IngressLocal)
+    }
+}
+
+/// The members of policy `name`, family `fam` (`pol_web4`).
+pub fn policy_members(name: &str, fam: Fam) -> String {
+    pair(&format!("pol_{name}"), fam)
+}
+
+/// The stem of a named set of the policy file: `set_NAME`, whose pair
+/// [`named_set`] is; what `cordon set` and the daemon edit.
+pub fn named_set_stem(name: &str) -> String {
+    format!("set_{name}")
+}
+
+/// A named set of the policy file, family `fam` (`set_office4`).
+pub fn named_set(name: &str, fam: Fam) -> String {
+    pair(&named_set_stem(name), fam)
+}
+
+/// The timeout set the DNS proxy fills with the answers for egress rule
+/// `idx` of `key`'s policy, family `fam` (`dns_web_0_4`).
+pub fn dns_set(key: &PolicyKey, idx: usize, fam: Fam) -> String {
+    pair(&dns_set_stem(key, idx), fam)
+}
+
+/// The stem of [`dns_set`]'s pair (`dns_web_0_`).
+pub fn dns_set_stem(key: &PolicyKey, idx: usize) -> String {
+    format!("dns_{}_{idx}_", key.chain_part())
+}
+
+/// The constant range sets of the words: `nonpublic`, `private`,
+/// `metadata`, and the Docker networks' `subnets`; each a pair.
+pub fn range_set(word: &str, fam: Fam) -> String {
+    pair(word, fam)
+}
+
+/// The stem of the set of everything that is not `internet`.
+pub const NONPUBLIC: &str = "nonpublic";
+/// The stem of the set of the word `private`.
+pub const PRIVATE: &str = "private";
+/// The stem of the set of the word `metadata`.
+pub const METADATA: &str = "metadata";
+/// The stem of the set of the Docker bridge subnets.
+pub const SUBNETS: &str = "subnets";
+
+/// The addresses of known containers, family `fam` (`known4`), in both
+/// tables (the bridge table's `known6` also holds the ports' link-local
+/// addresses).
+pub fn known(fam: Fam) -> String {
+    pair("known", fam)
+}
+
+/// The containers whose DNS goes to cordon's proxy (`dns_clients4`).
+pub fn dns_clients(fam: Fam) -> String {
+    pair("dns_clients", fam)
+}
+
+/// The Docker bridges cordon manages.
+pub const BRIDGES: &str = "bridges";
+/// The interface names Docker gives its bridges (`br-*`, `docker0`).
+pub const DOCKER_BRIDGE_NAMES: &str = "docker_bridge_names";
+/// User-defined bridges, for `same-network` (`iif . oif`).
+pub const SAME_NET: &str = "same_net";
+/// The IPv4 subnets cordon masquerades.
+pub const MASQ4: &str = "masq4";
+/// The nat chain that masquerades them.
+pub const POSTROUTING: &str = "postrouting";
+/// The nat chain that redirects DNS to the proxy.
+pub const DNS_REDIRECT: &str = "dns_redirect";
+
+/// The names of the `bridge cordon` table (the identity checks).
+pub mod bridge {
+    use super::{pair, Fam};
+
+    /// Container ports cordon knows.
+    pub const PORTS: &str = "ports";
+    /// Each port's own MAC (`port . mac`).
+    pub const PORT_MAC: &str = "port_mac";
+    /// MACs of known containers.
+    pub const KNOWN_MAC: &str = "known_mac";
+
+    /// Each port's own MAC and address, family `fam` (`bind4`).
+    pub fn bind(fam: Fam) -> String {
+        pair("bind", fam)
+    }
+
+    /// Bytes 0-3, 4-7, 8-11 and 12-15 of each port's global IPv6 address.
+    pub const ND_GLOBAL: [&str; 4] = ["nd_g1", "nd_g2", "nd_g3", "nd_g4"];
+    /// Bytes 8-11 of each port's link-local address.
+    pub const ND_LL3: &str = "nd_ll3";
+    /// Bytes 12-15 of each port's link-local address.
+    pub const ND_LL4: &str = "nd_ll4";
+    /// Bytes 0-3 of each port's MAC.
+    pub const ND_MAC1: &str = "nd_mac1";
+    /// Bytes 2-5 of each port's MAC.
+    pub const ND_MAC2: &str = "nd_mac2";
+
+    /// The chain checking a neighbour solicitation's target.
+    pub const ND_TARGET: &str = "nd_target";
+    /// The chain checking a neighbour advertisement's claim.
+    pub const ND_CLAIM: &str = "nd_claim";
+    /// The chain for packets from a known port.
+    pub const KNOWN_PORT: &str = "known_port";
+    /// The base chain.
+    pub const PREROUTING: &str = "prerouting";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_as_the_kernel_holds_them() {
+        let web = PolicyKey::Named("web".into());
+        assert_eq!(Path::EgressFwd.policy_chain(&web), "eg_fwd_web");
+        assert_eq!(
+            Path::IngressLocal.policy_chain(&PolicyKey::Default),
+            "in_local__default"
+        );
+        assert_eq!(
+            Path::EgressHost.policy_chain(&PolicyKey::Unknown("x".into())),
+            "eg_host__unknown"
+        );
+        assert_eq!(Path::IngressFwd.map(6), "ingress_fwd6");
+        assert_eq!(Path::EgressHost.dispatch_chain(), "egress_host_dispatch");
+        assert_eq!(policy_members("web", 4), "pol_web4");
+        assert_eq!(named_set("office", 6), "set_office6");
+        assert_eq!(dns_set(&PolicyKey::Default, 2, 4), "dns__default_2_4");
+        assert_eq!(known(6), "known6");
+        assert_eq!(bridge::bind(4), "bind4");
+        assert_eq!(bridge::ND_GLOBAL[2], "nd_g3");
+    }
+
+    #[test]
+    fn policy_chains_and_maps_read_back() {
+        for path in Path::ALL {
+            for key in [
+                PolicyKey::Named("web".into()),
+                PolicyKey::Named("a_b-c".into()),
+                PolicyKey::Default,
+                PolicyKey::Unknown(String::new()),
+            ] {
+                assert_eq!(
+                    Path::from_policy_chain(&path.policy_chain(&key)),
+                    Some((path, key))
+                );
+            }
+            for fam in FAMILIES {
+                assert_eq!(Path::from_map(&path.map(fam)), Some((path, fam)));
+            }
+            assert_eq!(Path::from_policy_chain(path.base_chain()), None);
+            assert_eq!(Path::from_policy_chain(&path.dispatch_chain()), None);
+        }
+        assert_eq!(Path::from_map("egress_fwd"), None);
+        assert_eq!(Path::from_map("egress_fwd_dispatch"), None);
+        assert_eq!(Path::from_map("known4"), None);
+    }
+}
