@@ -278,6 +278,7 @@ fn send((bytes, acks): (Vec<u8>, usize)) -> io::Result<()> {
 
 /// Sends one batch and reads its `acks` acknowledgements.
 fn exchange(sock: &Socket, buf: &mut [u8], bytes: &[u8], mut acks: usize) -> io::Result<()> {
+    crate::nl::ensure_send_buffer(sock, bytes.len())?;
     let sent = sock.send(bytes, 0)?;
     if sent != bytes.len() {
         return Err(io::Error::other("netlink: short write"));

@@ -59,6 +59,49 @@ pub(crate) fn nla(ty: u16, val: &[u8]) -> Vec<u8> {
     v
 }
 
+/// Lets `sock` send a datagram of `len` bytes at once: the kernel refuses a
+/// netlink message longer than the socket's send buffer (`EMSGSIZE`), and
+/// an nftables batch must go in one datagram to be one transaction. Like
+/// `nft`, raises the buffer with `SO_SNDBUFFORCE` (we hold CAP_NET_ADMIN),
+/// falling back to `SO_SNDBUF` (capped by `net.core.wmem_max`).
+pub(crate) fn ensure_send_buffer(sock: &netlink_sys::Socket, len: usize) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = sock.as_raw_fd();
+    let mut cur: libc::c_int = 0;
+    let mut cur_len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt into an int we own, with its size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&mut cur as *mut libc::c_int).cast(),
+            &mut cur_len,
+        )
+    };
+    // The kernel keeps some of the buffer for its own bookkeeping.
+    if rc == 0 && (cur as usize) >= len + 4096 {
+        return Ok(());
+    }
+    let want = libc::c_int::try_from(len + 4096).unwrap_or(libc::c_int::MAX);
+    for opt in [libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
+        // SAFETY: setsockopt with an int we own, on a socket we own.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&want as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+    }
+    Err(std::io::Error::last_os_error())
+}
+
 /// Sets `SO_RCVTIMEO` on a netlink socket: a receive waits at most `d`
 /// (zero: for ever).
 pub(crate) fn set_read_timeout(
