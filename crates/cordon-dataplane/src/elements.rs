@@ -63,39 +63,39 @@ pub fn encodable(changes: &[SetChange], desired: &Ruleset) -> bool {
 /// register-aligned size when concatenated.
 fn key_bytes(e: &Element) -> Option<Vec<u8>> {
     let concat = e.key.len() > 1;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(if concat { 48 } else { IFNAMSIZ });
     for v in &e.key {
-        let mut b = match v {
+        let start = out.len();
+        match v {
             Value::Net(n) if n.prefix_len() == n.max_prefix_len() => match n.addr() {
-                std::net::IpAddr::V4(a) => a.octets().to_vec(),
-                std::net::IpAddr::V6(a) => a.octets().to_vec(),
+                std::net::IpAddr::V4(a) => out.extend_from_slice(&a.octets()),
+                std::net::IpAddr::V6(a) => out.extend_from_slice(&a.octets()),
             },
             Value::Net(_) => return None,
             Value::Ifname(s) => {
                 if s.len() >= IFNAMSIZ || s.contains('\0') {
                     return None;
                 }
-                let mut b = s.as_bytes().to_vec();
-                b.resize(IFNAMSIZ, 0);
-                b
+                out.extend_from_slice(s.as_bytes());
+                out.resize(start + IFNAMSIZ, 0);
             }
             Value::Mac(s) => {
-                let b: Vec<u8> = s
-                    .split(':')
-                    .map(|h| u8::from_str_radix(h, 16).ok())
-                    .collect::<Option<_>>()?;
-                if b.len() != 6 {
+                for (i, h) in s.split(':').enumerate() {
+                    if i == 6 {
+                        return None;
+                    }
+                    out.push(u8::from_str_radix(h, 16).ok()?);
+                }
+                if out.len() - start != 6 {
                     return None;
                 }
-                b
             }
             // `mark` is host byte order.
-            Value::Mark(m) => m.to_ne_bytes().to_vec(),
-        };
-        if concat {
-            b.resize(b.len().div_ceil(4) * 4, 0);
+            Value::Mark(m) => out.extend_from_slice(&m.to_ne_bytes()),
         }
-        out.extend(b);
+        if concat {
+            out.resize(start + (out.len() - start).div_ceil(4) * 4, 0);
+        }
     }
     Some(out)
 }
