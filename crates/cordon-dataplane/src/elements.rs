@@ -235,7 +235,9 @@ thread_local! {
     /// batches: the DNS proxy writes one batch per answer, and a socket per
     /// batch cost more than the batch itself. Dropped after any error, so
     /// a half-read reply never meets the next batch.
-    static WRITER: std::cell::RefCell<Option<(Socket, Vec<u8>)>> = const { std::cell::RefCell::new(None) };
+    /// The third field is the send buffer's size as last set or read, so
+    /// a small batch costs no socket-option call.
+    static WRITER: std::cell::RefCell<Option<(Socket, Vec<u8>, usize)>> = const { std::cell::RefCell::new(None) };
 }
 
 fn send((bytes, acks): (Vec<u8>, usize)) -> io::Result<()> {
@@ -249,10 +251,11 @@ fn send((bytes, acks): (Vec<u8>, usize)) -> io::Result<()> {
             sock.bind_auto()?;
             let _ = sock.set_rx_buf_sz(1 << 20);
             nl::set_read_timeout(&sock, Duration::from_secs(5))?;
-            *slot = Some((sock, vec![0u8; 1 << 16]));
+            *slot = Some((sock, vec![0u8; 1 << 16], 0));
         }
-        let (sock, buf) = slot.as_mut().expect("just set");
-        let result = exchange(sock, buf, &bytes, acks);
+        let (sock, buf, sndbuf) = slot.as_mut().expect("just set");
+        let result = nl::ensure_send_buffer(sock, sndbuf, bytes.len())
+            .and_then(|()| exchange(sock, buf, &bytes, acks));
         if result.is_err() {
             *slot = None;
         }
@@ -262,7 +265,6 @@ fn send((bytes, acks): (Vec<u8>, usize)) -> io::Result<()> {
 
 /// Sends one batch and reads its `acks` acknowledgements.
 fn exchange(sock: &Socket, buf: &mut [u8], bytes: &[u8], mut acks: usize) -> io::Result<()> {
-    nl::ensure_send_buffer(sock, bytes.len())?;
     let sent = sock.send(bytes, 0)?;
     if sent != bytes.len() {
         return Err(io::Error::other("netlink: short write"));

@@ -86,8 +86,20 @@ pub(crate) fn ack(msg: &NetlinkMessage<NetfilterMessage>) -> Option<io::Result<(
 /// an nftables batch must go in one datagram to be one transaction. Like
 /// `nft`, raises the buffer with `SO_SNDBUFFORCE` (we hold CAP_NET_ADMIN),
 /// falling back to `SO_SNDBUF` (capped by `net.core.wmem_max`).
-pub(crate) fn ensure_send_buffer(sock: &netlink_sys::Socket, len: usize) -> io::Result<()> {
+///
+/// `known` is the buffer's size as this function last saw it (0 at
+/// first): while the datagram fits it, no socket option is read or set.
+pub(crate) fn ensure_send_buffer(
+    sock: &netlink_sys::Socket,
+    known: &mut usize,
+    len: usize,
+) -> io::Result<()> {
     use std::os::fd::AsRawFd;
+    // The kernel keeps some of the buffer for its own bookkeeping.
+    let need = len + 4096;
+    if need <= *known {
+        return Ok(());
+    }
     let fd = sock.as_raw_fd();
     let mut cur: libc::c_int = 0;
     let mut cur_len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -101,11 +113,11 @@ pub(crate) fn ensure_send_buffer(sock: &netlink_sys::Socket, len: usize) -> io::
             &mut cur_len,
         )
     };
-    // The kernel keeps some of the buffer for its own bookkeeping.
-    if rc == 0 && (cur as usize) >= len + 4096 {
+    if rc == 0 && (cur as usize) >= need {
+        *known = cur as usize;
         return Ok(());
     }
-    let want = libc::c_int::try_from(len + 4096).unwrap_or(libc::c_int::MAX);
+    let want = libc::c_int::try_from(need).unwrap_or(libc::c_int::MAX);
     for opt in [libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
         // SAFETY: setsockopt with an int we own, on a socket we own.
         let rc = unsafe {
@@ -118,6 +130,8 @@ pub(crate) fn ensure_send_buffer(sock: &netlink_sys::Socket, len: usize) -> io::
             )
         };
         if rc == 0 {
+            // The kernel doubles what it is given; count only that.
+            *known = need;
             return Ok(());
         }
     }
