@@ -17,7 +17,10 @@
 //!   deleted when the judge says so ([`forget_where`]).
 //!
 //! Both go through ctnetlink: a dump, then one delete per entry, the
-//! original tuple copied back verbatim. A deleted TCP entry's next packet
+//! original tuple (and zone) sent back as dumped, all as
+//! netlink-packet-netfilter's conntrack messages and attributes (the crate
+//! leaves the zone and the ICMP type/code/id untyped; they travel as raw
+//! attributes). A deleted TCP entry's next packet
 //! is judged afresh by the policy (as a new connection picked up mid-way),
 //! so a forbidden connection's packets are dropped from then on.
 
