@@ -8,33 +8,36 @@
 //! MACs and their concatenations are written this way; a change that
 //! touches an interval or timeout set (network subnets, named sets) goes
 //! through `nft` (see [`encodable`]).
+//!
+//! The messages are netlink-packet-netfilter's nftables types
+//! (`NfTablesMessage::NewSetElement`/`DeleteSetElement`, the control
+//! messages `BatchBegin`/`BatchEnd`); only the key bytes ([`key_bytes`]:
+//! how the kernel stores an address, an interface name, a MAC or a
+//! concatenation of them) are packed here.
 
 use std::io;
 use std::time::Duration;
 
 use cordon_ruleset::diff::SetChange;
 use cordon_ruleset::nft::{Element, Family, Ruleset, Value, Verdict};
+use netlink_packet_core::{DefaultNla, Nla, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST};
+use netlink_packet_netfilter::nftables::{
+    DataAttribute, ListAttribute, NfTablesMessage, SetElementAttribute, SetElementList,
+    SetElementMessage, Verdict as NftVerdict, VerdictAttribute,
+};
+use netlink_packet_netfilter::none::ControlMessage;
+use netlink_packet_netfilter::{NetfilterHeader, NetfilterMessage, NetfilterProtoFamily};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 
-use crate::nl::messages;
+use crate::nl;
 
+/// `NFNL_SUBSYS_NFTABLES`: the batch messages' resource id (the crate
+/// exports no constant for it).
 const SUBSYS_NFTABLES: u16 = 10;
-const MSG_NEWSETELEM: u16 = 12;
-const MSG_DELSETELEM: u16 = 14;
-const BATCH_BEGIN: u16 = 0x10;
-const BATCH_END: u16 = 0x11;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_CREATE: u16 = 0x400;
-const NLMSG_ERROR: u16 = 2;
-const NESTED: u16 = 0x8000;
-/// `NFT_JUMP`.
-const VERDICT_JUMP: i32 = -3;
-/// `NF_ACCEPT`, `NF_DROP`.
-const VERDICT_ACCEPT: i32 = 1;
-const VERDICT_DROP: i32 = 0;
-/// NFT_RETURN.
-const VERDICT_RETURN: i32 = -5;
+/// `NF_ACCEPT`, `NF_DROP`: netfilter verdicts, which the crate's
+/// [`NftVerdict`] (the `NFT_*` codes only) names as `Other`.
+const VERDICT_ACCEPT: u32 = 1;
+const VERDICT_DROP: u32 = 0;
 /// Elements per message, to keep each well under the socket's buffer.
 const CHUNK: usize = 256;
 const IFNAMSIZ: usize = 16;
@@ -60,107 +63,89 @@ pub fn encodable(changes: &[SetChange], desired: &Ruleset) -> bool {
 /// register-aligned size when concatenated.
 fn key_bytes(e: &Element) -> Option<Vec<u8>> {
     let concat = e.key.len() > 1;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(if concat { 48 } else { IFNAMSIZ });
     for v in &e.key {
-        let mut b = match v {
+        let start = out.len();
+        match v {
             Value::Net(n) if n.prefix_len() == n.max_prefix_len() => match n.addr() {
-                std::net::IpAddr::V4(a) => a.octets().to_vec(),
-                std::net::IpAddr::V6(a) => a.octets().to_vec(),
+                std::net::IpAddr::V4(a) => out.extend_from_slice(&a.octets()),
+                std::net::IpAddr::V6(a) => out.extend_from_slice(&a.octets()),
             },
             Value::Net(_) => return None,
             Value::Ifname(s) => {
                 if s.len() >= IFNAMSIZ || s.contains('\0') {
                     return None;
                 }
-                let mut b = s.as_bytes().to_vec();
-                b.resize(IFNAMSIZ, 0);
-                b
+                out.extend_from_slice(s.as_bytes());
+                out.resize(start + IFNAMSIZ, 0);
             }
             Value::Mac(s) => {
-                let b: Vec<u8> = s
-                    .split(':')
-                    .map(|h| u8::from_str_radix(h, 16).ok())
-                    .collect::<Option<_>>()?;
-                if b.len() != 6 {
+                for (i, h) in s.split(':').enumerate() {
+                    if i == 6 {
+                        return None;
+                    }
+                    out.push(u8::from_str_radix(h, 16).ok()?);
+                }
+                if out.len() - start != 6 {
                     return None;
                 }
-                b
             }
             // `mark` is host byte order.
-            Value::Mark(m) => m.to_ne_bytes().to_vec(),
-        };
-        if concat {
-            b.resize(b.len().div_ceil(4) * 4, 0);
+            Value::Mark(m) => out.extend_from_slice(&m.to_ne_bytes()),
         }
-        out.extend(b);
+        if concat {
+            out.resize(start + (out.len() - start).div_ceil(4) * 4, 0);
+        }
     }
     Some(out)
 }
 
-fn nla(ty: u16, val: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(4 + val.len() + 3);
-    v.extend(((4 + val.len()) as u16).to_ne_bytes());
-    v.extend(ty.to_ne_bytes());
-    v.extend(val);
-    while v.len() % 4 != 0 {
-        v.push(0);
-    }
-    v
-}
-
-fn cstr(s: &str) -> Vec<u8> {
-    let mut b = s.as_bytes().to_vec();
-    b.push(0);
-    b
-}
-
-fn element_attr(e: &Element, with_data: bool, timeout: Option<Duration>) -> Vec<u8> {
+/// One `NFTA_LIST_ELEM`: the key, the lifetime, and (for a map) the
+/// verdict.
+fn element_attr(
+    e: &Element,
+    with_data: bool,
+    timeout: Option<Duration>,
+) -> ListAttribute<SetElementAttribute> {
     let key = key_bytes(e).expect("checked by encodable");
-    // NFTA_SET_ELEM_KEY { NFTA_DATA_VALUE }
-    let mut inner = nla(1 | NESTED, &nla(1, &key));
+    let mut attrs = Vec::with_capacity(3);
+    attrs.push(SetElementAttribute::Key(DataAttribute::Value(key)));
     if let Some(t) = timeout {
-        // NFTA_SET_ELEM_TIMEOUT, milliseconds, big-endian.
-        inner.extend(nla(4, &(t.as_millis() as u64).to_be_bytes()));
+        // Milliseconds.
+        attrs.push(SetElementAttribute::Timeout(t.as_millis() as u64));
     }
     if with_data {
         if let Some(v) = &e.verdict {
-            let (code, chain) = match v {
-                Verdict::Jump(c) => (VERDICT_JUMP, Some(c.as_str())),
-                Verdict::Accept => (VERDICT_ACCEPT, None),
-                Verdict::Drop => (VERDICT_DROP, None),
-                Verdict::Return => (VERDICT_RETURN, None),
+            let verdict = match v {
+                Verdict::Jump(c) => vec![
+                    VerdictAttribute::Code(NftVerdict::Jump),
+                    VerdictAttribute::Chain(c.clone()),
+                ],
+                Verdict::Accept => vec![VerdictAttribute::Code(NftVerdict::Other(VERDICT_ACCEPT))],
+                Verdict::Drop => vec![VerdictAttribute::Code(NftVerdict::Other(VERDICT_DROP))],
+                Verdict::Return => vec![VerdictAttribute::Code(NftVerdict::Return)],
             };
-            // NFTA_VERDICT_CODE, NFTA_VERDICT_CHAIN
-            let mut verdict = nla(1, &code.to_be_bytes());
-            if let Some(c) = chain {
-                verdict.extend(nla(2, &cstr(c)));
-            }
-            // NFTA_SET_ELEM_DATA { NFTA_DATA_VERDICT { … } }
-            inner.extend(nla(2 | NESTED, &nla(2 | NESTED, &verdict)));
+            attrs.push(SetElementAttribute::Data(DataAttribute::Verdict(verdict)));
         }
     }
-    // NFTA_LIST_ELEM
-    nla(1 | NESTED, &inner)
+    ListAttribute::Element(attrs)
 }
 
-fn message(ty: u16, flags: u16, seq: u32, family: u8, res_id: u16, attrs: &[u8]) -> Vec<u8> {
-    let len = 16 + 4 + attrs.len();
-    let mut v = Vec::with_capacity(len);
-    v.extend((len as u32).to_ne_bytes());
-    v.extend(ty.to_ne_bytes());
-    v.extend(flags.to_ne_bytes());
-    v.extend(seq.to_ne_bytes());
-    v.extend(0u32.to_ne_bytes());
-    v.extend([family, 0]);
-    v.extend(res_id.to_be_bytes());
-    v.extend(attrs);
-    v
+/// `elem` serialised once, carried as the same attribute with its value
+/// already in bytes. The crate's emitter recomputes a nested attribute's
+/// length at every level above it, several times per level, so a message
+/// of 256 typed elements cost about three times what the bytes do; an
+/// element serialised on its own and then copied costs what it did before.
+fn presized(elem: ListAttribute<SetElementAttribute>) -> ListAttribute<SetElementAttribute> {
+    let mut value = vec![0; elem.value_len()];
+    elem.emit_value(&mut value);
+    ListAttribute::Other(DefaultNla::new(elem.kind(), value))
 }
 
-fn nfproto(f: Family) -> u8 {
+fn nfproto(f: Family) -> NetfilterProtoFamily {
     match f {
-        Family::Inet => 1,
-        Family::Bridge => 7,
+        Family::Inet => NetfilterProtoFamily::Inet,
+        Family::Bridge => NetfilterProtoFamily::Bridge,
     }
 }
 
@@ -172,53 +157,52 @@ fn batch(changes: &[SetChange], timeout: Option<Duration>) -> (Vec<u8>, usize) {
         seq += 1;
         seq
     };
-    out.extend(message(
-        BATCH_BEGIN,
+    let control = NetfilterHeader::new(NetfilterProtoFamily::Unspec, 0, SUBSYS_NFTABLES);
+    nl::emit(
+        &mut out,
         NLM_F_REQUEST,
         next(),
-        0,
-        SUBSYS_NFTABLES,
-        &[],
-    ));
+        NetfilterMessage::new(control.clone(), ControlMessage::BatchBegin),
+    );
     let mut acks = 0;
-    for (delete, kind, flags) in [
-        (true, MSG_DELSETELEM, NLM_F_REQUEST | NLM_F_ACK),
-        (
-            false,
-            MSG_NEWSETELEM,
-            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
-        ),
-    ] {
+    for delete in [true, false] {
         for c in changes {
             let elems = if delete { &c.delete } else { &c.add };
             for chunk in elems.chunks(CHUNK) {
-                let mut list = Vec::new();
-                for e in chunk {
-                    list.extend(element_attr(e, !delete, timeout.filter(|_| !delete)));
-                }
-                let mut attrs = nla(1, &cstr(&c.table));
-                attrs.extend(nla(2, &cstr(&c.set)));
-                attrs.extend(nla(3 | NESTED, &list));
-                out.extend(message(
-                    (SUBSYS_NFTABLES << 8) | kind,
-                    flags,
-                    next(),
-                    nfproto(c.family),
-                    0,
-                    &attrs,
-                ));
+                let list = chunk
+                    .iter()
+                    .map(|e| presized(element_attr(e, !delete, timeout.filter(|_| !delete))))
+                    .collect();
+                let msg = SetElementMessage {
+                    attributes: vec![
+                        SetElementList::Table(c.table.clone()),
+                        SetElementList::Set(c.set.clone()),
+                        SetElementList::Elements(list),
+                    ],
+                };
+                let (msg, flags) = if delete {
+                    (
+                        NfTablesMessage::DeleteSetElement(msg),
+                        NLM_F_REQUEST | NLM_F_ACK,
+                    )
+                } else {
+                    (
+                        NfTablesMessage::NewSetElement(msg),
+                        NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
+                    )
+                };
+                let header = NetfilterHeader::new(nfproto(c.family), 0, 0);
+                nl::emit(&mut out, flags, next(), NetfilterMessage::new(header, msg));
                 acks += 1;
             }
         }
     }
-    out.extend(message(
-        BATCH_END,
+    nl::emit(
+        &mut out,
         NLM_F_REQUEST,
         next(),
-        0,
-        SUBSYS_NFTABLES,
-        &[],
-    ));
+        NetfilterMessage::new(control, ControlMessage::BatchEnd),
+    );
     (out, acks)
 }
 
@@ -251,7 +235,9 @@ thread_local! {
     /// batches: the DNS proxy writes one batch per answer, and a socket per
     /// batch cost more than the batch itself. Dropped after any error, so
     /// a half-read reply never meets the next batch.
-    static WRITER: std::cell::RefCell<Option<(Socket, Vec<u8>)>> = const { std::cell::RefCell::new(None) };
+    /// The third field is the send buffer's size as last set or read, so
+    /// a small batch costs no socket-option call.
+    static WRITER: std::cell::RefCell<Option<(Socket, Vec<u8>, usize)>> = const { std::cell::RefCell::new(None) };
 }
 
 fn send((bytes, acks): (Vec<u8>, usize)) -> io::Result<()> {
@@ -264,11 +250,12 @@ fn send((bytes, acks): (Vec<u8>, usize)) -> io::Result<()> {
             let mut sock = Socket::new(NETLINK_NETFILTER)?;
             sock.bind_auto()?;
             let _ = sock.set_rx_buf_sz(1 << 20);
-            crate::nl::set_read_timeout(&sock, Duration::from_secs(5))?;
-            *slot = Some((sock, vec![0u8; 1 << 16]));
+            nl::set_read_timeout(&sock, Duration::from_secs(5))?;
+            *slot = Some((sock, vec![0u8; 1 << 16], 0));
         }
-        let (sock, buf) = slot.as_mut().expect("just set");
-        let result = exchange(sock, buf, &bytes, acks);
+        let (sock, buf, sndbuf) = slot.as_mut().expect("just set");
+        let result = nl::ensure_send_buffer(sock, sndbuf, bytes.len())
+            .and_then(|()| exchange(sock, buf, &bytes, acks));
         if result.is_err() {
             *slot = None;
         }
@@ -284,17 +271,8 @@ fn exchange(sock: &Socket, buf: &mut [u8], bytes: &[u8], mut acks: usize) -> io:
     }
     while acks > 0 {
         let n = sock.recv(&mut &mut buf[..], 0)?;
-        for (ty, payload) in messages(&buf[..n]) {
-            if ty != NLMSG_ERROR {
-                continue;
-            }
-            let code = payload
-                .get(..4)
-                .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                .unwrap_or(0);
-            if code != 0 {
-                return Err(io::Error::from_raw_os_error(-code));
-            }
+        for answer in nl::messages(&buf[..n]).filter_map(|m| nl::ack(&m)) {
+            answer?;
             acks -= 1;
         }
     }
@@ -304,6 +282,8 @@ fn exchange(sock: &Socket, buf: &mut [u8], bytes: &[u8], mut acks: usize) -> io:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netlink_packet_core::NetlinkPayload;
+    use netlink_packet_netfilter::NetfilterMessageInner;
 
     fn el(key: Vec<Value>) -> Element {
         Element { key, verdict: None }
@@ -349,11 +329,108 @@ mod tests {
         let (bytes, acks) = batch(&[change], None);
         // One delete message, two add messages (256 + 44).
         assert_eq!(acks, 3);
-        let msgs = messages(&bytes);
+        let msgs: Vec<_> = nl::messages(&bytes).collect();
         assert_eq!(msgs.len(), 5);
-        assert_eq!(msgs[0].0, BATCH_BEGIN);
-        assert_eq!(msgs[1].0, (SUBSYS_NFTABLES << 8) | MSG_DELSETELEM);
-        assert_eq!(msgs[2].0, (SUBSYS_NFTABLES << 8) | MSG_NEWSETELEM);
-        assert_eq!(msgs[4].0, BATCH_END);
+        let inner = |i: usize| match &msgs[i].payload {
+            NetlinkPayload::InnerMessage(m) => m.clone(),
+            other => panic!("{other:?}"),
+        };
+        // BATCH_BEGIN/END name the nftables subsystem in the resource id.
+        for (i, want) in [
+            (0, ControlMessage::BatchBegin),
+            (4, ControlMessage::BatchEnd),
+        ] {
+            let m = inner(i);
+            assert_eq!(m.header.res_id, SUBSYS_NFTABLES);
+            assert_eq!(m.inner, NetfilterMessageInner::None(want));
+            assert_eq!(msgs[i].header.flags, NLM_F_REQUEST);
+        }
+        let seqs: Vec<u32> = msgs.iter().map(|m| m.header.sequence_number).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        assert_eq!(msgs[1].header.flags, NLM_F_REQUEST | NLM_F_ACK);
+        assert_eq!(
+            msgs[2].header.flags,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE
+        );
+        let elements = |m: NetfilterMessage| {
+            assert_eq!(m.header.family, NetfilterProtoFamily::Inet);
+            let (NetfilterMessageInner::NfTables(NfTablesMessage::DeleteSetElement(m))
+            | NetfilterMessageInner::NfTables(NfTablesMessage::NewSetElement(m))) = m.inner
+            else {
+                panic!("{:?}", m.inner)
+            };
+            assert_eq!(m.attributes[0], SetElementList::Table("cordon".into()));
+            assert_eq!(m.attributes[1], SetElementList::Set("egress_fwd4".into()));
+            let SetElementList::Elements(list) = &m.attributes[2] else {
+                panic!("{m:?}")
+            };
+            list.clone()
+        };
+        assert!(matches!(
+            inner(1).inner,
+            NetfilterMessageInner::NfTables(NfTablesMessage::DeleteSetElement(_))
+        ));
+        // A deleted element carries its key only.
+        assert_eq!(
+            elements(inner(1)),
+            [ListAttribute::Element(vec![SetElementAttribute::Key(
+                DataAttribute::Value(vec![172, 17, 0, 3])
+            )])]
+        );
+        let added = elements(inner(2));
+        assert_eq!(added.len(), 256);
+        assert_eq!(elements(inner(3)).len(), 44);
+        assert_eq!(
+            added[1],
+            ListAttribute::Element(vec![
+                SetElementAttribute::Key(DataAttribute::Value(vec![172, 18, 0, 1])),
+                SetElementAttribute::Data(DataAttribute::Verdict(vec![
+                    VerdictAttribute::Code(NftVerdict::Jump),
+                    VerdictAttribute::Chain("eg_fwd_web".into()),
+                ])),
+            ])
+        );
+    }
+
+    /// The bytes of one element as the kernel reads them: nested
+    /// attributes flagged, the timeout in milliseconds and the verdict code
+    /// big-endian, the chain name NUL-terminated and padded.
+    #[test]
+    fn an_element_is_laid_out_as_the_kernel_expects() {
+        use netlink_packet_core::Emitable;
+        let e = Element {
+            key: vec![Value::Net("172.17.0.2/32".parse().unwrap())],
+            verdict: Some(Verdict::Jump("c".into())),
+        };
+        let a = element_attr(&e, true, Some(Duration::from_millis(1500)));
+        let mut got = vec![0; a.buffer_len()];
+        a.emit(&mut got);
+        #[rustfmt::skip]
+        let want: Vec<u8> = [
+            &[52, 0, 1, 0x80][..],                          // NFTA_LIST_ELEM
+            &[12, 0, 1, 0x80, 8, 0, 1, 0, 172, 17, 0, 2],   // KEY { VALUE }
+            &[12, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0x05, 0xdc],   // TIMEOUT 1500
+            &[24, 0, 2, 0x80, 20, 0, 2, 0x80],              // DATA { VERDICT {
+            &[8, 0, 1, 0, 0xff, 0xff, 0xff, 0xfd],          //   CODE NFT_JUMP
+            &[6, 0, 2, 0, b'c', 0, 0, 0],                   //   CHAIN "c" } }
+        ]
+        .concat();
+        assert_eq!(got, want);
+        // Accept and drop are the netfilter codes 1 and 0.
+        for (v, code) in [(Verdict::Accept, 1u32), (Verdict::Drop, 0)] {
+            let e = Element {
+                key: e.key.clone(),
+                verdict: Some(v),
+            };
+            let ListAttribute::Element(attrs) = element_attr(&e, true, None) else {
+                unreachable!()
+            };
+            assert_eq!(
+                attrs[1],
+                SetElementAttribute::Data(DataAttribute::Verdict(vec![VerdictAttribute::Code(
+                    NftVerdict::from(code)
+                )]))
+            );
+        }
     }
 }

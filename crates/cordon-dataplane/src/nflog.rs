@@ -89,7 +89,7 @@ impl NflogReader {
         self.socket.send(&out, 0)?;
         loop {
             let n = self.socket.recv(&mut &mut self.buf[..], 0)?;
-            for m in split(&self.buf[..n]) {
+            for m in crate::nl::messages(&self.buf[..n]) {
                 if let NetlinkPayload::Error(e) = m.payload {
                     return match e.code {
                         None => Ok(()),
@@ -118,30 +118,13 @@ impl NflogReader {
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => continue,
                 Err(e) => return Err(e),
             };
-            for m in split(&self.buf[..n]) {
+            for m in crate::nl::messages(&self.buf[..n]) {
                 if let Some(l) = logged(m) {
                     self.pending.push_back(l);
                 }
             }
         }
     }
-}
-
-/// The netlink messages in one datagram; unreadable ones are skipped.
-fn split(mut bytes: &[u8]) -> Vec<NetlinkMessage<NetfilterMessage>> {
-    let mut out = Vec::new();
-    while bytes.len() >= 16 {
-        let len = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-        if len < 16 || len > bytes.len() {
-            break;
-        }
-        if let Ok(m) = NetlinkMessage::<NetfilterMessage>::deserialize(&bytes[..len]) {
-            out.push(m);
-        }
-        let step = ((len + 3) & !3).min(bytes.len());
-        bytes = &bytes[step..];
-    }
-    out
 }
 
 fn logged(m: NetlinkMessage<NetfilterMessage>) -> Option<Logged> {

@@ -272,6 +272,43 @@ fn ten_thousand_containers_install() {
     assert_eq!(map.matches("jump").count(), 10_000);
 }
 
+/// Ten thousand containers arriving at once go over netlink in one batch of
+/// many messages (set and map elements, concatenated keys, verdicts), and
+/// the kernel then holds exactly the big ruleset. Prints how long the
+/// batch took (for comparing builds by hand; nothing asserts a time).
+#[test]
+fn ten_thousand_containers_arrive_over_netlink() {
+    need_root_nft!();
+    use cordon_ruleset::diff::{against_kernel, between, Update};
+    let ns = Ns::new();
+    let nft = ns.nft();
+    let p = policy();
+    let small = compile(&p, &inventory(1), &SetOverrides::default()).ruleset;
+    let big = compile(&p, &inventory(10_000), &SetOverrides::default()).ruleset;
+    nft.install(&small).unwrap();
+    let up = between(&small, &big);
+    let Update::Elements(changes) = &up else {
+        panic!("{up:?}")
+    };
+    assert!(cordon_dataplane::elements::encodable(changes, &big));
+    let elements: usize = changes.iter().map(|c| c.add.len() + c.delete.len()).sum();
+    let t = std::time::Instant::now();
+    nft.apply_update(&up, &big).unwrap();
+    let took = t.elapsed();
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "{elements} elements in {} sets over netlink: {took:?}",
+        changes.len()
+    );
+    let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress_fwd4"]);
+    assert_eq!(map.matches("jump").count(), 10_000);
+    assert_eq!(
+        against_kernel(&nft.observe(&big).unwrap(), &big),
+        Update::None
+    );
+}
+
 /// What the kernel lists reads back as exactly what was installed, so the
 /// daemon's reconcile finds nothing to do on an intact ruleset; element
 /// updates bring it to another inventory's ruleset without a replacement;
