@@ -69,7 +69,7 @@ pub async fn gather(
             "bridge",
             None::<bollard::query_parameters::InspectNetworkOptions>
         ),
-        cordon_docker::nat::daemon_process(docker),
+        cordon_docker::dockerd::find(docker),
         container_ids(docker, &scope.containers),
         docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>),
     );
@@ -223,7 +223,7 @@ async fn container_ids(
         .collect())
 }
 
-fn daemon_config(p: cordon_docker::nat::DaemonProcess) -> DaemonConfig {
+fn daemon_config(p: cordon_docker::dockerd::Dockerd) -> DaemonConfig {
     let (json, json_error) = match std::fs::read_to_string(&p.config_path) {
         Ok(t) => match serde_json::from_str::<serde_json::Value>(&t) {
             Ok(serde_json::Value::Object(m)) => (Some(m), None),
@@ -254,7 +254,7 @@ fn host_facts(daemon: Option<&DaemonConfig>) -> HostFacts {
         docker_group: names.members("docker"),
         namespaces: procfs::namespaces("/proc/self"),
         apparmor: hostfs::apparmor_enabled(),
-        docker_socket: cordon_docker::nat::socket_path().map(|p| p.display().to_string()),
+        docker_socket: cordon_docker::dockerd::socket_path().map(|p| p.display().to_string()),
         containerd_socket: [
             "/run/containerd/containerd.sock",
             "/run/docker/containerd/containerd.sock",

@@ -1,10 +1,10 @@
-//! Does Docker masquerade its bridge networks itself?
+//! Finding the dockerd cordon talks to, and reading its configuration.
 //!
-//! A dockerd started with `--iptables=false` (or `"iptables": false` in its
-//! `daemon.json`) installs no NAT, so its containers cannot reach anything
-//! beyond the host; cordon then masquerades their IPv4 traffic itself (see
-//! `docs/iptables-false.md`). Docker's API does not report the setting, so
-//! it is read where dockerd reads it:
+//! Docker's API does not report how the daemon was started (`--iptables`,
+//! `--config-file`, `--containerd`, its binary, ...), so cordon reads it
+//! where dockerd itself reads it. The masquerade decision
+//! ([`crate::masquerade`]) and the audit (`cordon audit`) use what this
+//! module finds:
 //!
 //! 1. **Which process.** The peer of a connection to the daemon's unix
 //!    socket (`DOCKER_HOST`, else `/var/run/docker.sock`), from
@@ -18,14 +18,8 @@
 //!    `daemon.json` it reads (`--config-file`, default
 //!    `/etc/docker/daemon.json`, opened through `/proc/<pid>/root` so a
 //!    daemon in another mount namespace is read right). A command-line flag
-//!    wins over the file; neither means Docker's default (`true`).
-//!
-//! `--ip-masq=false` (`"ip-masq": false`) means the operator wants no
-//! masquerading at all, and cordon adds none either. When the daemon cannot
-//! be identified, cordon assumes Docker's default (it manages iptables) and
-//! masquerades nothing: it never adds NAT it is not sure is missing.
+//!    wins over the file.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use bollard::Docker;
@@ -36,35 +30,6 @@ use crate::connect::DEFAULT_HOST;
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/docker/daemon.json";
 /// Docker's default data root.
 pub const DEFAULT_DATA_ROOT: &str = "/var/lib/docker";
-/// The network option that turns Docker's masquerading of one bridge
-/// network off.
-pub const MASQUERADE_OPTION: &str = "com.docker.network.bridge.enable_ip_masquerade";
-
-/// The NAT-related settings of one dockerd.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NatSettings {
-    /// `--iptables`: Docker installs its own iptables rules, NAT included.
-    pub iptables: bool,
-    /// `--ip-masq`: masquerading is wanted at all.
-    pub ip_masq: bool,
-}
-
-impl Default for NatSettings {
-    fn default() -> Self {
-        NatSettings {
-            iptables: true,
-            ip_masq: true,
-        }
-    }
-}
-
-impl NatSettings {
-    /// True when cordon must masquerade for this daemon: it installs no
-    /// NAT, yet masquerading is wanted.
-    pub fn cordon_masquerades(self) -> bool {
-        !self.iptables && self.ip_masq
-    }
-}
 
 /// What dockerd's command line says; `None` where it says nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,7 +78,7 @@ pub fn parse_flags(args: &[String]) -> Flags {
 }
 
 /// Go's `strconv.ParseBool`, which pflag uses.
-fn parse_bool(s: &str) -> Option<bool> {
+pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     match s {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
@@ -154,58 +119,35 @@ pub fn parse_daemon_json(text: &str) -> Result<FileSettings, String> {
     })
 }
 
-/// The effective settings: a flag wins over the file, either over
-/// Docker's default.
-pub fn effective(flags: &Flags, file: &FileSettings) -> NatSettings {
-    let d = NatSettings::default();
-    NatSettings {
-        iptables: flags.iptables.or(file.iptables).unwrap_or(d.iptables),
-        ip_masq: flags.ip_masq.or(file.ip_masq).unwrap_or(d.ip_masq),
-    }
+/// The dockerd cordon talks to, as found in `/proc` (see the module
+/// documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dockerd {
+    /// Its process id.
+    pub pid: u32,
+    /// Its arguments, without argv\[0\].
+    pub args: Vec<String>,
+    /// What its command line says.
+    pub flags: Flags,
+    /// What its `daemon.json` says (empty when it has none).
+    pub file: FileSettings,
+    /// The `daemon.json` it reads, as it names it.
+    pub config_file: String,
+    /// The same file as this process reaches it (through
+    /// `/proc/<pid>/root`).
+    pub config_path: PathBuf,
+    /// Its data root, as configured (flag, file, else Docker's default).
+    pub data_root: String,
 }
 
-/// Whether one bridge network needs cordon's masquerading, given whether
-/// its daemon needs it at all: never for other drivers or `internal`
-/// networks, nor when the network's own
-/// `com.docker.network.bridge.enable_ip_masquerade` is false.
-pub fn network_masquerade(
-    cordon_masquerades: bool,
-    driver: &str,
-    internal: bool,
-    options: Option<&HashMap<String, String>>,
-) -> bool {
-    let enabled = options
-        .and_then(|o| o.get(MASQUERADE_OPTION))
-        .and_then(|v| parse_bool(v.trim()))
-        .unwrap_or(true);
-    cordon_masquerades && driver == "bridge" && !internal && enabled
-}
-
-/// One dockerd process as found in `/proc`.
-#[derive(Debug, Clone)]
-struct Daemon {
-    pid: u32,
-    flags: Flags,
-    file: FileSettings,
-    data_root: String,
-}
-
-/// Finds the settings of the daemon `docker` talks to (see the module
-/// documentation). `Err` says, in one line, why they could not be known.
-pub async fn detect(docker: &Docker) -> Result<NatSettings, String> {
-    let d = lookup(docker).await?;
-    let s = effective(&d.flags, &d.file);
-    tracing::debug!(
-        pid = d.pid,
-        iptables = s.iptables,
-        ip_masq = s.ip_masq,
-        "dockerd settings"
-    );
-    Ok(s)
+/// Finds the dockerd `docker` talks to (see the module documentation).
+/// `Err` says, in one line, why it could not be identified.
+pub async fn find(docker: &Docker) -> Result<Dockerd, String> {
+    lookup(docker).await
 }
 
 /// Finds the daemon `docker` talks to, off the async threads.
-async fn lookup(docker: &Docker) -> Result<Daemon, String> {
+async fn lookup(docker: &Docker) -> Result<Dockerd, String> {
     let root_dir = docker
         .info()
         .await
@@ -231,40 +173,7 @@ pub fn socket_path() -> Option<PathBuf> {
     host.starts_with('/').then(|| PathBuf::from(host))
 }
 
-/// The dockerd process that answers `docker` (see the module
-/// documentation, step 1): the process id, its arguments (without
-/// argv\[0\]) and the path of the `daemon.json` it reads, as seen from
-/// this process (through `/proc/<pid>/root`). `Err` says, in one line, why
-/// it could not be identified.
-pub async fn daemon_process(docker: &Docker) -> Result<DaemonProcess, String> {
-    let d = lookup(docker).await?;
-    let config = d
-        .flags
-        .config_file
-        .as_deref()
-        .unwrap_or(DEFAULT_CONFIG_FILE);
-    Ok(DaemonProcess {
-        pid: d.pid,
-        config_file: config.to_string(),
-        config_path: in_daemon_view(d.pid, config),
-        args: cmdline_args(d.pid).unwrap_or_default(),
-    })
-}
-
-/// One identified dockerd, as [`daemon_process`] finds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DaemonProcess {
-    /// Its process id.
-    pub pid: u32,
-    /// Its arguments, without argv\[0\].
-    pub args: Vec<String>,
-    /// The `daemon.json` it reads, as it names it.
-    pub config_file: String,
-    /// The same file as this process reaches it.
-    pub config_path: PathBuf,
-}
-
-fn find_daemon(socket: Option<&Path>, root_dir: Option<&str>) -> Result<Daemon, String> {
+fn find_daemon(socket: Option<&Path>, root_dir: Option<&str>) -> Result<Dockerd, String> {
     let peer = socket.and_then(peer_pid).filter(|&p| is_dockerd(p));
     let candidates: Vec<u32> = match peer {
         Some(p) => vec![p],
@@ -348,13 +257,16 @@ fn cmdline_args(pid: u32) -> Result<Vec<String>, String> {
         .collect())
 }
 
-fn read_daemon(pid: u32) -> Result<Daemon, String> {
+fn read_daemon(pid: u32) -> Result<Dockerd, String> {
     let args = cmdline_args(pid)?;
     let flags = parse_flags(&args);
     let explicit = flags.config_file.is_some();
-    let config = flags.config_file.as_deref().unwrap_or(DEFAULT_CONFIG_FILE);
-    let path = in_daemon_view(pid, config);
-    let file = match std::fs::read_to_string(&path) {
+    let config = flags
+        .config_file
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CONFIG_FILE.to_string());
+    let config_path = in_daemon_view(pid, &config);
+    let file = match std::fs::read_to_string(&config_path) {
         Ok(text) => parse_daemon_json(&text).map_err(|e| format!("{config}: {e}"))?,
         // dockerd itself starts without its default file.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => FileSettings::default(),
@@ -365,10 +277,13 @@ fn read_daemon(pid: u32) -> Result<Daemon, String> {
         .clone()
         .or_else(|| file.data_root.clone())
         .unwrap_or_else(|| DEFAULT_DATA_ROOT.to_string());
-    Ok(Daemon {
+    Ok(Dockerd {
         pid,
+        args,
         flags,
         file,
+        config_file: config,
+        config_path,
         data_root,
     })
 }
@@ -464,44 +379,5 @@ mod tests {
         assert_eq!(err, r#""iptables" is "no", not true or false"#);
         assert!(parse_daemon_json("[1]").is_err());
         assert!(!parse_daemon_json("{").unwrap_err().contains('\n'));
-    }
-
-    #[test]
-    fn a_flag_wins_over_the_file() {
-        let file = FileSettings {
-            iptables: Some(false),
-            ..Default::default()
-        };
-        assert!(effective(&Flags::default(), &file).cordon_masquerades());
-        let flags = Flags {
-            iptables: Some(true),
-            ..Default::default()
-        };
-        assert!(!effective(&flags, &file).cordon_masquerades());
-        assert_eq!(
-            effective(&Flags::default(), &FileSettings::default()),
-            NatSettings::default()
-        );
-        assert!(!NatSettings::default().cordon_masquerades());
-        let no_masq = Flags {
-            iptables: Some(false),
-            ip_masq: Some(false),
-            ..Default::default()
-        };
-        assert!(!effective(&no_masq, &FileSettings::default()).cordon_masquerades());
-    }
-
-    #[test]
-    fn per_network_masquerade() {
-        let off: HashMap<String, String> =
-            [(MASQUERADE_OPTION.to_string(), "false".to_string())].into();
-        let on: HashMap<String, String> =
-            [(MASQUERADE_OPTION.to_string(), "true".to_string())].into();
-        assert!(network_masquerade(true, "bridge", false, None));
-        assert!(network_masquerade(true, "bridge", false, Some(&on)));
-        assert!(!network_masquerade(true, "bridge", false, Some(&off)));
-        assert!(!network_masquerade(true, "bridge", true, None), "internal");
-        assert!(!network_masquerade(true, "macvlan", false, None));
-        assert!(!network_masquerade(false, "bridge", false, None));
     }
 }
