@@ -30,6 +30,11 @@ use crate::connect::DEFAULT_HOST;
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/docker/daemon.json";
 /// Docker's default data root.
 pub const DEFAULT_DATA_ROOT: &str = "/var/lib/docker";
+/// Docker's default exec root, where the containerd it manages itself
+/// keeps its socket (`<exec-root>/containerd/containerd.sock`).
+pub const DEFAULT_EXEC_ROOT: &str = "/var/run/docker";
+/// The socket of the host's own (system) containerd, containerd's default.
+pub const SYSTEM_CONTAINERD_SOCKET: &str = "/run/containerd/containerd.sock";
 
 /// What dockerd's command line says; `None` where it says nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,6 +47,11 @@ pub struct Flags {
     pub config_file: Option<String>,
     /// `--data-root PATH` (or the old `-g` / `--graph`).
     pub data_root: Option<String>,
+    /// `--exec-root PATH`.
+    pub exec_root: Option<String>,
+    /// `--containerd ADDRESS`: the containerd to use instead of starting
+    /// one.
+    pub containerd: Option<String>,
 }
 
 /// Parses dockerd's arguments (without argv\[0\]) the way its flag library
@@ -71,6 +81,8 @@ pub fn parse_flags(args: &[String]) -> Flags {
             "--ip-masq" => f.ip_masq = inline.map_or(Some(true), parse_bool),
             "--config-file" => f.config_file = value(&mut i),
             "--data-root" | "--graph" | "-g" => f.data_root = value(&mut i),
+            "--exec-root" => f.exec_root = value(&mut i),
+            "--containerd" => f.containerd = value(&mut i),
             _ => {}
         }
     }
@@ -95,6 +107,10 @@ pub struct FileSettings {
     pub ip_masq: Option<bool>,
     /// `"data-root"` (or the old `"graph"`).
     pub data_root: Option<String>,
+    /// `"exec-root"`.
+    pub exec_root: Option<String>,
+    /// `"containerd"`.
+    pub containerd: Option<String>,
 }
 
 /// Reads the keys cordon needs from a `daemon.json`; other keys are
@@ -116,6 +132,8 @@ pub fn parse_daemon_json(text: &str) -> Result<FileSettings, String> {
         iptables: boolean("iptables")?,
         ip_masq: boolean("ip-masq")?,
         data_root: string("data-root").or_else(|| string("graph")),
+        exec_root: string("exec-root"),
+        containerd: string("containerd"),
     })
 }
 
@@ -138,6 +156,76 @@ pub struct Dockerd {
     pub config_path: PathBuf,
     /// Its data root, as configured (flag, file, else Docker's default).
     pub data_root: String,
+    /// Its binary, from `/proc/<pid>/exe` (`None` when that link cannot be
+    /// read, e.g. without root).
+    pub exe: Option<String>,
+    /// The socket of the containerd it uses (see [`containerd_socket`]),
+    /// symlinks resolved.
+    pub containerd_socket: String,
+}
+
+/// The binary a `/proc/<pid>/exe` link names: the kernel appends
+/// ` (deleted)` when the file was replaced (a package upgrade) while the
+/// process runs; the path is then that of the new binary.
+pub fn exe_path(link: &Path) -> String {
+    let s = link.to_string_lossy();
+    s.strip_suffix(" (deleted)").unwrap_or(&s).to_string()
+}
+
+/// The containerd socket a dockerd uses, by dockerd's own rule: the
+/// address `--containerd` (or `"containerd"` in `daemon.json`) names;
+/// else, when dockerd started its own containerd (`managed`: a
+/// `containerd` child process), that one's socket,
+/// `<exec-root>/containerd/containerd.sock`; else the system containerd at
+/// [`SYSTEM_CONTAINERD_SOCKET`] (dockerd uses it when it finds it at
+/// start).
+pub fn containerd_socket(flags: &Flags, file: &FileSettings, managed: bool) -> String {
+    if let Some(addr) = flags.containerd.as_ref().or(file.containerd.as_ref()) {
+        return addr.strip_prefix("unix://").unwrap_or(addr).to_string();
+    }
+    if managed {
+        let exec_root = flags
+            .exec_root
+            .as_deref()
+            .or(file.exec_root.as_deref())
+            .unwrap_or(DEFAULT_EXEC_ROOT);
+        return format!(
+            "{}/containerd/containerd.sock",
+            exec_root.trim_end_matches('/')
+        );
+    }
+    SYSTEM_CONTAINERD_SOCKET.to_string()
+}
+
+/// The command name and parent pid of a `/proc/<pid>/stat` text (the
+/// name is between the first `(` and the last `)`, and may hold both).
+pub fn stat_name_and_ppid(stat: &str) -> Option<(&str, u32)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?;
+    let mut rest = stat.get(close + 1..)?.split_whitespace();
+    let _state = rest.next()?;
+    Some((name, rest.next()?.parse().ok()?))
+}
+
+/// True when process `pid` has a child named `name`.
+fn has_child(pid: u32, name: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .any(|e| {
+            std::fs::read_to_string(e.path().join("stat"))
+                .ok()
+                .as_deref()
+                .and_then(stat_name_and_ppid)
+                .is_some_and(|(n, ppid)| ppid == pid && n == name)
+        })
 }
 
 /// Finds the dockerd `docker` talks to (see the module documentation).
@@ -277,6 +365,15 @@ fn read_daemon(pid: u32) -> Result<Dockerd, String> {
         .clone()
         .or_else(|| file.data_root.clone())
         .unwrap_or_else(|| DEFAULT_DATA_ROOT.to_string());
+    let exe = match std::fs::read_link(format!("/proc/{pid}/exe")) {
+        Ok(link) => Some(exe_path(&link)),
+        Err(e) => {
+            tracing::debug!(pid, error = %e, "cannot read dockerd's binary");
+            None
+        }
+    };
+    let socket = containerd_socket(&flags, &file, has_child(pid, "containerd"));
+    let containerd_socket = resolved(pid, &socket).unwrap_or(socket);
     Ok(Dockerd {
         pid,
         args,
@@ -285,6 +382,8 @@ fn read_daemon(pid: u32) -> Result<Dockerd, String> {
         config_file: config,
         config_path,
         data_root,
+        exe,
+        containerd_socket,
     })
 }
 
@@ -305,17 +404,20 @@ fn same_dir(pid: u32, configured: &str, reported: &str) -> bool {
     if trim(configured) == trim(reported) {
         return true;
     }
-    let resolved = std::fs::canonicalize(in_daemon_view(pid, configured))
-        .ok()
-        .and_then(|p| {
-            p.strip_prefix(format!("/proc/{pid}/root"))
-                .ok()
-                .map(Path::to_path_buf)
-        });
-    match resolved {
-        Some(p) => Path::new("/").join(p) == Path::new(&trim(reported)),
-        None => false,
-    }
+    resolved(pid, configured).is_some_and(|p| Path::new(&p) == Path::new(&trim(reported)))
+}
+
+/// A path as process `pid` names it, with symlinks resolved (`/var/run/x`
+/// is `/run/x`), as this process reaches it; `None` when it does not
+/// resolve. (The kernel resolves `/proc/<pid>/root` itself to the
+/// daemon's root as this process sees it, usually `/`.)
+fn resolved(pid: u32, path: &str) -> Option<String> {
+    let p = std::fs::canonicalize(in_daemon_view(pid, path)).ok()?;
+    let p = match p.strip_prefix(format!("/proc/{pid}/root")) {
+        Ok(inside) => Path::new("/").join(inside),
+        Err(_) => p,
+    };
+    Some(p.display().to_string())
 }
 
 #[cfg(test)]
@@ -365,6 +467,7 @@ mod tests {
                 iptables: Some(false),
                 ip_masq: Some(true),
                 data_root: Some("/d".into()),
+                ..Default::default()
             }
         );
         assert_eq!(parse_daemon_json("{}").unwrap(), FileSettings::default());
@@ -379,5 +482,68 @@ mod tests {
         assert_eq!(err, r#""iptables" is "no", not true or false"#);
         assert!(parse_daemon_json("[1]").is_err());
         assert!(!parse_daemon_json("{").unwrap_err().contains('\n'));
+    }
+
+    #[test]
+    fn the_binary_is_where_the_exe_link_points() {
+        // Debian's docker.io: not /usr/bin/dockerd.
+        assert_eq!(
+            exe_path(Path::new("/usr/sbin/dockerd")),
+            "/usr/sbin/dockerd"
+        );
+        // Upgraded while running: the path of the new binary.
+        assert_eq!(
+            exe_path(Path::new("/usr/bin/dockerd (deleted)")),
+            "/usr/bin/dockerd"
+        );
+    }
+
+    #[test]
+    fn this_process_exe_is_found() {
+        // The same readlink the lookup does, on a process that surely runs.
+        let me = exe_path(&std::fs::read_link("/proc/self/exe").unwrap());
+        assert_eq!(Path::new(&me), std::env::current_exe().unwrap());
+    }
+
+    #[test]
+    fn the_containerd_socket_dockerd_uses() {
+        let none = (Flags::default(), FileSettings::default());
+        // A system containerd, found by dockerd at start.
+        assert_eq!(
+            containerd_socket(&none.0, &none.1, false),
+            "/run/containerd/containerd.sock"
+        );
+        // Docker's own managed containerd, below its exec root.
+        assert_eq!(
+            containerd_socket(&none.0, &none.1, true),
+            "/var/run/docker/containerd/containerd.sock"
+        );
+        let exec = parse_flags(&args("--exec-root /srv/exec/"));
+        assert_eq!(
+            containerd_socket(&exec, &none.1, true),
+            "/srv/exec/containerd/containerd.sock"
+        );
+        let file =
+            parse_daemon_json(r#"{"exec-root": "/x", "containerd": "/run/c.sock"}"#).unwrap();
+        assert_eq!(file.exec_root.as_deref(), Some("/x"));
+        assert_eq!(containerd_socket(&none.0, &file, true), "/run/c.sock");
+        // A flag wins over the file, and a unix:// prefix is dropped.
+        let flag = parse_flags(&args("--containerd unix:///run/k.sock"));
+        assert_eq!(containerd_socket(&flag, &file, true), "/run/k.sock");
+        let inline = parse_flags(&args("--containerd=/run/i.sock"));
+        assert_eq!(inline.containerd.as_deref(), Some("/run/i.sock"));
+    }
+
+    #[test]
+    fn stat_lines() {
+        assert_eq!(
+            stat_name_and_ppid("23660 (containerd) S 23639 23660 23639 0 -1"),
+            Some(("containerd", 23639))
+        );
+        assert_eq!(
+            stat_name_and_ppid("7 (a) b) (c) R 1 7 7"),
+            Some(("a) b) (c", 1))
+        );
+        assert_eq!(stat_name_and_ppid("garbage"), None);
     }
 }
