@@ -269,7 +269,7 @@ fn first_existing(paths: &[&str]) -> Option<String> {
 /// Host files, units, audit rules, groups, mounts, namespaces; where
 /// dockerd is identified, its binary, its containerd and its mounts.
 fn host_facts(dockerd: Option<&Dockerd>, daemon: Option<&DaemonConfig>) -> HostFacts {
-    let names = Names::load();
+    let names = Names::system();
     let mountinfo = dockerd
         .and_then(|d| std::fs::read_to_string(format!("/proc/{}/mountinfo", d.pid)).ok())
         .or_else(|| std::fs::read_to_string("/proc/self/mountinfo").ok())

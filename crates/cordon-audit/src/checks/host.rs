@@ -156,7 +156,7 @@ pub fn checks() -> Vec<Check> {
             Meta {
                 id: "1.1.2",
                 title: "Ensure only trusted users are allowed to control Docker daemon",
-                source: "/etc/group (members of docker)",
+                source: "the group database through NSS (members the docker group lists)",
                 remediation:
                     "remove untrusted users from the docker group (gpasswd -d USER docker)",
             },
