@@ -64,6 +64,9 @@ pub struct HostFacts {
     /// The text of the audit rules (`/etc/audit/audit.rules` and
     /// `/etc/audit/rules.d/*.rules`); `None` when there are none.
     pub audit_rules: Option<String>,
+    /// The paths the audit rules watch, as the kernel resolves them (see
+    /// [`crate::hostfs::resolve_watch`]).
+    pub audit_watched: Vec<String>,
     /// The mounts dockerd sees (`/proc/<dockerd pid>/mountinfo`, else
     /// this process's).
     pub mounts: Vec<crate::procfs::Mount>,

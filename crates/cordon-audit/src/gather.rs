@@ -291,6 +291,14 @@ fn host_facts(dockerd: Option<&Dockerd>, daemon: Option<&DaemonConfig>) -> HostF
             .or_else(|| first_existing(&DOCKERD_PATHS)),
         ..Default::default()
     };
+    h.audit_watched = h
+        .audit_rules
+        .as_deref()
+        .map(hostfs::watched_paths)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| hostfs::resolve_watch(p))
+        .collect();
     let mut paths: Vec<String> = files::paths_of_interest(&h, daemon);
     paths.extend(host::AUDITED.iter().filter_map(|(_, _, w)| w.path(&h)));
     paths.extend(h.units.values().cloned());

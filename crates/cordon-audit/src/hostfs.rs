@@ -202,21 +202,45 @@ pub fn audit_rules() -> Option<String> {
     found.then_some(text)
 }
 
-/// True when an audit rule watches `path` (`-w PATH` or `-F path=PATH`).
-pub fn audit_watches(rules: &str, path: &str) -> bool {
-    rules.lines().any(|l| {
-        let l = l.trim();
-        if l.starts_with('#') {
-            return false;
-        }
+/// The paths audit rules watch (`-w PATH`, `-F path=PATH`, `-F dir=PATH`),
+/// as written, without a trailing `/`.
+pub fn watched_paths(rules: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in rules.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
         let words: Vec<&str> = l.split_whitespace().collect();
-        words
-            .windows(2)
-            .any(|w| w[0] == "-w" && w[1].trim_end_matches('/') == path.trim_end_matches('/'))
-            || words
-                .iter()
-                .any(|w| *w == format!("path={path}") || *w == format!("dir={path}"))
-    })
+        for (i, w) in words.iter().enumerate() {
+            let p = if *w == "-w" {
+                words.get(i + 1).copied()
+            } else {
+                w.strip_prefix("path=").or_else(|| w.strip_prefix("dir="))
+            };
+            if let Some(p) = p {
+                out.push(p.trim_end_matches('/').to_string());
+            }
+        }
+    }
+    out
+}
+
+/// True when an audit rule watches `path` as written (`-w PATH` or
+/// `-F path=PATH`).
+pub fn audit_watches(rules: &str, path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    watched_paths(rules).iter().any(|w| w == path)
+}
+
+/// A watched path as the kernel resolves it when the rule is loaded: the
+/// directories' symlinks followed (`/var/run/x` watches `/run/x`), the
+/// last component not (a watch on a symlink watches the link). As written
+/// when its directory does not resolve.
+pub fn resolve_watch(path: &str) -> String {
+    let p = Path::new(path);
+    match (p.parent(), p.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+            .map(|d| d.join(name).display().to_string())
+            .unwrap_or_else(|_| path.to_string()),
+        _ => path.to_string(),
+    }
 }
 
 /// AppArmor is enabled in the kernel.
@@ -283,6 +307,37 @@ mod tests {
         assert!(audit_watches(r, "/usr/bin/dockerd"));
         assert!(audit_watches(r, "/etc/docker/daemon.json"));
         assert!(!audit_watches(r, "/usr/bin/runc"));
+        assert_eq!(
+            watched_paths("-w /etc/docker/ -k d\n-a always,exit -F dir=/x -k d\n"),
+            ["/etc/docker", "/x"]
+        );
+    }
+
+    #[test]
+    fn watches_resolve_their_directories_not_their_last_component() {
+        let dir = std::env::temp_dir().join(format!("cordon-watch-{}", std::process::id()));
+        let real = dir.join("real");
+        std::fs::create_dir_all(&real).unwrap();
+        std::os::unix::fs::symlink(&real, dir.join("link")).unwrap();
+        std::os::unix::fs::symlink(real.join("sock"), real.join("alias")).unwrap();
+        let real = std::fs::canonicalize(&real).unwrap();
+        let shown = |p: &std::path::Path| p.display().to_string();
+        // Through a symlinked directory: the real directory.
+        assert_eq!(
+            resolve_watch(&shown(&dir.join("link/sock"))),
+            shown(&real.join("sock"))
+        );
+        // A symlink as the last component stays itself.
+        assert_eq!(
+            resolve_watch(&shown(&dir.join("link/alias"))),
+            shown(&real.join("alias"))
+        );
+        // A directory that does not exist: as written.
+        assert_eq!(
+            resolve_watch("/nonexistent-cordon/x"),
+            "/nonexistent-cordon/x"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

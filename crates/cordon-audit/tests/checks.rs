@@ -644,6 +644,14 @@ fn the_containerd_socket_audited_is_the_one_docker_uses() {
     assert_eq!(result(&r, "1.1.8", sock).status, Status::Pass);
     // Section 3 looks at the same socket.
     assert_ne!(result(&r, "3.23", sock).status, Status::NotApplicable);
+    // A rule written as dockerd names the socket (/var/run, a symlink to
+    // /run) watches it too, as the kernel resolves it.
+    f.host.audit_rules = Some("-w /var/run/docker/containerd/containerd.sock -k docker\n".into());
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "1.1.8", sock).status, Status::Fail);
+    f.host.audit_watched = vec![sock.into()];
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "1.1.8", sock).status, Status::Pass);
 }
 
 #[test]

@@ -313,7 +313,11 @@ fn audited(f: &Facts, target: Watched) -> Outcome {
             "no audit rules configured (/etc/audit absent)",
         ),
         Some(rules) => {
-            let ok = audit_watches(rules, &path);
+            let ok = audit_watches(rules, &path)
+                || f.host
+                    .audit_watched
+                    .iter()
+                    .any(|w| w == path.trim_end_matches('/'));
             Outcome::verdict(
                 Object::file(&path),
                 ok,
