@@ -64,8 +64,12 @@ pub struct HostFacts {
     /// The text of the audit rules (`/etc/audit/audit.rules` and
     /// `/etc/audit/rules.d/*.rules`); `None` when there are none.
     pub audit_rules: Option<String>,
-    /// Mount points of this process's mount namespace.
-    pub mount_points: Vec<String>,
+    /// The paths the audit rules watch, as the kernel resolves them (see
+    /// [`crate::hostfs::resolve_watch`]).
+    pub audit_watched: Vec<String>,
+    /// The mounts dockerd sees (`/proc/<dockerd pid>/mountinfo`, else
+    /// this process's).
+    pub mounts: Vec<crate::procfs::Mount>,
     /// Members of the `docker` group, when it exists.
     pub docker_group: Option<Vec<String>>,
     /// This process's namespaces (`net`, `pid`, …) by inode.
@@ -76,8 +80,11 @@ pub struct HostFacts {
     pub docker_proxies: usize,
     /// The Docker socket cordon talked to.
     pub docker_socket: Option<String>,
-    /// containerd's socket, where found.
+    /// The socket of the containerd dockerd uses (its `--containerd`, its
+    /// own managed containerd's, or the system one's), where found.
     pub containerd_socket: Option<String>,
+    /// dockerd's binary (`/proc/<pid>/exe`), where found.
+    pub dockerd_binary: Option<String>,
     /// The auditor's own capability bounding set (the host's): what a
     /// privileged container gets.
     pub cap_bnd: u64,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
+use cordon_docker::dockerd::Dockerd;
 use cordon_policy::PolicyFile;
 use futures_util::stream::{self, StreamExt};
 
@@ -69,7 +70,7 @@ pub async fn gather(
             "bridge",
             None::<bollard::query_parameters::InspectNetworkOptions>
         ),
-        cordon_docker::nat::daemon_process(docker),
+        cordon_docker::dockerd::find(docker),
         container_ids(docker, &scope.containers),
         docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>),
     );
@@ -135,8 +136,8 @@ pub async fn gather(
         })
         .collect();
 
-    let daemon = match daemon {
-        Ok(p) => Some(daemon_config(p)),
+    let dockerd = match daemon {
+        Ok(p) => Some(p),
         Err(e) => {
             warnings.push(format!(
                 "dockerd not identified ({e}): daemon settings unknown"
@@ -144,11 +145,12 @@ pub async fn gather(
             None
         }
     };
+    let daemon = dockerd.as_ref().map(daemon_config);
     if let Some(e) = daemon.as_ref().and_then(|d| d.json_error.clone()) {
         warnings.push(e);
     }
     let commands = procfs::commands_by_pid_ns();
-    let mut host = host_facts(daemon.as_ref());
+    let mut host = host_facts(dockerd.as_ref(), daemon.as_ref());
     host.docker_proxies = commands
         .values()
         .flatten()
@@ -223,7 +225,7 @@ async fn container_ids(
         .collect())
 }
 
-fn daemon_config(p: cordon_docker::nat::DaemonProcess) -> DaemonConfig {
+fn daemon_config(p: &Dockerd) -> DaemonConfig {
     let (json, json_error) = match std::fs::read_to_string(&p.config_path) {
         Ok(t) => match serde_json::from_str::<serde_json::Value>(&t) {
             Ok(serde_json::Value::Object(m)) => (Some(m), None),
@@ -236,41 +238,69 @@ fn daemon_config(p: cordon_docker::nat::DaemonProcess) -> DaemonConfig {
     DaemonConfig {
         pid: p.pid,
         flags: DaemonConfig::parse_args(&p.args),
-        config_file: p.config_file,
+        config_file: p.config_file.clone(),
         json,
         json_error,
     }
 }
 
-/// Host files, units, audit rules, groups, mounts, namespaces.
-fn host_facts(daemon: Option<&DaemonConfig>) -> HostFacts {
-    let names = Names::load();
+/// Where dockerd's binary is looked for when the daemon could not be
+/// identified (its `/proc/<pid>/exe` is the answer otherwise).
+pub const DOCKERD_PATHS: [&str; 3] = [
+    "/usr/bin/dockerd",
+    "/usr/sbin/dockerd",
+    "/usr/local/bin/dockerd",
+];
+
+/// Where containerd's socket is looked for when the daemon could not be
+/// identified: the system containerd's, then Docker's own managed one's.
+pub const CONTAINERD_SOCKETS: [&str; 2] = [
+    cordon_docker::dockerd::SYSTEM_CONTAINERD_SOCKET,
+    "/run/docker/containerd/containerd.sock",
+];
+
+fn first_existing(paths: &[&str]) -> Option<String> {
+    paths
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
+}
+
+/// Host files, units, audit rules, groups, mounts, namespaces; where
+/// dockerd is identified, its binary, its containerd and its mounts.
+fn host_facts(dockerd: Option<&Dockerd>, daemon: Option<&DaemonConfig>) -> HostFacts {
+    let names = Names::system();
+    let mountinfo = dockerd
+        .and_then(|d| std::fs::read_to_string(format!("/proc/{}/mountinfo", d.pid)).ok())
+        .or_else(|| std::fs::read_to_string("/proc/self/mountinfo").ok())
+        .unwrap_or_default();
     let mut h = HostFacts {
         units: hostfs::unit_files(&["docker.service", "docker.socket"]),
         audit_rules: hostfs::audit_rules(),
-        mount_points: std::fs::read_to_string("/proc/self/mountinfo")
-            .map(|m| procfs::mount_points(&m))
-            .unwrap_or_default(),
+        mounts: procfs::mounts(&mountinfo),
         docker_group: names.members("docker"),
         namespaces: procfs::namespaces("/proc/self"),
         apparmor: hostfs::apparmor_enabled(),
-        docker_socket: cordon_docker::nat::socket_path().map(|p| p.display().to_string()),
-        containerd_socket: [
-            "/run/containerd/containerd.sock",
-            "/run/docker/containerd/containerd.sock",
-        ]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .map(String::from),
+        docker_socket: cordon_docker::dockerd::socket_path().map(|p| p.display().to_string()),
+        containerd_socket: match dockerd {
+            Some(d) => Some(d.containerd_socket.clone()),
+            None => first_existing(&CONTAINERD_SOCKETS),
+        },
+        dockerd_binary: dockerd
+            .and_then(|d| d.exe.clone())
+            .or_else(|| first_existing(&DOCKERD_PATHS)),
         ..Default::default()
     };
+    h.audit_watched = h
+        .audit_rules
+        .as_deref()
+        .map(hostfs::watched_paths)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| hostfs::resolve_watch(p))
+        .collect();
     let mut paths: Vec<String> = files::paths_of_interest(&h, daemon);
-    paths.extend(
-        host::AUDITED
-            .iter()
-            .map(|(_, _, p)| p.to_string())
-            .filter(|p| p.contains('/')),
-    );
+    paths.extend(host::AUDITED.iter().filter_map(|(_, _, w)| w.path(&h)));
     paths.extend(h.units.values().cloned());
     for dir in files::TREES {
         paths.extend(walk(dir, 2));

@@ -1,6 +1,8 @@
 //! Reading the host: file types, owners and modes, systemd units, audit
-//! rules, the `docker` group, mounts and a few kernel switches.
+//! rules, user and group names (through NSS), the `docker` group and a
+//! few kernel switches.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
@@ -39,68 +41,123 @@ pub fn stat(path: &str, names: &Names) -> Option<FileFact> {
     })
 }
 
-/// User and group names from `/etc/passwd` and `/etc/group`.
+/// Where user and group names come from.
+pub trait Directory {
+    /// The name of a uid.
+    fn user(&self, uid: u32) -> Option<String>;
+    /// The name of a gid.
+    fn group(&self, gid: u32) -> Option<String>;
+    /// The members a group lists, by group name; `None` when there is no
+    /// such group.
+    fn members(&self, group: &str) -> Option<Vec<String>>;
+}
+
+/// The system's user and group databases, through NSS (`getpwuid_r`,
+/// `getgrgid_r`, `getgrnam_r`): users and groups from LDAP or sssd count as
+/// much as `/etc/passwd` and `/etc/group`. A lookup that fails is treated
+/// as "no such name".
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Nss;
+
+impl Directory for Nss {
+    fn user(&self, uid: u32) -> Option<String> {
+        nix::unistd::User::from_uid(uid.into())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+    }
+
+    fn group(&self, gid: u32) -> Option<String> {
+        nix::unistd::Group::from_gid(gid.into())
+            .ok()
+            .flatten()
+            .map(|g| g.name)
+    }
+
+    fn members(&self, group: &str) -> Option<Vec<String>> {
+        nix::unistd::Group::from_name(group)
+            .ok()
+            .flatten()
+            .map(|g| g.mem)
+    }
+}
+
+/// Fixed tables, for tests that must not depend on the host's users.
 #[derive(Debug, Clone, Default)]
+pub struct Fixed {
+    /// Users by uid.
+    pub users: BTreeMap<u32, String>,
+    /// Groups by gid: name and members.
+    pub groups: BTreeMap<u32, (String, Vec<String>)>,
+}
+
+impl Directory for Fixed {
+    fn user(&self, uid: u32) -> Option<String> {
+        self.users.get(&uid).cloned()
+    }
+
+    fn group(&self, gid: u32) -> Option<String> {
+        self.groups.get(&gid).map(|g| g.0.clone())
+    }
+
+    fn members(&self, group: &str) -> Option<Vec<String>> {
+        self.groups
+            .values()
+            .find(|(n, _)| n == group)
+            .map(|(_, m)| m.clone())
+    }
+}
+
+/// Owner and group names for [`stat`], each id looked up once.
 pub struct Names {
-    users: BTreeMap<u32, String>,
-    groups: BTreeMap<u32, (String, Vec<String>)>,
+    dir: Box<dyn Directory>,
+    users: RefCell<BTreeMap<u32, String>>,
+    groups: RefCell<BTreeMap<u32, String>>,
+}
+
+impl Default for Names {
+    /// No names at all: every id shows as its number.
+    fn default() -> Self {
+        Names::new(Fixed::default())
+    }
 }
 
 impl Names {
-    /// Reads the host's files (missing ones give numbers only).
-    pub fn load() -> Names {
-        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-        Names::parse(&read("/etc/passwd"), &read("/etc/group"))
+    /// Names from `dir`.
+    pub fn new(dir: impl Directory + 'static) -> Names {
+        Names {
+            dir: Box::new(dir),
+            users: RefCell::default(),
+            groups: RefCell::default(),
+        }
     }
 
-    /// Parses passwd and group texts.
-    pub fn parse(passwd: &str, group: &str) -> Names {
-        let mut n = Names::default();
-        for l in passwd.lines() {
-            let f: Vec<&str> = l.split(':').collect();
-            if let (Some(name), Some(Ok(id))) = (f.first(), f.get(2).map(|s| s.parse())) {
-                n.users.entry(id).or_insert_with(|| name.to_string());
-            }
-        }
-        for l in group.lines() {
-            let f: Vec<&str> = l.split(':').collect();
-            if let (Some(name), Some(Ok(id))) = (f.first(), f.get(2).map(|s| s.parse())) {
-                let members = f
-                    .get(3)
-                    .map(|m| {
-                        m.split(',')
-                            .filter(|x| !x.is_empty())
-                            .map(String::from)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                n.groups
-                    .entry(id)
-                    .or_insert_with(|| (name.to_string(), members));
-            }
-        }
-        n
+    /// The system's names, through NSS.
+    pub fn system() -> Names {
+        Names::new(Nss)
     }
 
     /// The name of a uid, else the number.
     pub fn user(&self, uid: u32) -> String {
-        self.users.get(&uid).cloned().unwrap_or(uid.to_string())
+        self.users
+            .borrow_mut()
+            .entry(uid)
+            .or_insert_with(|| self.dir.user(uid).unwrap_or_else(|| uid.to_string()))
+            .clone()
     }
 
     /// The name of a gid, else the number.
     pub fn group(&self, gid: u32) -> String {
         self.groups
-            .get(&gid)
-            .map(|g| g.0.clone())
-            .unwrap_or(gid.to_string())
+            .borrow_mut()
+            .entry(gid)
+            .or_insert_with(|| self.dir.group(gid).unwrap_or_else(|| gid.to_string()))
+            .clone()
     }
 
-    /// The members of a group by name.
+    /// The members a group lists, by name; `None` when it does not exist.
     pub fn members(&self, group: &str) -> Option<Vec<String>> {
-        self.groups
-            .values()
-            .find(|(n, _)| n == group)
-            .map(|(_, m)| m.clone())
+        self.dir.members(group)
     }
 }
 
@@ -145,21 +202,45 @@ pub fn audit_rules() -> Option<String> {
     found.then_some(text)
 }
 
-/// True when an audit rule watches `path` (`-w PATH` or `-F path=PATH`).
-pub fn audit_watches(rules: &str, path: &str) -> bool {
-    rules.lines().any(|l| {
-        let l = l.trim();
-        if l.starts_with('#') {
-            return false;
-        }
+/// The paths audit rules watch (`-w PATH`, `-F path=PATH`, `-F dir=PATH`),
+/// as written, without a trailing `/`.
+pub fn watched_paths(rules: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in rules.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
         let words: Vec<&str> = l.split_whitespace().collect();
-        words
-            .windows(2)
-            .any(|w| w[0] == "-w" && w[1].trim_end_matches('/') == path.trim_end_matches('/'))
-            || words
-                .iter()
-                .any(|w| *w == format!("path={path}") || *w == format!("dir={path}"))
-    })
+        for (i, w) in words.iter().enumerate() {
+            let p = if *w == "-w" {
+                words.get(i + 1).copied()
+            } else {
+                w.strip_prefix("path=").or_else(|| w.strip_prefix("dir="))
+            };
+            if let Some(p) = p {
+                out.push(p.trim_end_matches('/').to_string());
+            }
+        }
+    }
+    out
+}
+
+/// True when an audit rule watches `path` as written (`-w PATH` or
+/// `-F path=PATH`).
+pub fn audit_watches(rules: &str, path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    watched_paths(rules).iter().any(|w| w == path)
+}
+
+/// A watched path as the kernel resolves it when the rule is loaded: the
+/// directories' symlinks followed (`/var/run/x` watches `/run/x`), the
+/// last component not (a watch on a symlink watches the link). As written
+/// when its directory does not resolve.
+pub fn resolve_watch(path: &str) -> String {
+    let p = Path::new(path);
+    match (p.parent(), p.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+            .map(|d| d.join(name).display().to_string())
+            .unwrap_or_else(|_| path.to_string()),
+        _ => path.to_string(),
+    }
 }
 
 /// AppArmor is enabled in the kernel.
@@ -172,12 +253,36 @@ pub fn apparmor_enabled() -> bool {
 mod tests {
     use super::*;
 
+    /// Counts the lookups that reach the directory.
+    struct Counting(Fixed, std::rc::Rc<std::cell::Cell<usize>>);
+
+    impl Directory for Counting {
+        fn user(&self, uid: u32) -> Option<String> {
+            self.1.set(self.1.get() + 1);
+            self.0.user(uid)
+        }
+        fn group(&self, gid: u32) -> Option<String> {
+            self.1.set(self.1.get() + 1);
+            self.0.group(gid)
+        }
+        fn members(&self, group: &str) -> Option<Vec<String>> {
+            self.0.members(group)
+        }
+    }
+
     #[test]
     fn names_and_groups() {
-        let n = Names::parse(
-            "root:x:0:0::/root:/bin/sh\n",
-            "root:x:0:\ndocker:x:999:alice,bob\n",
-        );
+        let n = Names::new(Fixed {
+            users: [(0, "root".to_string())].into(),
+            groups: [
+                (0, ("root".to_string(), vec![])),
+                (
+                    999,
+                    ("docker".to_string(), vec!["alice".into(), "bob".into()]),
+                ),
+            ]
+            .into(),
+        });
         assert_eq!(n.user(0), "root");
         assert_eq!(n.user(5), "5");
         assert_eq!(n.group(999), "docker");
@@ -186,11 +291,53 @@ mod tests {
     }
 
     #[test]
+    fn each_id_is_looked_up_once() {
+        let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+        let n = Names::new(Counting(Fixed::default(), calls.clone()));
+        for _ in 0..3 {
+            assert_eq!(n.user(1000), "1000");
+            assert_eq!(n.group(1000), "1000");
+        }
+        assert_eq!(calls.get(), 2);
+    }
+
+    #[test]
     fn audit_rule_forms() {
         let r = "# -w /usr/bin/runc\n-w /usr/bin/dockerd -k docker\n-a exit,always -F path=/etc/docker/daemon.json -k docker\n";
         assert!(audit_watches(r, "/usr/bin/dockerd"));
         assert!(audit_watches(r, "/etc/docker/daemon.json"));
         assert!(!audit_watches(r, "/usr/bin/runc"));
+        assert_eq!(
+            watched_paths("-w /etc/docker/ -k d\n-a always,exit -F dir=/x -k d\n"),
+            ["/etc/docker", "/x"]
+        );
+    }
+
+    #[test]
+    fn watches_resolve_their_directories_not_their_last_component() {
+        let dir = std::env::temp_dir().join(format!("cordon-watch-{}", std::process::id()));
+        let real = dir.join("real");
+        std::fs::create_dir_all(&real).unwrap();
+        std::os::unix::fs::symlink(&real, dir.join("link")).unwrap();
+        std::os::unix::fs::symlink(real.join("sock"), real.join("alias")).unwrap();
+        let real = std::fs::canonicalize(&real).unwrap();
+        let shown = |p: &std::path::Path| p.display().to_string();
+        // Through a symlinked directory: the real directory.
+        assert_eq!(
+            resolve_watch(&shown(&dir.join("link/sock"))),
+            shown(&real.join("sock"))
+        );
+        // A symlink as the last component stays itself.
+        assert_eq!(
+            resolve_watch(&shown(&dir.join("link/alias"))),
+            shown(&real.join("alias"))
+        );
+        // A directory that does not exist: as written.
+        assert_eq!(
+            resolve_watch("/nonexistent-cordon/x"),
+            "/nonexistent-cordon/x"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -83,6 +83,43 @@ pub fn mount_points(mountinfo: &str) -> Vec<String> {
         .collect()
 }
 
+/// One line of a mountinfo text (`proc_pid_mountinfo(5)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The device (`major:minor`): the same on two mounts of one
+    /// filesystem, as `st_dev` is.
+    pub dev: String,
+    /// The directory of that filesystem mounted here (`/` for a whole
+    /// filesystem, a subdirectory for a bind mount).
+    pub root: String,
+    /// Where it is mounted.
+    pub mount_point: String,
+    /// The filesystem type (`ext4`, `tmpfs`, ...).
+    pub fstype: String,
+    /// The mount source (`/dev/sda2`, `tmpfs`, ...).
+    pub source: String,
+}
+
+/// Every mount of a mountinfo text, in order (a later mount on the same
+/// point hides an earlier one). Lines that do not parse are skipped.
+pub fn mounts(mountinfo: &str) -> Vec<Mount> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let f: Vec<&str> = left.split(' ').collect();
+            let mut r = right.split(' ');
+            Some(Mount {
+                dev: f.get(2)?.to_string(),
+                root: unescape(f.get(3)?),
+                mount_point: unescape(f.get(4)?),
+                fstype: r.next()?.to_string(),
+                source: unescape(r.next()?),
+            })
+        })
+        .collect()
+}
+
 fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -211,6 +248,29 @@ mod tests {
         assert_eq!(root_readonly(""), None);
         assert_eq!(mount_points(ro), ["/", "/proc"]);
         assert_eq!(mount_points("1 0 0:1 / /a\\040b rw - x x rw"), ["/a b"]);
+    }
+
+    #[test]
+    fn mount_lines() {
+        let m = mounts(
+            "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n\
+             44 27 254:0 /var/lib/docker /var/lib/docker rw,relatime shared:3 - ext4 /dev/vda rw\n\
+             45 27 0:50 / /srv/a\\040b rw master:1 - tmpfs tmpfs rw\n\
+             garbage\n",
+        );
+        assert_eq!(m.len(), 3);
+        assert_eq!(
+            m[1],
+            Mount {
+                dev: "254:0".into(),
+                root: "/var/lib/docker".into(),
+                mount_point: "/var/lib/docker".into(),
+                fstype: "ext4".into(),
+                source: "/dev/vda".into(),
+            }
+        );
+        assert_eq!(m[2].mount_point, "/srv/a b");
+        assert_eq!(m[2].fstype, "tmpfs");
     }
 
     #[test]

@@ -584,3 +584,93 @@ fn cordon_2_flags_containers_cordon_cannot_enforce() {
     assert_eq!(result(&r, "CORDON-2", "mv").status, Status::NotApplicable);
     assert_eq!(result(&r, "CORDON-2", "hostnet").status, Status::Fail);
 }
+
+fn file(kind: &'static str) -> Option<FileFact> {
+    Some(FileFact {
+        kind,
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+        owner: "root".into(),
+        group: "root".into(),
+    })
+}
+
+#[test]
+fn the_daemon_binary_audited_is_the_one_that_runs() {
+    // Debian's docker.io: dockerd is /usr/sbin/dockerd, and no
+    // /usr/bin/dockerd exists.
+    let mut f = host();
+    f.host.dockerd_binary = Some("/usr/sbin/dockerd".into());
+    f.host
+        .files
+        .insert("/usr/sbin/dockerd".into(), file("file"));
+    f.host.files.insert("/usr/bin/dockerd".into(), None);
+    f.host.audit_rules = Some("-w /usr/bin/dockerd -k docker\n".into());
+    let r = audit(&f, Vec::new());
+    let unwatched = result(&r, "1.1.3", "/usr/sbin/dockerd");
+    assert_eq!(unwatched.status, Status::Fail, "{unwatched:?}");
+    assert!(unwatched
+        .evidence
+        .contains("no audit rule watches /usr/sbin/dockerd"));
+    f.host.audit_rules = Some("-w /usr/sbin/dockerd -k docker\n".into());
+    let r = audit(&f, Vec::new());
+    assert_eq!(
+        result(&r, "1.1.3", "/usr/sbin/dockerd").status,
+        Status::Pass
+    );
+    // No dockerd found at all: nothing to audit.
+    f.host.dockerd_binary = None;
+    let r = audit(&f, Vec::new());
+    assert_eq!(
+        result(&r, "1.1.3", "dockerd's binary").status,
+        Status::NotApplicable
+    );
+}
+
+#[test]
+fn the_containerd_socket_audited_is_the_one_docker_uses() {
+    // Docker's own managed containerd; no system containerd.
+    let sock = "/run/docker/containerd/containerd.sock";
+    let mut f = host();
+    f.host.containerd_socket = Some(sock.into());
+    f.host.files.insert(sock.into(), file("socket"));
+    f.host.audit_rules = Some(String::new());
+    let r = audit(&f, Vec::new());
+    let unwatched = result(&r, "1.1.8", sock);
+    assert_eq!(unwatched.status, Status::Fail, "{unwatched:?}");
+    f.host.audit_rules = Some(format!("-w {sock} -k docker\n"));
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "1.1.8", sock).status, Status::Pass);
+    // Section 3 looks at the same socket.
+    assert_ne!(result(&r, "3.23", sock).status, Status::NotApplicable);
+    // A rule written as dockerd names the socket (/var/run, a symlink to
+    // /run) watches it too, as the kernel resolves it.
+    f.host.audit_rules = Some("-w /var/run/docker/containerd/containerd.sock -k docker\n".into());
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "1.1.8", sock).status, Status::Fail);
+    f.host.audit_watched = vec![sock.into()];
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "1.1.8", sock).status, Status::Pass);
+}
+
+#[test]
+fn a_bind_mount_of_the_root_filesystem_is_no_separate_partition() {
+    let slash = "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n";
+    let mut f = host();
+    f.info.docker_root_dir = Some("/var/lib/docker".into());
+    // This machine: /var/lib/docker bind-mounted from the root filesystem.
+    f.host.mounts = cordon_audit::procfs::mounts(&format!(
+        "{slash}44 27 254:0 /var/lib/docker /var/lib/docker rw,relatime shared:3 - ext4 /dev/vda rw\n"
+    ));
+    let r = audit(&f, Vec::new());
+    let bind = result(&r, "1.1.1", "/var/lib/docker");
+    assert_eq!(bind.status, Status::Fail, "{bind:?}");
+    assert!(bind.evidence.contains("bind mount"), "{}", bind.evidence);
+    // Positive control: a partition of its own passes.
+    f.host.mounts = cordon_audit::procfs::mounts(&format!(
+        "{slash}50 27 253:16 / /var/lib/docker rw,relatime - xfs /dev/vdb1 rw\n"
+    ));
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "1.1.1", "/var/lib/docker").status, Status::Pass);
+}

@@ -112,30 +112,19 @@ pub fn split_uri(uri: &str) -> (String, &str) {
 }
 
 /// `%XX` decoding of a path segment or query value (`+` is a space in a
-/// query, as Go's `url.ParseQuery` reads it).
+/// query, as Go's `url.ParseQuery` reads it); a `%` not followed by two
+/// hex digits stays as it is.
 fn unescape(s: &str, query: bool) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => {
-                let hex = |c: u8| (c as char).to_digit(16);
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b'+' if query => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let spaced;
+    let s = if query && s.contains('+') {
+        spaced = s.replace('+', " ");
+        spaced.as_str()
+    } else {
+        s
+    };
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The first value of query parameter `key`, as Docker reads `name` (Go's

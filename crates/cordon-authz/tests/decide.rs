@@ -459,3 +459,48 @@ fn only_audit_or_any_everywhere_is_open() {
     assert!(!is_open(&p.policy("locked").unwrap().body));
     assert!(is_open(&p.policy("watcher").unwrap().body));
 }
+
+#[test]
+fn request_bodies_are_standard_padded_base64_only() {
+    use base64::engine::general_purpose::STANDARD;
+    // Go's encoding/json sends a []byte as standard, padded base64. This
+    // body's encoding holds `+` or `/` and ends in padding.
+    let body = br#"{"Image": "a?>~", "HostConfig": {"NetworkMode": "none"}}"#;
+    let std = STANDARD.encode(body);
+    assert!(std.contains(['+', '/']) && std.ends_with('='), "{std}");
+    let mut r = req("POST", "/containers/create", None);
+    r.body = Some(std.clone());
+    assert!(
+        matches!(action(&r), Ok(Action::Create(_))),
+        "positive control"
+    );
+    let url_safe = std.replace('+', "-").replace('/', "_");
+    let after_padding = format!("{std}e30=");
+    for bad in [url_safe, after_padding] {
+        r.body = Some(bad.clone());
+        let e = action(&r).unwrap_err().0;
+        assert!(e.contains("not base64"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn uris_are_percent_decoded_as_go_does() {
+    use cordon_authz::request::split_uri;
+    assert_eq!(
+        split_uri("/v1.41/containers%2Fcreate?name=a+b"),
+        ("/containers/create".to_string(), "name=a+b")
+    );
+    // Not an escape: left as it is.
+    assert_eq!(split_uri("/x%zz%4").0, "/x%zz%4");
+    // In a query, `+` is a space and `%2B` a plus.
+    let body = json!({"Image": "a"}).to_string();
+    let r = req(
+        "POST",
+        "/containers/create?name=a%2Bb+c",
+        Some(body.as_bytes()),
+    );
+    match action(&r) {
+        Ok(Action::Create(c)) => assert_eq!(c.name, "a+b c"),
+        other => panic!("{other:?}"),
+    }
+}

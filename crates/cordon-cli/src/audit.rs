@@ -63,7 +63,7 @@ pub enum Level {
 pub fn run(args: AuditArgs) -> CmdResult {
     let (policy, _) = load::policy_in_force(args.config.as_deref(), None)?;
     // Whether cordon's table is in the kernel: only root can ask.
-    let table = if nix_root() {
+    let table = if cordon_dataplane::is_root() {
         Some(
             cordon_dataplane::Nft::host()
                 .installed()
@@ -116,9 +116,4 @@ pub fn run(args: AuditArgs) -> CmdResult {
             first.object.label()
         ))),
     }
-}
-
-fn nix_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }

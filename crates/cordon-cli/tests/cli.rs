@@ -173,8 +173,7 @@ fn misuse_exits_2() {
 
 /// Runs cordon as `nobody` (through setpriv) when we are root, else as we are.
 fn cordon_unprivileged(args: &[&str]) -> Output {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    if cordon_dataplane::is_root() {
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", CORDON])
             .args(args)
@@ -199,8 +198,7 @@ fn not_root_is_one_line_and_exit_2() {
 
 #[test]
 fn missing_nft_is_one_line_and_exit_2() {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !cordon_dataplane::is_root() {
         use std::io::Write as _;
         let _ = writeln!(
             std::io::stderr(),

@@ -359,8 +359,7 @@ fn metrics_are_root_s_on_the_socket_and_need_the_token_over_http() {
 #[test]
 fn a_token_file_others_can_read_is_refused_at_start() {
     use std::os::unix::fs::PermissionsExt;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !cordon_dataplane::is_root() {
         let _ = writeln!(
             std::io::stderr(),
             "skipped: needs root (the file must be root's)"

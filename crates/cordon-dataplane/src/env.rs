@@ -16,10 +16,16 @@ pub enum EnvError {
     Kernel(String),
 }
 
+/// True when this process runs as root (effective uid 0): the one place
+/// cordon asks.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// Checks that this process is root and that nftables works.
 pub fn check_environment() -> Result<(), EnvError> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         return Err(EnvError::NotRoot);
     }
     let out = match Command::new("nft").args(["list", "tables"]).output() {
@@ -36,4 +42,19 @@ pub fn check_environment() -> Result<(), EnvError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn is_root_is_the_effective_uid_the_kernel_shows() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let euid: u32 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|v| v.split_whitespace().nth(1))
+            .and_then(|u| u.parse().ok())
+            .unwrap();
+        assert_eq!(super::is_root(), euid == 0);
+    }
 }

@@ -20,7 +20,7 @@ mod nl;
 mod state;
 mod sysctl;
 
-pub use env::{check_environment, EnvError};
+pub use env::{check_environment, is_root, EnvError};
 pub use error::NftError;
 pub use install::{ensure_br_netfilter, install_whole, InstallError};
 pub use monitor::{Change, Monitor};

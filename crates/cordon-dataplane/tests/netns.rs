@@ -13,8 +13,7 @@ use cordon_inventory::{Container, Endpoint, Inventory, Network};
 use cordon_ruleset::nft::{Chain, Field, Rhs, Rule, Stmt, Verdict};
 
 fn skip_reason() -> Option<String> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !cordon_dataplane::is_root() {
         return Some("needs root".into());
     }
     if Command::new("nft").arg("--version").output().is_err() {

@@ -14,7 +14,7 @@ use futures_util::stream::{self, StreamExt};
 use ipnet::IpNet;
 
 use crate::error::{status_of, DockerError};
-use crate::nat;
+use crate::masquerade;
 use crate::veth::find_host_ifaces;
 
 /// How many container inspections run at once.
@@ -26,7 +26,7 @@ const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
 /// Lists Docker's networks and running containers, inspects the containers
 /// (16 at a time) and finds each endpoint's host-side veth (see
 /// [`crate::veth`]). Marks the networks cordon must masquerade because
-/// their daemon runs with `--iptables=false` (see [`crate::nat`]).
+/// their daemon runs with `--iptables=false` (see [`crate::masquerade`]).
 ///
 /// Containers are sorted by name, networks by name, endpoints by network
 /// and published ports by port, so the same host gives the same output. A
@@ -57,7 +57,7 @@ pub async fn collect(docker: &Docker) -> Result<Inventory, DockerError> {
         .collect()
         .await;
 
-    let cordon_masquerades = match nat::detect(docker).await {
+    let cordon_masquerades = match masquerade::detect(docker).await {
         Ok(settings) => settings.cordon_masquerades(),
         Err(reason) => {
             tracing::warn!(
@@ -103,7 +103,7 @@ pub async fn collect(docker: &Docker) -> Result<Inventory, DockerError> {
 }
 
 /// A Docker network as cordon sees it. `cordon_masquerades`: its daemon
-/// installs no NAT (see [`crate::nat`]).
+/// installs no NAT (see [`crate::masquerade`]).
 pub fn network_from(n: &bollard::models::Network, cordon_masquerades: bool) -> Network {
     let id = n.id.clone().unwrap_or_default();
     let name = n.name.clone().unwrap_or_default();
@@ -127,7 +127,7 @@ pub fn network_from(n: &bollard::models::Network, cordon_masquerades: bool) -> N
     Network {
         bridge: bridge_name(&name, &driver, &id, n.options.as_ref()),
         default_bridge: name == "bridge" && driver == "bridge",
-        masquerade: nat::network_masquerade(
+        masquerade: masquerade::network_masquerade(
             cordon_masquerades,
             &driver,
             internal,

@@ -5,8 +5,10 @@
 //!   socket), negotiates the API version and pings it.
 //! - [`collect()`] lists the networks and the running containers, inspects
 //!   them, and finds each endpoint's host-side veth with [`veth`].
-//! - [`nat`] finds out whether the daemon installs its own NAT
-//!   (`--iptables=false` means it does not, and cordon masquerades).
+//! - [`dockerd`] finds the dockerd cordon talks to and reads its
+//!   configuration (command line, `daemon.json`).
+//! - [`masquerade`] decides from it whether the daemon installs its own
+//!   NAT (`--iptables=false` means it does not, and cordon masquerades).
 //! - [`netlink`] is the small `RTM_GETLINK` / `RTM_GETNSID` client that
 //!   [`veth`] uses.
 //!
@@ -20,10 +22,11 @@
 #![warn(missing_docs)]
 
 pub mod connect;
+pub mod dockerd;
 pub mod error;
 mod images;
 pub mod inventory;
-pub mod nat;
+pub mod masquerade;
 pub mod netlink;
 pub mod single;
 pub mod veth;

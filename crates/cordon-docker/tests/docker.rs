@@ -521,3 +521,27 @@ async fn test_image_can_be_built_from_busybox() {
     .await;
     assert_eq!(inspect.state.and_then(|s| s.running), Some(true));
 }
+
+/// The daemon is found where it really runs: its binary is what
+/// `/proc/<pid>/exe` points to (Debian's `/usr/sbin/dockerd`, not an
+/// assumed `/usr/bin/dockerd`), and its containerd socket is one that
+/// exists (Docker's own managed containerd under `/run/docker/containerd/`
+/// when it started one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_is_found_where_it_runs() {
+    use std::os::unix::fs::FileTypeExt;
+    let Some(docker) = docker_or_skip().await else {
+        return;
+    };
+    let d = cordon_docker::dockerd::find(&docker)
+        .await
+        .expect("the daemon this test talks to is found");
+    let exe = d.exe.clone().expect("root reads /proc/<pid>/exe");
+    assert!(exe.ends_with("/dockerd"), "{exe}");
+    assert!(Path::new(&exe).is_file(), "{exe} exists");
+    let link = std::fs::read_link(format!("/proc/{}/exe", d.pid)).unwrap();
+    assert_eq!(Path::new(&exe), link, "the binary is the exe link");
+    let sock = std::fs::metadata(&d.containerd_socket)
+        .unwrap_or_else(|e| panic!("{}: {e}", d.containerd_socket));
+    assert!(sock.file_type().is_socket(), "{}", d.containerd_socket);
+}

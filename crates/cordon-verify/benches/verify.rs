@@ -161,8 +161,7 @@ fn ip(args: &[&str]) {
 
 /// The probe rows, or why they were skipped.
 fn probe_rows() -> Result<Vec<String>, String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !cordon_dataplane::is_root() {
         return Err("not root: probe timings skipped".into());
     }
     let ns = format!("cv-bench-{}", std::process::id());

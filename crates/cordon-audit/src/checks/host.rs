@@ -1,92 +1,130 @@
 //! CIS section 1: host configuration.
 
 use super::{automated, manual, manual_with, Check, Meta};
-use crate::facts::Facts;
+use std::path::Path;
+
+use crate::facts::{Facts, HostFacts};
 use crate::hostfs::audit_watches;
 use crate::model::{Object, Outcome, Severity, Status};
+use crate::procfs::Mount;
 
-/// The files CIS 1.1.3–1.1.18 want audited: (id, title, path or unit).
-/// A name without `/` is a systemd unit, looked up in the unit directories.
-pub const AUDITED: [(&str, &str, &str); 16] = [
+/// What an audit rule of CIS 1.1.3–1.1.18 must watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched {
+    /// A fixed path.
+    Path(&'static str),
+    /// A systemd unit, looked up in the unit directories.
+    Unit(&'static str),
+    /// dockerd's binary, wherever the running daemon's is
+    /// ([`HostFacts::dockerd_binary`]).
+    DockerdBinary,
+    /// The socket of the containerd dockerd uses
+    /// ([`HostFacts::containerd_socket`]).
+    ContainerdSocket,
+}
+
+impl Watched {
+    /// The path on this host; `None` when there is none.
+    pub fn path(self, host: &HostFacts) -> Option<String> {
+        match self {
+            Watched::Path(p) => Some(p.to_string()),
+            Watched::Unit(u) => host.units.get(u).cloned(),
+            Watched::DockerdBinary => host.dockerd_binary.clone(),
+            Watched::ContainerdSocket => host.containerd_socket.clone(),
+        }
+    }
+
+    /// What it is, for a message.
+    fn name(self) -> &'static str {
+        match self {
+            Watched::Path(p) | Watched::Unit(p) => p,
+            Watched::DockerdBinary => "dockerd's binary",
+            Watched::ContainerdSocket => "containerd's socket",
+        }
+    }
+}
+
+/// The files CIS 1.1.3–1.1.18 want audited: (id, title, what).
+pub const AUDITED: [(&str, &str, Watched); 16] = [
     (
         "1.1.3",
         "Ensure auditing is configured for the Docker daemon",
-        "/usr/bin/dockerd",
+        Watched::DockerdBinary,
     ),
     (
         "1.1.4",
         "Ensure auditing is configured for /run/containerd",
-        "/run/containerd",
+        Watched::Path("/run/containerd"),
     ),
     (
         "1.1.5",
         "Ensure auditing is configured for /var/lib/docker",
-        "/var/lib/docker",
+        Watched::Path("/var/lib/docker"),
     ),
     (
         "1.1.6",
         "Ensure auditing is configured for /etc/docker",
-        "/etc/docker",
+        Watched::Path("/etc/docker"),
     ),
     (
         "1.1.7",
         "Ensure auditing is configured for docker.service",
-        "docker.service",
+        Watched::Unit("docker.service"),
     ),
     (
         "1.1.8",
         "Ensure auditing is configured for containerd.sock",
-        "/run/containerd/containerd.sock",
+        Watched::ContainerdSocket,
     ),
     (
         "1.1.9",
         "Ensure auditing is configured for docker.socket",
-        "docker.socket",
+        Watched::Unit("docker.socket"),
     ),
     (
         "1.1.10",
         "Ensure auditing is configured for /etc/default/docker",
-        "/etc/default/docker",
+        Watched::Path("/etc/default/docker"),
     ),
     (
         "1.1.11",
         "Ensure auditing is configured for /etc/docker/daemon.json",
-        "/etc/docker/daemon.json",
+        Watched::Path("/etc/docker/daemon.json"),
     ),
     (
         "1.1.12",
         "Ensure auditing is configured for /etc/containerd/config.toml",
-        "/etc/containerd/config.toml",
+        Watched::Path("/etc/containerd/config.toml"),
     ),
     (
         "1.1.13",
         "Ensure auditing is configured for /etc/sysconfig/docker",
-        "/etc/sysconfig/docker",
+        Watched::Path("/etc/sysconfig/docker"),
     ),
     (
         "1.1.14",
         "Ensure auditing is configured for /usr/bin/containerd",
-        "/usr/bin/containerd",
+        Watched::Path("/usr/bin/containerd"),
     ),
     (
         "1.1.15",
         "Ensure auditing is configured for /usr/bin/containerd-shim",
-        "/usr/bin/containerd-shim",
+        Watched::Path("/usr/bin/containerd-shim"),
     ),
     (
         "1.1.16",
         "Ensure auditing is configured for /usr/bin/containerd-shim-runc-v1",
-        "/usr/bin/containerd-shim-runc-v1",
+        Watched::Path("/usr/bin/containerd-shim-runc-v1"),
     ),
     (
         "1.1.17",
         "Ensure auditing is configured for /usr/bin/containerd-shim-runc-v2",
-        "/usr/bin/containerd-shim-runc-v2",
+        Watched::Path("/usr/bin/containerd-shim-runc-v2"),
     ),
     (
         "1.1.18",
         "Ensure auditing is configured for /usr/bin/runc",
-        "/usr/bin/runc",
+        Watched::Path("/usr/bin/runc"),
     ),
 ];
 
@@ -99,9 +137,9 @@ pub fn checks() -> Vec<Check> {
             Meta {
                 id: "1.1.1",
                 title: "Ensure a separate partition for containers has been created",
-                source: "/info DockerRootDir; /proc/self/mountinfo",
+                source: "/info DockerRootDir; /proc/<dockerd pid>/mountinfo (device of the Docker root against /'s)",
                 remediation:
-                    "mount a dedicated filesystem on Docker's data root (e.g. /var/lib/docker)",
+                    "mount a dedicated filesystem on Docker's data root (e.g. /var/lib/docker); a bind mount of a directory of / is not one",
             },
             |f: &Facts| {
                 let root = f
@@ -109,20 +147,8 @@ pub fn checks() -> Vec<Check> {
                     .docker_root_dir
                     .clone()
                     .unwrap_or_else(|| "/var/lib/docker".into());
-                let ok = f
-                    .host
-                    .mount_points
-                    .iter()
-                    .any(|m| m.trim_end_matches('/') == root.trim_end_matches('/'));
-                vec![Outcome::verdict(
-                    Object::file(&root),
-                    ok,
-                    if ok {
-                        format!("{root} is a mount point")
-                    } else {
-                        format!("{root} is not a mount point")
-                    },
-                )]
+                let (ok, why) = separate_partition(&f.host.mounts, &root);
+                vec![Outcome::verdict(Object::file(&root), ok, why)]
             },
         ),
         manual_with(
@@ -130,7 +156,7 @@ pub fn checks() -> Vec<Check> {
             Meta {
                 id: "1.1.2",
                 title: "Ensure only trusted users are allowed to control Docker daemon",
-                source: "/etc/group (members of docker)",
+                source: "the group database through NSS (members the docker group lists)",
                 remediation:
                     "remove untrusted users from the docker group (gpasswd -d USER docker)",
             },
@@ -148,7 +174,11 @@ pub fn checks() -> Vec<Check> {
             Meta {
                 id,
                 title,
-                source: "/etc/audit/audit.rules, /etc/audit/rules.d/*.rules",
+                source: match target {
+                    Watched::DockerdBinary => "/etc/audit/audit.rules, /etc/audit/rules.d/*.rules; the binary: /proc/<dockerd pid>/exe",
+                    Watched::ContainerdSocket => "/etc/audit/audit.rules, /etc/audit/rules.d/*.rules; the socket: dockerd's --containerd, else its own managed containerd's, else /run/containerd/containerd.sock",
+                    _ => "/etc/audit/audit.rules, /etc/audit/rules.d/*.rules",
+                },
                 remediation:
                     "add `-w PATH -k docker` to /etc/audit/rules.d/docker.rules and restart auditd",
             },
@@ -188,21 +218,92 @@ pub fn checks() -> Vec<Check> {
     v
 }
 
-/// Whether the audit rules watch `target` (a path or a unit name).
-fn audited(f: &Facts, target: &str) -> Outcome {
-    let path = if target.contains('/') {
-        Some(target.to_string())
-    } else {
-        f.host.units.get(target).cloned()
+/// The mount that holds `path`: the last one (it hides earlier ones) on
+/// the longest mount point that is `path` or one of its parents.
+fn holding_mount<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
+    let path = Path::new(path);
+    let mut best: Option<&Mount> = None;
+    for m in mounts {
+        let point = Path::new(&m.mount_point);
+        let longer = best.is_none_or(|b| {
+            point.components().count() >= Path::new(&b.mount_point).components().count()
+        });
+        if path.starts_with(point) && longer {
+            best = Some(m);
+        }
+    }
+    best
+}
+
+/// CIS 1.1.1: whether the Docker root `root` is on a filesystem of its
+/// own, from a mount table. Being a mount point is not enough: a bind
+/// mount of a directory of `/` (same device, `major:minor`, as `/`) is on
+/// the root filesystem, and so is a btrfs subvolume of the same device.
+/// The Docker root may also sit below a separate mount (`/var`). Returns
+/// the verdict and why.
+pub fn separate_partition(mounts: &[Mount], root: &str) -> (bool, String) {
+    let (Some(slash), Some(m)) = (holding_mount(mounts, "/"), holding_mount(mounts, root)) else {
+        return (
+            false,
+            format!("cannot tell where {root} is mounted (no mount table)"),
+        );
     };
+    let root_fs = format!("{} {}, device {}", slash.fstype, slash.source, slash.dev);
+    if std::ptr::eq(m, slash) {
+        return (
+            false,
+            format!("{root} is a directory of the root filesystem ({root_fs}), not a partition"),
+        );
+    }
+    let at = if Path::new(&m.mount_point) == Path::new(root) {
+        format!("{root} is a mount point")
+    } else {
+        format!("{root} is on the mount {}", m.mount_point)
+    };
+    if m.dev == slash.dev {
+        return (
+            false,
+            format!(
+                "{at}, but a bind mount of {} of the root filesystem ({root_fs}): not a separate partition",
+                m.root
+            ),
+        );
+    }
+    if m.source.starts_with("/dev/") && m.source == slash.source && m.fstype == slash.fstype {
+        return (
+            false,
+            format!(
+                "{at}, but of the same {} filesystem as / ({}): not a separate partition",
+                m.fstype, m.source
+            ),
+        );
+    }
+    let memory = if matches!(m.fstype.as_str(), "tmpfs" | "ramfs") {
+        ", held in memory"
+    } else {
+        ""
+    };
+    (
+        true,
+        format!(
+            "{at} of a separate filesystem ({} {}, device {}; / is device {}){memory}",
+            m.fstype, m.source, m.dev, slash.dev
+        ),
+    )
+}
+
+/// Whether the audit rules watch `target`.
+fn audited(f: &Facts, target: Watched) -> Outcome {
+    let path = target.path(&f.host);
     let exists = path
         .as_ref()
         .is_some_and(|p| f.host.files.get(p).is_some_and(|x| x.is_some()));
     let Some(path) = path.filter(|_| exists) else {
+        let name = target.name();
         return Outcome::new(
-            Object::file(target),
+            Object::file(name),
             Status::NotApplicable,
-            format!("{target} does not exist on this host"),
+            format!("{name} does not exist on this host"),
         );
     };
     match &f.host.audit_rules {
@@ -212,7 +313,11 @@ fn audited(f: &Facts, target: &str) -> Outcome {
             "no audit rules configured (/etc/audit absent)",
         ),
         Some(rules) => {
-            let ok = audit_watches(rules, &path);
+            let ok = audit_watches(rules, &path)
+                || f.host
+                    .audit_watched
+                    .iter()
+                    .any(|w| w == path.trim_end_matches('/'));
             Outcome::verdict(
                 Object::file(&path),
                 ok,
@@ -223,5 +328,103 @@ fn audited(f: &Facts, target: &str) -> Outcome {
                 },
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procfs::mounts;
+
+    const SLASH: &str = "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n";
+
+    fn judge(extra: &str, root: &str) -> (bool, String) {
+        separate_partition(&mounts(&format!("{SLASH}{extra}")), root)
+    }
+
+    #[test]
+    fn a_real_partition_is_separate() {
+        let (ok, why) = judge(
+            "50 27 253:16 / /var/lib/docker rw,relatime - xfs /dev/vdb1 rw\n",
+            "/var/lib/docker",
+        );
+        assert!(ok, "{why}");
+        assert!(why.contains("is a mount point of a separate filesystem (xfs /dev/vdb1, device 253:16; / is device 254:0)"), "{why}");
+        // Below a separate /var is separate from / too.
+        let (ok, why) = judge(
+            "50 27 253:16 / /var rw - ext4 /dev/vdb1 rw\n",
+            "/var/lib/docker",
+        );
+        assert!(ok, "{why}");
+        assert!(why.contains("is on the mount /var"), "{why}");
+    }
+
+    #[test]
+    fn a_bind_mount_of_a_directory_of_slash_is_not() {
+        let (ok, why) = judge(
+            "44 27 254:0 /var/lib/docker /var/lib/docker rw,relatime shared:3 - ext4 /dev/vda rw\n",
+            "/var/lib/docker",
+        );
+        assert!(!ok, "{why}");
+        assert!(
+            why.contains("a bind mount of /var/lib/docker of the root filesystem"),
+            "{why}"
+        );
+        // A plain directory of / is not either.
+        let (ok, why) = judge("", "/var/lib/docker");
+        assert!(!ok);
+        assert!(why.contains("a directory of the root filesystem"), "{why}");
+        // Nor a btrfs subvolume of the root's device.
+        let btrfs = "27 1 0:31 /@ / rw - btrfs /dev/sda2 rw\n45 27 0:33 /@docker /var/lib/docker rw - btrfs /dev/sda2 rw\n";
+        let (ok, why) = separate_partition(&mounts(btrfs), "/var/lib/docker");
+        assert!(!ok, "{why}");
+        assert!(why.contains("same btrfs filesystem"), "{why}");
+    }
+
+    #[test]
+    fn a_tmpfs_is_a_separate_filesystem_in_memory() {
+        let (ok, why) = judge(
+            "60 27 0:45 / /var/lib/docker rw - tmpfs tmpfs rw,size=1048576k\n",
+            "/var/lib/docker",
+        );
+        assert!(ok, "{why}");
+        assert!(why.ends_with("held in memory"), "{why}");
+    }
+
+    #[test]
+    fn the_visible_mount_decides() {
+        // A later mount on the same point hides the earlier one.
+        let (ok, why) = judge(
+            "50 27 253:16 / /var/lib/docker rw - xfs /dev/vdb1 rw\n51 27 254:0 /srv/d /var/lib/docker rw - ext4 /dev/vda rw\n",
+            "/var/lib/docker",
+        );
+        assert!(!ok, "{why}");
+        // A mount point that merely shares a prefix does not hold it.
+        let (ok, _) = judge(
+            "50 27 253:16 / /var/lib/dock rw - xfs /dev/vdb1 rw\n",
+            "/var/lib/docker",
+        );
+        assert!(!ok);
+        let (ok, why) = separate_partition(&[], "/var/lib/docker");
+        assert!(!ok && why.contains("no mount table"), "{why}");
+    }
+
+    #[test]
+    fn watched_paths_come_from_the_host() {
+        let host = HostFacts {
+            dockerd_binary: Some("/usr/sbin/dockerd".into()),
+            containerd_socket: Some("/run/docker/containerd/containerd.sock".into()),
+            ..Default::default()
+        };
+        let path = |id: &str| {
+            let (_, _, w) = AUDITED.iter().find(|(i, _, _)| *i == id).unwrap();
+            w.path(&host)
+        };
+        assert_eq!(path("1.1.3").as_deref(), Some("/usr/sbin/dockerd"));
+        assert_eq!(
+            path("1.1.8").as_deref(),
+            Some("/run/docker/containerd/containerd.sock")
+        );
+        assert_eq!(path("1.1.7"), None, "no docker.service unit here");
     }
 }

@@ -107,8 +107,7 @@ mod tests {
         std::fs::write(&f, "\n").unwrap();
         assert!(read_token(&f).unwrap_err().contains("empty"));
         assert!(read_token(&dir.join("missing")).is_err());
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
+        if cordon_dataplane::is_root() {
             std::fs::write(&f, "s3cret").unwrap();
             std::os::unix::fs::chown(&f, Some(65534), None).unwrap();
             let e = read_token(&f).unwrap_err();

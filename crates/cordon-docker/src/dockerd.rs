@@ -1,10 +1,10 @@
-//! Does Docker masquerade its bridge networks itself?
+//! Finding the dockerd cordon talks to, and reading its configuration.
 //!
-//! A dockerd started with `--iptables=false` (or `"iptables": false` in its
-//! `daemon.json`) installs no NAT, so its containers cannot reach anything
-//! beyond the host; cordon then masquerades their IPv4 traffic itself (see
-//! `docs/iptables-false.md`). Docker's API does not report the setting, so
-//! it is read where dockerd reads it:
+//! Docker's API does not report how the daemon was started (`--iptables`,
+//! `--config-file`, `--containerd`, its binary, ...), so cordon reads it
+//! where dockerd itself reads it. The masquerade decision
+//! ([`crate::masquerade`]) and the audit (`cordon audit`) use what this
+//! module finds:
 //!
 //! 1. **Which process.** The peer of a connection to the daemon's unix
 //!    socket (`DOCKER_HOST`, else `/var/run/docker.sock`), from
@@ -18,14 +18,8 @@
 //!    `daemon.json` it reads (`--config-file`, default
 //!    `/etc/docker/daemon.json`, opened through `/proc/<pid>/root` so a
 //!    daemon in another mount namespace is read right). A command-line flag
-//!    wins over the file; neither means Docker's default (`true`).
-//!
-//! `--ip-masq=false` (`"ip-masq": false`) means the operator wants no
-//! masquerading at all, and cordon adds none either. When the daemon cannot
-//! be identified, cordon assumes Docker's default (it manages iptables) and
-//! masquerades nothing: it never adds NAT it is not sure is missing.
+//!    wins over the file.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use bollard::Docker;
@@ -36,35 +30,11 @@ use crate::connect::DEFAULT_HOST;
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/docker/daemon.json";
 /// Docker's default data root.
 pub const DEFAULT_DATA_ROOT: &str = "/var/lib/docker";
-/// The network option that turns Docker's masquerading of one bridge
-/// network off.
-pub const MASQUERADE_OPTION: &str = "com.docker.network.bridge.enable_ip_masquerade";
-
-/// The NAT-related settings of one dockerd.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NatSettings {
-    /// `--iptables`: Docker installs its own iptables rules, NAT included.
-    pub iptables: bool,
-    /// `--ip-masq`: masquerading is wanted at all.
-    pub ip_masq: bool,
-}
-
-impl Default for NatSettings {
-    fn default() -> Self {
-        NatSettings {
-            iptables: true,
-            ip_masq: true,
-        }
-    }
-}
-
-impl NatSettings {
-    /// True when cordon must masquerade for this daemon: it installs no
-    /// NAT, yet masquerading is wanted.
-    pub fn cordon_masquerades(self) -> bool {
-        !self.iptables && self.ip_masq
-    }
-}
+/// Docker's default exec root, where the containerd it manages itself
+/// keeps its socket (`<exec-root>/containerd/containerd.sock`).
+pub const DEFAULT_EXEC_ROOT: &str = "/var/run/docker";
+/// The socket of the host's own (system) containerd, containerd's default.
+pub const SYSTEM_CONTAINERD_SOCKET: &str = "/run/containerd/containerd.sock";
 
 /// What dockerd's command line says; `None` where it says nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +47,11 @@ pub struct Flags {
     pub config_file: Option<String>,
     /// `--data-root PATH` (or the old `-g` / `--graph`).
     pub data_root: Option<String>,
+    /// `--exec-root PATH`.
+    pub exec_root: Option<String>,
+    /// `--containerd ADDRESS`: the containerd to use instead of starting
+    /// one.
+    pub containerd: Option<String>,
 }
 
 /// Parses dockerd's arguments (without argv\[0\]) the way its flag library
@@ -106,6 +81,8 @@ pub fn parse_flags(args: &[String]) -> Flags {
             "--ip-masq" => f.ip_masq = inline.map_or(Some(true), parse_bool),
             "--config-file" => f.config_file = value(&mut i),
             "--data-root" | "--graph" | "-g" => f.data_root = value(&mut i),
+            "--exec-root" => f.exec_root = value(&mut i),
+            "--containerd" => f.containerd = value(&mut i),
             _ => {}
         }
     }
@@ -113,7 +90,7 @@ pub fn parse_flags(args: &[String]) -> Flags {
 }
 
 /// Go's `strconv.ParseBool`, which pflag uses.
-fn parse_bool(s: &str) -> Option<bool> {
+pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     match s {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
@@ -130,6 +107,10 @@ pub struct FileSettings {
     pub ip_masq: Option<bool>,
     /// `"data-root"` (or the old `"graph"`).
     pub data_root: Option<String>,
+    /// `"exec-root"`.
+    pub exec_root: Option<String>,
+    /// `"containerd"`.
+    pub containerd: Option<String>,
 }
 
 /// Reads the keys cordon needs from a `daemon.json`; other keys are
@@ -151,61 +132,110 @@ pub fn parse_daemon_json(text: &str) -> Result<FileSettings, String> {
         iptables: boolean("iptables")?,
         ip_masq: boolean("ip-masq")?,
         data_root: string("data-root").or_else(|| string("graph")),
+        exec_root: string("exec-root"),
+        containerd: string("containerd"),
     })
 }
 
-/// The effective settings: a flag wins over the file, either over
-/// Docker's default.
-pub fn effective(flags: &Flags, file: &FileSettings) -> NatSettings {
-    let d = NatSettings::default();
-    NatSettings {
-        iptables: flags.iptables.or(file.iptables).unwrap_or(d.iptables),
-        ip_masq: flags.ip_masq.or(file.ip_masq).unwrap_or(d.ip_masq),
+/// The dockerd cordon talks to, as found in `/proc` (see the module
+/// documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dockerd {
+    /// Its process id.
+    pub pid: u32,
+    /// Its arguments, without argv\[0\].
+    pub args: Vec<String>,
+    /// What its command line says.
+    pub flags: Flags,
+    /// What its `daemon.json` says (empty when it has none).
+    pub file: FileSettings,
+    /// The `daemon.json` it reads, as it names it.
+    pub config_file: String,
+    /// The same file as this process reaches it (through
+    /// `/proc/<pid>/root`).
+    pub config_path: PathBuf,
+    /// Its data root, as configured (flag, file, else Docker's default).
+    pub data_root: String,
+    /// Its binary, from `/proc/<pid>/exe` (`None` when that link cannot be
+    /// read, e.g. without root).
+    pub exe: Option<String>,
+    /// The socket of the containerd it uses (see [`containerd_socket`]),
+    /// symlinks resolved.
+    pub containerd_socket: String,
+}
+
+/// The binary a `/proc/<pid>/exe` link names: the kernel appends
+/// ` (deleted)` when the file was replaced (a package upgrade) while the
+/// process runs; the path is then that of the new binary.
+pub fn exe_path(link: &Path) -> String {
+    let s = link.to_string_lossy();
+    s.strip_suffix(" (deleted)").unwrap_or(&s).to_string()
+}
+
+/// The containerd socket a dockerd uses, by dockerd's own rule: the
+/// address `--containerd` (or `"containerd"` in `daemon.json`) names;
+/// else, when dockerd started its own containerd (`managed`: a
+/// `containerd` child process), that one's socket,
+/// `<exec-root>/containerd/containerd.sock`; else the system containerd at
+/// [`SYSTEM_CONTAINERD_SOCKET`] (dockerd uses it when it finds it at
+/// start).
+pub fn containerd_socket(flags: &Flags, file: &FileSettings, managed: bool) -> String {
+    if let Some(addr) = flags.containerd.as_ref().or(file.containerd.as_ref()) {
+        return addr.strip_prefix("unix://").unwrap_or(addr).to_string();
     }
+    if managed {
+        let exec_root = flags
+            .exec_root
+            .as_deref()
+            .or(file.exec_root.as_deref())
+            .unwrap_or(DEFAULT_EXEC_ROOT);
+        return format!(
+            "{}/containerd/containerd.sock",
+            exec_root.trim_end_matches('/')
+        );
+    }
+    SYSTEM_CONTAINERD_SOCKET.to_string()
 }
 
-/// Whether one bridge network needs cordon's masquerading, given whether
-/// its daemon needs it at all: never for other drivers or `internal`
-/// networks, nor when the network's own
-/// `com.docker.network.bridge.enable_ip_masquerade` is false.
-pub fn network_masquerade(
-    cordon_masquerades: bool,
-    driver: &str,
-    internal: bool,
-    options: Option<&HashMap<String, String>>,
-) -> bool {
-    let enabled = options
-        .and_then(|o| o.get(MASQUERADE_OPTION))
-        .and_then(|v| parse_bool(v.trim()))
-        .unwrap_or(true);
-    cordon_masquerades && driver == "bridge" && !internal && enabled
+/// The command name and parent pid of a `/proc/<pid>/stat` text (the
+/// name is between the first `(` and the last `)`, and may hold both).
+pub fn stat_name_and_ppid(stat: &str) -> Option<(&str, u32)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?;
+    let mut rest = stat.get(close + 1..)?.split_whitespace();
+    let _state = rest.next()?;
+    Some((name, rest.next()?.parse().ok()?))
 }
 
-/// One dockerd process as found in `/proc`.
-#[derive(Debug, Clone)]
-struct Daemon {
-    pid: u32,
-    flags: Flags,
-    file: FileSettings,
-    data_root: String,
+/// True when process `pid` has a child named `name`.
+fn has_child(pid: u32, name: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .any(|e| {
+            std::fs::read_to_string(e.path().join("stat"))
+                .ok()
+                .as_deref()
+                .and_then(stat_name_and_ppid)
+                .is_some_and(|(n, ppid)| ppid == pid && n == name)
+        })
 }
 
-/// Finds the settings of the daemon `docker` talks to (see the module
-/// documentation). `Err` says, in one line, why they could not be known.
-pub async fn detect(docker: &Docker) -> Result<NatSettings, String> {
-    let d = lookup(docker).await?;
-    let s = effective(&d.flags, &d.file);
-    tracing::debug!(
-        pid = d.pid,
-        iptables = s.iptables,
-        ip_masq = s.ip_masq,
-        "dockerd settings"
-    );
-    Ok(s)
+/// Finds the dockerd `docker` talks to (see the module documentation).
+/// `Err` says, in one line, why it could not be identified.
+pub async fn find(docker: &Docker) -> Result<Dockerd, String> {
+    lookup(docker).await
 }
 
 /// Finds the daemon `docker` talks to, off the async threads.
-async fn lookup(docker: &Docker) -> Result<Daemon, String> {
+async fn lookup(docker: &Docker) -> Result<Dockerd, String> {
     let root_dir = docker
         .info()
         .await
@@ -231,40 +261,7 @@ pub fn socket_path() -> Option<PathBuf> {
     host.starts_with('/').then(|| PathBuf::from(host))
 }
 
-/// The dockerd process that answers `docker` (see the module
-/// documentation, step 1): the process id, its arguments (without
-/// argv\[0\]) and the path of the `daemon.json` it reads, as seen from
-/// this process (through `/proc/<pid>/root`). `Err` says, in one line, why
-/// it could not be identified.
-pub async fn daemon_process(docker: &Docker) -> Result<DaemonProcess, String> {
-    let d = lookup(docker).await?;
-    let config = d
-        .flags
-        .config_file
-        .as_deref()
-        .unwrap_or(DEFAULT_CONFIG_FILE);
-    Ok(DaemonProcess {
-        pid: d.pid,
-        config_file: config.to_string(),
-        config_path: in_daemon_view(d.pid, config),
-        args: cmdline_args(d.pid).unwrap_or_default(),
-    })
-}
-
-/// One identified dockerd, as [`daemon_process`] finds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DaemonProcess {
-    /// Its process id.
-    pub pid: u32,
-    /// Its arguments, without argv\[0\].
-    pub args: Vec<String>,
-    /// The `daemon.json` it reads, as it names it.
-    pub config_file: String,
-    /// The same file as this process reaches it.
-    pub config_path: PathBuf,
-}
-
-fn find_daemon(socket: Option<&Path>, root_dir: Option<&str>) -> Result<Daemon, String> {
+fn find_daemon(socket: Option<&Path>, root_dir: Option<&str>) -> Result<Dockerd, String> {
     let peer = socket.and_then(peer_pid).filter(|&p| is_dockerd(p));
     let candidates: Vec<u32> = match peer {
         Some(p) => vec![p],
@@ -348,13 +345,16 @@ fn cmdline_args(pid: u32) -> Result<Vec<String>, String> {
         .collect())
 }
 
-fn read_daemon(pid: u32) -> Result<Daemon, String> {
+fn read_daemon(pid: u32) -> Result<Dockerd, String> {
     let args = cmdline_args(pid)?;
     let flags = parse_flags(&args);
     let explicit = flags.config_file.is_some();
-    let config = flags.config_file.as_deref().unwrap_or(DEFAULT_CONFIG_FILE);
-    let path = in_daemon_view(pid, config);
-    let file = match std::fs::read_to_string(&path) {
+    let config = flags
+        .config_file
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CONFIG_FILE.to_string());
+    let config_path = in_daemon_view(pid, &config);
+    let file = match std::fs::read_to_string(&config_path) {
         Ok(text) => parse_daemon_json(&text).map_err(|e| format!("{config}: {e}"))?,
         // dockerd itself starts without its default file.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => FileSettings::default(),
@@ -365,11 +365,25 @@ fn read_daemon(pid: u32) -> Result<Daemon, String> {
         .clone()
         .or_else(|| file.data_root.clone())
         .unwrap_or_else(|| DEFAULT_DATA_ROOT.to_string());
-    Ok(Daemon {
+    let exe = match std::fs::read_link(format!("/proc/{pid}/exe")) {
+        Ok(link) => Some(exe_path(&link)),
+        Err(e) => {
+            tracing::debug!(pid, error = %e, "cannot read dockerd's binary");
+            None
+        }
+    };
+    let socket = containerd_socket(&flags, &file, has_child(pid, "containerd"));
+    let containerd_socket = resolved(pid, &socket).unwrap_or(socket);
+    Ok(Dockerd {
         pid,
+        args,
         flags,
         file,
+        config_file: config,
+        config_path,
         data_root,
+        exe,
+        containerd_socket,
     })
 }
 
@@ -390,17 +404,20 @@ fn same_dir(pid: u32, configured: &str, reported: &str) -> bool {
     if trim(configured) == trim(reported) {
         return true;
     }
-    let resolved = std::fs::canonicalize(in_daemon_view(pid, configured))
-        .ok()
-        .and_then(|p| {
-            p.strip_prefix(format!("/proc/{pid}/root"))
-                .ok()
-                .map(Path::to_path_buf)
-        });
-    match resolved {
-        Some(p) => Path::new("/").join(p) == Path::new(&trim(reported)),
-        None => false,
-    }
+    resolved(pid, configured).is_some_and(|p| Path::new(&p) == Path::new(&trim(reported)))
+}
+
+/// A path as process `pid` names it, with symlinks resolved (`/var/run/x`
+/// is `/run/x`), as this process reaches it; `None` when it does not
+/// resolve. (The kernel resolves `/proc/<pid>/root` itself to the
+/// daemon's root as this process sees it, usually `/`.)
+fn resolved(pid: u32, path: &str) -> Option<String> {
+    let p = std::fs::canonicalize(in_daemon_view(pid, path)).ok()?;
+    let p = match p.strip_prefix(format!("/proc/{pid}/root")) {
+        Ok(inside) => Path::new("/").join(inside),
+        Err(_) => p,
+    };
+    Some(p.display().to_string())
 }
 
 #[cfg(test)]
@@ -450,6 +467,7 @@ mod tests {
                 iptables: Some(false),
                 ip_masq: Some(true),
                 data_root: Some("/d".into()),
+                ..Default::default()
             }
         );
         assert_eq!(parse_daemon_json("{}").unwrap(), FileSettings::default());
@@ -467,41 +485,65 @@ mod tests {
     }
 
     #[test]
-    fn a_flag_wins_over_the_file() {
-        let file = FileSettings {
-            iptables: Some(false),
-            ..Default::default()
-        };
-        assert!(effective(&Flags::default(), &file).cordon_masquerades());
-        let flags = Flags {
-            iptables: Some(true),
-            ..Default::default()
-        };
-        assert!(!effective(&flags, &file).cordon_masquerades());
+    fn the_binary_is_where_the_exe_link_points() {
+        // Debian's docker.io: not /usr/bin/dockerd.
         assert_eq!(
-            effective(&Flags::default(), &FileSettings::default()),
-            NatSettings::default()
+            exe_path(Path::new("/usr/sbin/dockerd")),
+            "/usr/sbin/dockerd"
         );
-        assert!(!NatSettings::default().cordon_masquerades());
-        let no_masq = Flags {
-            iptables: Some(false),
-            ip_masq: Some(false),
-            ..Default::default()
-        };
-        assert!(!effective(&no_masq, &FileSettings::default()).cordon_masquerades());
+        // Upgraded while running: the path of the new binary.
+        assert_eq!(
+            exe_path(Path::new("/usr/bin/dockerd (deleted)")),
+            "/usr/bin/dockerd"
+        );
     }
 
     #[test]
-    fn per_network_masquerade() {
-        let off: HashMap<String, String> =
-            [(MASQUERADE_OPTION.to_string(), "false".to_string())].into();
-        let on: HashMap<String, String> =
-            [(MASQUERADE_OPTION.to_string(), "true".to_string())].into();
-        assert!(network_masquerade(true, "bridge", false, None));
-        assert!(network_masquerade(true, "bridge", false, Some(&on)));
-        assert!(!network_masquerade(true, "bridge", false, Some(&off)));
-        assert!(!network_masquerade(true, "bridge", true, None), "internal");
-        assert!(!network_masquerade(true, "macvlan", false, None));
-        assert!(!network_masquerade(false, "bridge", false, None));
+    fn this_process_exe_is_found() {
+        // The same readlink the lookup does, on a process that surely runs.
+        let me = exe_path(&std::fs::read_link("/proc/self/exe").unwrap());
+        assert_eq!(Path::new(&me), std::env::current_exe().unwrap());
+    }
+
+    #[test]
+    fn the_containerd_socket_dockerd_uses() {
+        let none = (Flags::default(), FileSettings::default());
+        // A system containerd, found by dockerd at start.
+        assert_eq!(
+            containerd_socket(&none.0, &none.1, false),
+            "/run/containerd/containerd.sock"
+        );
+        // Docker's own managed containerd, below its exec root.
+        assert_eq!(
+            containerd_socket(&none.0, &none.1, true),
+            "/var/run/docker/containerd/containerd.sock"
+        );
+        let exec = parse_flags(&args("--exec-root /srv/exec/"));
+        assert_eq!(
+            containerd_socket(&exec, &none.1, true),
+            "/srv/exec/containerd/containerd.sock"
+        );
+        let file =
+            parse_daemon_json(r#"{"exec-root": "/x", "containerd": "/run/c.sock"}"#).unwrap();
+        assert_eq!(file.exec_root.as_deref(), Some("/x"));
+        assert_eq!(containerd_socket(&none.0, &file, true), "/run/c.sock");
+        // A flag wins over the file, and a unix:// prefix is dropped.
+        let flag = parse_flags(&args("--containerd unix:///run/k.sock"));
+        assert_eq!(containerd_socket(&flag, &file, true), "/run/k.sock");
+        let inline = parse_flags(&args("--containerd=/run/i.sock"));
+        assert_eq!(inline.containerd.as_deref(), Some("/run/i.sock"));
+    }
+
+    #[test]
+    fn stat_lines() {
+        assert_eq!(
+            stat_name_and_ppid("23660 (containerd) S 23639 23660 23639 0 -1"),
+            Some(("containerd", 23639))
+        );
+        assert_eq!(
+            stat_name_and_ppid("7 (a) b) (c) R 1 7 7"),
+            Some(("a) b) (c", 1))
+        );
+        assert_eq!(stat_name_and_ppid("garbage"), None);
     }
 }
