@@ -185,6 +185,16 @@ fn exclusion(mine: &BTreeMap<String, String>, theirs: &BTreeMap<String, String>)
     }
 }
 
+/// Removes repeated requirements, keeping the first of each.
+fn dedup(exprs: &mut Vec<Expr>) {
+    let mut seen = Vec::new();
+    exprs.retain(|e| {
+        let new = !seen.contains(e);
+        seen.push(e.clone());
+        new
+    });
+}
+
 /// The selectors of every policy, the default and unknown labels.
 pub fn plan(file: &PolicyFile, opts: &Options, warnings: &mut Warnings) -> Plan {
     let no_label = || Expr::new(POLICY_LABEL, "DoesNotExist", Vec::new());
@@ -210,6 +220,7 @@ pub fn plan(file: &PolicyFile, opts: &Options, warnings: &mut Warnings) -> Plan 
                     )),
                 }
             }
+            dedup(&mut exprs);
             if !shadowed {
                 by_select = Some(Sel {
                     match_labels: labels.clone(),
@@ -242,6 +253,7 @@ pub fn plan(file: &PolicyFile, opts: &Options, warnings: &mut Warnings) -> Plan 
             }
         }
     }
+    dedup(&mut default.match_expressions);
     let mut unknown = Sel {
         match_labels: BTreeMap::new(),
         match_expressions: vec![Expr::new(POLICY_LABEL, "Exists", Vec::new())],
@@ -298,7 +310,7 @@ impl Plan {
                 body: &p.body,
                 what: what.clone(),
                 loc: p.loc,
-                notes: Vec::new(),
+                notes: pods.notes.clone(),
             });
             if let Some(sel) = &pods.by_select {
                 out.push(Target {
