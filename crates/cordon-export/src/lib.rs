@@ -136,6 +136,10 @@ impl Warnings {
     }
 }
 
+/// The annotation that lists, on an object, what of its policy was not
+/// exported (the same text as the YAML comments, kept by the API server).
+pub const NOT_EXPORTED: &str = "cordon/not-exported";
+
 /// Exports a policy file.
 pub fn export(file: &PolicyFile, flavor: Flavor, opts: &Options) -> Export {
     let mut warnings = Warnings::new(&file.source);
@@ -144,6 +148,12 @@ pub fn export(file: &PolicyFile, flavor: Flavor, opts: &Options) -> Export {
         Flavor::Kubernetes => kubernetes::build(file, &plan, opts, &mut warnings),
         Flavor::Cilium => cilium::build(file, &plan, opts, &mut warnings),
     };
+    for d in &mut documents {
+        if !d.notes.is_empty() {
+            d.value["metadata"]["annotations"] =
+                serde_json::json!({ NOT_EXPORTED: d.notes.join("; ") });
+        }
+    }
     documents.sort_by(|a, b| a.name.cmp(&b.name));
     Export {
         documents,

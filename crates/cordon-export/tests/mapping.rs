@@ -413,3 +413,20 @@ fn output_is_sorted_and_stable() {
         cordon_export::output::yaml(&k8s(text).documents)
     );
 }
+
+#[test]
+fn what_was_dropped_is_also_an_annotation_for_json_output() {
+    let e = k8s("version: 1\npolicies:\n  - name: web\n    select: { image: \"nginx:*\" }\n    egress:\n      - to: [host]\n");
+    let d = doc(&e, "cordon-web.by-label");
+    let note = d["metadata"]["annotations"]["cordon/not-exported"]
+        .as_str()
+        .unwrap();
+    assert!(
+        note.contains("`select: {image: \"nginx:*\"}`") && note.contains("`host`"),
+        "{note}"
+    );
+    assert_eq!(
+        doc(&e, "cordon-default")["metadata"].get("annotations"),
+        None
+    );
+}
