@@ -143,6 +143,7 @@ pub const NOT_EXPORTED: &str = "cordon/not-exported";
 /// Exports a policy file.
 pub fn export(file: &PolicyFile, flavor: Flavor, opts: &Options) -> Export {
     let mut warnings = Warnings::new(&file.source);
+    name_clashes(file, &mut warnings);
     let plan = selection::plan(file, opts, &mut warnings);
     let mut documents = match flavor {
         Flavor::Kubernetes => kubernetes::build(file, &plan, opts, &mut warnings),
@@ -161,7 +162,31 @@ pub fn export(file: &PolicyFile, flavor: Flavor, opts: &Options) -> Export {
     }
 }
 
-/// A Kubernetes object name for a cordon name (`_` is not allowed there).
+/// A Kubernetes object name for a cordon name: `_` becomes `-`, and a
+/// name ending in `-` or `_` gets an `x` (a name part must end in a letter
+/// or digit there). Two policies whose names differ only so are named in a
+/// warning ([`export`]).
 pub fn object_name(name: &str) -> String {
-    format!("cordon-{}", name.replace('_', "-"))
+    let mut out = format!("cordon-{}", name.replace('_', "-"));
+    if out.ends_with('-') {
+        out.push('x');
+    }
+    out
+}
+
+/// Warns about policies whose objects would share a name.
+fn name_clashes(file: &PolicyFile, warnings: &mut Warnings) {
+    let mut seen: std::collections::BTreeMap<String, &str> = Default::default();
+    for p in &file.policies {
+        if let Some(other) = seen.insert(object_name(&p.name), &p.name) {
+            warnings.push(
+                p.loc,
+                format!(
+                    "policy `{}` and policy `{other}` both become objects named `{}`; the later replaces the earlier: rename one",
+                    p.name,
+                    object_name(&p.name)
+                ),
+            );
+        }
+    }
 }

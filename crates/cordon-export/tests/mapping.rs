@@ -430,3 +430,30 @@ fn what_was_dropped_is_also_an_annotation_for_json_output() {
         None
     );
 }
+
+#[test]
+fn object_names_are_valid_and_clashes_are_warned() {
+    let e = k8s(
+        "version: 1\npolicies:\n  - name: a_b\n  - name: a-b\n  - name: web-\n  - name: web_x\n",
+    );
+    let valid = |n: &str| {
+        n.len() <= 253
+            && n.split('.').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !part.starts_with('-')
+                    && !part.ends_with('-')
+            })
+    };
+    for d in &e.documents {
+        assert!(valid(&d.name), "{} is not a DNS subdomain", d.name);
+    }
+    assert!(e
+        .documents
+        .iter()
+        .any(|d| d.name == "cordon-web-x.by-label"));
+    let w = warnings(&e);
+    assert!(w.iter().any(|w| w.starts_with("p.yaml:4:11: warning: policy `a-b` and policy `a_b` both become objects named `cordon-a-b`")), "{w:?}");
+}
