@@ -5,6 +5,8 @@
 //! tool the test skips with one line, except under `CI=true`, where it
 //! fails. The positive control: a NetworkPolicy with an unknown field is
 //! rejected by the same command, so a passing run means validation ran.
+//! The YAML output, read back by a real YAML parser (PyYAML), equals the
+//! JSON output.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -110,4 +112,49 @@ fn every_exported_networkpolicy_is_valid_for_kubernetes_1_37() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
+}
+
+/// Reads YAML with PyYAML (a dependency of kubernetes-validate) and
+/// prints it as JSON.
+const YAML_TO_JSON: &str = "import json, sys, yaml\nprint(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]))";
+
+#[test]
+fn the_yaml_output_reads_back_as_the_json_output() {
+    let python = Command::new("python3")
+        .args(["-c", "import yaml"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !python {
+        cordon_lab::skip::skip(
+            "python3 with PyYAML is not installed (kubernetes-validate brings it)",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = golden::scenarios();
+    files.push((
+        "everything".into(),
+        cordon_policy::parse("everything.yaml", EVERYTHING).expect("valid"),
+    ));
+    for (name, file) in files {
+        for flavor in [Flavor::Kubernetes, Flavor::Cilium] {
+            let e = export(&file, flavor, &Options::default());
+            let path = dir.path().join(format!("{name}.yaml"));
+            std::fs::write(&path, output::yaml(&e.documents)).unwrap();
+            let out = Command::new("python3")
+                .args(["-c", YAML_TO_JSON])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let json: serde_json::Value =
+                serde_json::from_str(&output::json(&e.documents)).unwrap();
+            assert_eq!(read, json["items"], "{name} {flavor:?}");
+        }
+    }
 }
