@@ -8,6 +8,7 @@ mod apply;
 mod audit;
 mod authz;
 mod daemon;
+mod export;
 mod generate;
 mod load;
 mod observe;
@@ -214,6 +215,8 @@ enum Cmd {
     },
     /// Probe from inside a container's network namespace and compare with the policy.
     Verify(verify::VerifyArgs),
+    /// Print the policy as Kubernetes NetworkPolicy or CiliumNetworkPolicy manifests.
+    Export(export::ExportArgs),
     /// Print the embedded default policy, the one used without a policy file.
     Default,
     /// Print the completion script for SHELL: bash, zsh, fish, elvish or powershell.
@@ -328,6 +331,7 @@ fn main() -> ExitCode {
         Cmd::Audit(args) => audit::run(args),
         Cmd::Sandbox { op } => sandbox::run(op),
         Cmd::Verify(args) => verify::run(args),
+        Cmd::Export(args) => export::run(args),
         Cmd::Default => generate::default(),
         Cmd::Completions { shell } => generate::completions(&shell),
         Cmd::Man { dir } => generate::man(&dir),
