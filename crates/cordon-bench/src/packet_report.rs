@@ -94,16 +94,17 @@ seeds' approach, one iptables rule per container, loaded with
 {table}
 
 Goal, 10,000 containers compiled and installed in under 200 ms: **{goal}** ({total10k:.1} ms).
-Almost all of it is nft's own processing of the set elements (about 3.5 µs
-each in libnftables, text or JSON alike; 16.5 elements per container: the
-verdict maps, the policy sets and the port bindings). Compiling is 35 ms and
-rendering 28 ms. Meeting the goal needs the elements sent over netlink
-directly (planned with the daemon's incremental updates), and fewer of them
-(the four per-hook maps can become two). Since the address-to-policy
-maps carry a counter on each element (each container's judged packets),
-a whole install at 10,000 containers takes about 20% longer (654 ms the
-run before them, on 2026-11-23); a container's own changes go over netlink
-and a packet's cost is unchanged.
+"nft transaction" is a first install (the tables absent). "reinstall in
+place" is what `cordon apply` and a repair do on a host where the tables
+exist: read them (`nft -j list table`, most of the time) and send one
+transaction that keeps every element that stays (see "Replacing the tables
+in place" in design.md; deleting and recreating the tables dropped packets).
+A reload trusts the ruleset the daemon installed before and reads nothing
+(the Reload section). Almost all of the install is nft's own processing of
+the set elements (about 3.5 µs each in libnftables, text or JSON alike):
+the verdict maps, the policy sets, and the port bindings with their
+neighbour-discovery words. Meeting the goal needs the elements sent over
+netlink directly and fewer of them.
 "#,
         table = table.trim_end(),
         goal = met(total10k < 200.0),
