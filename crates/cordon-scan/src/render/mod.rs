@@ -1,0 +1,5 @@
+//! Output formats of `cordon scan`.
+
+pub mod json;
+pub mod sarif;
+pub mod table;
