@@ -1,0 +1,286 @@
+//! `cordon scan` against images built here: a Debian-like root filesystem
+//! (os-release of bookworm, a dpkg status file and a distroless-style
+//! status.d entry) imported through the Docker API, then a second layer
+//! committed from a container that deletes the status.d entry (a real
+//! whiteout). Synthetic OSV records: one matches (the positive control),
+//! one matches only the first image (the whiteout's control), and three
+//! must not (fixed below the installed version, another release, another
+//! ecosystem).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{
+    CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+};
+use cordon_lab::docker::{block_on, client};
+use cordon_lab::{lab_or_skip, ContainerOpts, TestContainer};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
+
+const STATUS: &str = "\
+Package: libssl3
+Status: install ok installed
+Source: openssl (3.0.11-1~deb12u2)
+Version: 3.0.11-1~deb12u2
+
+Package: bash
+Status: install ok installed
+Version: 5.2.15-2+b2
+
+Package: curl
+Status: install ok installed
+Version: 7.88.1-10+deb12u5
+
+Package: removed
+Status: deinstall ok config-files
+Version: 1.0
+";
+
+/// (file, record): the first and the last must match the first image.
+const RECORDS: [(&str, &str); 5] = [
+    (
+        "DSA-9001-1.json",
+        r#"{"id":"DSA-9001-1","aliases":["CVE-2099-0001"],"summary":"openssl test",
+        "severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+        "affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},
+        "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.13-1~deb12u1"}]}]}]}"#,
+    ),
+    (
+        "DSA-9002-1.json",
+        r#"{"id":"DSA-9002-1","affected":[{"package":{"ecosystem":"Debian:12","name":"bash"},
+        "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"5.2.15-2"}]}]}]}"#,
+    ),
+    (
+        "DSA-9003-1.json",
+        r#"{"id":"DSA-9003-1","affected":[{"package":{"ecosystem":"Debian:11","name":"curl"},
+        "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"7.88.1-10+deb12u99"}]}]}]}"#,
+    ),
+    (
+        "ALPINE-9004.json",
+        r#"{"id":"ALPINE-9004","affected":[{"package":{"ecosystem":"Alpine:v3.19","name":"curl"},
+        "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"99.0-r0"}]}]}]}"#,
+    ),
+    (
+        "DSA-9005-1.json",
+        r#"{"id":"DSA-9005-1","database_specific":{"severity":"low"},
+        "affected":[{"package":{"ecosystem":"Debian:12","name":"zlib"},
+        "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:1.3.dfsg-1"}]}]}]}"#,
+    ),
+];
+
+fn rootfs() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut file = |path: &str, data: &[u8], mode: u32| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        b.append_data(&mut h, path, data).unwrap();
+    };
+    let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (busybox-static)");
+    file("bin/busybox", &busybox, 0o755);
+    file(
+        "usr/lib/os-release",
+        b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
+        0o644,
+    );
+    file("var/lib/dpkg/status", STATUS.as_bytes(), 0o644);
+    file(
+        "var/lib/dpkg/status.d/zlib1g",
+        b"Package: zlib1g\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\n",
+        0o644,
+    );
+    for (path, target) in [
+        ("etc/os-release", "../usr/lib/os-release"),
+        ("bin/sh", "busybox"),
+        ("bin/sleep", "busybox"),
+        ("bin/rm", "busybox"),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        b.append_link(&mut h, path, target).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// Images removed on drop.
+struct Images(Vec<String>);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        for i in &self.0 {
+            let opts = RemoveImageOptionsBuilder::new().force(true).build();
+            let _ = block_on(client().remove_image(i, Some(opts), None));
+        }
+    }
+}
+
+fn import(name: &str) {
+    let (repo, tag) = name.rsplit_once(':').unwrap();
+    let opts = CreateImageOptionsBuilder::new()
+        .from_src("-")
+        .repo(repo)
+        .tag(tag)
+        .changes(vec!["ENV PATH=/bin".to_string()])
+        .build();
+    block_on(async {
+        let mut s =
+            client().create_image(Some(opts), Some(bollard::body_full(rootfs().into())), None);
+        while let Some(r) = s.next().await {
+            r.expect("docker import");
+        }
+    });
+}
+
+/// Runs `rm PATH` in a container of `base` and commits it as `name`.
+fn commit_without(base: &str, path: &str, name: &str) {
+    let (repo, tag) = name.rsplit_once(':').unwrap();
+    let d = client();
+    block_on(async {
+        let opts = CreateContainerOptionsBuilder::new().build();
+        let body = ContainerCreateBody {
+            image: Some(base.into()),
+            cmd: Some(vec!["/bin/rm".into(), path.into()]),
+            ..Default::default()
+        };
+        let id = d
+            .create_container(Some(opts), body)
+            .await
+            .expect("create")
+            .id;
+        d.start_container(&id, None).await.expect("start");
+        let mut wait = d.wait_container(&id, None);
+        while let Some(r) = wait.next().await {
+            r.expect("rm in the container");
+        }
+        let opts = CommitContainerOptionsBuilder::new()
+            .container(&id)
+            .repo(repo)
+            .tag(tag)
+            .build();
+        d.commit_container(opts, bollard::models::ContainerConfig::default())
+            .await
+            .expect("commit");
+        let opts = RemoveContainerOptionsBuilder::new().force(true).build();
+        let _ = d.remove_container(&id, Some(opts)).await;
+    });
+}
+
+fn scan(args: &[&str]) -> Output {
+    Command::new(CORDON)
+        .arg("scan")
+        .args(args)
+        .output()
+        .expect("run cordon scan")
+}
+
+fn ids(out: &Output) -> Vec<String> {
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let mut ids: Vec<String> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn write_db(dir: &Path) {
+    for (file, record) in RECORDS {
+        std::fs::write(dir.join(file), record).unwrap();
+    }
+}
+
+#[test]
+fn scan_finds_what_the_image_has_and_nothing_else() {
+    lab_or_skip!();
+    let _lock = cordon_lab::lock();
+    let tag = std::process::id();
+    let base = format!("cordon-scan-base:{tag}");
+    let top = format!("cordon-scan-top:{tag}");
+    let _images = Images(vec![top.clone(), base.clone()]);
+    import(&base);
+    commit_without(&base, "/var/lib/dpkg/status.d/zlib1g", &top);
+    let db = tempfile::tempdir().unwrap();
+    write_db(db.path());
+    let db_path = db.path().to_str().unwrap();
+
+    // The base image: openssl (positive control) and zlib from status.d;
+    // not bash (fixed below), not curl (Debian 11's, Alpine's records).
+    let out = scan(&[&base, "--db", db_path, "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ids(&out), ["DSA-9001-1", "DSA-9005-1"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let openssl = &v["findings"][0];
+    assert_eq!(openssl["id"], "DSA-9001-1", "critical first");
+    assert_eq!(openssl["aliases"][0], "CVE-2099-0001");
+    assert_eq!(openssl["installed"], "3.0.11-1~deb12u2");
+    assert_eq!(openssl["fixed"], "3.0.13-1~deb12u1");
+    assert_eq!(openssl["severity"], "critical");
+    assert_eq!(openssl["packages"][0], "libssl3");
+    assert_eq!(v["images"][0]["os"]["codename"], "bookworm");
+
+    // The committed layer's whiteout removes zlib; a running container of
+    // it is named in the finding.
+    let ctr = TestContainer::run(ContainerOpts::new("scan").image(&top));
+    let out = scan(&[&top, "--db", db_path, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(ids(&out), ["DSA-9001-1"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["findings"][0]["containers"][0], ctr.name.as_str());
+
+    // --fail-on: low-only findings pass a gate at high; the table too.
+    let out = scan(&[&top, "--db", db_path, "--fail-on", "critical"]);
+    assert_eq!(out.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("DSA-9001-1") && table.contains("CVE-2099-0001"),
+        "{table}"
+    );
+    std::fs::remove_file(db.path().join("DSA-9001-1.json")).unwrap();
+    let out = scan(&[&base, "--db", db_path, "--fail-on", "high", "-o", "sarif"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sarif: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sarif["runs"][0]["results"][0]["ruleId"], "DSA-9005-1");
+    let out = scan(&[&top, "--db", db_path]);
+    assert_eq!(out.status.code(), Some(0), "no finding left: exit 0");
+
+    // A missing image: one line, exit 2.
+    let out = scan(&["cordon-scan-missing:nope", "--db", db_path]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no such image: cordon-scan-missing:nope"),
+        "{err}"
+    );
+
+    // A malformed record: located, exit 2.
+    std::fs::write(
+        db.path().join("bad.json"),
+        "{\n  \"id\": \"X\",\n  \"affected\": [,]\n}",
+    )
+    .unwrap();
+    let out = scan(&[&base, "--db", db_path]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.json:3:16: malformed OSV record"), "{err}");
+}
