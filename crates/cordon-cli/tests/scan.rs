@@ -74,6 +74,11 @@ const RECORDS: [(&str, &str); 5] = [
 ];
 
 fn rootfs() -> Vec<u8> {
+    rootfs_with(STATUS)
+}
+
+/// The test root filesystem with this dpkg status.
+fn rootfs_with(status: &str) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let mut file = |path: &str, data: &[u8], mode: u32| {
         let mut h = tar::Header::new_ustar();
@@ -88,7 +93,7 @@ fn rootfs() -> Vec<u8> {
         b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
         0o644,
     );
-    file("var/lib/dpkg/status", STATUS.as_bytes(), 0o644);
+    file("var/lib/dpkg/status", status.as_bytes(), 0o644);
     file(
         "var/lib/dpkg/status.d/zlib1g",
         b"Package: zlib1g\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\n",
@@ -99,6 +104,7 @@ fn rootfs() -> Vec<u8> {
         ("bin/sh", "busybox"),
         ("bin/sleep", "busybox"),
         ("bin/rm", "busybox"),
+        ("bin/dd", "busybox"),
     ] {
         let mut h = tar::Header::new_ustar();
         h.set_entry_type(tar::EntryType::Symlink);
@@ -122,6 +128,10 @@ impl Drop for Images {
 }
 
 fn import(name: &str) {
+    import_tar(name, rootfs());
+}
+
+fn import_tar(name: &str, tar: Vec<u8>) {
     let (repo, tag) = name.rsplit_once(':').unwrap();
     let opts = CreateImageOptionsBuilder::new()
         .from_src("-")
@@ -130,8 +140,7 @@ fn import(name: &str) {
         .changes(vec!["ENV PATH=/bin".to_string()])
         .build();
     block_on(async {
-        let mut s =
-            client().create_image(Some(opts), Some(bollard::body_full(rootfs().into())), None);
+        let mut s = client().create_image(Some(opts), Some(bollard::body_full(tar.into())), None);
         while let Some(r) = s.next().await {
             r.expect("docker import");
         }
@@ -140,13 +149,18 @@ fn import(name: &str) {
 
 /// Runs `rm PATH` in a container of `base` and commits it as `name`.
 fn commit_without(base: &str, path: &str, name: &str) {
+    commit_after(base, &["/bin/rm", path], name);
+}
+
+/// Runs `cmd` in a container of `base` and commits it as `name`.
+fn commit_after(base: &str, cmd: &[&str], name: &str) {
     let (repo, tag) = name.rsplit_once(':').unwrap();
     let d = client();
     block_on(async {
         let opts = CreateContainerOptionsBuilder::new().build();
         let body = ContainerCreateBody {
             image: Some(base.into()),
-            cmd: Some(vec!["/bin/rm".into(), path.into()]),
+            cmd: Some(cmd.iter().map(|a| a.to_string()).collect()),
             ..Default::default()
         };
         let id = d
@@ -283,4 +297,104 @@ fn scan_finds_what_the_image_has_and_nothing_else() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.json:3:16: malformed OSV record"), "{err}");
+}
+
+/// Issue 19's figures, in one run: a 100 MB image scanned against 50 000
+/// synthetic Debian records (5 000 source packages, 10 records each,
+/// both releases), timed next to a plain export of the same image (what
+/// `docker save` reads) drained to nowhere; the scan's peak RSS stays
+/// under 200 MB because the export is streamed.
+#[test]
+fn a_100mb_image_against_50k_records_streams_in_bounded_memory() {
+    lab_or_skip!();
+    let _lock = cordon_lab::lock();
+    const RECORDS: usize = 50_000;
+    const SOURCES: usize = 5_000;
+    let db = tempfile::tempdir().unwrap();
+    for i in 0..RECORDS {
+        let (eco, fixed) = if i % 2 == 0 {
+            ("Debian:12", "2.0-1")
+        } else {
+            ("Debian:11", "9.0-1")
+        };
+        let record = format!(
+            r#"{{"id":"DSA-{i}-1","aliases":["CVE-2099-{i}"],"affected":[{{"package":{{"ecosystem":"{eco}","name":"src{}"}},"ranges":[{{"type":"ECOSYSTEM","events":[{{"introduced":"0"}},{{"fixed":"{fixed}"}}]}}]}}]}}"#,
+            i % SOURCES
+        );
+        std::fs::write(db.path().join(format!("DSA-{i}-1.json")), record).unwrap();
+    }
+    // 500 installed packages of sources src0..src499, at 1.0-1: every
+    // Debian:12 record about them (fixed 2.0-1) matches, no Debian:11 one.
+    let status: String = (0..500)
+        .map(|i| {
+            format!(
+                "Package: bin{i}\nStatus: install ok installed\nSource: src{i}\nVersion: 1.0-1\n\n"
+            )
+        })
+        .collect();
+    // The 100 MB are written by a container (from /dev/urandom: not
+    // compressible), so this process stays small: a child's peak RSS, as
+    // getrusage reports it, starts from its parent's.
+    let base = format!("cordon-scan-small:{}", std::process::id());
+    let image = format!("cordon-scan-big:{}", std::process::id());
+    let _images = Images(vec![image.clone(), base.clone()]);
+    import_tar(&base, rootfs_with(&status));
+    commit_after(
+        &base,
+        &[
+            "/bin/dd",
+            "if=/dev/urandom",
+            "of=/usr/filler",
+            "bs=1048576",
+            "count=100",
+        ],
+        &image,
+    );
+
+    let t = std::time::Instant::now();
+    let bytes = block_on(async {
+        let mut n = 0usize;
+        let mut s = client().export_image(&image);
+        while let Some(c) = s.next().await {
+            n += c.expect("export").len();
+        }
+        n
+    });
+    let export_s = t.elapsed().as_secs_f64();
+
+    let t = std::time::Instant::now();
+    let out = scan(&[
+        &image,
+        "--db",
+        db.path().to_str().unwrap(),
+        "-o",
+        "json",
+        "--fail-on",
+        "none",
+    ]);
+    let scan_s = t.elapsed().as_secs_f64();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_CHILDREN, &mut u), 0);
+        u
+    };
+    // The largest child so far: cordon scan, the only child this test runs
+    // that could weigh 200 MB.
+    let rss_mb = usage.ru_maxrss as f64 / 1024.0;
+    let found = ids(&out).len();
+    eprintln!(
+        "export of {:.0} MB: {export_s:.2} s; cordon scan against {RECORDS} records: {scan_s:.2} s, peak RSS {rss_mb:.0} MB, {found} findings",
+        bytes as f64 / 1e6
+    );
+    // 500 sources × 5 Debian:12 records each.
+    assert_eq!(found, 500 * (RECORDS / SOURCES) / 2);
+    assert!(bytes > 100 << 20, "the image is 100 MB");
+    assert!(rss_mb < 200.0, "peak RSS {rss_mb:.0} MB");
 }

@@ -54,6 +54,9 @@ pub struct Affected {
     /// Affected versions listed one by one.
     #[serde(default)]
     pub versions: Vec<String>,
+    /// Debian's `urgency`, other databases' `severity` for this entry.
+    #[serde(default)]
+    pub ecosystem_specific: Option<Specific>,
     /// Severity for this entry, computed at load time.
     #[serde(skip, default = "unknown")]
     pub severity: Severity,
@@ -61,6 +64,26 @@ pub struct Affected {
 
 fn unknown() -> Severity {
     Severity::Unknown
+}
+
+/// The severity words of `database_specific` / `ecosystem_specific`
+/// (their other fields are not read).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Specific {
+    /// `HIGH`, `moderate`, ...
+    pub severity: Option<Value>,
+    /// Debian's urgency: `low`, `medium`, `high`, `unimportant`.
+    pub urgency: Option<Value>,
+}
+
+/// One `severity` entry: a CVSS vector (or a score).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Score {
+    /// `CVSS_V3`, `CVSS_V4`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The vector.
+    pub score: String,
 }
 
 /// An OSV record.
@@ -80,6 +103,12 @@ pub struct Record {
     /// Withdrawn records do not match.
     #[serde(default)]
     pub withdrawn: Option<String>,
+    /// CVSS vectors.
+    #[serde(default)]
+    pub severity: Vec<Score>,
+    /// The database's own severity word.
+    #[serde(default)]
+    pub database_specific: Option<Specific>,
 }
 
 /// The records and their index.
@@ -166,29 +195,34 @@ impl Db {
 
     /// Adds the record in `data`, read from `name` (for errors).
     pub fn add(&mut self, name: &str, data: &[u8]) -> Result<(), ScanError> {
-        let value: Value = serde_json::from_slice(data).map_err(|e| ScanError::Db {
-            path: format!("{name}:{}:{}", e.line(), e.column()),
-            message: format!("malformed OSV record: {e}"),
-        })?;
-        let mut record: Record = Record::deserialize(&value).map_err(|e| ScanError::Db {
-            path: name.to_string(),
-            message: format!("not an OSV record: {e}"),
+        let mut record: Record = serde_json::from_slice(data).map_err(|e| {
+            let what = if e.is_syntax() || e.is_eof() {
+                "malformed OSV record"
+            } else {
+                "not an OSV record"
+            };
+            ScanError::Db {
+                path: format!("{name}:{}:{}", e.line(), e.column()),
+                message: format!("{what}: {e}"),
+            }
         })?;
         if record.withdrawn.is_some() {
             return Ok(());
         }
-        let empty = Value::Null;
-        let raw_affected = value.get("affected").and_then(Value::as_array);
         let n = self.records.len() as u32;
+        let word = record.database_specific.as_ref().and_then(severity::word);
+        let scored = severity::from_scores(&record.severity);
         for (i, a) in record.affected.iter_mut().enumerate() {
-            let raw = raw_affected.and_then(|r| r.get(i)).unwrap_or(&empty);
-            a.severity = severity::of(&value, raw);
+            a.severity = word
+                .or_else(|| a.ecosystem_specific.as_ref().and_then(severity::word))
+                .unwrap_or(scored);
             let (distro, _) = split_ecosystem(&a.package.ecosystem);
             self.index
                 .entry((distro.to_string(), a.package.name.clone()))
                 .or_default()
                 .push((n, i as u32));
         }
+        record.severity = Vec::new();
         self.records.push(record);
         Ok(())
     }

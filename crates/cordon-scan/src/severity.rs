@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use crate::osv::{Score, Specific};
+
 /// Severity levels, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -119,27 +121,27 @@ pub fn cvss3_score(vector: &str) -> Option<f64> {
     })
 }
 
-/// The severity of a record (and of one of its `affected` entries).
-pub fn of(record: &Value, affected: &Value) -> Severity {
-    let word = record
-        .pointer("/database_specific/severity")
-        .or_else(|| affected.pointer("/ecosystem_specific/severity"))
-        .or_else(|| affected.pointer("/ecosystem_specific/urgency"))
-        .and_then(Value::as_str)
-        .and_then(Severity::from_word);
-    if let Some(s) = word {
-        return s;
-    }
-    let scores = record.get("severity").and_then(Value::as_array);
-    scores
+/// The severity word of a `database_specific` or `ecosystem_specific`.
+pub fn word(s: &Specific) -> Option<Severity> {
+    [&s.severity, &s.urgency]
         .into_iter()
         .flatten()
+        .filter_map(Value::as_str)
+        .find_map(Severity::from_word)
+}
+
+/// The worst severity of a record's CVSS entries (v3 vectors are scored;
+/// a bare number is taken as the score).
+pub fn from_scores(scores: &[Score]) -> Severity {
+    scores
+        .iter()
         .filter_map(|s| {
-            let score = s.get("score")?.as_str()?;
-            score
-                .parse::<f64>()
-                .ok()
-                .or_else(|| cvss3_score(score).filter(|_| score.starts_with("CVSS:3")))
+            s.score.parse::<f64>().ok().or_else(|| {
+                s.score
+                    .starts_with("CVSS:3")
+                    .then(|| cvss3_score(&s.score))
+                    .flatten()
+            })
         })
         .map(Severity::from_score)
         .max()
@@ -174,16 +176,30 @@ mod tests {
         );
     }
 
+    fn severities(json: &str) -> Vec<Severity> {
+        let mut db = crate::osv::Db::default();
+        db.add("t.json", json.as_bytes()).unwrap();
+        db.records[0].affected.iter().map(|a| a.severity).collect()
+    }
+
     #[test]
     fn the_records_word_wins_over_the_score() {
-        let r = serde_json::json!({"database_specific": {"severity": "MODERATE"},
-            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]});
-        assert_eq!(of(&r, &serde_json::json!({})), Severity::Medium);
-        let r = serde_json::json!({"severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]});
-        assert_eq!(of(&r, &serde_json::json!({})), Severity::Critical);
+        let cvss = r#""severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]"#;
+        let a = r#""affected":[{"package":{"ecosystem":"Debian:12","name":"p"}},
+            {"package":{"ecosystem":"Debian:11","name":"p"},"ecosystem_specific":{"urgency":"unimportant"}}]"#;
         assert_eq!(
-            of(&serde_json::json!({}), &serde_json::json!({})),
-            Severity::Unknown
+            severities(&format!(
+                r#"{{"id":"X",{cvss},"database_specific":{{"severity":"MODERATE"}},{a}}}"#
+            )),
+            [Severity::Medium, Severity::Medium]
+        );
+        assert_eq!(
+            severities(&format!(r#"{{"id":"X",{cvss},{a}}}"#)),
+            [Severity::Critical, Severity::Low]
+        );
+        assert_eq!(
+            severities(&format!(r#"{{"id":"X",{a}}}"#)),
+            [Severity::Unknown, Severity::Low]
         );
     }
 }
