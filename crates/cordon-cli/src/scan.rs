@@ -22,7 +22,8 @@ pub struct ScanArgs {
     /// `all.zip` (never downloaded by cordon; see docs/scan.md).
     #[arg(long, value_name = "PATH")]
     db: PathBuf,
-    /// text (a table; `table` is an alias), json or sarif (SARIF 2.1.0).
+    /// text (a table; `table` is an alias), json, sarif (SARIF 2.1.0) or
+    /// cyclonedx (the inventory as a CycloneDX 1.5 SBOM).
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     output: Output,
     /// Exit 1 when a finding is at or above this severity (default: any).
@@ -40,6 +41,8 @@ pub enum Output {
     Json,
     /// For code-scanning tools.
     Sarif,
+    /// The packages, as a CycloneDX 1.5 SBOM.
+    Cyclonedx,
 }
 
 /// `--fail-on` levels.
@@ -70,8 +73,10 @@ pub fn run(args: ScanArgs) -> CmdResult {
             "cordon scan: name at least one IMAGE, or --running",
         ));
     }
-    // The database first: a bad one fails before Docker is asked anything.
-    let db = Db::load(&args.db).map_err(fail)?;
+    // The records load on their own thread while the images stream out of
+    // Docker; matching waits for both.
+    let db_path = args.db.clone();
+    let loading = std::thread::spawn(move || Db::load(&db_path));
     let (scanned, findings) = load::runtime()?.block_on(async {
         let docker = cordon_docker::connect().await.map_err(Failure::env)?;
         let running = export::running(&docker).await.map_err(fail)?;
@@ -88,14 +93,20 @@ pub fn run(args: ScanArgs) -> CmdResult {
         targets.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
         targets.dedup_by(|a, b| a.1 == b.1);
         let mut scanned = Vec::new();
-        let mut findings = Vec::new();
         for (image, id) in targets {
             let fs = export::rootfs(&docker, &id).await.map_err(fail)?;
-            let inv = inventory::read(&fs);
             let containers = running.get(&id).map(|r| r.1.clone()).unwrap_or_default();
-            findings.extend(cordon_scan::find(&db, &inv, &image, &containers));
-            scanned.push((image, inv));
+            scanned.push((image, inventory::read(&fs), containers));
         }
+        let records = loading
+            .join()
+            .map_err(|_| Failure::env("cordon scan: loading the records failed"))?
+            .map_err(fail)?;
+        let mut findings = Vec::new();
+        for (image, inv, containers) in &scanned {
+            findings.extend(cordon_scan::find(&records, inv, image, containers));
+        }
+        let scanned: Vec<_> = scanned.into_iter().map(|(i, inv, _)| (i, inv)).collect();
         findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
         Ok::<_, Failure>((scanned, findings))
     })?;
@@ -103,6 +114,7 @@ pub fn run(args: ScanArgs) -> CmdResult {
         Output::Text => render::table::render(&findings, scanned.len()),
         Output::Json => render::json::render(&scanned, &findings),
         Output::Sarif => render::sarif::render(&findings),
+        Output::Cyclonedx => render::cyclonedx::render(&scanned),
     };
     println!("{}", text.trim_end());
     let level = match args.fail_on {

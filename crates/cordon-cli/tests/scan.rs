@@ -246,6 +246,20 @@ fn scan_finds_what_the_image_has_and_nothing_else() {
     assert_eq!(openssl["severity"], "critical");
     assert_eq!(openssl["packages"][0], "libssl3");
     assert_eq!(v["images"][0]["os"]["codename"], "bookworm");
+    // The inventory as a CycloneDX SBOM: status and status.d packages,
+    // not the removed one.
+    let out = scan(&[&base, "--db", db_path, "-o", "cyclonedx"]);
+    let sbom: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sbom["specVersion"], "1.5");
+    let mut names: Vec<&str> = sbom["components"][0]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["type"] == "library")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["bash", "curl", "libssl3", "zlib1g"]);
 
     // The committed layer's whiteout removes zlib; a running container of
     // it is named in the finding.
