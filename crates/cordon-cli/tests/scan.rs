@@ -269,6 +269,37 @@ fn scan_finds_what_the_image_has_and_nothing_else() {
     assert_eq!(ids(&out), ["DSA-9001-1"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["findings"][0]["containers"][0], ctr.name.as_str());
+    // --running finds the same through the container.
+    let out = scan(&[
+        "--running",
+        "--db",
+        db_path,
+        "-o",
+        "json",
+        "--fail-on",
+        "none",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_container: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == ctr.name.as_str())
+        })
+        .collect();
+    assert_eq!(by_container.len(), 1, "{v}");
+    assert_eq!(by_container[0]["id"], "DSA-9001-1");
 
     // --fail-on: low-only findings pass a gate at high; the table too.
     let out = scan(&[&top, "--db", db_path, "--fail-on", "critical"]);

@@ -82,3 +82,53 @@ pub fn find(db: &Db, inv: &Inventory, image: &str, containers: &[String]) -> Vec
     v.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::{Node, Rootfs};
+
+    fn record(id: &str, eco: &str, name: &str, fixed: &str) -> String {
+        format!(
+            r#"{{"id":"{id}","affected":[{{"package":{{"ecosystem":"{eco}","name":"{name}"}},
+            "ranges":[{{"type":"ECOSYSTEM","events":[{{"introduced":"0"}},{{"fixed":"{fixed}"}}]}}]}}]}}"#
+        )
+    }
+
+    /// An Alpine root filesystem: apk's origin names the source; only the
+    /// v3.19 record above the installed version applies.
+    #[test]
+    fn alpine_packages_match_their_release_by_origin() {
+        let mut fs = Rootfs::default();
+        fs.files.insert(
+            "etc/os-release".into(),
+            Node::File(b"ID=alpine\nVERSION_ID=3.19.1\n".to_vec()),
+        );
+        fs.files.insert(
+            "lib/apk/db/installed".into(),
+            Node::File(
+                b"P:libcrypto3\nV:3.1.4-r5\no:openssl\n\nP:busybox\nV:1.36.1-r15\n".to_vec(),
+            ),
+        );
+        let inv = crate::inventory::read(&fs);
+        let mut db = Db::default();
+        for (i, r) in [
+            record("ALPINE-1", "Alpine:v3.19", "openssl", "3.1.4-r6"),
+            record("ALPINE-2", "Alpine:v3.18", "openssl", "3.1.4-r6"),
+            record("ALPINE-3", "Alpine:v3.19", "busybox", "1.36.1-r5"),
+            record("DSA-4", "Debian:12", "openssl", "9.0-1"),
+            record("ALPINE-5", "Alpine:v3.19", "libcrypto3", "9.0-r0"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            db.add(&format!("{i}.json"), r.as_bytes()).unwrap();
+        }
+        let found = find(&db, &inv, "alpine:3.19", &["web".into()]);
+        let ids: Vec<&str> = found.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["ALPINE-1"]);
+        assert_eq!(found[0].packages, ["libcrypto3"]);
+        assert_eq!(found[0].fixed.as_deref(), Some("3.1.4-r6"));
+        assert_eq!(found[0].containers, ["web"]);
+    }
+}
