@@ -2,7 +2,7 @@
 //! (os-release of bookworm, a dpkg status file and a distroless-style
 //! status.d entry) imported through the Docker API, then a second layer
 //! committed from a container that deletes the status.d entry (a real
-//! whiteout). Synthetic OSV records: one matches (the positive control),
+//! whiteout); an Alpine-like one with a synthesised apk database. Synthetic OSV records: one matches (the positive control),
 //! one matches only the first image (the whiteout's control), and three
 //! must not (fixed below the installed version, another release, another
 //! ecosystem).
@@ -79,6 +79,21 @@ fn rootfs() -> Vec<u8> {
 
 /// The test root filesystem with this dpkg status.
 fn rootfs_with(status: &str) -> Vec<u8> {
+    rootfs_files(&[
+        (
+            "usr/lib/os-release",
+            b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
+        ),
+        ("var/lib/dpkg/status", status.as_bytes()),
+        (
+            "var/lib/dpkg/status.d/zlib1g",
+            b"Package: zlib1g\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\n",
+        ),
+    ])
+}
+
+/// busybox, /etc/os-release linked to /usr/lib/os-release, and `files`.
+fn rootfs_files(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let mut file = |path: &str, data: &[u8], mode: u32| {
         let mut h = tar::Header::new_ustar();
@@ -88,17 +103,9 @@ fn rootfs_with(status: &str) -> Vec<u8> {
     };
     let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (busybox-static)");
     file("bin/busybox", &busybox, 0o755);
-    file(
-        "usr/lib/os-release",
-        b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
-        0o644,
-    );
-    file("var/lib/dpkg/status", status.as_bytes(), 0o644);
-    file(
-        "var/lib/dpkg/status.d/zlib1g",
-        b"Package: zlib1g\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\n",
-        0o644,
-    );
+    for (path, data) in files {
+        file(path, data, 0o644);
+    }
     for (path, target) in [
         ("etc/os-release", "../usr/lib/os-release"),
         ("bin/sh", "busybox"),
@@ -321,6 +328,32 @@ fn scan_finds_what_the_image_has_and_nothing_else() {
     assert_eq!(sarif["runs"][0]["results"][0]["ruleId"], "DSA-9005-1");
     let out = scan(&[&top, "--db", db_path]);
     assert_eq!(out.status.code(), Some(0), "no finding left: exit 0");
+
+    // An Alpine image with a synthesised apk database: the v3.19 record
+    // about the origin matches, Debian's record about the same name not.
+    let alpine = format!("cordon-scan-alpine:{tag}");
+    let _alpine = Images(vec![alpine.clone()]);
+    import_tar(
+        &alpine,
+        rootfs_files(&[
+            (
+                "usr/lib/os-release",
+                b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n",
+            ),
+            (
+                "lib/apk/db/installed",
+                b"P:libcurl\nV:8.5.0-r0\no:curl\n\nP:musl\nV:1.2.4_git20230717-r4\n",
+            ),
+        ]),
+    );
+    let out = scan(&[&alpine, "--db", db_path, "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ids(&out), ["ALPINE-9004"]);
 
     // A missing image: one line, exit 2.
     let out = scan(&["cordon-scan-missing:nope", "--db", db_path]);
