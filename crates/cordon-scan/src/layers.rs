@@ -185,14 +185,29 @@ fn is_tar(head: &[u8]) -> bool {
 pub fn read_export(r: impl Read) -> Result<Rootfs, String> {
     let mut layers: HashMap<String, Layer> = HashMap::new();
     let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
+    // `docker save` writes a layer shared by two images once and links it.
+    let mut links: HashMap<String, String> = HashMap::new();
     let mut archive = tar::Archive::new(r);
     let entries = archive.entries().map_err(|e| e.to_string())?;
     for entry in entries {
         let mut entry = entry.map_err(|e| e.to_string())?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
+        let path = clean(&String::from_utf8_lossy(&entry.path_bytes()));
+        let kind = entry.header().entry_type();
+        if kind == tar::EntryType::Symlink || kind == tar::EntryType::Link {
+            if let Some(target) = entry.link_name_bytes() {
+                let target = String::from_utf8_lossy(&target).into_owned();
+                let target = if kind == tar::EntryType::Symlink {
+                    resolve(&path, &target)
+                } else {
+                    clean(&target)
+                };
+                links.insert(path, target);
+            }
             continue;
         }
-        let path = clean(&String::from_utf8_lossy(&entry.path_bytes()));
+        if kind != tar::EntryType::Regular {
+            continue;
+        }
         let size = entry.size();
         // Peek at the first block: a layer is a tar; everything else small
         // is kept as metadata.
@@ -231,7 +246,14 @@ pub fn read_export(r: impl Read) -> Result<Rootfs, String> {
         .collect();
     let mut stack = Vec::new();
     for path in &order {
-        // An empty layer may be absent from the stream.
+        let mut path = path;
+        for _ in 0..8 {
+            match links.get(path) {
+                Some(t) => path = t,
+                None => break,
+            }
+        }
+        // An empty layer is not a tar with entries: kept as metadata.
         if let Some(l) = layers.get(path) {
             stack.push(l);
         } else if !meta.contains_key(path) {
@@ -318,6 +340,18 @@ mod tests {
             !fs.files.contains_key("usr/bin/big"),
             "only wanted files are kept"
         );
+    }
+
+    /// A layer written once and linked from a second directory, as
+    /// `docker save` does for a layer two images share.
+    #[test]
+    fn a_linked_layer_is_followed() {
+        let layer = tar(&[("etc/os-release", b"ID=alpine\n".as_slice())]);
+        let manifest = br#"[{"Config":"c.json","Layers":["b/layer.tar"]}]"#;
+        let mut export = tar(&[("a/layer.tar", &layer), ("manifest.json", manifest)]);
+        symlink(&mut export, "b/layer.tar", "../a/layer.tar");
+        let fs = read_export(std::io::Cursor::new(export)).unwrap();
+        assert_eq!(fs.read("etc/os-release"), Some(b"ID=alpine\n".as_slice()));
     }
 
     #[test]
