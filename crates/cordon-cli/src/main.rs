@@ -13,6 +13,7 @@ mod generate;
 mod load;
 mod observe;
 mod sandbox;
+mod scan;
 mod set;
 mod verify;
 
@@ -208,6 +209,8 @@ enum Cmd {
     Down,
     /// CIS Docker Benchmark audit of the host and its containers.
     Audit(audit::AuditArgs),
+    /// Known vulnerabilities in the OS packages of images (OSV records).
+    Scan(scan::ScanArgs),
     /// Run untrusted code in a locked-down container (run, serve).
     Sandbox {
         #[command(subcommand)]
@@ -329,6 +332,7 @@ fn main() -> ExitCode {
             .and_then(|d| observe::suggest(socket, d)),
         Cmd::Metrics { socket } => observe::metrics(socket),
         Cmd::Audit(args) => audit::run(args),
+        Cmd::Scan(args) => scan::run(args),
         Cmd::Sandbox { op } => sandbox::run(op),
         Cmd::Verify(args) => verify::run(args),
         Cmd::Export(args) => export::run(args),

@@ -1,0 +1,6 @@
+//! Output formats of `cordon scan`.
+
+pub mod cyclonedx;
+pub mod json;
+pub mod sarif;
+pub mod table;
