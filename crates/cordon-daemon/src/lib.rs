@@ -45,7 +45,6 @@ pub mod run;
 pub mod sets;
 pub mod status;
 pub mod suggest;
-pub mod unenforced;
 
 pub use error::DaemonError;
 pub use run::{run, Options};

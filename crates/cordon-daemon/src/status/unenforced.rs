@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use cordon_inventory::{escape, Shown, Unenforced};
 
-use crate::status::ContainerStatus;
+use super::ContainerStatus;
 
 /// One line of explanation for an unenforced container: the reason, and
 /// for a shared namespace which policy governs it instead, with a warning

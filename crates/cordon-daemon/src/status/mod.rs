@@ -6,6 +6,8 @@
 //! so they are the same whether the daemon answers or the CLI reads the
 //! kernel directly, and they survive daemon restarts.
 
+pub mod unenforced;
+
 use std::collections::BTreeMap;
 
 use cordon_compiler::Assignment;
@@ -276,7 +278,7 @@ pub fn render_text(s: &Status) -> String {
             c.dropped.packets
         );
     }
-    crate::unenforced::render(&mut out, &s.containers);
+    unenforced::render(&mut out, &s.containers);
     let drops: Vec<&ContainerStatus> = s
         .containers
         .iter()
