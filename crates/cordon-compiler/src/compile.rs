@@ -33,7 +33,7 @@ mod sets;
 use base::base_chains;
 use elements::{net_elements, Elements};
 use identity::bridge_table;
-use nat::{dns_redirect, masquerade};
+use nat::{dns_redirect, l7_redirect, masquerade};
 use policy::{dns_sets, policy_chains};
 use sets::{addr_set, constant_sets, named_sets};
 
@@ -75,6 +75,15 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
     let names_dns: HashMap<&str, bool> = bodies
         .iter()
         .map(|b| (b.key.chain_part(), body_names_dns(&b.body)))
+        .collect();
+    let names_l7: HashMap<&str, bool> = bodies
+        .iter()
+        .map(|b| {
+            (
+                b.key.chain_part(),
+                b.body.egress.iter().any(|r| r.server_name),
+            )
+        })
         .collect();
 
     // Managed bridges: every bridge network Docker reports.
@@ -168,6 +177,11 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
                 el.dns_client(*a);
             }
         }
+        if names_l7[key.chain_part()] {
+            for a in &enforced {
+                el.l7_client(*a, &key);
+            }
+        }
         if let PolicyKey::Named(name) = &key {
             for a in &enforced {
                 el.member(name, *a);
@@ -223,6 +237,11 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
     base_chains(&mut inet);
     masquerade(&mut inet, inv);
     dns_redirect(&mut inet, &el);
+    l7_redirect(
+        &mut inet,
+        &el,
+        bodies.iter().map(|b| (&b.key, b.body.as_ref())),
+    );
 
     let bridge = bridge_table(&el);
     Compiled {

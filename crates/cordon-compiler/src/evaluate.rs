@@ -302,6 +302,9 @@ impl<'a> Evaluator<'a> {
                 ),
             ));
         }
+        if let Some((allowed, audit, reason)) = self.server_name(&src, flow) {
+            return Ok(verdict(allowed, audit, reason));
+        }
         if self.facts.host.contains(&flow.dst) {
             return Ok(
                 match self.first_rule(&src, Way::EgressHost, flow, None, &src.shown) {
@@ -335,6 +338,53 @@ impl<'a> Evaluator<'a> {
                 reason: format!("{}; {}", egress.reason, ing.reason),
             }),
         }
+    }
+
+    /// Rules with `match: server-name`, which act before every other rule:
+    /// a TCP connection to an address learned for one of them, on one of
+    /// its ports, is redirected to cordon's L7 proxy (it passes if its
+    /// server name matches); QUIC (443/udp) to such an address is dropped
+    /// (audited in audit mode). `None` when no such rule holds the address.
+    fn server_name(&self, src: &Side, flow: &Flow) -> Option<(bool, bool, String)> {
+        let fam = if flow.dst.is_ipv4() { 4 } else { 6 };
+        let learned = |i: usize| {
+            self.facts
+                .learned
+                .get(&names::dns_set(src.key, i, fam))
+                .is_some_and(|l| l.contains(&flow.dst))
+        };
+        let rules = src.body.egress.iter().enumerate();
+        let mut holding = rules.filter(|(i, r)| r.server_name && learned(*i));
+        let quic = flow.proto == Proto::Udp && flow.port == 443;
+        if quic {
+            let (i, rule) = holding.next()?;
+            let why = format!(
+                "QUIC (443/udp) to an address of a server-name rule is dropped, so that clients fall back to TCP: {}",
+                describe(Way::EgressFwd, i, &src.shown, rule)
+            );
+            return Some(match src.body.mode {
+                Mode::Enforce => (false, false, why),
+                Mode::Audit => (
+                    true,
+                    true,
+                    format!(
+                        "{why}, but {} is in audit mode: logged as audit and let through",
+                        src.shown
+                    ),
+                ),
+            });
+        }
+        let (i, rule) = holding.find(|(_, r)| {
+            flow.proto == Proto::Tcp && r.ports.iter().any(|p| port_holds(p, flow))
+        })?;
+        Some((
+            true,
+            false,
+            format!(
+                "goes through cordon's L7 proxy, server name must match: {}",
+                describe(Way::EgressFwd, i, &src.shown, rule)
+            ),
+        ))
     }
 
     /// What the policy says about a connection that is already open, as
@@ -501,6 +551,10 @@ impl<'a> Evaluator<'a> {
             _ => &side.body.egress,
         };
         rules.iter().enumerate().find_map(|(i, rule)| {
+            if rule.server_name {
+                // Accepts nothing itself: see `server_name`.
+                return None;
+            }
             let ports = rule.ports.is_empty() || rule.ports.iter().any(|p| port_holds(p, flow));
             let peer = rule
                 .peers
@@ -657,6 +711,9 @@ fn describe(way: Way, idx: usize, owner: &str, rule: &Rule) -> String {
     if !rule.ports.is_empty() {
         let ports: Vec<String> = rule.ports.iter().map(port_word).collect();
         s.push_str(&format!(" ports [{}]", ports.join(", ")));
+    }
+    if rule.server_name {
+        s.push_str(" match server-name");
     }
     s
 }

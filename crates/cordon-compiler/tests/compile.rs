@@ -1004,3 +1004,134 @@ fn every_log_prefix_reads_back_as_what_its_chain_is() {
         assert!(seen.contains(subject), "{subject} not logged: {seen:?}");
     }
 }
+
+const L7_POLICY: &str = r#"
+version: 1
+policies:
+  - name: web
+    select: { compose: { service: web } }
+    egress:
+      - to: [db.example.net]
+        ports: [5432/tcp]
+      - to: ["api.example.com", "*.example.org"]
+        ports: [443/tcp, 80/tcp]
+        match: server-name
+      - to: [internet]
+        ports: [443/udp]
+"#;
+
+fn l7_compiled(inv: &Inventory) -> Compiled {
+    let p = cordon_policy::parse("l7.yaml", L7_POLICY).expect("l7 policy parses");
+    compile(&p, inv, &SetOverrides::default())
+}
+
+fn chain_text(r: &Ruleset, name: &str) -> Vec<String> {
+    r.tables
+        .iter()
+        .filter(|t| t.family == Family::Inet)
+        .flat_map(|t| &t.chains)
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("chain {name}"))
+        .rules
+        .iter()
+        .map(text::rule_text)
+        .collect()
+}
+
+/// A server-name rule's connections are redirected to the L7 proxy (both
+/// families), reach it only redirected, are never accepted by `eg_fwd`
+/// itself, and its QUIC is dropped before any other rule; other rules and
+/// other policies' containers are untouched.
+#[test]
+fn server_name_rules_redirect_to_the_l7_proxy() {
+    let c = l7_compiled(&sample());
+    let r = &c.ruleset;
+    let nat = chain_text(r, "dns_redirect");
+    assert!(
+        nat.iter().any(|t| t.starts_with("ip saddr vmap @l7_nat4 "))
+            && nat
+                .iter()
+                .any(|t| t.starts_with("ip6 saddr vmap @l7_nat6 ")),
+        "{nat:#?}"
+    );
+    assert_eq!(
+        chain_text(r, "l7_web"),
+        vec![
+            "ip daddr @dns_web_1_4 meta l4proto tcp th dport { 80, 443 } redirect to :15380 comment \"line 9: to cordon's L7 proxy, server name must match\"",
+            "ip6 daddr @dns_web_1_6 meta l4proto tcp th dport { 80, 443 } redirect to :15380 comment \"line 9: to cordon's L7 proxy, server name must match\"",
+        ]
+    );
+    // Only the web container (compose service web, index 2) is redirected.
+    assert_eq!(
+        jump_of(r, "l7_nat4", "172.20.0.4").as_deref(),
+        Some("l7_web")
+    );
+    assert_eq!(
+        jump_of(r, "l7_nat6", "2001:db8:20::4").as_deref(),
+        Some("l7_web")
+    );
+    assert_eq!(jump_of(r, "l7_nat4", "172.20.0.5"), None);
+    assert_eq!(set(r, Family::Inet, "l7_clients4").elements.len(), 1);
+    assert_eq!(set(r, Family::Inet, "l7_clients6").elements.len(), 1);
+
+    let fwd = chain_text(r, "eg_fwd_web");
+    // QUIC to the rule's addresses first, logged and dropped.
+    assert!(fwd[0].starts_with("ip daddr @dns_web_1_4 meta l4proto udp th dport 443 counter log prefix \"cordon egress web drop \" group 100 drop"), "{fwd:#?}");
+    assert!(fwd[1].starts_with("ip6 daddr @dns_web_1_6 meta l4proto udp th dport 443 counter log prefix \"cordon egress web drop \" group 100 drop"), "{fwd:#?}");
+    // No accept of the server-name rule's set: a missed redirect drops.
+    assert!(
+        !fwd.iter()
+            .any(|t| t.contains("@dns_web_1_") && t.contains("accept")),
+        "{fwd:#?}"
+    );
+    // The plain DNS-name rule keeps its meaning.
+    assert!(
+        fwd.iter()
+            .any(|t| t
+                .contains("ip daddr @dns_web_0_4 meta l4proto tcp th dport 5432 counter accept")),
+        "{fwd:#?}"
+    );
+
+    let host = chain_text(r, "egress_host");
+    let accept4 = host
+        .iter()
+        .position(|t| {
+            t.starts_with(
+                "ip saddr @l7_clients4 meta l4proto tcp th dport 15380 ct status dnat accept",
+            )
+        })
+        .unwrap_or_else(|| panic!("{host:#?}"));
+    assert!(host[accept4 + 1].starts_with(
+        "ip6 saddr @l7_clients6 meta l4proto tcp th dport 15380 ct status dnat accept"
+    ));
+    assert!(
+        host[accept4 + 2].starts_with("iifname @bridges meta l4proto tcp th dport 15380 counter log prefix \"cordon egress-host l7-direct drop \" group 100 drop"),
+        "{host:#?}"
+    );
+    let dispatch = host
+        .iter()
+        .position(|t| t.contains("jump egress_host_dispatch"))
+        .unwrap();
+    assert!(accept4 + 2 < dispatch, "before any policy: {host:#?}");
+}
+
+/// The L7 redirect's shape does not depend on the containers, and a
+/// policy without server-name rules gets no L7 chain; its containers are
+/// never redirected.
+#[test]
+fn l7_shape_is_independent_of_the_inventory() {
+    let empty = l7_compiled(&inventory(vec![]));
+    let full = l7_compiled(&sample());
+    assert_eq!(rule_count(&empty.ruleset), rule_count(&full.ruleset));
+    let plain = compiled();
+    let inet = plain
+        .ruleset
+        .tables
+        .iter()
+        .find(|t| t.family == Family::Inet)
+        .unwrap();
+    assert!(!inet.chains.iter().any(|c| c.name.starts_with("l7_")));
+    assert!(set(&plain.ruleset, Family::Inet, "l7_nat4")
+        .elements
+        .is_empty());
+}

@@ -441,3 +441,70 @@ policies:
     assert_eq!(c.conn("198.51.100.7", "172.20.0.2:443/tcp"), Some(true));
     assert_eq!(c.conn("198.51.100.7", "172.20.0.2:5432/tcp"), Some(false));
 }
+
+/// A rule with `match: server-name`: TCP to an address learned for it, on
+/// its ports, goes through the L7 proxy, before and whatever the other
+/// rules say; QUIC there is dropped (audited in audit mode); nothing else
+/// of the rule allows by address.
+#[test]
+fn server_name_rules_go_through_the_l7_proxy() {
+    let text = r#"
+version: 1
+policies:
+  - name: web
+    select: { label: { app: web } }
+    egress:
+      - to: [api.example.com]
+        ports: [443/tcp]
+        match: server-name
+      - to: [internet]
+        ports: [80/tcp, 443/udp]
+  - name: watch
+    select: { label: { app: watch } }
+    mode: audit
+    egress:
+      - to: [api.example.com]
+        ports: [443/tcp]
+        match: server-name
+"#;
+    let mut c = Case::new();
+    c.policy = cordon_policy::parse("p.yaml", text).expect("parses");
+    // Positive control: not learned yet, so nothing of the rule applies.
+    let e = c.eval("web-1", "198.51.100.9:443/tcp");
+    assert!(!e.allowed, "{e:?}");
+    assert!(c.eval("web-1", "198.51.100.9:443/udp").allowed);
+    for (policy, addr) in [("web", "198.51.100.9"), ("watch", "2001:db8::9")] {
+        let fam = if addr.contains(':') { 6 } else { 4 };
+        c.learned.insert(
+            names::dns_set(&PolicyKey::Named(policy.into()), 0, fam),
+            vec![addr.parse().unwrap()],
+        );
+    }
+    let e = c.eval("web-1", "198.51.100.9:443/tcp");
+    assert!(e.allowed && !e.audit, "{e:?}");
+    assert_eq!(
+        e.reason,
+        "goes through cordon's L7 proxy, server name must match: egress rule 1 of web (line 7): to [api.example.com] ports [443/tcp] match server-name"
+    );
+    // Another port of the address: the internet rule as usual; not a port
+    // of the rule and not allowed otherwise: dropped.
+    assert!(c.eval("web-1", "198.51.100.9:80/tcp").allowed);
+    assert!(!c.eval("web-1", "198.51.100.9:8443/tcp").allowed);
+    // QUIC to the learned address: dropped although `internet` allows
+    // 443/udp; to another address the internet rule still allows it.
+    let e = c.eval("web-1", "198.51.100.9:443/udp");
+    assert!(
+        !e.allowed && e.reason.starts_with("QUIC (443/udp)"),
+        "{e:?}"
+    );
+    assert!(c.eval("web-1", "198.51.100.10:443/udp").allowed);
+    // An open connection judged by the repair: kept.
+    assert_eq!(c.conn("172.17.0.2", "198.51.100.9:443/tcp"), Some(true));
+
+    // Audit mode: the QUIC drop is an audit; IPv6 alike.
+    c.inv.containers[4].endpoints[0].ipv6 = Some("2001:db8:17::5".parse().unwrap());
+    let e = c.eval("watcher", "[2001:db8::9]:443/udp");
+    assert!(e.allowed && e.audit, "{e:?}");
+    let e = c.eval("watcher", "[2001:db8::9]:443/tcp");
+    assert!(e.allowed && e.reason.contains("L7 proxy"), "{e:?}");
+}

@@ -223,6 +223,7 @@ fn rules_for(
         let r = Rule {
             peers,
             ports: ports.into_iter().collect(),
+            server_name: false,
             loc: Loc::default(),
         };
         if is_in {

@@ -29,6 +29,8 @@ pub struct PolicyFile {
     pub sets: Vec<NamedSet>,
     /// `dns:`.
     pub dns: DnsConfig,
+    /// `l7:`: the L7 proxy's settings (rules with `match: server-name`).
+    pub l7: L7Config,
     /// `default:`: the body for containers no policy selects.
     pub default: Body,
     /// `policies:` in file order (first match wins).
@@ -93,6 +95,31 @@ impl Default for DnsConfig {
             query_rate: Some(dns_defaults::QUERY_RATE),
             query_burst: dns_defaults::QUERY_BURST,
             cache: dns_defaults::CACHE,
+        }
+    }
+}
+
+/// `l7:`: the settings of cordon's L7 proxy, which checks the server
+/// name of the connections rules with `match: server-name` govern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct L7Config {
+    /// `max_connections_per_container`: the most connections one container
+    /// may have open through the proxy at a time; the next is reset
+    /// (default [`L7Config::DEFAULT_PER_CONTAINER`]).
+    pub max_connections_per_container: usize,
+}
+
+impl L7Config {
+    /// The default of `max_connections_per_container`.
+    pub const DEFAULT_PER_CONTAINER: usize = 256;
+    /// The largest `max_connections_per_container` accepted.
+    pub const MAX_PER_CONTAINER: usize = 65_535;
+}
+
+impl Default for L7Config {
+    fn default() -> Self {
+        L7Config {
+            max_connections_per_container: L7Config::DEFAULT_PER_CONTAINER,
         }
     }
 }
@@ -167,6 +194,11 @@ pub struct Rule {
     pub peers: Vec<Peer>,
     /// `ports:`; empty means all ports and protocols.
     pub ports: Vec<PortSpec>,
+    /// `match: server-name` (egress only): a connection must also present
+    /// one of the rule's names as its TLS server name (SNI) or HTTP Host,
+    /// checked by cordon's L7 proxy. Such a rule names only DNS names and
+    /// only TCP ports.
+    pub server_name: bool,
     /// Where the rule starts.
     pub loc: Loc,
 }

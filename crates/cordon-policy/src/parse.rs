@@ -166,6 +166,7 @@ pub fn parse(file: &str, text: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
             "default",
             "policies",
             "trust_image_labels",
+            "l7",
         ],
     );
     if !matches!(root.data, YamlData::Mapping(_)) {
@@ -306,6 +307,10 @@ pub fn parse(file: &str, text: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
         .map(|(_, v)| dns_config(&mut cx, v))
         .unwrap_or_default();
 
+    let l7 = get("l7")
+        .map(|(_, v)| l7_config(&mut cx, v))
+        .unwrap_or_default();
+
     let trust_image_labels = match get("trust_image_labels") {
         None => false,
         Some((_, v)) => match &v.data {
@@ -364,6 +369,7 @@ pub fn parse(file: &str, text: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
             version,
             sets,
             dns,
+            l7,
             default,
             policies,
             trust_image_labels,
@@ -509,6 +515,29 @@ fn dns_config(cx: &mut Ctx, v: &Node) -> DnsConfig {
     dns
 }
 
+/// `l7:`.
+fn l7_config(cx: &mut Ctx, v: &Node) -> L7Config {
+    let mut l7 = L7Config::default();
+    for (_, _, val) in cx.entries(v, "`l7`", &["max_connections_per_container"]) {
+        let Some(s) = cx.text(val, "max_connections_per_container") else {
+            continue;
+        };
+        match s.parse::<usize>() {
+            Ok(n) if (1..=L7Config::MAX_PER_CONTAINER).contains(&n) => {
+                l7.max_connections_per_container = n
+            }
+            _ => cx.err(
+                loc(val),
+                format!(
+                    "l7.max_connections_per_container must be a whole number from 1 to {}, not `{s}`",
+                    L7Config::MAX_PER_CONTAINER
+                ),
+            ),
+        }
+    }
+    l7
+}
+
 /// The longest `dns.max_ttl`.
 const MAX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -569,7 +598,11 @@ fn rules(cx: &mut Ctx, n: &Node, ingress: bool) -> Vec<Rule> {
             continue;
         }
         let mut peers = Vec::new();
+        let mut peer_locs = Vec::new();
         let mut ports = Vec::new();
+        let mut port_locs = Vec::new();
+        let mut ports_at = None;
+        let mut server_name = None;
         let mut saw_peers = false;
         let YamlData::Mapping(map) = &item.data else {
             continue;
@@ -599,7 +632,8 @@ fn rules(cx: &mut Ctx, n: &Node, ingress: bool) -> Vec<Rule> {
                     ) {
                         Ok(p) => {
                             if !peers.contains(&p) {
-                                peers.push(p);
+                                peers.push(p.clone());
+                                peer_locs.push((p, loc(w)));
                             }
                         }
                         Err(m) => cx.err(loc(w), m),
@@ -612,6 +646,7 @@ fn rules(cx: &mut Ctx, n: &Node, ingress: bool) -> Vec<Rule> {
                     format!("{list_key} rules use `{want}:`, not `{other}:`"),
                 );
             } else if key == "ports" {
+                ports_at = Some(loc(k));
                 if matches!(&v.data, YamlData::Sequence(items) if items.is_empty()) {
                     cx.err(loc(v), "`ports: []` would allow nothing; leave `ports` out to allow every port, or remove the rule");
                 }
@@ -620,31 +655,94 @@ fn rules(cx: &mut Ctx, n: &Node, ingress: bool) -> Vec<Rule> {
                         continue;
                     };
                     match parse_port(&s) {
-                        Ok(spec) => ports.push(spec),
+                        Ok(spec) => {
+                            ports.push(spec);
+                            port_locs.push((spec, loc(p)));
+                        }
                         Err(m) => cx.err(loc(p), m),
                     }
                 }
-            } else {
+            } else if key == "match" && ingress {
                 cx.err(
                     loc(k),
-                    format!(
-                        "unknown key `{key}` in an {list_key} rule; expected one of: {want}, ports"
+                    "`match` applies to egress rules only: a server name is what a container asks for, not where a connection comes from",
+                );
+            } else if key == "match" {
+                match scalar(v).as_deref() {
+                    Some("server-name") => server_name = Some(loc(k)),
+                    other => cx.err(
+                        loc(v),
+                        format!(
+                            "`match` is `server-name` (the only kind so far), not `{}`",
+                            other.unwrap_or(kind(v))
+                        ),
                     ),
+                }
+            } else {
+                let keys = if ingress {
+                    format!("{want}, ports")
+                } else {
+                    format!("{want}, ports, match")
+                };
+                cx.err(
+                    loc(k),
+                    format!("unknown key `{key}` in an {list_key} rule; expected one of: {keys}"),
                 );
             }
         }
         if !saw_peers {
             cx.err(loc(item), format!("an {list_key} rule needs `{want}:`"));
         }
+        if let Some(at) = server_name {
+            server_name_rule(cx, at, &peer_locs, &port_locs, ports_at);
+        }
         if !peers.is_empty() {
             out.push(Rule {
                 peers,
                 ports,
+                server_name: server_name.is_some(),
                 loc: loc(item),
             });
         }
     }
     out
+}
+
+/// The checks of a rule with `match: server-name` (at `at`): only DNS
+/// names (an address has no server name), and only TCP ports, given
+/// explicitly (the name is read from the first bytes of a TCP connection;
+/// QUIC to such a rule is dropped).
+fn server_name_rule(
+    cx: &mut Ctx,
+    at: Loc,
+    peers: &[(Peer, Loc)],
+    ports: &[(PortSpec, Loc)],
+    ports_at: Option<Loc>,
+) {
+    // Every word that is not a name is reported; with no word at all, `to:`
+    // itself already was.
+    for (p, l) in peers {
+        if !matches!(p, Peer::Dns(_) | Peer::DnsWildcard(_)) {
+            cx.err(
+                *l,
+                format!("`{p}` is not a DNS name: a rule with `match: server-name` names only DNS names (an address has no server name to check); put `{p}` in a rule of its own"),
+            );
+        }
+    }
+    if ports_at.is_none() {
+        cx.err(
+            at,
+            "`match: server-name` needs `ports:` with TCP ports, e.g. `ports: [443/tcp, 80/tcp]`",
+        );
+    }
+    for (spec, l) in ports {
+        if !matches!(spec, PortSpec::Tcp(..)) {
+            cx.err(
+                *l,
+                format!("`{spec}`: a rule with `match: server-name` takes TCP ports only (the name is read from a TCP connection's first bytes; QUIC, 443/udp, to its addresses is dropped so that clients fall back to TCP)"),
+            );
+        }
+    }
 }
 
 fn selector(cx: &mut Ctx, n: &Node) -> Selector {

@@ -89,6 +89,9 @@ fn rules(out: &mut String, indent: &str, key: &str, word: &str, rules: &[Rule]) 
         if !r.ports.is_empty() {
             let _ = writeln!(out, "{indent}    ports: {}", list(&r.ports));
         }
+        if r.server_name {
+            let _ = writeln!(out, "{indent}    match: server-name");
+        }
     }
 }
 
@@ -180,6 +183,14 @@ pub fn to_yaml(p: &PolicyFile) -> String {
             let _ = writeln!(out, "  cache: {}", d.cache);
         }
     }
+    if p.l7 != L7Config::default() {
+        let _ = writeln!(out, "\nl7:");
+        let _ = writeln!(
+            out,
+            "  max_connections_per_container: {}",
+            p.l7.max_connections_per_container
+        );
+    }
     let _ = writeln!(out, "\ndefault:");
     body(&mut out, "  ", &p.default);
     if !p.policies.is_empty() {
@@ -226,7 +237,7 @@ mod tests {
             ("default", crate::EMBEDDED_DEFAULT),
             (
                 "odd",
-                "version: 1\ndns:\n  min_ttl: 30\n  max_addresses: 4\n  refuse_with: nxdomain\n  query_rate: off\n  query_burst: 50\n  cache: 0\ndefault:\n  mode: audit\n  egress: []\npolicies:\n  - name: x\n    select: { name: \"web-*\", image: \"nginx:1\", label: { \"a b\": \"true\" }, compose: { project: p, service: s } }\n    ingress:\n      - from: [\"2001:db8::/48\", 10.0.0.1]\n        ports: [icmp, 22/tcp, 8000-8100/udp]\n    egress:\n      - to: [\"*.example.org\", api.example.com, same-network, metadata]\n",
+                "version: 1\ndns:\n  min_ttl: 30\n  max_addresses: 4\n  refuse_with: nxdomain\n  query_rate: off\n  query_burst: 50\n  cache: 0\ndefault:\n  mode: audit\n  egress: []\npolicies:\n  - name: x\n    select: { name: \"web-*\", image: \"nginx:1\", label: { \"a b\": \"true\" }, compose: { project: p, service: s } }\n    ingress:\n      - from: [\"2001:db8::/48\", 10.0.0.1]\n        ports: [icmp, 22/tcp, 8000-8100/udp]\n    egress:\n      - to: [\"*.example.org\", api.example.com, same-network, metadata]\n      - to: [\"*.example.org\", api.example.com]\n        ports: [443/tcp, 8080-8090/tcp]\n        match: server-name\nl7:\n  max_connections_per_container: 8\n",
             ),
         ] {
             let p = crate::parse(name, text).unwrap();

@@ -166,6 +166,70 @@ fn empty_file_and_wrong_top_level() {
 }
 
 #[test]
+fn server_name_rules_and_the_l7_section_parse() {
+    let p = parse(
+        "f.yaml",
+        "version: 1\nl7:\n  max_connections_per_container: 16\ndefault:\n  egress:\n    - to: [api.example.com, \"*.example.org\"]\n      ports: [443/tcp, 80/tcp]\n      match: server-name\n    - to: [api.example.com]\n      ports: [443/tcp]\n",
+    )
+    .unwrap();
+    assert_eq!(p.l7.max_connections_per_container, 16);
+    assert!(p.default.egress[0].server_name);
+    assert!(!p.default.egress[1].server_name);
+    let plain = parse("f.yaml", "version: 1\n").unwrap();
+    assert_eq!(
+        plain.l7.max_connections_per_container,
+        cordon_policy::L7Config::DEFAULT_PER_CONTAINER
+    );
+}
+
+#[test]
+fn bad_server_name_rules_are_located() {
+    let rule = |body: &str| format!("version: 1\ndefault:\n  egress:\n    - {body}\n");
+    let cases = [
+        (
+            rule("to: [a.example.com]\n      ports: [443/tcp]\n      match: sni"),
+            vec!["f.yaml:6:14: `match` is `server-name` (the only kind so far), not `sni`"],
+        ),
+        (
+            rule("to: [a.example.com, 198.51.100.7]\n      ports: [443/tcp]\n      match: server-name"),
+            vec!["f.yaml:4:27: `198.51.100.7` is not a DNS name: a rule with `match: server-name` names only DNS names (an address has no server name to check); put `198.51.100.7` in a rule of its own"],
+        ),
+        (
+            rule("to: [internet]\n      ports: [443/tcp]\n      match: server-name"),
+            vec!["f.yaml:4:12: `internet` is not a DNS name: a rule with `match: server-name` names only DNS names (an address has no server name to check); put `internet` in a rule of its own"],
+        ),
+        (
+            rule("to: [a.example.com]\n      match: server-name"),
+            vec!["f.yaml:5:7: `match: server-name` needs `ports:` with TCP ports, e.g. `ports: [443/tcp, 80/tcp]`"],
+        ),
+        (
+            rule("to: [a.example.com]\n      ports: [443/tcp, 443/udp, icmp]\n      match: server-name"),
+            vec![
+                "f.yaml:5:24: `443/udp`: a rule with `match: server-name` takes TCP ports only (the name is read from a TCP connection's first bytes; QUIC, 443/udp, to its addresses is dropped so that clients fall back to TCP)",
+                "f.yaml:5:33: `icmp`: a rule with `match: server-name` takes TCP ports only (the name is read from a TCP connection's first bytes; QUIC, 443/udp, to its addresses is dropped so that clients fall back to TCP)",
+            ],
+        ),
+        (
+            "version: 1\ndefault:\n  ingress:\n    - from: [private]\n      match: server-name\n".to_string(),
+            vec!["f.yaml:5:7: `match` applies to egress rules only: a server name is what a container asks for, not where a connection comes from"],
+        ),
+        (
+            "version: 1\nl7:\n  max_connections_per_container: 0\n".to_string(),
+            vec!["f.yaml:3:34: l7.max_connections_per_container must be a whole number from 1 to 65535, not `0`"],
+        ),
+        (
+            "version: 1\nl7:\n  per_container: 5\n".to_string(),
+            vec!["f.yaml:3:3: unknown key `per_container` in `l7`; expected one of: max_connections_per_container"],
+        ),
+    ];
+    for (text, want) in cases {
+        let e = parse("f.yaml", &text).unwrap_err();
+        let got: Vec<String> = e.iter().map(|d| d.to_string()).collect();
+        assert_eq!(got, want, "{text}");
+    }
+}
+
+#[test]
 fn duplicate_keys_are_yaml_errors() {
     let e = parse("f.yaml", "version: 1\nversion: 1\n").unwrap_err();
     assert!(e[0].to_string().starts_with("f.yaml:2:"), "{e:?}");

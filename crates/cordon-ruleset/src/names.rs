@@ -177,6 +177,25 @@ pub fn dns_clients(fam: Fam) -> String {
     pair("dns_clients", fam)
 }
 
+/// The containers whose policy has rules with `match: server-name`
+/// (`l7_clients4`): their redirected connections may reach the L7 proxy.
+pub fn l7_clients(fam: Fam) -> String {
+    pair("l7_clients", fam)
+}
+
+/// The nat verdict map of family `fam` (`l7_nat4`): the address of a
+/// container whose policy has rules with `match: server-name` → that
+/// policy's [`l7_chain`].
+pub fn l7_nat(fam: Fam) -> String {
+    pair("l7_nat", fam)
+}
+
+/// The nat chain redirecting `key`'s server-name rules to the L7 proxy
+/// (`l7_web`, `l7__default`).
+pub fn l7_chain(key: &PolicyKey) -> String {
+    format!("l7_{}", key.chain_part())
+}
+
 /// The Docker bridges cordon manages.
 pub const BRIDGES: &str = "bridges";
 /// The interface names Docker gives its bridges (`br-*`, `docker0`).
@@ -248,6 +267,8 @@ mod tests {
         assert_eq!(policy_members("web", 4), "pol_web4");
         assert_eq!(named_set("office", 6), "set_office6");
         assert_eq!(dns_set(&PolicyKey::Default, 2, 4), "dns__default_2_4");
+        assert_eq!(l7_chain(&web), "l7_web");
+        assert_eq!(l7_nat(6), "l7_nat6");
         assert_eq!(known(6), "known6");
         assert_eq!(bridge::bind(4), "bind4");
         assert_eq!(bridge::ND_GLOBAL[2], "nd_g3");

@@ -97,14 +97,18 @@ pub enum FailClosed {
     UnknownDestination,
     /// On a Docker bridge cordon does not manage.
     UnboundBridge,
+    /// A container's connection to the L7 proxy's port that cordon's
+    /// redirect did not send there (the proxy is reached only through it).
+    L7Direct,
 }
 
 impl FailClosed {
-    /// All three.
-    pub const ALL: [FailClosed; 3] = [
+    /// All four.
+    pub const ALL: [FailClosed; 4] = [
         FailClosed::UnknownSource,
         FailClosed::UnknownDestination,
         FailClosed::UnboundBridge,
+        FailClosed::L7Direct,
     ];
 
     /// The word in the prefix, in place of a policy.
@@ -113,6 +117,7 @@ impl FailClosed {
             FailClosed::UnknownSource => "unknown-source",
             FailClosed::UnknownDestination => "unknown-destination",
             FailClosed::UnboundBridge => "unbound-bridge",
+            FailClosed::L7Direct => "l7-direct",
         }
     }
 

@@ -91,6 +91,69 @@ fn redirected_dns() -> Vec<Rule> {
         .collect()
 }
 
+/// In `egress_host`: connections the L7 redirect sent to the proxy pass
+/// (`ct status dnat`, from a container with server-name rules); any other
+/// container connection to the proxy's port drops, logged, whatever the
+/// policy says about the host, so that the proxy is reached only through
+/// the redirect.
+fn redirected_l7() -> Vec<Rule> {
+    let port = cordon_ruleset::L7_PROXY_PORT;
+    let to_proxy = || {
+        vec![
+            Stmt::Match {
+                left: vec![Field::L4proto],
+                negate: false,
+                right: Rhs::Symbols(vec!["tcp"]),
+            },
+            Stmt::Match {
+                left: vec![Field::ThDport],
+                negate: false,
+                right: Rhs::Ports(vec![(port, port)]),
+            },
+        ]
+    };
+    let mut out: Vec<Rule> = [(4u8, Field::IpSaddr), (6, Field::Ip6Saddr)]
+        .into_iter()
+        .map(|(fam, field)| {
+            let mut stmts = vec![Stmt::Match {
+                left: vec![field],
+                negate: false,
+                right: Rhs::Set(names::l7_clients(fam)),
+            }];
+            stmts.extend(to_proxy());
+            stmts.push(Stmt::Match {
+                left: vec![Field::CtStatus],
+                negate: false,
+                right: Rhs::Symbols(vec!["dnat"]),
+            });
+            stmts.push(Stmt::Verdict(Verdict::Accept));
+            Rule::new(stmts).with_comment("connections redirected to cordon's L7 proxy")
+        })
+        .collect();
+    let mut stmts = vec![Stmt::Match {
+        left: vec![Field::Iifname],
+        negate: false,
+        right: Rhs::Set(names::BRIDGES.into()),
+    }];
+    stmts.extend(to_proxy());
+    stmts.extend([
+        Stmt::Counter,
+        Stmt::Log {
+            prefix: LogPrefix::FailClosed {
+                direction: Direction::EgressHost,
+                rule: FailClosed::L7Direct,
+            }
+            .format(),
+            group: NFLOG_GROUP,
+        },
+        Stmt::Verdict(Verdict::Drop),
+    ]);
+    out.push(
+        Rule::new(stmts).with_comment("cordon's L7 proxy is reached only through the redirect"),
+    );
+    out
+}
+
 pub(super) fn base_chains(t: &mut Table) {
     let established = || {
         Rule::new(vec![
@@ -227,6 +290,7 @@ pub(super) fn base_chains(t: &mut Table) {
                 let mut r = vec![established(), nd(), mld()];
                 if hook == Hook::Input {
                     r.extend(redirected_dns());
+                    r.extend(redirected_l7());
                 }
                 r.push(Rule::new(vec![
                     on_bridge(dev),

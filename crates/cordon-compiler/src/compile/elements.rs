@@ -27,6 +27,10 @@ pub(super) struct Elements {
     pub(super) maps: BTreeMap<String, Vec<Element>>,
     pub(super) members: BTreeMap<String, [Vec<IpNet>; 2]>,
     pub(super) dns_clients: [Vec<IpNet>; 2],
+    /// Containers whose policy has server-name rules: `l7_clients4/6`.
+    pub(super) l7_clients: [Vec<IpNet>; 2],
+    /// Their `l7_nat4/6` elements: address → the policy's nat chain.
+    pub(super) l7_nat: [Vec<Element>; 2],
 }
 
 fn fam_idx(a: &IpAddr) -> usize {
@@ -114,6 +118,16 @@ impl Elements {
 
     pub(super) fn dns_client(&mut self, a: IpAddr) {
         self.dns_clients[fam_idx(&a)].push(IpNet::from(a));
+    }
+
+    /// A container whose policy (`key`) has server-name rules.
+    pub(super) fn l7_client(&mut self, a: IpAddr, key: &PolicyKey) {
+        let i = fam_idx(&a);
+        self.l7_clients[i].push(IpNet::from(a));
+        self.l7_nat[i].push(Element {
+            key: vec![Value::Net(IpNet::from(a))],
+            verdict: Some(Verdict::Jump(cordon_ruleset::names::l7_chain(key))),
+        });
     }
 
     pub(super) fn member(&mut self, policy: &str, a: IpAddr) {

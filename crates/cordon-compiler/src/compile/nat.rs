@@ -2,12 +2,15 @@
 //! Docker does not, and the redirect of DNS to cordon's proxy.
 
 use cordon_inventory::Inventory;
+use cordon_policy::Body;
 use ipnet::IpNet;
 
 use cordon_ruleset::names;
 use cordon_ruleset::nft::*;
+use cordon_ruleset::PolicyKey;
 
 use super::elements::{net_elements, Elements};
+use super::policy::tcp_ports;
 use super::sets::{addr_set, interval_set};
 use crate::words;
 
@@ -123,4 +126,110 @@ pub(super) fn dns_redirect(t: &mut Table, el: &Elements) {
         }),
         rules,
     });
+}
+
+/// The L7 redirect (rules with `match: server-name`): a new TCP connection
+/// of a container whose policy has such rules, to an address the DNS proxy
+/// learned for one of them and one of its ports, is redirected to cordon's
+/// L7 proxy on the host ([`cordon_ruleset::L7_PROXY_PORT`]), which passes
+/// it only if its TLS server name or HTTP Host is one of the rule's names.
+///
+/// The `dns_redirect` chain looks the source up in `@l7_nat4/6`, whose
+/// elements jump to the policy's chain `l7_<policy>` (one per policy with
+/// such rules, whether or not a container uses it); that chain holds one
+/// redirect per rule and family. `@l7_clients4/6` (the same addresses) is
+/// what `egress_host` lets reach the proxy, and only when redirected. The
+/// policy's `eg_fwd` chain never accepts these connections itself, so a
+/// connection the redirect missed is dropped, not let through.
+pub(super) fn l7_redirect<'a>(
+    t: &mut Table,
+    el: &Elements,
+    bodies: impl Iterator<Item = (&'a PolicyKey, &'a Body)>,
+) {
+    let mut jumps = Vec::new();
+    for (i, fam) in [4u8, 6].into_iter().enumerate() {
+        let mut clients = addr_set(
+            names::l7_clients(fam),
+            fam,
+            "containers with server-name rules: may reach cordon's L7 proxy when redirected",
+        );
+        clients.elements = net_elements(&el.l7_clients[i]);
+        t.sets.push(clients);
+        let mut map = addr_set(
+            names::l7_nat(fam),
+            fam,
+            "container address → its policy's L7 redirect chain",
+        );
+        map.verdict_map = true;
+        map.elements = el.l7_nat[i].clone();
+        t.sets.push(map);
+        jumps.push(
+            Rule::new(vec![Stmt::Vmap {
+                key: vec![if fam == 4 {
+                    Field::IpSaddr
+                } else {
+                    Field::Ip6Saddr
+                }],
+                map: names::l7_nat(fam),
+            }])
+            .with_comment("containers with server-name rules: their policy's L7 redirect"),
+        );
+    }
+    for (key, body) in bodies {
+        let mut rules = Vec::new();
+        for (idx, rule) in body.egress.iter().enumerate() {
+            if !rule.server_name {
+                continue;
+            }
+            let ports = tcp_ports(&rule.ports);
+            if ports.is_empty() {
+                continue;
+            }
+            for fam in [4u8, 6] {
+                let field = if fam == 4 {
+                    Field::IpDaddr
+                } else {
+                    Field::Ip6Daddr
+                };
+                rules.push(
+                    Rule::new(vec![
+                        Stmt::Match {
+                            left: vec![field],
+                            negate: false,
+                            right: Rhs::Set(names::dns_set(key, idx, fam)),
+                        },
+                        Stmt::Match {
+                            left: vec![Field::L4proto],
+                            negate: false,
+                            right: Rhs::Symbols(vec!["tcp"]),
+                        },
+                        Stmt::Match {
+                            left: vec![Field::ThDport],
+                            negate: false,
+                            right: Rhs::Ports(ports.clone()),
+                        },
+                        Stmt::Redirect(cordon_ruleset::L7_PROXY_PORT),
+                    ])
+                    .with_comment(format!(
+                        "line {}: to cordon's L7 proxy, server name must match",
+                        rule.loc.line
+                    )),
+                );
+            }
+        }
+        if !body.egress.iter().any(|r| r.server_name) {
+            continue;
+        }
+        t.chains.push(Chain {
+            name: names::l7_chain(key),
+            base: None,
+            rules,
+        });
+    }
+    let chain = t
+        .chains
+        .iter_mut()
+        .find(|c| c.name == names::DNS_REDIRECT)
+        .expect("dns_redirect is declared first");
+    chain.rules.extend(jumps);
 }

@@ -28,9 +28,6 @@ pub(super) fn policy_chains(t: &mut Table, key: &PolicyKey, body: &Body) {
             base: None,
             rules: Vec::new(),
         };
-        for (idx, rule) in rules.iter().enumerate() {
-            rule_matches(&mut chain.rules, key, idx, rule, dir);
-        }
         let verdict = match body.mode {
             Mode::Enforce => LogVerdict::Drop,
             Mode::Audit => LogVerdict::Audit,
@@ -40,19 +37,79 @@ pub(super) fn policy_chains(t: &mut Table, key: &PolicyKey, body: &Body) {
             policy: key.clone(),
             verdict,
         };
-        chain.rules.push(Rule::new(vec![
-            Stmt::Counter,
-            Stmt::Log {
-                prefix: prefix.format(),
-                group: NFLOG_GROUP,
-            },
-            Stmt::Verdict(match body.mode {
-                Mode::Enforce => Verdict::Drop,
-                Mode::Audit => Verdict::Accept,
-            }),
-        ]));
+        let end = || {
+            vec![
+                Stmt::Counter,
+                Stmt::Log {
+                    prefix: prefix.format(),
+                    group: NFLOG_GROUP,
+                },
+                Stmt::Verdict(match body.mode {
+                    Mode::Enforce => Verdict::Drop,
+                    Mode::Audit => Verdict::Accept,
+                }),
+            ]
+        };
+        if dir == Path::EgressFwd {
+            chain.rules.extend(quic_drops(key, rules, &end));
+        }
+        for (idx, rule) in rules.iter().enumerate() {
+            rule_matches(&mut chain.rules, key, idx, rule, dir);
+        }
+        chain.rules.push(Rule::new(end()));
         t.chains.push(chain);
     }
+}
+
+/// First in `eg_fwd`: QUIC (UDP 443) to an address learned for a rule with
+/// `match: server-name` is dropped (or audited), whatever later rules say,
+/// so that clients fall back to TCP, where the L7 proxy reads the name.
+fn quic_drops(key: &PolicyKey, rules: &[PRule], end: &dyn Fn() -> Vec<Stmt>) -> Vec<Rule> {
+    let mut out = Vec::new();
+    for (idx, rule) in rules.iter().enumerate() {
+        if !rule.server_name {
+            continue;
+        }
+        for (fam, field) in [(4, Field::IpDaddr), (6, Field::Ip6Daddr)] {
+            let mut stmts = vec![
+                Stmt::Match {
+                    left: vec![field],
+                    negate: false,
+                    right: Rhs::Set(names::dns_set(key, idx, fam)),
+                },
+                Stmt::Match {
+                    left: vec![Field::L4proto],
+                    negate: false,
+                    right: Rhs::Symbols(vec!["udp"]),
+                },
+                Stmt::Match {
+                    left: vec![Field::ThDport],
+                    negate: false,
+                    right: Rhs::Ports(vec![(443, 443)]),
+                },
+            ];
+            stmts.extend(end());
+            out.push(Rule::new(stmts).with_comment(format!(
+                "line {}: QUIC to a server-name rule's addresses; clients fall back to TCP",
+                rule.loc.line
+            )));
+        }
+    }
+    out
+}
+
+/// The TCP port ranges of `ports`, merged.
+pub(super) fn tcp_ports(ports: &[PortSpec]) -> Vec<(u16, u16)> {
+    let mut list: Vec<(u16, u16)> = ports
+        .iter()
+        .filter_map(|p| match *p {
+            PortSpec::Tcp(lo, hi) => Some((lo, hi)),
+            _ => None,
+        })
+        .collect();
+    list.sort_unstable();
+    list.dedup();
+    merge_ranges(list)
 }
 
 /// Declares the (empty) timeout sets the DNS proxy fills for each egress
@@ -83,8 +140,13 @@ pub(super) fn dns_sets(t: &mut Table, key: &PolicyKey, body: &Body) {
     }
 }
 
-/// Appends the accept rules for one policy rule.
+/// Appends the accept rules for one policy rule. A rule with `match:
+/// server-name` has none: its connections are redirected to the L7 proxy
+/// (`nat::l7_redirect`), and one the redirect missed meets no accept.
 fn rule_matches(out: &mut Vec<Rule>, key: &PolicyKey, idx: usize, rule: &PRule, dir: Path) {
+    if rule.server_name {
+        return;
+    }
     let ingress = !dir.is_egress();
     let (f4, f6) = if ingress {
         (Field::IpSaddr, Field::Ip6Saddr)
