@@ -25,7 +25,9 @@ pub mod proxy;
 pub mod relay;
 
 pub use event::{Event, Observer};
-pub use flight::{parse_first_flight, FirstFlight, Parse, FIRST_FLIGHT_MAX};
+pub use flight::{
+    parse_first_flight, parse_first_flight_within, FirstFlight, Parse, FIRST_FLIGHT_MAX,
+};
 pub use limits::Limits;
 pub use origdst::original_dst;
 pub use proxy::{Connection, Decider, Proxy, Verdict};
