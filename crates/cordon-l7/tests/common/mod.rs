@@ -1,0 +1,3 @@
+//! Helpers shared by cordon-l7's integration tests.
+
+pub mod hello;
