@@ -42,6 +42,8 @@ pub struct DaemonContext {
     expiry: Expiry,
     max_addresses: usize,
     obs: Arc<crate::observe::Observe>,
+    /// What each rule let through, for the L7 proxy.
+    learned: Arc<crate::l7::learned::Learned>,
     /// The host's own addresses and when they were read.
     host: std::sync::Mutex<(Option<std::time::Instant>, Vec<IpAddr>)>,
 }
@@ -232,6 +234,13 @@ impl Context for DaemonContext {
                 let admitted = self
                     .expiry
                     .admit(set, &shown, &fam, ttl, self.max_addresses);
+                let within: Vec<IpAddr> = fam
+                    .iter()
+                    .filter(|a| !admitted.over_cap.contains(a))
+                    .copied()
+                    .collect();
+                self.learned
+                    .note(rule, &within, std::time::Instant::now() + ttl);
                 if !admitted.over_cap.is_empty() {
                     warn!(
                         target: "cordon::dns",
@@ -384,9 +393,16 @@ pub struct DnsService {
     clients: Clients,
     generation: Generation,
     obs: Arc<crate::observe::Observe>,
+    learned: Arc<crate::l7::learned::Learned>,
 }
 
 impl DnsService {
+    /// What each rule let through (kept across reloads), which the L7
+    /// proxy checks destinations against.
+    pub fn learned(&self) -> Arc<crate::l7::learned::Learned> {
+        self.learned.clone()
+    }
+
     /// Binds the proxy's sockets (on the current runtime); serves nothing
     /// until [`DnsService::serve`].
     ///
@@ -408,6 +424,7 @@ impl DnsService {
             tcp: Arc::new(tokio::net::TcpListener::from_std(tcp).map_err(err)?),
             tasks: Vec::new(),
             clients,
+            learned: Arc::new(crate::l7::learned::Learned::new(generation.clone())),
             generation,
             obs,
         })
@@ -444,6 +461,7 @@ impl DnsService {
                 },
                 max_addresses: policy.dns.max_addresses,
                 obs: self.obs.clone(),
+                learned: self.learned.clone(),
                 host: Default::default(),
             }),
         ));

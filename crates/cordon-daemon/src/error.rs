@@ -85,6 +85,9 @@ pub enum DaemonError {
     /// The DNS proxy's port cannot be bound.
     #[error("DNS proxy on port {}: {}", cordon_ruleset::DNS_PROXY_PORT, .0)]
     DnsProxy(#[source] io::Error),
+    /// The L7 proxy's port cannot be bound.
+    #[error("L7 proxy on port {}: {}", cordon_ruleset::L7_PROXY_PORT, .0)]
+    L7Proxy(#[source] io::Error),
     /// The daemon cannot set itself up: its runtime, a thread, a signal
     /// handler, the nftables monitor.
     #[error("cannot {what}: {source}")]

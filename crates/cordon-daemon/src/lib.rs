@@ -13,6 +13,8 @@
 //! - [`sets`]: `cordon set` edits, shared by the daemon and the CLI.
 //! - [`boot`]: the fail-closed ruleset installed at boot before Docker.
 //! - [`dns`]: the DNS proxy's listeners and its view of the containers.
+//! - [`l7`]: the L7 proxy's listeners and decision (rules with `match:
+//!   server-name`).
 //! - [`droplog`]: the packets the ruleset logs, as events naming the
 //!   container; rate-limited; kept for `cordon logs`, `status`, `suggest`.
 //! - [`metrics`]: the Prometheus text exposition.
@@ -38,6 +40,7 @@ pub mod droplog;
 pub mod engine;
 mod error;
 pub mod follow;
+pub mod l7;
 pub mod metrics;
 pub mod observe;
 pub mod repair;

@@ -47,6 +47,8 @@ pub struct Observe {
     pub event_lag_seconds: Histogram,
     /// Log lines the kernel could not deliver, or the reader lost.
     pub log_lost: AtomicU64,
+    /// The L7 proxy's counters.
+    pub l7: crate::l7::report::Counters,
 }
 
 impl Default for Observe {
@@ -64,6 +66,7 @@ impl Default for Observe {
             reconcile_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             event_lag_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             log_lost: AtomicU64::new(0),
+            l7: Default::default(),
         }
     }
 }

@@ -20,13 +20,13 @@ use cordon_dataplane::conntrack::{self, Tracked};
 use cordon_dataplane::Nft;
 use cordon_inventory::Inventory;
 use cordon_policy::PolicyFile;
-use cordon_ruleset::DNS_PROXY_PORT;
+use cordon_ruleset::{DNS_PROXY_PORT, L7_PROXY_PORT};
 
 /// The connection a conntrack entry stands for, as the policy judges it:
 /// opened by the original source, towards the real destination (the reply
 /// direction's source, after Docker's DNAT), except for DNS that cordon's
-/// own redirect sent to its proxy, which the policy judges by the address
-/// and port the container asked for.
+/// own redirect sent to its proxy, and TCP it sent to its L7 proxy, which
+/// the policy judges by the address and port the container asked for.
 pub fn connection_of(t: &Tracked) -> Connection {
     let proto = match t.proto {
         6 => Some(Proto::Tcp),
@@ -38,7 +38,11 @@ pub fn connection_of(t: &Tracked) -> Connection {
         && t.orig.dport == 53
         && t.reply.sport == DNS_PROXY_PORT
         && t.reply.src != t.orig.dst;
-    let (dst, port) = if to_proxy {
+    let to_l7 = proto == Some(Proto::Tcp)
+        && t.reply.sport == L7_PROXY_PORT
+        && t.orig.dport != L7_PROXY_PORT
+        && t.reply.src != t.orig.dst;
+    let (dst, port) = if to_proxy || to_l7 {
         (t.orig.dst, t.orig.dport)
     } else {
         (t.reply.src, t.reply.sport)
@@ -140,6 +144,25 @@ mod tests {
             reply: tuple("172.17.0.1", DNS_PROXY_PORT, "172.17.0.2", 5000),
         };
         assert_eq!(connection_of(&t).port, DNS_PROXY_PORT);
+    }
+
+    #[test]
+    fn tcp_redirected_to_the_l7_proxy_is_judged_as_asked() {
+        let t = Tracked {
+            proto: 6,
+            orig: tuple("172.17.0.2", 5000, "198.51.100.9", 443),
+            reply: tuple("172.17.0.1", L7_PROXY_PORT, "172.17.0.2", 5000),
+        };
+        let c = connection_of(&t);
+        assert_eq!(c.dst, "198.51.100.9".parse::<IpAddr>().unwrap());
+        assert_eq!(c.port, 443);
+        // A direct connection to the proxy's port is judged as it is.
+        let t = Tracked {
+            proto: 6,
+            orig: tuple("172.17.0.2", 5000, "172.17.0.1", L7_PROXY_PORT),
+            reply: tuple("172.17.0.1", L7_PROXY_PORT, "172.17.0.2", 5000),
+        };
+        assert_eq!(connection_of(&t).port, L7_PROXY_PORT);
     }
 
     #[test]

@@ -140,6 +140,7 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
     crate::observe::start(obs.clone(), clients.clone());
     let mut dns = Dns {
         service: None,
+        l7: None,
         clients,
         generation: engine.generation(),
         obs: obs.clone(),
@@ -263,9 +264,11 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// The DNS proxy, while the policy in force names DNS names.
+/// The DNS proxy, while the policy in force names DNS names, and the L7
+/// proxy, while it has rules with `match: server-name`.
 struct Dns {
     service: Option<crate::dns::DnsService>,
+    l7: Option<crate::l7::L7Service>,
     clients: crate::dns::Clients,
     generation: crate::dns::Generation,
     obs: Arc<Observe>,
@@ -286,12 +289,26 @@ impl Dns {
                 self.obs.clone(),
             )?);
         }
+        if let (true, None, Some(dns)) = (crate::l7::wanted(policy), &self.l7, &self.service) {
+            self.l7 = Some(crate::l7::L7Service::bind(
+                self.clients.clone(),
+                dns.learned(),
+                self.obs.clone(),
+            )?);
+        }
         Ok(())
     }
 
     /// Once `policy` is in force: the proxy serves with it, or is gone
     /// when it names no DNS names.
     fn follow(&mut self, policy: &PolicyFile) {
+        if !crate::l7::wanted(policy) {
+            if self.l7.take().is_some() {
+                info!("L7 proxy stopped: the policy in force has no server-name rule");
+            }
+        } else if let Some(l7) = &mut self.l7 {
+            l7.serve(policy);
+        }
         if !Self::names_dns(policy) {
             if self.service.take().is_some() {
                 info!("DNS proxy stopped: the policy in force names no DNS names");

@@ -100,6 +100,11 @@ impl Allowlist {
         Allowlist { rules }
     }
 
+    /// Every rule, policies first, then the default body's.
+    pub fn rules(&self) -> &[DnsRule] {
+        &self.rules
+    }
+
     /// True when the policy names any DNS name; `policy` is its key as
     /// chain names write it ([`PolicyKey::chain_part`]).
     pub fn has_names(&self, policy: &str) -> bool {

@@ -23,10 +23,11 @@ pub struct Event {
     /// The policy whose rule logged it (`default`, `unknown`, a name), or
     /// the fail-closed rule (`unknown-source`, `unknown-destination`).
     pub policy: String,
-    /// `egress`, `egress-host`, `ingress`, `ingress-host`, `spoof`, or
-    /// `dns` (a refused name).
+    /// `egress`, `egress-host`, `ingress`, `ingress-host`, `spoof`, `dns`
+    /// (a refused name), or `l7` (the L7 proxy: `name` is the server name
+    /// seen, `reason` why it was refused or audited).
     pub direction: String,
-    /// `drop`, `audit` (logged and let through), `refused` (DNS), or
+    /// `drop`, `audit` (logged and let through), `refused` (DNS, L7), or
     /// `stripped` (an address taken out of a DNS answer: `dst` is the
     /// address, `reason` why, e.g. `private`, `metadata`).
     pub verdict: String,
@@ -86,6 +87,13 @@ pub fn one_line(e: &Event) -> String {
     };
     let proto = Shown(&e.proto);
     let what = match (&e.name, &e.reason) {
+        // The L7 proxy: the name seen (if any), where to, and why.
+        (name, Some(r)) if e.direction == "l7" => format!(
+            "{proto} {} -> {} ({})",
+            Shown(name.as_deref().unwrap_or("(no name)")),
+            addr(e.dst, e.dport),
+            Shown(r)
+        ),
         // An address taken out of a DNS answer, and why.
         (Some(n), Some(r)) if e.dst.is_some() => {
             format!(
@@ -158,5 +166,24 @@ mod tests {
             ..e
         };
         assert!(one_line(&r).ends_with("policy=web dns dns evil.wild.test"));
+        // The L7 proxy: the name seen, the destination and why.
+        let l7 = Event {
+            direction: "l7".into(),
+            proto: "tcp".into(),
+            name: Some("evil.example.net".into()),
+            reason: Some("name: not a name of the rule".into()),
+            dst: Some("198.51.100.9".parse().unwrap()),
+            dport: Some(443),
+            ..r
+        };
+        assert!(
+            one_line(&l7).ends_with(
+                "policy=web l7 tcp evil.example.net -> 198.51.100.9:443 (name: not a name of the rule)"
+            ),
+            "{}",
+            one_line(&l7)
+        );
+        let none = Event { name: None, ..l7 };
+        assert!(one_line(&none).contains("l7 tcp (no name) -> 198.51.100.9:443"));
     }
 }

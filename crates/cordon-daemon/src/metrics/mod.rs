@@ -14,6 +14,7 @@
 //! | `cordon_container_allowed_packets_total` | container, policy, direction | judged minus what the drop log saw dropped or audited |
 //! | `cordon_dns_answers_total`, `cordon_dns_refusals_total` | | the DNS proxy |
 //! | `cordon_dns_stripped_total`, `cordon_dns_rate_limited_total`, `cordon_dns_cache_hits_total`, `cordon_dns_upstream_queries_total` | | the DNS proxy: addresses taken out of answers, queries over a container's rate limit, answers from the cache, queries asked upstream |
+//! | `cordon_l7_passed_total`, `cordon_l7_refused_total` (reason), `cordon_l7_over_cap_total`, `cordon_l7_audited_total`, `cordon_l7_connections` (gauge) | reason | the L7 proxy (rules with `match: server-name`) |
 //! | `cordon_reconciles_total`, `cordon_repairs_total`, `cordon_connections_ended_total`, `cordon_replacements_total`, `cordon_element_updates_total` | | the engine |
 //! | `cordon_reconcile_seconds` | | histogram of reconcile durations |
 //! | `cordon_event_lag_seconds` | | histogram from Docker's event to the policy live |
@@ -81,6 +82,45 @@ fn label_value(v: &str) -> String {
         }
     }
     out
+}
+
+/// The L7 proxy's metrics (rules with `match: server-name`).
+fn l7(reg: &mut Registry, obs: &Observe) {
+    let c = &obs.l7;
+    counter(
+        reg,
+        "cordon_l7_passed",
+        "Connections the L7 proxy passed (server name and address matched a server-name rule)",
+        c.passed.load(Ordering::Relaxed),
+    );
+    family(
+        reg,
+        "cordon_l7_refused",
+        "Connections the L7 proxy reset, by reason (name, address, no-name, ech, not-tls-or-http, no-rule, unknown-source, timeout, connect-failed, other)",
+        c.refusals()
+            .into_iter()
+            .map(|(k, v)| (l(&[("reason", &k)]), v))
+            .collect(),
+    );
+    counter(
+        reg,
+        "cordon_l7_over_cap",
+        "Connections the L7 proxy reset because their container had l7.max_connections_per_container open",
+        c.over_cap.load(Ordering::Relaxed),
+    );
+    counter(
+        reg,
+        "cordon_l7_audited",
+        "Connections an audit-mode policy's server-name rules would have refused (passed)",
+        c.audited.load(Ordering::Relaxed),
+    );
+    let g: Gauge = Gauge::default();
+    g.set(c.live.load(Ordering::Relaxed));
+    reg.register(
+        "cordon_l7_connections",
+        "Connections the L7 proxy is relaying now",
+        g,
+    );
 }
 
 /// The text exposition of everything above.
@@ -275,6 +315,7 @@ pub fn render(status: &Status, stats: &Stats, obs: &Observe) -> String {
         "Judged packets of a container its policy allowed (judged minus logged drops and audits)",
         allowed_rows,
     );
+    l7(&mut reg, obs);
     let g: Gauge = Gauge::default();
     g.set(status.containers.len() as i64);
     reg.register("cordon_containers", "Containers enforced", g);
@@ -325,6 +366,9 @@ mod tests {
         );
         let obs = Observe::default();
         obs.dns_refusals.store(4, Ordering::Relaxed);
+        obs.l7.passed.store(5, Ordering::Relaxed);
+        obs.l7.live.store(2, Ordering::Relaxed);
+        obs.l7.refused.lock().unwrap().insert("name".into(), 3);
         obs.reconcile_seconds.observe(0.002);
         let stats = Stats {
             reconciles: 7,
@@ -357,6 +401,10 @@ mod tests {
             "cordon_policy_allowed_packets_total{policy=\"web\"} 3",
             "cordon_policy_dropped_bytes_total{policy=\"web\"} 120",
             "cordon_dns_refusals_total 4",
+            "cordon_l7_passed_total 5",
+            "cordon_l7_refused_total{reason=\"name\"} 3",
+            "cordon_l7_over_cap_total 0",
+            "cordon_l7_connections 2",
             "cordon_reconciles_total 7",
             "cordon_reconcile_seconds_count 1",
             "cordon_container_enforced{container=\"web\",policy=\"web\",reason=\"\"} 1",
