@@ -28,6 +28,6 @@ pub use event::{Event, Observer};
 pub use flight::{
     parse_first_flight, parse_first_flight_within, FirstFlight, Parse, FIRST_FLIGHT_MAX,
 };
-pub use limits::Limits;
+pub use limits::{raise_nofile_limit, Limits};
 pub use origdst::original_dst;
 pub use proxy::{Connection, Decider, Proxy, Verdict};

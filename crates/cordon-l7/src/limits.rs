@@ -34,3 +34,18 @@ impl Default for Limits {
         }
     }
 }
+
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit and
+/// returns the new soft limit. A proxied connection holds two descriptors
+/// (client and server) plus two per direction while bytes flow (the
+/// splice pipes), so the common soft default of 1,024 would cap the proxy
+/// at a few hundred connections; the caller (the daemon) calls this once
+/// at start.
+pub fn raise_nofile_limit() -> std::io::Result<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(std::io::Error::from)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(std::io::Error::from)?;
+    }
+    Ok(hard.max(soft))
+}

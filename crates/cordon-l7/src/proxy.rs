@@ -392,3 +392,51 @@ async fn connect(dst: SocketAddr) -> io::Result<TcpStream> {
     };
     s.connect(dst).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nobody;
+    impl Decider for Nobody {
+        fn decide(&self, _: &Connection) -> Verdict {
+            Verdict::Refuse {
+                reason: "test".into(),
+            }
+        }
+    }
+
+    fn shared(per_source: usize, total: usize) -> Arc<Shared> {
+        Arc::new(Shared {
+            limits: Limits {
+                per_source,
+                total,
+                ..Limits::default()
+            },
+            decider: Arc::new(Nobody),
+            observer: Arc::new(|_| {}),
+            live: Mutex::new(Live::default()),
+        })
+    }
+
+    #[test]
+    fn caps_count_from_admission_until_the_slot_drops() {
+        let s = shared(2, 3);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let a1 = admit(&s, a).expect("first");
+        let _a2 = admit(&s, a).expect("second");
+        assert!(admit(&s, a).is_none(), "over the per-source cap");
+        let _b1 = admit(&s, b).expect("another source");
+        assert!(admit(&s, b).is_none(), "over the total cap");
+        drop(a1);
+        let _a3 = admit(&s, a).expect("a slot came back");
+        assert_eq!(s.live.lock().unwrap().total, 3);
+    }
+
+    #[test]
+    fn a_mapped_address_counts_as_its_ipv4_address() {
+        let m: SocketAddr = "[::ffff:10.0.0.1]:5".parse().unwrap();
+        assert_eq!(source_ip(m), "10.0.0.1".parse::<IpAddr>().unwrap());
+    }
+}
