@@ -77,6 +77,10 @@ impl L7Service {
         learned: Arc<Learned>,
         obs: Arc<Observe>,
     ) -> Result<L7Service, DaemonError> {
+        // Each relayed connection holds two sockets and two pipes.
+        if let Err(e) = cordon_l7::raise_nofile_limit() {
+            warn!("L7 proxy: cannot raise the open-files limit: {e}");
+        }
         Ok(L7Service {
             bound: Some(bind().map_err(DaemonError::L7Proxy)?),
             stop: None,
