@@ -254,7 +254,11 @@ fn server_names_decide_at_addresses_learned_for_them() {
     assert!(lab.reaches(&c, "198.51.100.2", 8081, "hello-plain"));
     assert!(lab.reaches(&c, "10.127.17.1", 8082, "hello-host"));
 
-    let _daemon = CordonDaemon::spawn(lab.command(&["daemon", "-c", &policy]));
+    let log = lab.file("l7-daemon.log", "");
+    let _daemon = CordonDaemon::spawn_logged(
+        lab.command(&["daemon", "-c", &policy]),
+        std::path::Path::new(&log),
+    );
     assert!(
         within(30.0, || nft_list(&["map", "inet", "cordon", "l7_nat4"])
             .contains(&c.ip4))
@@ -350,5 +354,38 @@ fn server_names_decide_at_addresses_learned_for_them() {
             && e["name"] == "evil.lab.test"
             && e["container"] == w.name.as_str()),
         "{events:#?}"
+    );
+
+    // The per-container cap, lowered to 1 by a reload (which restarts the
+    // listeners): while one connection of the container is open, a second
+    // is reset; once it ends, the next one passes again.
+    let capped = lab.file(
+        "l7-cap.yaml",
+        &POLICY.replace(
+            "policies:",
+            "l7:\n  max_connections_per_container: 1\npolicies:",
+        ),
+    );
+    lab.cordon_ok(&["reload", "-c", &capped]);
+    assert!(
+        within(10.0, || tls(&lab, &c, "198.51.100.2", Some("api.lab.test"))).is_some(),
+        "serving again after the reload; the daemon's log:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let over = metric(&lab, "cordon_l7_over_cap_total");
+    in_container(
+        &lab,
+        &c,
+        "( (sleep 6 | timeout -s KILL 8 openssl s_client -connect 198.51.100.2:443 -servername api.lab.test -quiet) </dev/null >/dev/null 2>&1 & )",
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        !tls(&lab, &c, "198.51.100.2", Some("api.lab.test")),
+        "a second connection over the cap"
+    );
+    assert!(metric(&lab, "cordon_l7_over_cap_total") > over);
+    assert!(
+        within(12.0, || tls(&lab, &c, "198.51.100.2", Some("api.lab.test"))).is_some(),
+        "below the cap again"
     );
 }

@@ -424,7 +424,7 @@ impl DnsService {
             tcp: Arc::new(tokio::net::TcpListener::from_std(tcp).map_err(err)?),
             tasks: Vec::new(),
             clients,
-            learned: Arc::new(crate::l7::learned::Learned::new(generation.clone())),
+            learned: Default::default(),
             generation,
             obs,
         })

@@ -7,8 +7,11 @@
 //! ([`Learned::note`]); the L7 proxy's decider asks ([`Learned::holds`]).
 //! Entries are keyed by the rule's set and its names ([`Learned::key`]),
 //! so that after a reload a rule at the same place with other names starts
-//! empty, and everything is forgotten when cordon's tables are replaced
-//! (their DNS sets are emptied then too).
+//! empty. They live for the answer's lifetime, across reloads and
+//! replacements of the tables, as the kernel's DNS sets do when their
+//! declarations stay the same. A set the kernel created anew (empty) is
+//! harmless here: a connection is redirected to the proxy only when its
+//! destination is in one of its policy's server-name sets.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -16,8 +19,6 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use cordon_dns::allow::DnsRule;
-
-use crate::dns::Generation;
 
 /// Keys kept before expired entries are swept.
 const SWEEP_AT: usize = 65_536;
@@ -28,20 +29,11 @@ type Table = HashMap<String, HashMap<IpAddr, Instant>>;
 /// The learned addresses per rule, shared by the DNS and L7 proxies.
 #[derive(Default)]
 pub struct Learned {
-    inner: Mutex<(u64, Table, usize)>,
-    generation: Generation,
+    /// The table and how many addresses it holds.
+    inner: Mutex<(Table, usize)>,
 }
 
 impl Learned {
-    /// Empty; forgets everything when `generation` (the count of whole
-    /// replacements of cordon's tables) moves.
-    pub fn new(generation: Generation) -> Learned {
-        Learned {
-            inner: Mutex::default(),
-            generation,
-        }
-    }
-
     /// The key of `rule`'s addresses of family `fam` (4 or 6): its set and
     /// its names.
     pub fn key(rule: &DnsRule, fam: u8) -> String {
@@ -50,22 +42,15 @@ impl Learned {
         format!("{} {}", if fam == 4 { v4 } else { v6 }, names.join(","))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, Table, usize)> {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let now = self.generation.load(std::sync::atomic::Ordering::SeqCst);
-        if g.0 != now {
-            g.1.clear();
-            g.2 = 0;
-            g.0 = now;
-        }
-        g
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Table, usize)> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `addrs` were let through for `rule` until `until` (an address keeps
     /// the latest of its lifetimes).
     pub fn note(&self, rule: &DnsRule, addrs: &[IpAddr], until: Instant) {
         let mut g = self.lock();
-        let (_, table, count) = &mut *g;
+        let (table, count) = &mut *g;
         if *count > SWEEP_AT {
             let now = Instant::now();
             for m in table.values_mut() {
@@ -90,7 +75,7 @@ impl Learned {
         let fam = if addr.is_ipv4() { 4 } else { 6 };
         let now = Instant::now();
         self.lock()
-            .1
+            .0
             .get(&Learned::key(rule, fam))
             .and_then(|m| m.get(&addr))
             .is_some_and(|t| *t > now)
@@ -131,9 +116,5 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         assert!(l.holds(&r0, a));
         assert!(!l.holds(&r0, b), "expired");
-        // A replacement of the tables forgets everything.
-        l.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        assert!(!l.holds(&r0, a));
     }
 }
