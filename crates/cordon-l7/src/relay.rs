@@ -1,11 +1,13 @@
 //! The two-way relay between the client and the original destination.
 //!
-//! Each direction moves bytes with splice(2) through a pipe of its own
-//! (socket to pipe, pipe to socket: the payload never enters user space),
-//! driven by tokio's readiness (`TcpStream::try_io`). The pipe is made on
-//! the first byte of its direction, so an idle connection holds no pipe.
-//! If a pipe cannot be made or the kernel refuses splice on these sockets,
-//! that direction falls back to copying through a buffer.
+//! Each direction starts by copying through a small buffer taken only
+//! while bytes are in hand, so an idle connection holds no buffer and no
+//! pipe: most connections exchange little. Once a direction has moved
+//! [`SPLICE_AFTER`] bytes it is a bulk flow and switches to splice(2)
+//! through a pipe of its own, grown to [`PIPE_SIZE`] (socket to pipe, pipe
+//! to socket: the payload never enters user space), driven by tokio's
+//! readiness (`TcpStream::try_io`). If the pipe cannot be made or the
+//! kernel refuses splice on these sockets, the direction keeps copying.
 //!
 //! Half-close is honoured: when one side reaches end of file, the other
 //! side's write half is shut down, and the opposite direction carries on
@@ -19,8 +21,14 @@ use nix::fcntl::{splice, OFlag, SpliceFFlags};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-/// Bytes moved per splice call (a default pipe holds 64 KiB).
-const CHUNK: usize = 64 * 1024;
+/// Bytes a direction moves by copying before it switches to splice.
+pub const SPLICE_AFTER: u64 = 1 << 20;
+
+/// The size a bulk flow's pipe is grown to (the most moved per splice).
+pub const PIPE_SIZE: usize = 1 << 20;
+
+/// The copy buffer, taken while bytes are in hand.
+const COPY_CHUNK: usize = 16 * 1024;
 
 /// Relays both ways until both sides are closed (or one errs); returns the
 /// bytes moved client to server and server to client. The counts are
@@ -39,25 +47,30 @@ pub async fn relay(
 /// Moves `from`'s bytes to `to` until `from`'s end of file, then shuts
 /// down `to`'s write half.
 pub async fn one_way(from: &TcpStream, to: &TcpStream, moved: &mut u64) -> io::Result<()> {
-    let mut pipe: Option<(OwnedFd, OwnedFd)> = None;
-    let mut copy = false;
-    let mut buf: Vec<u8> = Vec::new();
+    let mut pipe: Option<(OwnedFd, OwnedFd, usize)> = None;
+    let mut copy_only = false;
     loop {
         from.readable().await?;
-        if !copy && pipe.is_none() {
+        if pipe.is_none() && !copy_only && *moved >= SPLICE_AFTER {
             match nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC) {
-                Ok(p) => pipe = Some(p),
-                Err(_) => copy = true,
+                Ok((r, w)) => {
+                    let size =
+                        nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as i32))
+                            .map(|n| n as usize)
+                            .unwrap_or(64 * 1024);
+                    pipe = Some((r, w, size));
+                }
+                Err(_) => copy_only = true,
             }
         }
-        let n = if let (false, Some((r, w))) = (copy, &pipe) {
+        let n = if let Some((r, w, size)) = &pipe {
             match from.try_io(Interest::READABLE, || {
                 splice(
                     from.as_fd(),
                     None,
                     w.as_fd(),
                     None,
-                    CHUNK,
+                    *size,
                     SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE,
                 )
                 .map_err(io::Error::from)
@@ -68,16 +81,14 @@ pub async fn one_way(from: &TcpStream, to: &TcpStream, moved: &mut u64) -> io::R
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
-                    copy = true;
+                    copy_only = true;
                     pipe = None;
                     continue;
                 }
                 Err(e) => return Err(e),
             }
         } else {
-            if buf.is_empty() {
-                buf = vec![0u8; 16 * 1024];
-            }
+            let mut buf = vec![0u8; COPY_CHUNK];
             match from.try_read(&mut buf) {
                 Ok(n) => {
                     write_all(to, &buf[..n]).await?;
