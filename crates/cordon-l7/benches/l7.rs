@@ -402,7 +402,12 @@ fn report(facts: &str, out: &str) {
          replay. Latency: {lat_n} sequential connections per path, the two paths alternating, warm-up excluded. 1 GiB: the server sends, the client reads; runs alternate between the paths. New \
          connections: {rate_conc} client threads for {rate_secs} s, `tcp_tw_reuse` \
          on. Idle connections: each completed the exchange and then held, \
-         `RLIMIT_NOFILE` raised; RSS is the proxy process's VmRSS.\n\n\
+         `RLIMIT_NOFILE` raised as far as the machine allows; RSS is the proxy \
+         process's VmRSS. On the 1 GiB transfer: the direct path is plain \
+         forwarding in the router, while through the proxy the router \
+         terminates both TCP connections (splice saves the copies, not the \
+         TCP work), on 2 cores shared with the client, the server and other \
+         builds.\n\n\
          | | direct | through the proxy | added / ratio |\n\
          |---|---|---|---|\n{rows}\n\
          {verdicts}\n\
