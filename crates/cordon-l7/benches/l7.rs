@@ -9,8 +9,10 @@
 //!   ClientHello) and one command byte: `L` answers one byte and waits for
 //!   end of file, `T` sends 1 GiB and closes, `H` answers one byte and
 //!   holds the connection.
-//! * `latency ADDR N` — N sequential connections: connect, hello + `L`,
-//!   one byte back; prints the times (µs) as JSON.
+//! * `latency DIRECT PROXIED N` — N sequential connections to each,
+//!   alternating (so both paths see the same machine noise): connect,
+//!   hello + `L`, one byte back; prints the times (µs) as two JSON lists,
+//!   one a line (direct, then proxied).
 //! * `throughput ADDR BYTES` — hello + `T`, reads to end; prints Gbit/s.
 //! * `rate ADDR SECS CONC` — CONC loops of latency's exchange for SECS;
 //!   prints connections per second.
@@ -40,7 +42,11 @@ fn main() {
     match a.as_slice() {
         ["serve", port] => serve(port.parse().expect("port")),
         ["server", ports @ ..] => server(ports.iter().map(|p| p.parse().expect("port")).collect()),
-        ["latency", addr, n] => latency(addr.parse().expect("addr"), n.parse().expect("n")),
+        ["latency", direct, proxied, n] => latency(
+            direct.parse().expect("addr"),
+            proxied.parse().expect("addr"),
+            n.parse().expect("n"),
+        ),
         ["throughput", addr, bytes] => {
             throughput(addr.parse().expect("addr"), bytes.parse().expect("bytes"))
         }
@@ -198,19 +204,25 @@ fn exchange(addr: SocketAddr, hello: &[u8], cmd: u8) -> std::io::Result<(TcpStre
     Ok((s, t.elapsed()))
 }
 
-fn latency(addr: SocketAddr, n: usize) {
+fn latency(direct: SocketAddr, proxied: SocketAddr, n: usize) {
     let hello = hello_bytes();
     for _ in 0..50 {
-        let _ = exchange(addr, &hello, b'L').expect("warm-up");
+        for addr in [direct, proxied] {
+            let _ = exchange(addr, &hello, b'L').expect("warm-up");
+        }
     }
-    let mut us = Vec::with_capacity(n);
+    let mut us = [Vec::with_capacity(n), Vec::with_capacity(n)];
     for _ in 0..n {
-        let (s, d) = exchange(addr, &hello, b'L').expect("exchange");
-        drop(s);
-        us.push(d.as_secs_f64() * 1e6);
+        for (i, addr) in [direct, proxied].into_iter().enumerate() {
+            let (s, d) = exchange(addr, &hello, b'L').expect("exchange");
+            drop(s);
+            us[i].push(d.as_secs_f64() * 1e6);
+        }
     }
-    let list: Vec<String> = us.iter().map(|u| format!("{u:.1}")).collect();
-    println!("[{}]", list.join(","));
+    for list in us {
+        let list: Vec<String> = list.iter().map(|u| format!("{u:.1}")).collect();
+        println!("[{}]", list.join(","));
+    }
 }
 
 fn throughput(addr: SocketAddr, bytes: u64) {
@@ -312,21 +324,33 @@ fn report(facts: &str, out: &str) {
         let d = lat(&format!("lat_direct_{fam}"));
         let p = lat(&format!("lat_proxy_{fam}"));
         let (d50, d99, p50, p99) = (pct(&d, 50.0), pct(&d, 99.0), pct(&p, 50.0), pct(&p, 99.0));
+        let (d90, p90) = (pct(&d, 90.0), pct(&p, 90.0));
         rows += &format!(
-            "| IPv{fam} connect + first byte, p50 | {d50:.0} µs | {p50:.0} µs | +{:.0} µs |\n\
-             | IPv{fam} connect + first byte, p99 | {d99:.0} µs | {p99:.0} µs | +{:.0} µs |\n",
+            "| IPv{fam} connect + first byte, p50 | {d50:.0} µs | {p50:.0} µs | {:+.0} µs |\n\
+             | IPv{fam} connect + first byte, p90 | {d90:.0} µs | {p90:.0} µs | {:+.0} µs |\n\
+             | IPv{fam} connect + first byte, p99 | {d99:.0} µs | {p99:.0} µs | {:+.0} µs |\n",
             p50 - d50,
+            p90 - d90,
             p99 - d99
         );
         verdicts.push(format!(
-            "added p99 latency, IPv{fam}: {:.0} µs (goal < 1,000 µs): {}",
+            "added p99 latency, IPv{fam}: {:+.0} µs (goal < 1,000 µs): {}",
             p99 - d99,
             met(p99 - d99 < 1000.0)
         ));
     }
-    let (td, tp) = (num("tput_direct"), num("tput_proxy"));
+    let median = |k: &str| -> f64 {
+        let mut v: Vec<f64> = get(k)
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let (td, tp) = (median("tput_direct"), median("tput_proxy"));
     rows += &format!(
-        "| 1 GiB transfer (IPv4) | {td:.2} Gbit/s | {tp:.2} Gbit/s | {:.2}× |\n",
+        "| 1 GiB transfer (IPv4, median of {}) | {td:.2} Gbit/s | {tp:.2} Gbit/s | {:.2}× |\n",
+        get("tput_direct").split_whitespace().count(),
         tp / td
     );
     verdicts.push(format!(
@@ -350,10 +374,22 @@ fn report(facts: &str, out: &str) {
     rows += &format!(
         "| proxy RSS with {held} idle relayed connections | | {rss_mb:.1} MB | (idle proxy: {base_mb:.1} MB) |\n"
     );
-    verdicts.push(format!(
-        "{held} idle connections held, proxy RSS {rss_mb:.1} MB (goal < 100 MB): {}",
-        met(rss_mb < 100.0 && held == get("hold_n"))
-    ));
+    let wanted = get("hold_wanted");
+    verdicts.push(if held == wanted {
+        format!(
+            "{held} idle connections held, proxy RSS {rss_mb:.1} MB (goal: 10,000 under 100 MB): {}",
+            met(rss_mb < 100.0 && held.parse::<u64>().is_ok_and(|h| h >= 10_000))
+        )
+    } else {
+        format!(
+            "{held} idle connections held of the {wanted} asked (the machine's hard \
+             RLIMIT_NOFILE is {}, and cannot be raised here; each relayed connection \
+             holds two descriptors), proxy RSS {rss_mb:.1} MB, {:.1} kB a connection \
+             above the idle proxy (goal: 10,000 under 100 MB): **not measured at 10,000**",
+            get("fd_limit"),
+            (rss_mb - base_mb) * 1024.0 / held.parse::<f64>().unwrap_or(f64::NAN)
+        )
+    });
     let section = format!(
         "<!-- l7:begin -->\n\
          Measured by `scripts/bench-l7` on {date} (commit {commit}; {machine}; load \
@@ -366,10 +402,17 @@ fn report(facts: &str, out: &str) {
          same TLS ClientHello (SNI `bench.test`) and reads a byte back, so \
          both paths carry the same first flight; the proxy's time includes \
          reading it, the decision, its own connect to the server and the \
-         replay. Latency: {lat_n} sequential connections per path. New \
+         replay. Latency: {lat_n} sequential connections per path, the two paths alternating, warm-up excluded. 1 GiB: the server sends, the client reads; runs alternate between the paths. New \
          connections: {rate_conc} client threads for {rate_secs} s, `tcp_tw_reuse` \
          on. Idle connections: each completed the exchange and then held, \
-         `RLIMIT_NOFILE` raised; RSS is the proxy process's VmRSS.\n\n\
+         `RLIMIT_NOFILE` raised as far as the machine allows; RSS is the proxy \
+         process's VmRSS. On the 1 GiB transfer: the direct path is plain \
+         forwarding in the router, while through the proxy the router \
+         terminates both TCP connections (splice saves the copies, not the \
+         TCP work), on 2 cores shared with the client, the server and other \
+         builds. The p99 rows are dominated by scheduling stalls of \
+         milliseconds that hit both paths alike (compare the direct path's \
+         p50 and p99); their difference changes sign from run to run here.\n\n\
          | | direct | through the proxy | added / ratio |\n\
          |---|---|---|---|\n{rows}\n\
          {verdicts}\n\
