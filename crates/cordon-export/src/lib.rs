@@ -144,6 +144,7 @@ pub const NOT_EXPORTED: &str = "cordon/not-exported";
 pub fn export(file: &PolicyFile, flavor: Flavor, opts: &Options) -> Export {
     let mut warnings = Warnings::new(&file.source);
     name_clashes(file, &mut warnings);
+    server_names(file, &mut warnings);
     let plan = selection::plan(file, opts, &mut warnings);
     let mut documents = match flavor {
         Flavor::Kubernetes => kubernetes::build(file, &plan, opts, &mut warnings),
@@ -172,6 +173,18 @@ pub fn object_name(name: &str) -> String {
         out.push('x');
     }
     out
+}
+
+/// Warns about rules with `match: server-name`: no target checks the
+/// server name, so their names are exported as any DNS-name rule's.
+fn server_names(file: &PolicyFile, warnings: &mut Warnings) {
+    let bodies = std::iter::once(&file.default).chain(file.policies.iter().map(|p| &p.body));
+    for r in bodies.flat_map(|b| &b.egress).filter(|r| r.server_name) {
+        warnings.push(
+            r.loc,
+            "`match: server-name` is not exported: no target checks the TLS server name or HTTP Host (cordon's L7 proxy); the rule's names are exported as for any DNS-name rule",
+        );
+    }
 }
 
 /// Warns about policies whose objects would share a name.

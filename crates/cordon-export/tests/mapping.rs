@@ -457,3 +457,21 @@ fn object_names_are_valid_and_clashes_are_warned() {
     let w = warnings(&e);
     assert!(w.iter().any(|w| w.starts_with("p.yaml:4:11: warning: policy `a-b` and policy `a_b` both become objects named `cordon-a-b`")), "{w:?}");
 }
+
+/// A rule with `match: server-name` is exported by its names, with a
+/// located warning that the server name is not checked there.
+#[test]
+fn server_name_rules_are_exported_with_a_warning() {
+    for flavor in [Flavor::Kubernetes, Flavor::Cilium] {
+        let (_, w) = default_egress(
+            flavor,
+            "    - to: [api.example.com]\n      ports: [443/tcp]\n      match: server-name\n",
+        );
+        assert!(
+            w.iter().any(
+                |m| m.starts_with("p.yaml:10:7: warning: `match: server-name` is not exported")
+            ),
+            "{w:#?}"
+        );
+    }
+}
