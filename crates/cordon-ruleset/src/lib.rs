@@ -38,5 +38,8 @@ pub const TABLE: &str = "cordon";
 /// redirected to it.
 pub const DNS_PROXY_PORT: u16 = 15353;
 
+/// The host port cordon's L7 proxy listens on (issue 17).
+pub const L7_PROXY_PORT: u16 = 15380;
+
 /// The nflog group every drop and audit is logged to.
 pub const NFLOG_GROUP: u16 = 100;

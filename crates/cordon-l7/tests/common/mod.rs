@@ -1,0 +1,4 @@
+//! Helpers shared by cordon-l7's integration tests.
+
+pub mod hello;
+pub mod lab;
