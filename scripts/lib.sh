@@ -22,7 +22,26 @@ docker_up() { timeout 5 docker info >/dev/null 2>&1; }
 # Starts dockerd in the background unless one answers; sets STARTED_DOCKERD
 # to its pid when this script started it.
 STARTED_DOCKERD=""
+# The host-wide lab lock of crates/cordon-lab (lock.rs LOCK_PATH): a lab
+# test that restarts dockerd holds it, so starting or stopping dockerd
+# under it never races with one (a script that saw dockerd down in the
+# middle of such a restart would start a second one, and later stop the
+# daemon other runs use).
+LAB_LOCK=/run/cordon-lab.lock
+with_lab_lock() {
+  local fd
+  exec {fd}>>"$LAB_LOCK"
+  flock "$fd"
+  local rc=0
+  "$@" {fd}>&- || rc=$?
+  exec {fd}>&-
+  return "$rc"
+}
 ensure_dockerd() {
+  docker_up && return 0
+  with_lab_lock ensure_dockerd_locked
+}
+ensure_dockerd_locked() {
   docker_up && return 0
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl start docker >&2 || true
@@ -47,6 +66,10 @@ ensure_dockerd() {
 }
 
 stop_started_dockerd() {
+  [ -n "$STARTED_DOCKERD" ] || return 0
+  with_lab_lock stop_started_dockerd_locked
+}
+stop_started_dockerd_locked() {
   if [ -n "$STARTED_DOCKERD" ]; then
     echo "stopping the dockerd this script started" >&2
     # A lab test restarts dockerd (same command line): stop that one too.

@@ -85,6 +85,10 @@ pub struct HostFacts {
     pub containerd_socket: Option<String>,
     /// dockerd's binary (`/proc/<pid>/exe`), where found.
     pub dockerd_binary: Option<String>,
+    /// The container runtime's programs (`containerd`, `runc`, …) by
+    /// name: where each really is, symlinks resolved (see
+    /// [`crate::gather::BINARY_DIRS`]); absent when not found.
+    pub binaries: BTreeMap<String, String>,
     /// The auditor's own capability bounding set (the host's): what a
     /// privileged container gets.
     pub cap_bnd: u64,

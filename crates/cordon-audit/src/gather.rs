@@ -259,6 +259,30 @@ pub const CONTAINERD_SOCKETS: [&str; 2] = [
     "/run/docker/containerd/containerd.sock",
 ];
 
+/// Where the container runtime's programs (CIS 1.1.14–1.1.18) are looked
+/// for, in this order; the first found is taken with its symlinks
+/// resolved (Debian's `/usr/bin/runc` links to `/usr/sbin/runc`: a watch
+/// on the link does not see runc run).
+pub const BINARY_DIRS: [&str; 6] = [
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+    "/bin",
+    "/sbin",
+];
+
+/// Where program `name` really is: the first of [`BINARY_DIRS`] that has
+/// it, symlinks resolved.
+pub fn find_binary(name: &str) -> Option<String> {
+    BINARY_DIRS
+        .iter()
+        .map(|d| std::path::Path::new(d).join(name))
+        .find(|p| p.exists())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .map(|p| p.display().to_string())
+}
+
 fn first_existing(paths: &[&str]) -> Option<String> {
     paths
         .iter()
@@ -278,7 +302,7 @@ fn host_facts(dockerd: Option<&Dockerd>, daemon: Option<&DaemonConfig>) -> HostF
         units: hostfs::unit_files(&["docker.service", "docker.socket"]),
         audit_rules: hostfs::audit_rules(),
         mounts: procfs::mounts(&mountinfo),
-        docker_group: names.members("docker"),
+        docker_group: names.members_with_primary("docker"),
         namespaces: procfs::namespaces("/proc/self"),
         apparmor: hostfs::apparmor_enabled(),
         docker_socket: cordon_docker::dockerd::socket_path().map(|p| p.display().to_string()),
@@ -289,6 +313,13 @@ fn host_facts(dockerd: Option<&Dockerd>, daemon: Option<&DaemonConfig>) -> HostF
         dockerd_binary: dockerd
             .and_then(|d| d.exe.clone())
             .or_else(|| first_existing(&DOCKERD_PATHS)),
+        binaries: host::AUDITED
+            .iter()
+            .filter_map(|(_, _, w)| match w {
+                host::Watched::Binary(name) => find_binary(name).map(|p| (name.to_string(), p)),
+                _ => None,
+            })
+            .collect(),
         ..Default::default()
     };
     h.audit_watched = h

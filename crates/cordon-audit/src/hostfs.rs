@@ -50,6 +50,11 @@ pub trait Directory {
     /// The members a group lists, by group name; `None` when there is no
     /// such group.
     fn members(&self, group: &str) -> Option<Vec<String>>;
+    /// The gid of a group, by name.
+    fn gid(&self, group: &str) -> Option<u32>;
+    /// The users whose primary group is `gid` (they belong to the group
+    /// without being listed in it).
+    fn primary_members(&self, gid: u32) -> Vec<String>;
 }
 
 /// The system's user and group databases, through NSS (`getpwuid_r`,
@@ -80,6 +85,39 @@ impl Directory for Nss {
             .flatten()
             .map(|g| g.mem)
     }
+
+    fn gid(&self, group: &str) -> Option<u32> {
+        nix::unistd::Group::from_name(group)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw())
+    }
+
+    fn primary_members(&self, gid: u32) -> Vec<String> {
+        /// `getpwent` walks one process-wide cursor: one walker at a time.
+        static WALK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = WALK.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        // SAFETY: setpwent/getpwent/endpwent take no arguments; the cursor
+        // they share is process-wide and guarded by WALK (nothing else in
+        // cordon walks it). Each returned entry is valid until the next
+        // call, and its name is copied out before that.
+        unsafe {
+            libc::setpwent();
+            loop {
+                let pw = libc::getpwent();
+                if pw.is_null() {
+                    break;
+                }
+                if (*pw).pw_gid == gid && !(*pw).pw_name.is_null() {
+                    let name = std::ffi::CStr::from_ptr((*pw).pw_name);
+                    out.push(name.to_string_lossy().into_owned());
+                }
+            }
+            libc::endpwent();
+        }
+        out
+    }
 }
 
 /// Fixed tables, for tests that must not depend on the host's users.
@@ -89,6 +127,8 @@ pub struct Fixed {
     pub users: BTreeMap<u32, String>,
     /// Groups by gid: name and members.
     pub groups: BTreeMap<u32, (String, Vec<String>)>,
+    /// Users' primary groups: user name → gid.
+    pub primary: BTreeMap<String, u32>,
 }
 
 impl Directory for Fixed {
@@ -105,6 +145,21 @@ impl Directory for Fixed {
             .values()
             .find(|(n, _)| n == group)
             .map(|(_, m)| m.clone())
+    }
+
+    fn gid(&self, group: &str) -> Option<u32> {
+        self.groups
+            .iter()
+            .find(|(_, (n, _))| n == group)
+            .map(|(gid, _)| *gid)
+    }
+
+    fn primary_members(&self, gid: u32) -> Vec<String> {
+        self.primary
+            .iter()
+            .filter(|(_, g)| **g == gid)
+            .map(|(u, _)| u.clone())
+            .collect()
     }
 }
 
@@ -153,6 +208,19 @@ impl Names {
             .entry(gid)
             .or_insert_with(|| self.dir.group(gid).unwrap_or_else(|| gid.to_string()))
             .clone()
+    }
+
+    /// Every member of a group, by name: those it lists and those whose
+    /// primary group it is, sorted, each once; `None` when it does not
+    /// exist.
+    pub fn members_with_primary(&self, group: &str) -> Option<Vec<String>> {
+        let mut m = self.dir.members(group)?;
+        if let Some(gid) = self.dir.gid(group) {
+            m.extend(self.dir.primary_members(gid));
+        }
+        m.sort();
+        m.dedup();
+        Some(m)
     }
 
     /// The members a group lists, by name; `None` when it does not exist.
@@ -268,6 +336,12 @@ mod tests {
         fn members(&self, group: &str) -> Option<Vec<String>> {
             self.0.members(group)
         }
+        fn gid(&self, group: &str) -> Option<u32> {
+            self.0.gid(group)
+        }
+        fn primary_members(&self, gid: u32) -> Vec<String> {
+            self.0.primary_members(gid)
+        }
     }
 
     #[test]
@@ -282,12 +356,45 @@ mod tests {
                 ),
             ]
             .into(),
+            primary: [
+                ("carol".to_string(), 999),
+                ("alice".to_string(), 999),
+                ("dave".to_string(), 0),
+            ]
+            .into(),
         });
         assert_eq!(n.user(0), "root");
         assert_eq!(n.user(5), "5");
         assert_eq!(n.group(999), "docker");
         assert_eq!(n.members("docker").unwrap(), ["alice", "bob"]);
         assert_eq!(n.members("nope"), None);
+        // carol's primary group is docker: she controls Docker as much as
+        // a listed member; alice is both and counts once; dave is not one.
+        assert_eq!(
+            n.members_with_primary("docker").unwrap(),
+            ["alice", "bob", "carol"]
+        );
+        assert_eq!(n.members_with_primary("nope"), None);
+    }
+
+    /// On the real NSS: a user made for the test, whose primary group is
+    /// a group made for the test, is found as its member.
+    #[test]
+    fn primary_members_through_nss() {
+        let me = nix::unistd::getuid();
+        let Some(user) = nix::unistd::User::from_uid(me).ok().flatten() else {
+            eprintln!("skipped: the test's own user has no passwd entry");
+            return;
+        };
+        let found = Nss.primary_members(user.gid.as_raw());
+        assert!(
+            found.contains(&user.name),
+            "{} (primary gid {}) not among {found:?}",
+            user.name,
+            user.gid
+        );
+        // An unused gid has nobody.
+        assert!(Nss.primary_members(4_000_000_000).is_empty());
     }
 
     #[test]

@@ -674,3 +674,69 @@ fn a_bind_mount_of_the_root_filesystem_is_no_separate_partition() {
     let r = audit(&f, Vec::new());
     assert_eq!(result(&r, "1.1.1", "/var/lib/docker").status, Status::Pass);
 }
+
+#[test]
+fn the_containerd_state_audited_is_that_of_the_containerd_docker_uses() {
+    // Docker's own managed containerd: its state lives below dockerd's
+    // exec root, not in /run/containerd.
+    let mut f = host();
+    f.host.containerd_socket = Some("/run/docker/containerd/containerd.sock".into());
+    f.host
+        .files
+        .insert("/run/docker/containerd".into(), file("dir"));
+    f.host.audit_rules = Some("-w /run/containerd -k docker\n".into());
+    let r = audit(&f, Vec::new());
+    let unwatched = result(&r, "1.1.4", "/run/docker/containerd");
+    assert_eq!(unwatched.status, Status::Fail, "{unwatched:?}");
+    // Positive control: the rule on the right directory passes.
+    f.host.audit_rules = Some("-w /run/docker/containerd -k docker\n".into());
+    let r = audit(&f, Vec::new());
+    assert_eq!(
+        result(&r, "1.1.4", "/run/docker/containerd").status,
+        Status::Pass
+    );
+    // The system containerd: /run/containerd, as the benchmark says.
+    f.host.containerd_socket = Some("/run/containerd/containerd.sock".into());
+    f.host.files.insert("/run/containerd".into(), file("dir"));
+    f.host.audit_rules = Some("-w /run/containerd -k docker\n".into());
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "1.1.4", "/run/containerd").status, Status::Pass);
+}
+
+#[test]
+fn runtime_programs_are_audited_where_they_really_are() {
+    // Debian: /usr/bin/runc is a symlink to /usr/sbin/runc; a watch on the
+    // link does not see runc run, so the real path must be watched.
+    let mut f = host();
+    f.host
+        .binaries
+        .insert("runc".into(), "/usr/sbin/runc".into());
+    f.host.files.insert("/usr/sbin/runc".into(), file("file"));
+    f.host.audit_rules = Some("-w /usr/bin/runc -k docker\n".into());
+    let r = audit(&f, Vec::new());
+    let link_only = result(&r, "1.1.18", "/usr/sbin/runc");
+    assert_eq!(link_only.status, Status::Fail, "{link_only:?}");
+    // Positive control.
+    f.host.audit_rules = Some("-w /usr/sbin/runc -k docker\n".into());
+    let r = audit(&f, Vec::new());
+    assert_eq!(result(&r, "1.1.18", "/usr/sbin/runc").status, Status::Pass);
+    // Not installed at all: nothing to audit.
+    let r = audit(&f, Vec::new());
+    assert_eq!(
+        result(&r, "1.1.15", "containerd-shim").status,
+        Status::NotApplicable
+    );
+}
+
+#[test]
+fn runtime_programs_are_found_with_their_links_resolved() {
+    // `sh` is on every machine; wherever it is found, the path is its
+    // real one (no symlink left).
+    let sh = cordon_audit::gather::find_binary("sh").expect("sh");
+    let meta = std::fs::symlink_metadata(&sh).unwrap();
+    assert!(!meta.file_type().is_symlink(), "{sh} is a link");
+    assert_eq!(
+        cordon_audit::gather::find_binary("no-such-program-here"),
+        None
+    );
+}

@@ -1135,3 +1135,27 @@ fn l7_shape_is_independent_of_the_inventory() {
         .elements
         .is_empty());
 }
+
+/// A policy may not be named like a word the logs use for a built-in rule:
+/// the policy language's reserved names cover every fail-closed word and
+/// the unknown-policy label, so no prefix of a named policy reads as one.
+#[test]
+fn policy_names_cannot_shadow_the_built_in_log_words() {
+    use cordon_ruleset::prefix::FailClosed;
+    let label = cordon_ruleset::PolicyKey::Unknown("x".into())
+        .label()
+        .to_string();
+    let mut built_in: Vec<String> = FailClosed::ALL
+        .iter()
+        .map(|f| f.word().to_string())
+        .collect();
+    built_in.push(label);
+    for word in &built_in {
+        assert!(
+            cordon_policy::RESERVED_NAMES.contains(&word.as_str())
+                || cordon_policy::RESERVED.contains(&word.as_str()),
+            "`{word}` is a built-in log word but a policy may be named so"
+        );
+    }
+    assert!(cordon_policy::RESERVED.contains(&"default"));
+}

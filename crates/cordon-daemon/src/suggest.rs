@@ -159,6 +159,7 @@ fn fresh_name(policy: &PolicyFile, container: &str, taken: &BTreeSet<String>) ->
     let free = |n: &str| {
         cordon_policy::valid_name(n)
             && !cordon_policy::RESERVED.contains(&n)
+            && !cordon_policy::RESERVED_NAMES.contains(&n)
             && policy.policy(n).is_none()
             && policy.set(n).is_none()
             && !taken.contains(n)
@@ -306,6 +307,23 @@ mod tests {
                 verdict: "audit".into(),
             },
         )
+    }
+
+    #[test]
+    fn fresh_names_avoid_reserved_words() {
+        let policy = cordon_policy::parse("t.yaml", "version: 1\n").unwrap();
+        let taken = BTreeSet::new();
+        // Positive control: an ordinary container keeps its name.
+        assert_eq!(fresh_name(&policy, "web", &taken), "web");
+        for name in ["unknown-source", "unknown", "any", "default"] {
+            let n = fresh_name(&policy, name, &taken);
+            assert_eq!(n, format!("{name}-2"));
+            assert!(cordon_policy::parse(
+                "t.yaml",
+                &format!("version: 1\npolicies:\n  - name: {n}\n    select: {{ name: x }}\n")
+            )
+            .is_ok());
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::path::Path;
 pub use ast::*;
 pub use glob::glob_match;
 pub use parse::parse;
-pub use peers::{valid_name, RESERVED};
+pub use peers::{valid_name, RESERVED, RESERVED_NAMES};
 pub use print::to_yaml;
 pub use select::{Candidate, Selection};
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 
 use crate::ast::*;
-use crate::peers::{parse_net, parse_peer, parse_port, valid_name, RESERVED};
+use crate::peers::{parse_net, parse_peer, parse_port, valid_name, RESERVED, RESERVED_NAMES};
 
 type Node<'a> = MarkedYaml<'a>;
 
@@ -235,6 +235,13 @@ pub fn parse(file: &str, text: &str) -> Result<PolicyFile, Vec<Diagnostic>> {
             cx.err(
                 at,
                 format!("`{name}` is a reserved word and cannot name a {what}"),
+            );
+            return false;
+        }
+        if RESERVED_NAMES.contains(&name) {
+            cx.err(
+                at,
+                format!("`{name}` is reserved for cordon's fail-closed rules (its logs would read as theirs) and cannot name a {what}"),
             );
             return false;
         }

@@ -17,6 +17,18 @@ pub const RESERVED: [&str; 7] = [
     "default",
 ];
 
+/// Names cordon's logs and counters use for its own fail-closed rules
+/// (`cordon egress unknown-source drop`, the `unknown` label of a
+/// container whose policy label names no policy). A set or a policy named
+/// like one would read back as the built-in rule, so they are refused too.
+pub const RESERVED_NAMES: [&str; 5] = [
+    "unknown",
+    "unknown-source",
+    "unknown-destination",
+    "unbound-bridge",
+    "l7-direct",
+];
+
 /// Parses an address or CIDR; an address becomes a /32 or /128.
 pub fn parse_net(s: &str) -> Result<IpNet, String> {
     if s.contains('/') {

@@ -270,3 +270,26 @@ proptest! {
         prop_assert_eq!(&p.default.egress[0].ports, &vec![want]);
     }
 }
+
+#[test]
+fn names_of_the_fail_closed_rules_are_refused() {
+    // Positive control: an ordinary name of the same shape parses.
+    let ok = "version: 1\npolicies:\n  - name: unknown-sources\n    select: { name: x }\n";
+    assert!(parse("f.yaml", ok).is_ok());
+    for name in cordon_policy::RESERVED_NAMES {
+        let policy =
+            format!("version: 1\npolicies:\n  - name: {name}\n    select: {{ name: x }}\n");
+        let e = parse("f.yaml", &policy).unwrap_err()[0].to_string();
+        assert_eq!(
+            e,
+            format!("f.yaml:3:11: `{name}` is reserved for cordon's fail-closed rules (its logs would read as theirs) and cannot name a policy")
+        );
+        let set = format!("version: 1\nsets:\n  {name}: [198.51.100.0/24]\n");
+        assert!(
+            parse("f.yaml", &set).unwrap_err()[0]
+                .to_string()
+                .contains(&format!("`{name}` is reserved")),
+            "set {name}"
+        );
+    }
+}

@@ -245,8 +245,8 @@ mod tests {
     use proptest::prelude::*;
 
     /// Names that read back as something else: the built-in labels and the
-    /// fail-closed words (the policy language does not forbid these as
-    /// policy names; such a policy's prefix reads as the built-in).
+    /// fail-closed words (the policy language refuses them as names, see
+    /// `cordon_policy::RESERVED_NAMES`; generated policies avoid them too).
     fn ambiguous(name: &str) -> bool {
         matches!(name, "default" | "unknown") || FailClosed::from_word(name).is_some()
     }

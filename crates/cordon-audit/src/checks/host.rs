@@ -21,6 +21,14 @@ pub enum Watched {
     /// The socket of the containerd dockerd uses
     /// ([`HostFacts::containerd_socket`]).
     ContainerdSocket,
+    /// The state directory of the containerd dockerd uses: the directory
+    /// of its socket (`/run/containerd` for the system containerd,
+    /// `<exec-root>/containerd` for Docker's own managed one).
+    ContainerdState,
+    /// A program of the container runtime, by name, where it really is
+    /// ([`HostFacts::binaries`]: found on the usual paths, symlinks
+    /// resolved, since a watch on a symlink does not see the program run).
+    Binary(&'static str),
 }
 
 impl Watched {
@@ -31,6 +39,11 @@ impl Watched {
             Watched::Unit(u) => host.units.get(u).cloned(),
             Watched::DockerdBinary => host.dockerd_binary.clone(),
             Watched::ContainerdSocket => host.containerd_socket.clone(),
+            Watched::ContainerdState => host
+                .containerd_socket
+                .as_deref()
+                .and_then(|s| Path::new(s).parent().map(|d| d.display().to_string())),
+            Watched::Binary(name) => host.binaries.get(name).cloned(),
         }
     }
 
@@ -40,6 +53,8 @@ impl Watched {
             Watched::Path(p) | Watched::Unit(p) => p,
             Watched::DockerdBinary => "dockerd's binary",
             Watched::ContainerdSocket => "containerd's socket",
+            Watched::ContainerdState => "containerd's state directory",
+            Watched::Binary(name) => name,
         }
     }
 }
@@ -54,7 +69,7 @@ pub const AUDITED: [(&str, &str, Watched); 16] = [
     (
         "1.1.4",
         "Ensure auditing is configured for /run/containerd",
-        Watched::Path("/run/containerd"),
+        Watched::ContainerdState,
     ),
     (
         "1.1.5",
@@ -104,27 +119,27 @@ pub const AUDITED: [(&str, &str, Watched); 16] = [
     (
         "1.1.14",
         "Ensure auditing is configured for /usr/bin/containerd",
-        Watched::Path("/usr/bin/containerd"),
+        Watched::Binary("containerd"),
     ),
     (
         "1.1.15",
         "Ensure auditing is configured for /usr/bin/containerd-shim",
-        Watched::Path("/usr/bin/containerd-shim"),
+        Watched::Binary("containerd-shim"),
     ),
     (
         "1.1.16",
         "Ensure auditing is configured for /usr/bin/containerd-shim-runc-v1",
-        Watched::Path("/usr/bin/containerd-shim-runc-v1"),
+        Watched::Binary("containerd-shim-runc-v1"),
     ),
     (
         "1.1.17",
         "Ensure auditing is configured for /usr/bin/containerd-shim-runc-v2",
-        Watched::Path("/usr/bin/containerd-shim-runc-v2"),
+        Watched::Binary("containerd-shim-runc-v2"),
     ),
     (
         "1.1.18",
         "Ensure auditing is configured for /usr/bin/runc",
-        Watched::Path("/usr/bin/runc"),
+        Watched::Binary("runc"),
     ),
 ];
 
@@ -156,7 +171,7 @@ pub fn checks() -> Vec<Check> {
             Meta {
                 id: "1.1.2",
                 title: "Ensure only trusted users are allowed to control Docker daemon",
-                source: "the group database through NSS (members the docker group lists)",
+                source: "the user and group databases through NSS (members the docker group lists, and users whose primary group it is)",
                 remediation:
                     "remove untrusted users from the docker group (gpasswd -d USER docker)",
             },
@@ -177,6 +192,8 @@ pub fn checks() -> Vec<Check> {
                 source: match target {
                     Watched::DockerdBinary => "/etc/audit/audit.rules, /etc/audit/rules.d/*.rules; the binary: /proc/<dockerd pid>/exe",
                     Watched::ContainerdSocket => "/etc/audit/audit.rules, /etc/audit/rules.d/*.rules; the socket: dockerd's --containerd, else its own managed containerd's, else /run/containerd/containerd.sock",
+                    Watched::ContainerdState => "/etc/audit/audit.rules, /etc/audit/rules.d/*.rules; the directory of containerd's socket (1.1.8)",
+                    Watched::Binary(_) => "/etc/audit/audit.rules, /etc/audit/rules.d/*.rules; the program: the first of /usr/bin, /usr/sbin, /usr/local/bin, /usr/local/sbin, /bin, /sbin that has it, symlinks resolved",
                     _ => "/etc/audit/audit.rules, /etc/audit/rules.d/*.rules",
                 },
                 remediation:
