@@ -196,8 +196,14 @@ fn commit_after(base: &str, cmd: &[&str], name: &str) {
     });
 }
 
+/// The cordon binary: this build's, or `CORDON_SCAN_BIN` (the release
+/// build, for the figures of docs/scan.md).
+fn cordon() -> String {
+    std::env::var("CORDON_SCAN_BIN").unwrap_or_else(|_| CORDON.to_string())
+}
+
 fn scan(args: &[&str]) -> Output {
-    Command::new(CORDON)
+    Command::new(cordon())
         .arg("scan")
         .args(args)
         .output()

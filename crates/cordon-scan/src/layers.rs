@@ -218,7 +218,7 @@ const GZIP: [u8; 2] = [0x1f, 0x8b];
 /// zstd's frame magic (little-endian 0xFD2FB528).
 const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
-/// Reads up to `buf.len()` bytes (fewer only at the end of `r`).
+/// Reads from `r` until `buf` holds `want` bytes (fewer only at its end).
 fn fill(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<()> {
     let mut chunk = [0u8; 512];
     while buf.len() < want {
