@@ -96,7 +96,17 @@ pub fn run(args: ScanArgs) -> CmdResult {
         for (image, id) in targets {
             let fs = export::rootfs(&docker, &id).await.map_err(fail)?;
             let containers = running.get(&id).map(|r| r.1.clone()).unwrap_or_default();
-            scanned.push((image, inventory::read(&fs), containers));
+            let inv = inventory::read(&fs).map_err(|message| {
+                fail(ScanError::Export {
+                    image: image.clone(),
+                    message,
+                })
+            })?;
+            // Never silent: a database cordon cannot read is one line each.
+            for line in &inv.unread {
+                eprintln!("cordon scan: warning: {image}: {line}");
+            }
+            scanned.push((image, inv, containers));
         }
         let records = loading
             .join()

@@ -17,11 +17,13 @@ pub struct Finding {
     pub id: String,
     /// Its aliases (the CVE).
     pub aliases: Vec<String>,
-    /// The source package the record names.
+    /// The package the record names: the source package for Debian,
+    /// Ubuntu and Alpine; the binary package for the RPM distributions,
+    /// whose OSV records name binary packages.
     pub source: String,
     /// Installed binary packages built from it.
     pub packages: Vec<String>,
-    /// The installed (source) version.
+    /// The installed version of that package.
     pub installed: String,
     /// The first fixed version above it, if the record names one.
     pub fixed: Option<String>,
@@ -48,25 +50,27 @@ pub fn find(db: &Db, inv: &Inventory, image: &str, containers: &[String]) -> Vec
     // share it.
     let mut out: BTreeMap<(String, String, String), Finding> = BTreeMap::new();
     for pkg in &inv.packages {
-        for (rec, entry) in db.about(distro, &pkg.source) {
+        // OSV's RPM ecosystems name binary packages, the others sources.
+        let (name, version) = if scheme == Scheme::Rpm {
+            (&pkg.name, &pkg.version)
+        } else {
+            (&pkg.source, &pkg.source_version)
+        };
+        for (rec, entry) in db.about(distro, name) {
             if !matching::same_release(&entry.package.ecosystem, release.as_deref()) {
                 continue;
             }
-            let Some(fixed) = matching::affected(scheme, entry, &pkg.source_version) else {
+            let Some(fixed) = matching::affected(scheme, entry, version) else {
                 continue;
             };
-            let key = (
-                rec.id.clone(),
-                pkg.source.clone(),
-                pkg.source_version.clone(),
-            );
+            let key = (rec.id.clone(), name.clone(), version.clone());
             let f = out.entry(key).or_insert_with(|| Finding {
                 image: image.to_string(),
                 id: rec.id.clone(),
                 aliases: rec.aliases.clone(),
-                source: pkg.source.clone(),
+                source: name.clone(),
                 packages: Vec::new(),
-                installed: pkg.source_version.clone(),
+                installed: version.clone(),
                 fixed,
                 severity: entry.severity,
                 summary: rec.summary.clone(),
@@ -110,7 +114,7 @@ mod tests {
                 b"P:libcrypto3\nV:3.1.4-r5\no:openssl\n\nP:busybox\nV:1.36.1-r15\n".to_vec(),
             ),
         );
-        let inv = crate::inventory::read(&fs);
+        let inv = crate::inventory::read(&fs).unwrap();
         let mut db = Db::default();
         for (i, r) in [
             record("ALPINE-1", "Alpine:v3.19", "openssl", "3.1.4-r6"),

@@ -3,7 +3,7 @@
 
 use crate::layers::Rootfs;
 use crate::osrelease::{self, OsRelease};
-use crate::pkgdb::{apk, dpkg, Package};
+use crate::pkgdb::{apk, dpkg, rpm, Package};
 
 /// What an image has installed.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -12,12 +12,22 @@ pub struct Inventory {
     pub os: Option<OsRelease>,
     /// Installed packages, from every database found.
     pub packages: Vec<Package>,
-    /// Databases present that cordon does not read (e.g. the rpm one).
+    /// Databases present that cordon does not read (rpm's BerkeleyDB and
+    /// ndb formats), one line each.
     pub unread: Vec<String>,
 }
 
-/// Reads the inventory of a root filesystem.
-pub fn read(fs: &Rootfs) -> Inventory {
+/// Where rpm keeps its SQLite database: Fedora 36 and later in
+/// /usr/lib/sysimage/rpm (with /var/lib/rpm a link to it), the others in
+/// /var/lib/rpm.
+const RPMDB_SQLITE: [&str; 2] = [
+    "usr/lib/sysimage/rpm/rpmdb.sqlite",
+    "var/lib/rpm/rpmdb.sqlite",
+];
+
+/// Reads the inventory of a root filesystem. A malformed rpm database is
+/// an error naming the file and the package (row) at fault.
+pub fn read(fs: &Rootfs) -> Result<Inventory, String> {
     let os = fs
         .read("etc/os-release")
         .or_else(|| fs.read("usr/lib/os-release"))
@@ -32,14 +42,29 @@ pub fn read(fs: &Rootfs) -> Inventory {
     if let Some(db) = fs.read("lib/apk/db/installed") {
         packages.extend(apk::parse(&String::from_utf8_lossy(db)));
     }
-    let unread = if fs.read("var/lib/rpm/rpmdb.sqlite").is_some() {
-        vec!["/var/lib/rpm/rpmdb.sqlite (rpm is not read yet)".to_string()]
+    let mut unread = Vec::new();
+    if let Some((path, db)) = RPMDB_SQLITE
+        .iter()
+        .find_map(|p| fs.read(p).map(|db| (p, db)))
+    {
+        packages.extend(rpm::parse_sqlite(db).map_err(|e| format!("/{path}: {e}"))?);
     } else {
-        Vec::new()
-    };
-    Inventory {
+        for (path, format) in [
+            ("var/lib/rpm/Packages", "BerkeleyDB"),
+            ("usr/lib/sysimage/rpm/Packages", "BerkeleyDB"),
+            ("var/lib/rpm/Packages.db", "ndb"),
+            ("usr/lib/sysimage/rpm/Packages.db", "ndb"),
+        ] {
+            if fs.exists(path) {
+                unread.push(format!(
+                    "/{path}: unsupported rpm database format ({format}; cordon reads rpmdb.sqlite only): its packages are not scanned"
+                ));
+            }
+        }
+    }
+    Ok(Inventory {
         os,
         packages,
         unread,
-    }
+    })
 }

@@ -1,6 +1,8 @@
 //! `/etc/os-release` (or `/usr/lib/os-release`): the distribution and its
 //! release, as OSV names them in ecosystems (`Debian:12`, `Alpine:v3.19`,
-//! `Ubuntu:22.04`).
+//! `Ubuntu:22.04`, `AlmaLinux:9`, `Rocky Linux:9`,
+//! `Red Hat:enterprise_linux:9`, `openSUSE:Leap 15.5`,
+//! `SUSE:Linux Enterprise Server 15 SP5`, `Mageia:9`).
 
 use std::collections::BTreeMap;
 
@@ -41,25 +43,42 @@ pub fn parse(text: &str) -> OsRelease {
 
 impl OsRelease {
     /// The OSV ecosystem of this release's packages (`Debian:12`,
-    /// `Alpine:v3.19`, `Ubuntu:22.04`), or the distribution alone when the
-    /// release is unknown; None for a distribution OSV does not cover.
+    /// `Alpine:v3.19`, `Ubuntu:22.04`, `AlmaLinux:9`, ...), or the
+    /// distribution alone when the release is unknown; None for a
+    /// distribution OSV does not cover (Fedora, CentOS).
     pub fn ecosystem(&self) -> Option<(&'static str, Option<String>)> {
-        let distro = match self.id.as_str() {
-            "debian" => "Debian",
-            "alpine" => "Alpine",
-            "ubuntu" => "Ubuntu",
-            _ => return None,
-        };
-        let release = self.version_id.as_deref().map(|v| match distro {
+        let v = self.version_id.as_deref();
+        let major = v.map(|v| v.split('.').next().unwrap_or(v).to_string());
+        Some(match self.id.as_str() {
             // Debian: the major release; Alpine: v + major.minor.
-            "Debian" => v.split('.').next().unwrap_or(v).to_string(),
-            "Alpine" => {
-                let mm: Vec<&str> = v.split('.').take(2).collect();
-                format!("v{}", mm.join("."))
-            }
-            _ => v.to_string(),
-        });
-        Some((distro, release))
+            "debian" => ("Debian", major),
+            "alpine" => (
+                "Alpine",
+                v.map(|v| {
+                    let mm: Vec<&str> = v.split('.').take(2).collect();
+                    format!("v{}", mm.join("."))
+                }),
+            ),
+            "ubuntu" => ("Ubuntu", v.map(str::to_string)),
+            "almalinux" => ("AlmaLinux", major),
+            "rocky" => ("Rocky Linux", major),
+            // Red Hat's releases are CPE-like (`enterprise_linux:9::baseos`):
+            // matched by prefix.
+            "rhel" => ("Red Hat", major.map(|m| format!("enterprise_linux:{m}"))),
+            "opensuse-leap" => ("openSUSE", v.map(|v| format!("Leap {v}"))),
+            "opensuse-tumbleweed" => ("openSUSE", Some("Tumbleweed".to_string())),
+            // SLES 15.5 is `Linux Enterprise Server 15 SP5`.
+            "sles" => (
+                "SUSE",
+                v.map(|v| match v.split_once('.') {
+                    Some((m, sp)) if sp != "0" => format!("Linux Enterprise Server {m} SP{sp}"),
+                    Some((m, _)) => format!("Linux Enterprise Server {m}"),
+                    None => format!("Linux Enterprise Server {v}"),
+                }),
+            ),
+            "mageia" => ("Mageia", v.map(str::to_string)),
+            _ => return None,
+        })
     }
 }
 
@@ -79,5 +98,36 @@ mod tests {
         let sid = parse("ID=debian\n");
         assert_eq!(sid.ecosystem(), Some(("Debian", None)));
         assert_eq!(parse("ID=fedora\n").ecosystem(), None);
+    }
+
+    #[test]
+    fn rpm_distributions_name_their_osv_ecosystems() {
+        let eco = |text: &str| {
+            let (d, r) = parse(text).ecosystem().unwrap();
+            format!("{d}:{}", r.unwrap_or_default())
+        };
+        assert_eq!(eco("ID=\"almalinux\"\nVERSION_ID=\"9.3\"\n"), "AlmaLinux:9");
+        assert_eq!(eco("ID=\"rocky\"\nVERSION_ID=\"8.9\"\n"), "Rocky Linux:8");
+        assert_eq!(
+            eco("ID=\"rhel\"\nVERSION_ID=\"9.2\"\n"),
+            "Red Hat:enterprise_linux:9"
+        );
+        assert_eq!(
+            eco("ID=\"opensuse-leap\"\nVERSION_ID=\"15.5\"\n"),
+            "openSUSE:Leap 15.5"
+        );
+        assert_eq!(
+            eco("ID=\"opensuse-tumbleweed\"\nVERSION_ID=\"20240101\"\n"),
+            "openSUSE:Tumbleweed"
+        );
+        assert_eq!(
+            eco("ID=\"sles\"\nVERSION_ID=\"15.5\"\n"),
+            "SUSE:Linux Enterprise Server 15 SP5"
+        );
+        assert_eq!(eco("ID=mageia\nVERSION_ID=9\n"), "Mageia:9");
+        assert!(crate::matching::same_release(
+            "Red Hat:enterprise_linux:9::appstream",
+            Some("enterprise_linux:9")
+        ));
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod apk;
 pub mod dpkg;
+pub mod rpm;
 
 /// One installed package.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -14,6 +15,6 @@ pub struct Package {
     pub source: String,
     /// Source package version (the binary's when not given).
     pub source_version: String,
-    /// The database it was read from (`dpkg`, `apk`).
+    /// The database it was read from (`dpkg`, `apk`, `rpm`).
     pub db: &'static str,
 }

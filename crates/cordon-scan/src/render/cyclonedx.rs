@@ -24,26 +24,37 @@ fn purl_escape(s: &str) -> String {
         .collect()
 }
 
-/// The package URL of `p` (`pkg:deb/debian/bash@5.2.15-2%2Bb2?distro=debian-12`).
+/// The package URL of `p` (`pkg:deb/debian/bash@5.2.15-2%2Bb2?distro=debian-12`,
+/// `pkg:rpm/rocky/openssl-libs@3.0.7-24.el9?distro=rocky-9.3&epoch=1&upstream=openssl`).
 pub fn purl(p: &Package, inv: &Inventory) -> String {
+    let os_id = inv.os.as_ref().map(|o| o.id.as_str());
     let (kind, ns) = match p.db {
         "apk" => ("apk", "alpine"),
+        "rpm" => ("rpm", os_id.unwrap_or("rpm")),
         _ => (
             "deb",
             inv.os.as_ref().map(|o| o.id.as_str()).unwrap_or("debian"),
         ),
     };
+    // rpm's epoch is a qualifier in a package URL, not part of the version.
+    let (epoch, version) = match p.version.split_once(':') {
+        Some((e, v)) if p.db == "rpm" => (Some(e), v),
+        _ => (None, p.version.as_str()),
+    };
     let mut purl = format!(
         "pkg:{kind}/{}/{}@{}",
         purl_escape(ns),
         purl_escape(&p.name),
-        purl_escape(&p.version)
+        purl_escape(version)
     );
     let mut q = Vec::new();
     if let Some(os) = &inv.os {
         if let Some(v) = &os.version_id {
             q.push(format!("distro={}-{}", purl_escape(&os.id), purl_escape(v)));
         }
+    }
+    if let Some(e) = epoch {
+        q.push(format!("epoch={}", purl_escape(e)));
     }
     if p.source != p.name {
         q.push(format!("upstream={}", purl_escape(&p.source)));

@@ -1,7 +1,9 @@
-//! Version ordering per ecosystem: dpkg (Debian, Ubuntu) and apk (Alpine).
+//! Version ordering per ecosystem: dpkg (Debian, Ubuntu), apk (Alpine)
+//! and rpm (AlmaLinux, Rocky Linux, Red Hat, openSUSE, SUSE, Mageia).
 
 pub mod apk;
 pub mod dpkg;
+pub mod rpm;
 
 use std::cmp::Ordering;
 
@@ -12,6 +14,8 @@ pub enum Scheme {
     Dpkg,
     /// apk: numbers, letter, suffixes, `-rN`.
     Apk,
+    /// rpm: epoch, `rpmvercmp` on version and release (`~`, `^`).
+    Rpm,
 }
 
 impl Scheme {
@@ -21,6 +25,9 @@ impl Scheme {
         match distro {
             "Debian" | "Ubuntu" => Some(Scheme::Dpkg),
             "Alpine" => Some(Scheme::Apk),
+            "AlmaLinux" | "Rocky Linux" | "Red Hat" | "openSUSE" | "SUSE" | "Mageia" => {
+                Some(Scheme::Rpm)
+            }
             _ => None,
         }
     }
@@ -30,6 +37,7 @@ impl Scheme {
         match self {
             Scheme::Dpkg => dpkg::compare(a, b),
             Scheme::Apk => apk::compare(a, b),
+            Scheme::Rpm => rpm::compare(a, b),
         }
     }
 }
