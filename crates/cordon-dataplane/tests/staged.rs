@@ -74,8 +74,9 @@ impl Ns {
         }
         ns
     }
+    /// Its nftables, installing in steps whatever the size.
     fn nft(&self) -> Nft {
-        Nft::in_netns(&self.0)
+        Nft::in_netns(&self.0).staging_from(0)
     }
     fn sh(&self, args: &[&str]) -> String {
         let out = Command::new("ip")

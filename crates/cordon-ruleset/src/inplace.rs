@@ -234,6 +234,23 @@ pub struct Staged {
     pub cleanup: String,
 }
 
+impl Staged {
+    /// `prepare` and `switch` as one transaction: for a ruleset with few
+    /// elements, where two `nft` runs cost more than parsing them (plan it
+    /// with no set `over_netlink`, so `fill` is empty).
+    pub fn one_transaction(&self) -> String {
+        let head = self
+            .prepare
+            .strip_suffix("]}")
+            .expect("a JSON command list");
+        let tail = self
+            .switch
+            .strip_prefix("{\"nftables\":[")
+            .expect("a JSON command list");
+        format!("{head},{tail}")
+    }
+}
+
 /// Plans an install of `ruleset` over what the kernel holds (`present`,
 /// as for [`transaction_text`]), in three steps: `prepare`, `fill`,
 /// `switch` (see [`Staged`]). `over_netlink` says which fresh sets' elements
@@ -654,5 +671,17 @@ mod tests {
             .insert("fresh4".into(), set_shape(&new.tables[0].sets[2]));
         after[0].2.complete.insert("fresh4".into());
         assert_eq!(st.switch, transaction_text(&new, &after));
+    }
+
+    /// With no set over netlink, prepare and switch make one transaction:
+    /// the fresh sets declared, flushed and filled, then the switch.
+    #[test]
+    fn a_small_install_is_one_transaction() {
+        let st = staged(&ruleset(), &[], &|_| false);
+        assert!(st.fill.is_empty());
+        let one = commands(&st.one_transaction());
+        let (prep, switch) = (commands(&st.prepare), commands(&st.switch));
+        assert_eq!(one, [prep, switch].concat());
+        assert!(verbs(&one, "add").contains(&"element disp4".to_string()));
     }
 }
