@@ -1,11 +1,18 @@
 //! cordon's benchmarks, run by `scripts/bench`, which writes the figures
 //! to docs/benchmarks.md.
 //!
-//! * `cordon-bench install` — compile and install time and ruleset size for
-//!   100, 1,000 and 10,000 synthetic containers, against an iptables
-//!   rule-per-container ruleset (the seeds' approach) loaded with
-//!   `iptables-restore` in the same run. Each install goes into a fresh
-//!   network namespace: the host's ruleset is never touched.
+//! * `cordon-bench install [N...]` — the whole install (compile, check,
+//!   and the install's steps: plan, prepare, netlink fill, switch) for
+//!   100, 1,000, 10,000 and 100,000 synthetic containers (or the sizes
+//!   given), against its baseline in the same run: the install before the
+//!   steps, the whole ruleset in one `nft` transaction; then a reinstall
+//!   reading the kernel, a reinstall over the last install with 1% of the
+//!   containers gone, and an iptables rule-per-container ruleset (the
+//!   seeds' approach) loaded with `iptables-restore`. Each install goes
+//!   into a fresh network namespace: the host's ruleset is never touched.
+//! * `cordon-bench compile [N [REPS]]` — compiles N (10,000) synthetic
+//!   containers' ruleset REPS (10) times and prints the mean: for a
+//!   profiler.
 //! * `cordon-bench inventory N CLIENT_IFACE CLIENT_MAC` — a synthetic
 //!   inventory of N containers whose first is the real benchmark client.
 //! * `cordon-bench iptables N` — the rule-per-container ruleset as
@@ -96,11 +103,19 @@ fn policy() -> cordon_policy::PolicyFile {
     cordon_policy::parse("bench.yaml", POLICY).expect("bench policy parses")
 }
 
+/// Containers that fit in 10.99.0.0/16 (250 a /24, from 10.99.1.0).
+const IN_10_99: usize = 63_750;
+
 /// The address of synthetic container `i` in 10.99.0.0/16: the benchmark
-/// client (0) is 10.99.0.2, the others 10.99.1.2 onwards.
+/// client (0) is 10.99.0.2, the others 10.99.1.2 onwards; past
+/// [`IN_10_99`], 10.98.0.0/16.
 fn addr(i: usize) -> String {
     if i == 0 {
         return "10.99.0.2".into();
+    }
+    if i >= IN_10_99 {
+        let j = i - IN_10_99;
+        return format!("10.98.{}.{}", j / 250, j % 250 + 2);
     }
     format!("10.99.{}.{}", 1 + i / 250, i % 250 + 2)
 }
@@ -115,7 +130,14 @@ fn inventory(n: usize, client: Option<(&str, &str)>) -> Inventory {
             name: "bench".into(),
             driver: "bridge".into(),
             bridge: Some("br-bench".into()),
-            subnets: vec!["10.99.0.0/16".parse().expect("subnet")],
+            subnets: if n > IN_10_99 {
+                vec![
+                    "10.99.0.0/16".parse().expect("subnet"),
+                    "10.98.0.0/16".parse().expect("subnet"),
+                ]
+            } else {
+                vec!["10.99.0.0/16".parse().expect("subnet")]
+            },
             ..Default::default()
         }],
         containers: Vec::with_capacity(n),
@@ -136,13 +158,26 @@ fn inventory(n: usize, client: Option<(&str, &str)>) -> Inventory {
             (0, Some((iface, mac))) => (iface.to_string(), mac.to_string()),
             _ => (
                 format!("veth{i:07x}"),
-                format!("02:42:0a:63:{:02x}:{:02x}", i / 256 % 256, i % 256),
+                format!(
+                    "02:42:0a:{:02x}:{:02x}:{:02x}",
+                    0x63 + (i >> 16),
+                    (i >> 8) & 0xff,
+                    i & 0xff
+                ),
             ),
         };
         c.endpoints.push(Endpoint {
             network: "bench".into(),
             ipv4: Some(addr(i).parse().expect("addr")),
-            ipv6: Some(format!("2001:db8:99::{:x}", i + 2).parse().expect("addr6")),
+            ipv6: Some(
+                if i + 2 > 0xffff {
+                    format!("2001:db8:99::{:x}:{:x}", (i + 2) >> 16, (i + 2) & 0xffff)
+                } else {
+                    format!("2001:db8:99::{:x}", i + 2)
+                }
+                .parse()
+                .expect("addr6"),
+            ),
             mac: Some(mac),
             host_iface: Some(iface),
             bridge: Some("br-bench".into()),
@@ -221,40 +256,75 @@ fn iptables_restore(ns: &str, rules: &str) -> Duration {
     start.elapsed()
 }
 
-fn install_bench() {
+fn install_bench(sizes: &[usize]) {
     let policy = policy();
-    println!("| containers | compile (ms) | render JSON (ms) | nft transaction (ms) | compile + install (ms) | reinstall in place (ms) | rules | set elements | JSON bytes | iptables-restore, rule per container (ms) | cordon / iptables |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for n in [100, 1_000, 10_000] {
+    println!("| containers | compile (ms) | check (ms) | plan (ms) | prepare, nft (ms) | fill, netlink (ms) | switch, nft (ms) | whole install (ms) | baseline: one nft transaction (ms) | install / baseline | reinstall, reading the kernel (ms) | reinstall over the last install, 1% of containers gone (ms) | rules | set elements (over netlink) | iptables-restore, rule per container (ms) |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &n in sizes {
         let inv = inventory(n, None);
-        let runs = 7;
-        let mut compile_t = Vec::new();
-        let mut render_t = Vec::new();
-        let mut install_t = Vec::new();
-        let mut total_t = Vec::new();
-        let mut base_t = Vec::new();
-        let mut inplace_t = Vec::new();
+        let mut fewer = inv.clone();
+        fewer.containers.retain(|c| {
+            c.name
+                .trim_start_matches('c')
+                .parse::<usize>()
+                .is_ok_and(|i| i % 100 != 99)
+        });
+        let runs = std::env::var("BENCH_INSTALL_RUNS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(match n {
+                0..=1_000 => 7,
+                1_001..=10_000 => 3,
+                _ => 1,
+            });
+        let mut t: [Vec<f64>; 11] = Default::default();
         let mut size = (0, 0, 0);
-        let ns = Ns::new("cb-install");
-        let nft = Nft::in_netns(&ns.0);
         let ipt = iptables_rules(n);
         for _ in 0..runs {
+            // Baseline: the install before this change, the whole ruleset
+            // in one libnftables transaction, into an empty namespace.
+            let ns = Ns::new("cb-install");
+            let nft = Nft::in_netns(&ns.0);
+            let t0 = Instant::now();
+            let c = compile(&policy, &inv, &SetOverrides::default());
+            nft.run_text(json::replace_text(&c.ruleset), false)
+                .expect("baseline install");
+            t[7].push(ms(t0.elapsed()));
+            t[10].push(ms(iptables_restore(&ns.0, &ipt)));
+            drop(ns);
+
+            // What apply, the daemon's start and a reload do, into an
+            // empty namespace: compile, check, install in steps.
+            let ns = Ns::new("cb-install");
+            let nft = Nft::in_netns(&ns.0);
             let t0 = Instant::now();
             let c = compile(&policy, &inv, &SetOverrides::default());
             let t1 = Instant::now();
-            let text = json::replace_text(&c.ruleset);
-            let bytes = text.len();
+            nft.check(&c.ruleset).expect("check");
             let t2 = Instant::now();
-            nft.run_text(text, false).expect("install");
+            let steps = nft.install_staged(&c.ruleset, &[]).expect("install");
             let t3 = Instant::now();
-            // What apply, reload and repair do on a host where the tables
-            // exist: list them, then one in-place transaction.
-            nft.install(&c.ruleset).expect("reinstall");
-            inplace_t.push(ms(t3.elapsed()));
-            compile_t.push(ms(t1 - t0));
-            render_t.push(ms(t2 - t1));
-            install_t.push(ms(t3 - t2));
-            total_t.push(ms(t3 - t0));
+            t[0].push(ms(t1 - t0));
+            t[1].push(ms(t2 - t1));
+            t[2].push(ms(steps.plan));
+            t[3].push(ms(steps.prepare));
+            t[4].push(ms(steps.fill));
+            t[5].push(ms(steps.switch));
+            t[6].push(ms(t3 - t0));
+            // The same ruleset again, reading what the kernel holds
+            // (apply and a repair on a host where the tables exist).
+            // Skipped past 10,000: the listing alone takes minutes.
+            if n <= 10_000 {
+                let t0 = Instant::now();
+                nft.install(&c.ruleset).expect("reinstall");
+                t[8].push(ms(t0.elapsed()));
+            }
+            // A reload: over the ruleset installed before, elements change.
+            let next = compile(&policy, &fewer, &SetOverrides::default());
+            let t0 = Instant::now();
+            nft.install_over(&next.ruleset, &c.ruleset)
+                .expect("install over");
+            t[9].push(ms(t0.elapsed()));
             let tables = &c.ruleset.tables;
             let rules: usize = tables
                 .iter()
@@ -266,21 +336,16 @@ fn install_bench() {
                 .flat_map(|t| &t.sets)
                 .map(|s| s.elements.len())
                 .sum();
-            size = (rules, elems, bytes);
-            base_t.push(ms(iptables_restore(&ns.0, &ipt)));
+            size = (rules, elems, steps.filled);
         }
-        let total = median(total_t);
-        let base = median(base_t);
+        let m: Vec<f64> = t
+            .into_iter()
+            .map(|v| if v.is_empty() { f64::NAN } else { median(v) })
+            .collect();
         println!(
-            "| {n} | {:.1} | {:.1} | {:.1} | {total:.1} | {:.1} | {} | {} | {} | {base:.1} | {:.2} |",
-            median(compile_t),
-            median(render_t),
-            median(install_t),
-            median(inplace_t),
-            size.0,
-            size.1,
-            size.2,
-            total / base
+            "| {n} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | **{:.1}** | {:.1} | {:.3} | {:.1} | {:.1} | {} | {} ({}) | {:.1} |",
+            m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[6] / m[7], m[8], m[9],
+            size.0, size.1, size.2, m[10]
         );
     }
 }
@@ -457,7 +522,28 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
     match arg(1) {
-        "install" => install_bench(),
+        "compile" => {
+            // For a profiler: compiles N containers' ruleset REPS times.
+            let n: usize = arg(2).parse().unwrap_or(10_000);
+            let reps: usize = arg(3).parse().unwrap_or(10);
+            let (p, inv) = (policy(), inventory(n, None));
+            let t = Instant::now();
+            for _ in 0..reps {
+                std::hint::black_box(compile(&p, &inv, &SetOverrides::default()));
+            }
+            println!("{:.1} ms a compile", ms(t.elapsed()) / reps as f64);
+        }
+        "install" => {
+            let sizes: Vec<usize> = args[2..]
+                .iter()
+                .map(|a| a.parse().expect("a container count"))
+                .collect();
+            install_bench(if sizes.is_empty() {
+                &[100, 1_000, 10_000, 100_000]
+            } else {
+                &sizes
+            })
+        }
         "inventory" => {
             let n: usize = arg(2).parse().expect("N");
             println!("{}", inventory(n, Some((arg(3), arg(4)))).to_json());
@@ -479,7 +565,7 @@ fn main() {
                 }
                 return;
             }
-            eprintln!("usage: cordon-bench install | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS | daemon-memory [N [UPDATES]] | reload");
+            eprintln!("usage: cordon-bench install [N...] | compile [N [REPS]] | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS | daemon-memory [N [UPDATES]] | reload");
             eprintln!("       cordon-bench pct < NUMBERS | wait-live LOG OFFSET SECS | nft-add N FAMILY TABLE SET | churn-sample NET STOPFILE OUT | leak CORDON POLICY | daemon-report DIR | churn-report DIR | packet-report DIR | iperf-gbps < JSON | docker-baseline NAMES | audit-report DIR | dns-report DIR | flood-report DIR | sandbox-report DIR | put-section FILE SECTION.md... | put-region FILE NAME HEADING REGION.md");
             std::process::exit(2);
         }

@@ -19,7 +19,7 @@ use std::io;
 use std::time::Duration;
 
 use cordon_ruleset::diff::SetChange;
-use cordon_ruleset::nft::{Element, Family, Ruleset, Value, Verdict};
+use cordon_ruleset::nft::{Element, Family, Ruleset, Set, Value, Verdict};
 use netlink_packet_core::{DefaultNla, Nla, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST};
 use netlink_packet_netfilter::nftables::{
     DataAttribute, ListAttribute, NfTablesMessage, SetElementAttribute, SetElementList,
@@ -228,6 +228,90 @@ pub fn apply_with_timeout(changes: &[SetChange], timeout: Duration) -> io::Resul
         ));
     }
     send(batch(changes, Some(timeout)))
+}
+
+/// True when every element of `s` can be written over netlink by [`fill`]:
+/// a plain set or verdict map (no interval, no timeout) whose keys are host
+/// addresses, interface names, MACs and marks.
+pub fn set_encodable(s: &Set) -> bool {
+    !s.interval && !s.timeout && s.elements.iter().all(|e| key_bytes(e).is_some())
+}
+
+/// Bytes of elements per batch [`fill`] sends: each batch is a transaction
+/// of its own, and a few large ones cost less than many small ones.
+const FILL_BATCH_BYTES: usize = 4 << 20;
+
+/// Adds every element of each `(family, table, set)` over netlink, in as
+/// many batches as their size needs: several transactions, so only for
+/// sets no rule refers to yet (an install's fresh sets, before its switch).
+/// The sets must be [`set_encodable`].
+pub fn fill(sets: &[(Family, &str, &Set)]) -> io::Result<()> {
+    let control = NetfilterHeader::new(NetfilterProtoFamily::Unspec, 0, SUBSYS_NFTABLES);
+    let mut out = Vec::new();
+    let mut acks = 0;
+    let mut seq = 0u32;
+    let begin = |out: &mut Vec<u8>, seq: &mut u32| {
+        *seq += 1;
+        nl::emit(
+            out,
+            NLM_F_REQUEST,
+            *seq,
+            NetfilterMessage::new(control.clone(), ControlMessage::BatchBegin),
+        );
+    };
+    let end = |out: &mut Vec<u8>, seq: &mut u32| {
+        *seq += 1;
+        nl::emit(
+            out,
+            NLM_F_REQUEST,
+            *seq,
+            NetfilterMessage::new(control.clone(), ControlMessage::BatchEnd),
+        );
+    };
+    begin(&mut out, &mut seq);
+    for (family, table, set) in sets {
+        for chunk in set.elements.chunks(CHUNK) {
+            let mut list = Vec::with_capacity(chunk.len());
+            for e in chunk {
+                if key_bytes(e).is_none() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "an element of set {} cannot be written over netlink",
+                            set.name
+                        ),
+                    ));
+                }
+                list.push(presized(element_attr(e, true, None)));
+            }
+            let msg = SetElementMessage {
+                attributes: vec![
+                    SetElementList::Table(table.to_string()),
+                    SetElementList::Set(set.name.clone()),
+                    SetElementList::Elements(list),
+                ],
+            };
+            seq += 1;
+            nl::emit(
+                &mut out,
+                NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
+                seq,
+                NetfilterMessage::new(
+                    NetfilterHeader::new(nfproto(*family), 0, 0),
+                    NfTablesMessage::NewSetElement(msg),
+                ),
+            );
+            acks += 1;
+            if out.len() >= FILL_BATCH_BYTES {
+                end(&mut out, &mut seq);
+                send((std::mem::take(&mut out), acks))?;
+                acks = 0;
+                begin(&mut out, &mut seq);
+            }
+        }
+    }
+    end(&mut out, &mut seq);
+    send((out, acks))
 }
 
 thread_local! {

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use cordon_ruleset::diff::{self, Observed, Update};
 use cordon_ruleset::inplace::{self, Present};
@@ -13,23 +14,57 @@ use serde_json::{json as j, Value as J};
 
 use crate::error::NftError;
 
+/// Below this many elements to fill over netlink, [`Nft::install_staged`]
+/// sends the whole install as one `nft` transaction: libnftables parses
+/// 20,000 elements in about 70 ms, about what the second `nft` run costs.
+const STAGE_FROM: usize = 20_000;
+
+/// How long each step of [`Nft::install_staged`] took, for the benchmark.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Steps {
+    /// Planning the steps ([`inplace::staged`]): the element diff and the
+    /// rendering of both `nft` transactions.
+    pub plan: Duration,
+    /// The inert prepare transaction through `nft`.
+    pub prepare: Duration,
+    /// The netlink fill of the fresh sets.
+    pub fill: Duration,
+    /// How many elements the fill sent.
+    pub filled: usize,
+    /// The switch transaction through `nft`.
+    pub switch: Duration,
+}
+
 /// How to reach nftables: the host's, or a named network namespace's.
 #[derive(Debug, Clone, Default)]
 pub struct Nft {
     netns: Option<String>,
+    /// [`STAGE_FROM`] unless set by [`Nft::staging_from`].
+    stage_from: Option<usize>,
 }
 
 impl Nft {
     /// The host's nftables.
     pub fn host() -> Self {
-        Nft { netns: None }
+        Nft {
+            netns: None,
+            stage_from: None,
+        }
     }
 
     /// The nftables of the named network namespace (`ip netns exec`).
     pub fn in_netns(name: impl Into<String>) -> Self {
         Nft {
             netns: Some(name.into()),
+            stage_from: None,
         }
+    }
+
+    /// Installs in steps from `elements` elements to fill on (20,000 by
+    /// default; 0: always), for tests of the steps on small rulesets.
+    pub fn staging_from(mut self, elements: usize) -> Self {
+        self.stage_from = Some(elements);
+        self
     }
 
     fn command(&self) -> Command {
@@ -78,18 +113,21 @@ impl Nft {
         }
     }
 
-    /// Replaces cordon's tables with `ruleset` in one transaction, in
-    /// place: the tables and unchanged sets stay, elements that stay are
-    /// never touched, chains are flushed and refilled, and only what
-    /// `ruleset` lacks is deleted (see [`cordon_ruleset::inplace`]:
+    /// Replaces cordon's tables with `ruleset`, in place and atomically
+    /// for every packet: the tables and unchanged sets stay, elements that
+    /// stay are never touched, chains are flushed and refilled, and only
+    /// what `ruleset` lacks is deleted (see [`cordon_ruleset::inplace`]:
     /// deleting the tables, or re-adding an element, can drop a packet at
-    /// the commit). When the kernel refuses that
-    /// transaction (a table changed between the listing and the commit),
-    /// the tables are deleted and created anew in one transaction instead.
+    /// the commit). Sets the kernel does not hold yet are declared and
+    /// filled first, inert, their elements sent over netlink; then one
+    /// transaction puts the whole ruleset in force ([`Nft::install_staged`]).
+    /// When the kernel refuses that (a table changed between the listing
+    /// and the commit), the tables are deleted and created anew in one
+    /// transaction instead.
     pub fn install(&self, ruleset: &Ruleset) -> Result<(), NftError> {
         let in_place = self
             .present(ruleset)
-            .and_then(|present| self.run_text(inplace::transaction_text(ruleset, &present), false));
+            .and_then(|present| self.install_staged(ruleset, &present).map(drop));
         match in_place {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -102,16 +140,17 @@ impl Nft {
     /// [`Nft::install`] without reading the kernel first, when the caller
     /// knows what it holds: `previous`, the ruleset it last installed. A
     /// listing of 10,000 containers' tables takes seconds; this is what a
-    /// reload pays instead. When the kernel refuses the transaction (it no
-    /// longer holds `previous`), [`Nft::install`] reads it and tries again.
+    /// reload pays instead. When the kernel refuses a step (it no longer
+    /// holds `previous`, or an interrupted install left something behind),
+    /// [`Nft::install`] reads it and tries again.
     pub fn install_over(&self, ruleset: &Ruleset, previous: &Ruleset) -> Result<(), NftError> {
         let present: Vec<_> = previous
             .tables
             .iter()
             .map(|t| (t.family, t.name.clone(), Present::from_table(t)))
             .collect();
-        match self.run_text(inplace::transaction_text(ruleset, &present), false) {
-            Ok(()) => Ok(()),
+        match self.install_staged(ruleset, &present) {
+            Ok(_) => Ok(()),
             Err(e) => {
                 tracing::warn!(
                     "the kernel no longer holds the last installed ruleset ({e}); reading it"
@@ -119,6 +158,71 @@ impl Nft {
                 self.install(ruleset)
             }
         }
+    }
+
+    /// Installs `ruleset` over `present` in the three steps of
+    /// [`inplace::staged`]: one `nft` transaction declares the sets and
+    /// chains the kernel lacks (no rule refers to them: inert), netlink
+    /// batches fill those sets, then one `nft` transaction, the switch,
+    /// puts the ruleset in force; with fewer than 20,000 elements to fill,
+    /// the same as one `nft` transaction. When the fill or the switch fails, the
+    /// previous ruleset is still in force and what the prepare step made is
+    /// deleted; if even that fails (or the process dies mid-way), those
+    /// inert leftovers are flushed and refilled by the next install, or
+    /// deleted when it reads the kernel.
+    pub fn install_staged(
+        &self,
+        ruleset: &Ruleset,
+        present: &[(Family, String, Present)],
+    ) -> Result<Steps, NftError> {
+        let mut steps = Steps::default();
+        let t = Instant::now();
+        let plan = inplace::staged(ruleset, present, &crate::elements::set_encodable);
+        let to_fill: usize = plan
+            .fill
+            .iter()
+            .map(|&(ti, si)| ruleset.tables[ti].sets[si].elements.len())
+            .sum();
+        if to_fill < self.stage_from.unwrap_or(STAGE_FROM) {
+            // Few elements: one transaction costs less than two `nft` runs.
+            let text = inplace::staged(ruleset, present, &|_| false).one_transaction();
+            steps.plan = t.elapsed();
+            let t = Instant::now();
+            self.run_text(text, false)?;
+            steps.switch = t.elapsed();
+            return Ok(steps);
+        }
+        steps.plan = t.elapsed();
+        let t = Instant::now();
+        self.run_text(plan.prepare, false)?;
+        steps.prepare = t.elapsed();
+        let sets: Vec<_> = plan
+            .fill
+            .iter()
+            .map(|&(ti, si)| {
+                let t = &ruleset.tables[ti];
+                (t.family, t.name.as_str(), &t.sets[si])
+            })
+            .collect();
+        steps.filled = sets.iter().map(|(_, _, s)| s.elements.len()).sum();
+        let t = Instant::now();
+        let filled = if sets.is_empty() {
+            Ok(())
+        } else {
+            self.netlink(|| crate::elements::fill(&sets))
+                .map_err(|e| NftError::Rejected(format!("netlink: {e}")))
+        };
+        steps.fill = t.elapsed();
+        let t = Instant::now();
+        let done = filled.and_then(|()| self.run_text(plan.switch, false));
+        steps.switch = t.elapsed();
+        if done.is_err() {
+            // Nothing refers to what the prepare step made: take it away.
+            if let Err(e) = self.run_text(plan.cleanup, false) {
+                tracing::warn!("could not delete the inert sets of a refused install: {e}");
+            }
+        }
+        done.map(|()| steps)
     }
 
     /// What the kernel holds of `ruleset`'s tables: their chains, sets and
@@ -215,8 +319,14 @@ impl Nft {
     }
 
     /// Validates `ruleset` against the kernel without changing anything.
+    /// The elements of sets an install fills over netlink are left out:
+    /// the kernel checks those as they are added, before anything is in
+    /// force (see [`Nft::install_staged`]).
     pub fn check(&self, ruleset: &Ruleset) -> Result<(), NftError> {
-        self.run_text(json::replace_text(ruleset), true)
+        self.run_text(
+            json::replace_text_with(ruleset, &|s| !crate::elements::set_encodable(s)),
+            true,
+        )
     }
 
     /// Deletes cordon's tables (and only those), if present.

@@ -18,13 +18,16 @@
 //! chains the new ruleset lacks, or declares differently, and objects
 //! cordon never makes are deleted.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::{json, Value as J};
 
-use crate::json::{chain_shape, element, render_text, set_shape};
+use crate::json::{
+    add_chain, add_set, chain_shape, element, render_text, set_id, set_kind, set_shape,
+    write_element, Write,
+};
 use crate::listing::Listing;
-use crate::nft::{Element, Family, Ruleset, Table};
+use crate::nft::{Element, Family, Ruleset, Set, Table};
 
 /// What one of cordon's tables holds in the kernel, as far as the in-place
 /// transaction needs to know: its chains and sets with their shapes, and
@@ -41,6 +44,9 @@ pub struct Present {
     /// read (the dataplane reads them in the key types of the desired set
     /// of that name). A set missing here is taken to be empty.
     pub elements: BTreeMap<String, Vec<Element>>,
+    /// Sets known to hold exactly the new ruleset's elements (filled just
+    /// before the transaction): nothing is deleted from or added to them.
+    pub complete: BTreeSet<String>,
 }
 
 impl Present {
@@ -65,6 +71,7 @@ impl Present {
                 .iter()
                 .map(|s| (s.name.clone(), s.elements.clone()))
                 .collect(),
+            complete: BTreeSet::new(),
         }
     }
 
@@ -119,8 +126,8 @@ impl Present {
 pub fn transaction_text(ruleset: &Ruleset, present: &[(Family, String, Present)]) -> String {
     let mut head = Vec::new();
     // (family, table, set) → the elements the kernel keeps.
-    let mut kept: HashMap<(&str, &str, &str), HashSet<&Element>> = HashMap::new();
-    for t in &ruleset.tables {
+    let mut kept: HashMap<(usize, usize), Kept> = HashMap::new();
+    for (ti, t) in ruleset.tables.iter().enumerate() {
         let fam = t.family.as_str();
         head.push(json!({"add": {"table": {"family": fam, "name": t.name}}}));
         let Some((_, _, p)) = present
@@ -133,11 +140,20 @@ pub fn transaction_text(ruleset: &Ruleset, present: &[(Family, String, Present)]
         for name in p.chains.keys() {
             head.push(json!({"flush": {"chain": id(name)}}));
         }
-        for s in &t.sets {
+        let mut stays = HashSet::new();
+        for (si, s) in t.sets.iter().enumerate() {
             if p.sets.get(&s.name) != Some(&set_shape(s)) {
                 continue;
             }
+            stays.insert(s.name.as_str());
+            let key = (ti, si);
             let have: &[Element] = p.elements.get(&s.name).map_or(&[], Vec::as_slice);
+            // The common case, a set whose elements did not change (or one
+            // filled before this transaction), needs no hashing.
+            if p.complete.contains(&s.name) || have == s.elements.as_slice() {
+                kept.insert(key, Kept::All);
+                continue;
+            }
             let want: HashSet<&Element> = s.elements.iter().collect();
             // Elements of a timeout set belong to the DNS proxy: they stay.
             let gone: Vec<J> = have
@@ -151,14 +167,16 @@ pub fn transaction_text(ruleset: &Ruleset, present: &[(Family, String, Present)]
                 head.push(json!({"delete": {"element": obj}}));
             }
             kept.insert(
-                (t.family.as_str(), t.name.as_str(), s.name.as_str()),
-                have.iter()
-                    .filter(|e| s.timeout || want.contains(e))
-                    .collect(),
+                key,
+                Kept::Some(
+                    have.iter()
+                        .filter(|e| s.timeout || want.contains(e))
+                        .collect(),
+                ),
             );
         }
         for (name, shape) in &p.sets {
-            if !kept.contains_key(&(t.family.as_str(), t.name.as_str(), name.as_str())) {
+            if !stays.contains(name.as_str()) {
                 head.push(json!({"delete": {kind_of(shape): id(name)}}));
             }
         }
@@ -175,10 +193,158 @@ pub fn transaction_text(ruleset: &Ruleset, present: &[(Family, String, Present)]
             head.push(json!({"delete": {kind.as_str(): id(name)}}));
         }
     }
-    render_text(head, ruleset, &|t, s, e| {
-        kept.get(&(t.family.as_str(), t.name.as_str(), s.name.as_str()))
-            .is_none_or(|have| !have.contains(e))
+    render_text(head, ruleset, &|ti, si| match kept.get(&(ti, si)) {
+        None => Write::All,
+        Some(Kept::All) => Write::None,
+        Some(Kept::Some(have)) => Write::Except(have),
     })
+}
+
+/// What the kernel keeps of a set that stays.
+enum Kept<'a> {
+    /// Every element the new ruleset wants, and nothing else.
+    All,
+    /// These elements.
+    Some(HashSet<&'a Element>),
+}
+
+/// An install in steps, so that the set elements, almost all of a large
+/// ruleset, need not go through `nft` nor through the transaction that
+/// puts the ruleset in force. See [`staged`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Staged {
+    /// JSON text for `nft -j -f`, run first: creates the tables if absent,
+    /// declares the *fresh* sets (those the kernel does not hold under
+    /// their name) empty, flushed in case an interrupted install left them,
+    /// declares the fresh regular chains empty, and adds the elements of
+    /// the fresh sets that do not go over netlink. Inert: no rule refers to
+    /// any of it, so no packet sees it.
+    pub prepare: String,
+    /// The fresh sets to fill over netlink after `prepare` and before
+    /// `switch`: (table index, set index) in `ruleset`. Inert too.
+    pub fill: Vec<(usize, usize)>,
+    /// The one transaction that puts the ruleset in force:
+    /// [`transaction_text`] with the fresh sets and chains counted as
+    /// present and complete, so it carries the rules and only the element
+    /// changes of the sets that were there before.
+    pub switch: String,
+    /// JSON text deleting what `prepare` created (the fresh sets, then the
+    /// fresh chains), run when the fill or the switch fails so a refused
+    /// install leaves nothing behind.
+    pub cleanup: String,
+}
+
+impl Staged {
+    /// `prepare` and `switch` as one transaction: for a ruleset with few
+    /// elements, where two `nft` runs cost more than parsing them (plan it
+    /// with no set `over_netlink`, so `fill` is empty).
+    pub fn one_transaction(&self) -> String {
+        let head = self
+            .prepare
+            .strip_suffix("]}")
+            .expect("a JSON command list");
+        let tail = self
+            .switch
+            .strip_prefix("{\"nftables\":[")
+            .expect("a JSON command list");
+        format!("{head},{tail}")
+    }
+}
+
+/// Plans an install of `ruleset` over what the kernel holds (`present`,
+/// as for [`transaction_text`]), in three steps: `prepare`, `fill`,
+/// `switch` (see [`Staged`]). `over_netlink` says which fresh sets' elements
+/// the caller sends over netlink; the others' are added by `prepare`.
+///
+/// Nothing is staged when a chain the kernel holds changes between base
+/// and regular (or its hook): the switch deletes and recreates it, and a
+/// prefilled verdict map jumping to it would stop the delete. Then every
+/// set goes through the switch, as with [`transaction_text`] alone.
+pub fn staged(
+    ruleset: &Ruleset,
+    present: &[(Family, String, Present)],
+    over_netlink: &dyn Fn(&Set) -> bool,
+) -> Staged {
+    let find = |t: &Table| {
+        present
+            .iter()
+            .find(|(f, n, _)| *f == t.family && *n == t.name)
+            .map(|(_, _, p)| p)
+    };
+    let reshaped = ruleset.tables.iter().any(|t| {
+        find(t).is_some_and(|p| {
+            t.chains.iter().any(|c| {
+                p.chains
+                    .get(&c.name)
+                    .is_some_and(|shape| *shape != chain_shape(c))
+            })
+        })
+    });
+    let mut prepare = Vec::new();
+    let mut fill = Vec::new();
+    let mut after = Vec::new();
+    let mut slow: Vec<(usize, usize)> = Vec::new();
+    let (mut gone_sets, mut gone_chains) = (Vec::new(), Vec::new());
+    for (ti, t) in ruleset.tables.iter().enumerate() {
+        prepare.push(json!({"add": {"table": {"family": t.family.as_str(), "name": t.name}}}));
+        let mut p = find(t).cloned().unwrap_or_default();
+        if reshaped {
+            after.extend(find(t).map(|p| (t.family, t.name.clone(), p.clone())));
+            continue;
+        }
+        for c in t.chains.iter().filter(|c| c.base.is_none()) {
+            if !p.chains.contains_key(&c.name) {
+                prepare.push(add_chain(t, c));
+                gone_chains.push(json!({"delete": {"chain": {
+                    "family": t.family.as_str(), "table": t.name, "name": c.name
+                }}}));
+                p.chains.insert(c.name.clone(), None);
+            }
+        }
+        for (si, s) in t.sets.iter().enumerate() {
+            if p.sets.contains_key(&s.name) {
+                continue;
+            }
+            prepare.push(add_set(t, s, false));
+            prepare.push(json!({"flush": {set_kind(s): set_id(t, s)}}));
+            gone_sets.push(json!({"delete": {set_kind(s): set_id(t, s)}}));
+            p.sets.insert(s.name.clone(), set_shape(s));
+            p.complete.insert(s.name.clone());
+            if s.elements.is_empty() {
+                continue;
+            }
+            if over_netlink(s) {
+                fill.push((ti, si));
+            } else {
+                slow.push((ti, si));
+            }
+        }
+        after.push((t.family, t.name.clone(), p));
+    }
+    let mut text = serde_json::to_string(&json!({ "nftables": prepare })).expect("JSON");
+    if !slow.is_empty() {
+        text.truncate(text.len() - 2);
+        for (ti, si) in slow {
+            let (t, s) = (&ruleset.tables[ti], &ruleset.tables[ti].sets[si]);
+            let mut obj = set_id(t, s).to_string();
+            obj.truncate(obj.len() - 1);
+            text.push_str(&format!(",{{\"add\":{{\"element\":{obj},\"elem\":["));
+            for (i, e) in s.elements.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                write_element(&mut text, e);
+            }
+            text.push_str("]}}}");
+        }
+        text.push_str("]}");
+    }
+    Staged {
+        prepare: text,
+        fill,
+        switch: transaction_text(ruleset, &after),
+        cleanup: json!({ "nftables": J::Array([gone_sets, gone_chains].concat()) }).to_string(),
+    }
 }
 
 fn kind_of(shape: &J) -> &'static str {
@@ -421,5 +587,101 @@ mod tests {
             verbs(&cmds, "add")[..3],
             ["table cordon", "table cordon", "chain pol"]
         );
+    }
+
+    /// A first install in steps: the prepare transaction makes the table,
+    /// the regular chain and the empty sets (flushed), with the interval
+    /// set's elements, and no base chain; the map is left to the fill; the
+    /// switch adds the base chain and the rules and no element; the
+    /// cleanup deletes exactly what the prepare made.
+    #[test]
+    fn a_first_install_in_steps_prepares_inert_sets_and_switches_once() {
+        let mut r = ruleset();
+        r.tables[0].sets[1].elements.push(Element {
+            key: vec![Value::Net("10.0.0.0/8".parse().unwrap())],
+            verdict: None,
+        });
+        let st = staged(&r, &[], &|s| !s.interval);
+        let prep = commands(&st.prepare);
+        assert_eq!(
+            verbs(&prep, "add"),
+            [
+                "table cordon",
+                "chain pol",
+                "map disp4",
+                "set nets4",
+                "element nets4"
+            ]
+        );
+        assert_eq!(verbs(&prep, "flush"), ["map disp4", "set nets4"]);
+        assert_eq!(st.fill, [(0, 0)], "the map goes over netlink");
+        let switch = commands(&st.switch);
+        assert!(verbs(&switch, "add").contains(&"chain fwd".to_string()));
+        assert!(verbs(&switch, "add")
+            .iter()
+            .all(|v| !v.starts_with("element")));
+        assert!(verbs(&switch, "delete").is_empty());
+        let cleanup = commands(&st.cleanup);
+        assert_eq!(
+            verbs(&cleanup, "delete"),
+            ["map disp4", "set nets4", "chain pol"]
+        );
+    }
+
+    /// Over a table that holds the sets, nothing is staged: the switch is
+    /// the in-place transaction alone, element changes included.
+    #[test]
+    fn a_reinstall_stages_only_the_sets_that_are_new() {
+        let old = ruleset();
+        let mut new = ruleset();
+        new.tables[0].sets[0].elements.push(Element {
+            key: vec![Value::Net("172.17.0.3/32".parse().unwrap())],
+            verdict: Some(crate::nft::Verdict::Jump("pol".into())),
+        });
+        new.tables[0]
+            .sets
+            .push(Set::new("fresh4", vec![KeyType::Ipv4], "new"));
+        new.tables[0].sets[2].elements.push(Element {
+            key: vec![Value::Net("172.17.0.9/32".parse().unwrap())],
+            verdict: None,
+        });
+        let present = vec![(
+            Family::Inet,
+            "cordon".to_string(),
+            Present::from_table(&old.tables[0]),
+        )];
+        let st = staged(&new, &present, &|_| true);
+        assert_eq!(
+            verbs(&commands(&st.prepare), "add"),
+            ["table cordon", "set fresh4"]
+        );
+        assert_eq!(st.fill, [(0, 2)]);
+        let switch = commands(&st.switch);
+        let added: Vec<_> = switch
+            .iter()
+            .filter_map(|c| c["add"].get("element"))
+            .collect();
+        assert_eq!(added.len(), 1, "{added:?}");
+        assert_eq!(added[0]["name"], "disp4", "only the old set's new element");
+        // The in-place transaction with the fresh set counted complete.
+        let mut after = present.clone();
+        after[0]
+            .2
+            .sets
+            .insert("fresh4".into(), set_shape(&new.tables[0].sets[2]));
+        after[0].2.complete.insert("fresh4".into());
+        assert_eq!(st.switch, transaction_text(&new, &after));
+    }
+
+    /// With no set over netlink, prepare and switch make one transaction:
+    /// the fresh sets declared, flushed and filled, then the switch.
+    #[test]
+    fn a_small_install_is_one_transaction() {
+        let st = staged(&ruleset(), &[], &|_| false);
+        assert!(st.fill.is_empty());
+        let one = commands(&st.one_transaction());
+        let (prep, switch) = (commands(&st.prepare), commands(&st.switch));
+        assert_eq!(one, [prep, switch].concat());
+        assert!(verbs(&one, "add").contains(&"element disp4".to_string()));
     }
 }

@@ -24,16 +24,45 @@ pub fn replace_text(ruleset: &Ruleset) -> String {
         head.push(json!({"add": {"table": id.clone()}}));
         head.push(json!({"delete": {"table": id}}));
     }
-    render_text(head, ruleset, &|_, _, _| true)
+    render_text(head, ruleset, &|_, _| Write::All)
+}
+
+/// [`replace_text`] with only the elements of the sets `with_elements`
+/// accepts: what `nft -c` validates before an install whose other sets are
+/// filled over netlink (the kernel validates those as they are added).
+pub fn replace_text_with(ruleset: &Ruleset, with_elements: &dyn Fn(&Set) -> bool) -> String {
+    let mut head = Vec::new();
+    for t in &ruleset.tables {
+        let id = json!({"family": t.family.as_str(), "name": t.name});
+        head.push(json!({"add": {"table": id.clone()}}));
+        head.push(json!({"delete": {"table": id}}));
+    }
+    render_text(head, ruleset, &|ti, si| {
+        if with_elements(&ruleset.tables[ti].sets[si]) {
+            Write::All
+        } else {
+            Write::None
+        }
+    })
+}
+
+/// Which of a set's elements a rendered transaction adds.
+pub(crate) enum Write<'a> {
+    /// Every one.
+    All,
+    /// None: the kernel holds them all already, or they go another way.
+    None,
+    /// Those not in the set the kernel already holds.
+    Except(&'a std::collections::HashSet<&'a Element>),
 }
 
 /// `head`, then the commands that create `ruleset`'s tables (their
-/// declarations, rules, and the elements `write` accepts), as one JSON
-/// document's text.
-pub(crate) fn render_text(
+/// declarations, rules, and the elements `write` picks for each set, named
+/// by its table's and its own index), as one JSON document's text.
+pub(crate) fn render_text<'a>(
     head: Vec<J>,
     ruleset: &Ruleset,
-    write: &dyn Fn(&Table, &Set, &Element) -> bool,
+    write: &dyn Fn(usize, usize) -> Write<'a>,
 ) -> String {
     let mut out = String::with_capacity(256 * 1024);
     out.push_str("{\"nftables\":[");
@@ -47,9 +76,18 @@ pub(crate) fn render_text(
         }
         out.push_str(&cmd.to_string());
     }
-    for t in &ruleset.tables {
-        for set in &t.sets {
-            let mut elems = set.elements.iter().filter(|e| write(t, set, e)).peekable();
+    for (ti, t) in ruleset.tables.iter().enumerate() {
+        for (si, set) in t.sets.iter().enumerate() {
+            let pick = write(ti, si);
+            let mut elems = set
+                .elements
+                .iter()
+                .filter(|e| match &pick {
+                    Write::All => true,
+                    Write::None => false,
+                    Write::Except(have) => !have.contains(e),
+                })
+                .peekable();
             if elems.peek().is_none() {
                 continue;
             }
@@ -73,7 +111,7 @@ pub(crate) fn render_text(
 }
 
 /// Appends one element in the form [`element`] builds, without building it.
-fn write_element(out: &mut String, e: &Element) {
+pub(crate) fn write_element(out: &mut String, e: &Element) {
     let value = |out: &mut String, v: &Value| match v {
         Value::Net(n) if n.prefix_len() == n.max_prefix_len() => {
             out.push('"');
@@ -169,38 +207,10 @@ fn table_cmds(t: &Table, cmds: &mut Vec<J>, with_elements: bool) {
     cmds.push(json!({"add": {"table": {"family": fam, "name": t.name}}}));
     // Chains first: verdict map elements jump to them.
     for c in &t.chains {
-        let mut obj = json!({"family": fam, "table": t.name, "name": c.name});
-        if let Some(b) = c.base {
-            obj["type"] = json!(b.kind.as_str());
-            obj["hook"] = json!(b.hook.as_str());
-            obj["prio"] = json!(b.priority);
-            obj["policy"] = json!("accept");
-        }
-        cmds.push(json!({"add": {"chain": obj}}));
+        cmds.push(add_chain(t, c));
     }
     for s in &t.sets {
-        let mut obj = json!({
-            "family": fam, "table": t.name, "name": s.name,
-            "type": key_type(&s.key),
-        });
-        if s.verdict_map {
-            obj["map"] = json!("verdict");
-        }
-        let flags = s.flags();
-        if !flags.is_empty() {
-            obj["flags"] = json!(flags);
-        }
-        if s.counter {
-            obj["stmt"] = json!([{"counter": null}]);
-        }
-        if !s.comment.is_empty() {
-            obj["comment"] = json!(s.comment);
-        }
-        if with_elements && !s.elements.is_empty() {
-            obj["elem"] = J::Array(s.elements.iter().map(element).collect());
-        }
-        let kind = if s.verdict_map { "map" } else { "set" };
-        cmds.push(json!({"add": {kind: obj}}));
+        cmds.push(add_set(t, s, with_elements));
     }
     for c in &t.chains {
         for r in &c.rules {
@@ -214,6 +224,57 @@ fn table_cmds(t: &Table, cmds: &mut Vec<J>, with_elements: bool) {
             cmds.push(json!({"add": {"rule": obj}}));
         }
     }
+}
+
+/// `add chain` for `c` of `t` (with its hook, priority and policy when it
+/// is a base chain).
+pub(crate) fn add_chain(t: &Table, c: &Chain) -> J {
+    let mut obj = json!({"family": t.family.as_str(), "table": t.name, "name": c.name});
+    if let Some(b) = c.base {
+        obj["type"] = json!(b.kind.as_str());
+        obj["hook"] = json!(b.hook.as_str());
+        obj["prio"] = json!(b.priority);
+        obj["policy"] = json!("accept");
+    }
+    json!({"add": {"chain": obj}})
+}
+
+/// `add set` (or `add map`) declaring `s` of `t`, with its elements when
+/// `with_elements`.
+pub(crate) fn add_set(t: &Table, s: &Set, with_elements: bool) -> J {
+    let mut obj = set_id(t, s);
+    obj["type"] = key_type(&s.key);
+    if s.verdict_map {
+        obj["map"] = json!("verdict");
+    }
+    let flags = s.flags();
+    if !flags.is_empty() {
+        obj["flags"] = json!(flags);
+    }
+    if s.counter {
+        obj["stmt"] = json!([{"counter": null}]);
+    }
+    if !s.comment.is_empty() {
+        obj["comment"] = json!(s.comment);
+    }
+    if with_elements && !s.elements.is_empty() {
+        obj["elem"] = J::Array(s.elements.iter().map(element).collect());
+    }
+    json!({"add": {set_kind(s): obj}})
+}
+
+/// `set` or `map`, as nft's JSON names `s`'s kind.
+pub(crate) fn set_kind(s: &Set) -> &'static str {
+    if s.verdict_map {
+        "map"
+    } else {
+        "set"
+    }
+}
+
+/// The object naming `s` of `t`: family, table and name.
+pub(crate) fn set_id(t: &Table, s: &Set) -> J {
+    json!({"family": t.family.as_str(), "table": t.name, "name": s.name})
 }
 
 fn key_type(key: &[KeyType]) -> J {
