@@ -30,9 +30,13 @@ use crate::{inventory, median, ms, policy, Ns};
 /// CPU time (user + system) of this process and its waited-for children.
 fn cpu() -> Duration {
     let get = |who| {
-        // SAFETY: getrusage into a zeroed struct we own.
-        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-        unsafe { libc::getrusage(who, &mut u) };
+        // SAFETY: rusage is plain data (all zeroes is a valid value), and
+        // getrusage writes into the one we own.
+        let u = unsafe {
+            let mut u: libc::rusage = std::mem::zeroed();
+            libc::getrusage(who, &mut u);
+            u
+        };
         let tv = |t: libc::timeval| {
             Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
         };
