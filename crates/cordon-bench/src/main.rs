@@ -35,6 +35,11 @@
 //!   whole first install of the same inventory in the same run. Prints a
 //!   Markdown table. Run by `scripts/bench-reload`.
 //!
+//! * `cordon-bench daemon-scale [N [RUNS]]` — reconcile CPU, `cordon
+//!   status` time and memory of the daemon's engine at N (default 10,000)
+//!   synthetic containers, each against a baseline of the same run
+//!   (module `scale`). Run by `scripts/bench-scale`.
+//!
 //! What the shell scripts measure is computed and written here, one
 //! concern a module: `stats` (percentiles, `pct`), `daemonlog` (the
 //! daemon's JSON log: `wait-live`), `spawn` (the `nft add element` floor:
@@ -59,6 +64,7 @@ mod facts;
 mod flood_report;
 mod packet_report;
 mod sandbox_report;
+mod scale;
 mod sections;
 mod spawn;
 mod stats;
@@ -557,6 +563,10 @@ fn main() {
         ),
         "daemon-memory" => daemon_memory(arg(2).parse().unwrap_or(1_000), arg(3).parse().ok()),
         "reload" => reload_bench(),
+        "daemon-scale" => scale::command(
+            arg(2).parse().unwrap_or(10_000),
+            arg(3).parse().unwrap_or(3),
+        ),
         other => {
             if let Some(result) = tools(other, &args[2.min(args.len())..]) {
                 if let Err(e) = result {
@@ -565,7 +575,7 @@ fn main() {
                 }
                 return;
             }
-            eprintln!("usage: cordon-bench install [N...] | compile [N [REPS]] | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS | daemon-memory [N [UPDATES]] | reload");
+            eprintln!("usage: cordon-bench install [N...] | compile [N [REPS]] | inventory N IFACE MAC | policy | iptables N | flood ADDR PORT SECS | daemon-memory [N [UPDATES]] | reload | daemon-scale [N [RUNS]]");
             eprintln!("       cordon-bench pct < NUMBERS | wait-live LOG OFFSET SECS | nft-add N FAMILY TABLE SET | churn-sample NET STOPFILE OUT | leak CORDON POLICY | daemon-report DIR | churn-report DIR | packet-report DIR | iperf-gbps < JSON | docker-baseline NAMES | audit-report DIR | dns-report DIR | flood-report DIR | sandbox-report DIR | put-section FILE SECTION.md... | put-region FILE NAME HEADING REGION.md");
             std::process::exit(2);
         }

@@ -887,6 +887,61 @@ fn known_ports_send_no_router_messages_and_claim_only_their_own() {
     }
 }
 
+/// `prerouting` accepts an IPv4 frame, and a TCP segment over IPv6, from
+/// a port's own MAC and address by one lookup before the port lookup; it
+/// is the verdict `known_port` would reach: every rule of `known_port`
+/// before its `@bind4` accept is for IPv6 (or ARP), and every one before
+/// its `@bind6` accept is for IPv4, ICMPv6 or UDP. A frame that does not match
+/// still meets the port lookup.
+#[test]
+fn the_bridge_fast_path_accepts_only_what_known_port_accepts() {
+    let r = compiled().ruleset;
+    let bridge = r
+        .tables
+        .iter()
+        .find(|t| t.family == Family::Bridge)
+        .unwrap();
+    let texts = |name: &str| -> Vec<String> {
+        bridge
+            .chains
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .rules
+            .iter()
+            .map(cordon_ruleset::text::rule_text)
+            .collect()
+    };
+    let pre = texts("prerouting");
+    assert!(
+        pre[0].starts_with("ether type ip iifname . ether saddr . ip saddr @bind4 accept"),
+        "{pre:#?}"
+    );
+    assert!(
+        pre[1].starts_with(
+            "ether type ip6 meta l4proto tcp iifname . ether saddr . ip6 saddr @bind6 accept"
+        ),
+        "{pre:#?}"
+    );
+    assert!(
+        pre[2].starts_with("iifname @ports jump known_port"),
+        "{pre:#?}"
+    );
+    let known = texts("known_port");
+    let at = |needle: &str| known.iter().position(|t| t.contains(needle)).unwrap();
+    for t in &known[..at("@bind4 accept")] {
+        assert!(t.starts_with("ether type ip6 "), "before @bind4: {t}");
+    }
+    for t in &known[..at("@bind6 accept")] {
+        assert!(
+            t.starts_with("ether type ip ")
+                || t.contains("meta l4proto ipv6-icmp")
+                || t.contains("meta l4proto udp"),
+            "before @bind6: {t}"
+        );
+    }
+}
+
 /// ND passes the inet chains only with hop limit 255 and MLD only with hop
 /// limit 1 to a multicast group: nothing else of those types is accepted
 /// before the policy. Bridges named as Docker names them that cordon has
@@ -920,7 +975,7 @@ fn nd_and_mld_only_on_the_link_and_unbound_bridges_closed() {
         } else {
             "ingress"
         };
-        let want = format!("{dev} @docker_bridge_names meta {}ifkind \"bridge\" {dev} != @bridges counter log prefix \"cordon {dir} unbound-bridge drop \" group 100 drop", &dev[..1]);
+        let want = format!("meta {}ifkind \"bridge\" {dev} != @bridges {dev} @docker_bridge_names counter log prefix \"cordon {dir} unbound-bridge drop \" group 100 drop", &dev[..1]);
         assert!(
             texts.iter().any(|t| t.starts_with(&want)),
             "{base}: {want} in {texts:#?}"

@@ -62,12 +62,24 @@ pub struct Engine {
     inventory: Inventory,
     state: StateDir,
     nft: Nft,
-    installed: Option<Ruleset>,
+    /// True when the kernel holds `compiled`'s ruleset as the engine
+    /// installed it (not kept twice: the installed ruleset is
+    /// `compiled.ruleset`).
+    trusted: bool,
     compiled: Option<Compiled>,
     boot_networks: Option<Vec<cordon_inventory::Network>>,
     overrides: Option<SetOverrides>,
     clients: Option<crate::dns::Clients>,
     generation: crate::dns::Generation,
+    /// True when the policy, inventory or live sets changed since the last
+    /// compile: the next reconcile compiles again instead of reusing
+    /// `compiled`.
+    dirty: bool,
+    /// The kernel's nftables generation id read just before the last
+    /// reconcile that found the kernel equal to `compiled`: while it has
+    /// not moved (nothing was committed since) and nothing is `dirty`, a
+    /// periodic reconcile lists nothing.
+    verified_generation: Option<u32>,
     /// What the engine did so far.
     pub stats: Stats,
 }
@@ -83,12 +95,14 @@ impl Engine {
             inventory: Inventory::default(),
             state,
             nft,
-            installed: None,
+            trusted: false,
             compiled: None,
             boot_networks: None,
             overrides: None,
             clients: None,
             generation: Default::default(),
+            dirty: true,
+            verified_generation: None,
             stats: Stats::default(),
         }
     }
@@ -149,6 +163,7 @@ impl Engine {
             self.in_force = Some(in_force);
             return Ok(Outcome::Unchanged);
         }
+        self.dirty = true;
         let old_policy = std::mem::replace(&mut self.policy, policy);
         let old_in_force = self.in_force.replace(in_force);
         match self.sync() {
@@ -192,6 +207,15 @@ impl Engine {
         &self.inventory
     }
 
+    /// The ruleset the kernel holds as the engine installed it, if it
+    /// trusts that.
+    fn installed(&self) -> Option<&Ruleset> {
+        self.compiled
+            .as_ref()
+            .filter(|_| self.trusted)
+            .map(|c| &c.ruleset)
+    }
+
     /// The last compiled ruleset with its assignments.
     pub fn compiled(&self) -> Option<&Compiled> {
         self.compiled.as_ref()
@@ -200,11 +224,13 @@ impl Engine {
     /// Replaces the whole inventory (initial sync, Docker reconnects,
     /// network changes).
     pub fn set_inventory(&mut self, inv: Inventory) {
+        self.dirty = true;
         self.inventory = inv;
     }
 
     /// Puts (or replaces) one container; `None` for `id` removes it.
     pub fn put_container(&mut self, id: &str, c: Option<Container>) {
+        self.dirty = true;
         let list = &mut self.inventory.containers;
         list.retain(|x| x.id != id);
         if let Some(c) = c {
@@ -222,6 +248,7 @@ impl Engine {
 
     /// Removes a container (it stopped or was destroyed).
     pub fn remove_container(&mut self, id: &str) -> bool {
+        self.dirty = true;
         let before = self.inventory.containers.len();
         self.inventory.containers.retain(|x| x.id != id);
         before != self.inventory.containers.len()
@@ -240,6 +267,7 @@ impl Engine {
     pub fn set_overrides(&mut self, o: SetOverrides) -> Result<(), DaemonError> {
         self.state.save_set_overrides(&o)?;
         self.overrides = Some(o);
+        self.dirty = true;
         Ok(())
     }
 
@@ -259,7 +287,7 @@ impl Engine {
     /// ended, as after a [`reconcile`](Engine::reconcile) repair.
     pub fn sync(&mut self) -> Result<Outcome, DaemonError> {
         let desired = self.desired()?;
-        let (update, from_kernel) = match &self.installed {
+        let (update, from_kernel) = match self.installed() {
             Some(installed) => (diff::between(installed, &desired.ruleset), false),
             None => {
                 let seen = self.nft.observe(&desired.ruleset)?;
@@ -278,11 +306,33 @@ impl Engine {
     /// any difference (a deleted table, a flushed chain, a deleted or added
     /// element). After a repair, the tracked connections the policy does
     /// not allow (opened while the kernel held less) are ended.
+    ///
+    /// When nothing changed in the engine since the last compile, the
+    /// ruleset compiled then is compared (no compile); when the kernel
+    /// holds it, nothing else is done.
     pub fn reconcile(&mut self) -> Result<Outcome, DaemonError> {
         self.stats.reconciles += 1;
-        let desired = self.desired()?;
-        let seen = self.nft.observe(&desired.ruleset)?;
-        let update = diff::against_kernel(&seen, &desired.ruleset);
+        // Read before listing: a commit made after this moves it, so the
+        // next periodic check compares again.
+        let generation = self.nft.generation().ok();
+        let (desired, update) = match (&self.compiled, self.dirty) {
+            (Some(c), false) => {
+                let seen = self.nft.observe(&c.ruleset)?;
+                let update = diff::against_kernel(&seen, &c.ruleset);
+                if update.is_none() {
+                    self.verified_generation = generation;
+                    return Ok(Outcome::Unchanged);
+                }
+                (c.clone(), update)
+            }
+            _ => {
+                let desired = self.desired()?;
+                let seen = self.nft.observe(&desired.ruleset)?;
+                let update = diff::against_kernel(&seen, &desired.ruleset);
+                (desired, update)
+            }
+        };
+        self.verified_generation = if update.is_none() { generation } else { None };
         if !update.is_none() {
             self.stats.repairs += 1;
             warn!(
@@ -296,6 +346,25 @@ impl Engine {
             self.end_disallowed();
         }
         Ok(outcome)
+    }
+
+    /// The periodic reconcile: when nothing changed in the engine and the
+    /// kernel's nftables generation id is the one read before the last
+    /// reconcile that found the kernel right, no transaction was committed
+    /// since (by anyone), so cordon's tables are as they were: nothing is
+    /// listed or compiled. Otherwise a whole [`reconcile`](Engine::reconcile).
+    ///
+    /// Any commit moves the generation, the DNS proxy's answers and
+    /// Docker's own rules included: then the whole comparison runs.
+    pub fn reconcile_if_committed(&mut self) -> Result<Outcome, DaemonError> {
+        if !self.dirty && self.trusted && self.verified_generation.is_some() {
+            let now = self.nft.generation().ok();
+            if now == self.verified_generation {
+                self.stats.reconciles += 1;
+                return Ok(Outcome::Unchanged);
+            }
+        }
+        self.reconcile()
     }
 
     /// Ends the tracked connections the policy in force does not allow
@@ -338,7 +407,7 @@ impl Engine {
                 Outcome::Elements(diff::element_count(changes))
             }
             Update::Replace(why) => {
-                let previous = self.installed.as_ref().filter(|_| trusted);
+                let previous = self.installed().filter(|_| trusted);
                 install_whole(&self.nft, &self.state, &desired.ruleset, previous)
                     .map_err(|e| self.failed(e))?;
                 self.stats.replacements += 1;
@@ -372,8 +441,9 @@ impl Engine {
         }
         self.save_boot_ruleset();
         self.record_in_force();
-        self.installed = Some(desired.ruleset.clone());
         self.compiled = Some(desired);
+        self.trusted = true;
+        self.dirty = false;
         self.publish_clients();
         Ok(outcome)
     }
@@ -382,7 +452,8 @@ impl Engine {
         let err = DaemonError::Refused(e.to_string());
         self.stats.last_error = Some(err.to_string());
         // The kernel may now hold something else: compare next time.
-        self.installed = None;
+        self.trusted = false;
+        self.verified_generation = None;
         err
     }
 
@@ -406,7 +477,8 @@ impl Engine {
     /// Forgets what was installed, so the next sync compares with the
     /// kernel (after an error or a long disconnection).
     pub fn forget_installed(&mut self) {
-        self.installed = None;
+        self.trusted = false;
+        self.verified_generation = None;
     }
 }
 

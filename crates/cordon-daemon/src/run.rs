@@ -236,7 +236,7 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
             _ = tick.tick() => {
                 if synced {
                     let t = Instant::now();
-                    let r = engine.reconcile();
+                    let r = engine.reconcile_if_committed();
                     obs.reconcile_seconds.observe(t.elapsed().as_secs_f64());
                     log_outcome("reconcile", r, &engine);
                 }

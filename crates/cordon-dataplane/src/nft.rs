@@ -287,6 +287,12 @@ impl Nft {
         })
     }
 
+    /// The kernel's nftables generation id in this Nft's namespace
+    /// ([`crate::generation`]): it moves with every committed transaction.
+    pub fn generation(&self) -> std::io::Result<u32> {
+        self.netlink(crate::generation::current)
+    }
+
     /// One of cordon's tables as `nft -j list table` prints it, or `None`
     /// when it does not exist.
     pub fn list_table(&self, family: Family, name: &str) -> Result<Option<J>, NftError> {

@@ -48,12 +48,10 @@ fn unbound_bridges(dev: Field, egress: bool) -> Vec<Rule> {
         },
         rule: FailClosed::UnboundBridge,
     };
+    // Cheapest test first: every packet that leaves (or enters) through
+    // something else than a bridge, the uplink's traffic, stops at the
+    // device kind, before the hash and interval lookups.
     vec![Rule::new(vec![
-        Stmt::Match {
-            left: vec![dev],
-            negate: false,
-            right: Rhs::Set(names::DOCKER_BRIDGE_NAMES.into()),
-        },
         Stmt::Match {
             left: vec![kind],
             negate: false,
@@ -63,6 +61,11 @@ fn unbound_bridges(dev: Field, egress: bool) -> Vec<Rule> {
             left: vec![dev],
             negate: true,
             right: Rhs::Set(names::BRIDGES.into()),
+        },
+        Stmt::Match {
+            left: vec![dev],
+            negate: false,
+            right: Rhs::Set(names::DOCKER_BRIDGE_NAMES.into()),
         },
         Stmt::Counter,
         Stmt::Log {

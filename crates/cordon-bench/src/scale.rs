@@ -1,0 +1,189 @@
+//! `cordon-bench daemon-scale [N [RUNS]]`: the daemon's engine at N
+//! synthetic containers (default 10,000), synced into a throw-away network
+//! namespace, then, each against a baseline measured in the same process:
+//!
+//! * **reconcile CPU**: the periodic reconcile when nothing was committed
+//!   since the last one (`Engine::reconcile_if_committed`), and a whole
+//!   reconcile (`Engine::reconcile`: the kernel's tables listed and compared,
+//!   what runs after any commit); CPU time of this process and of the
+//!   children it waited for (`getrusage`, `RUSAGE_SELF` + `RUSAGE_CHILDREN`:
+//!   the `nft` listings run in children). Baseline: one `nft list tables`
+//!   in the same namespace, the floor of any check that asks `nft`.
+//! * **status wall time**: what the daemon does for `cordon status` (both
+//!   tables listed, the status built, serialised as the admin socket sends
+//!   it, read back and rendered as the CLI does). Baseline: the same
+//!   `nft list tables`.
+//! * **memory**: this process's VmRSS and VmHWM before the state was built
+//!   (the baseline) and after the first sync and the measurements.
+//!
+//! Prints one JSON object; medians over RUNS (default 3) repetitions.
+
+use std::time::{Duration, Instant};
+
+use cordon_daemon::engine::{Engine, Outcome};
+use cordon_dataplane::Nft;
+use cordon_ruleset::nft::Family;
+use cordon_ruleset::TABLE;
+
+use crate::{inventory, median, ms, policy, Ns};
+
+/// CPU time (user + system) of this process and its waited-for children.
+fn cpu() -> Duration {
+    let get = |who| {
+        // SAFETY: rusage is plain data (all zeroes is a valid value), and
+        // getrusage writes into the one we own.
+        let u = unsafe {
+            let mut u: libc::rusage = std::mem::zeroed();
+            libc::getrusage(who, &mut u);
+            u
+        };
+        let tv = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        tv(u.ru_utime) + tv(u.ru_stime)
+    };
+    get(libc::RUSAGE_SELF) + get(libc::RUSAGE_CHILDREN)
+}
+
+/// VmRSS and VmHWM of this process, in kB.
+fn mem_kb() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU and wall time of `f`, in ms.
+fn measure<T>(f: impl FnOnce() -> T) -> (f64, f64, T) {
+    let (c0, w0) = (cpu(), Instant::now());
+    let out = f();
+    (ms(cpu() - c0), ms(w0.elapsed()), out)
+}
+
+/// What the daemon answers `cordon status` with, and what the CLI does
+/// with it.
+fn status(engine: &Engine, nft: &Nft) -> usize {
+    let inet = nft.list_table(Family::Inet, TABLE).ok().flatten();
+    let bridge = nft.list_table(Family::Bridge, TABLE).ok().flatten();
+    let assignments = engine
+        .compiled()
+        .map(|c| c.assignments.clone())
+        .unwrap_or_default();
+    let mut s =
+        cordon_daemon::status::build("daemon", &assignments, inet.as_ref(), bridge.as_ref());
+    s.daemon = Some(engine.stats.clone());
+    let wire = serde_json::to_vec(&s).expect("status serialises");
+    let back: cordon_daemon::status::Status =
+        serde_json::from_slice(&wire).expect("status reads back");
+    cordon_daemon::status::render_text(&back).len()
+}
+
+/// `cordon-bench daemon-scale [N [RUNS]]`.
+pub fn command(n: usize, runs: usize) {
+    let (rss0, hwm0) = mem_kb();
+    let ns = Ns::new("cb-scale");
+    let nft = Nft::in_netns(&ns.0);
+    let root = std::env::temp_dir().join(format!("cordon-bench-scale-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("state dir");
+    let mut inv = inventory(n, None);
+    inv.containers
+        .sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    let mut engine = Engine::new(
+        policy(),
+        Nft::in_netns(&ns.0),
+        cordon_dataplane::StateDir::at(&root),
+    );
+    engine.set_inventory(inv);
+    let (_, first_ms, first) = measure(|| engine.sync().expect("first sync"));
+    assert!(matches!(first, Outcome::Replaced(_)), "{first:?}");
+    let (rss1, _) = mem_kb();
+    let list_tables = || {
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.0, "nft", "list", "tables"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("nft")
+            .success();
+        assert!(ok, "nft list tables");
+    };
+    let (mut base_cpu, mut base_wall) = (Vec::new(), Vec::new());
+    let (mut quiet_cpu, mut full_cpu, mut full_wall) = (Vec::new(), Vec::new(), Vec::new());
+    let mut status_wall = Vec::new();
+    let mut rendered = 0;
+    // The first whole reconcile records the generation the quiet ones check.
+    let first_full = engine.reconcile().expect("reconcile");
+    assert_eq!(
+        first_full,
+        Outcome::Unchanged,
+        "the kernel holds the install"
+    );
+    for _ in 0..runs {
+        let (c, w, ()) = measure(list_tables);
+        base_cpu.push(c);
+        base_wall.push(w);
+        let (c, _, out) = measure(|| engine.reconcile_if_committed().expect("reconcile"));
+        assert_eq!(out, Outcome::Unchanged);
+        quiet_cpu.push(c);
+        let (c, w, out) = measure(|| engine.reconcile().expect("reconcile"));
+        assert_eq!(out, Outcome::Unchanged);
+        full_cpu.push(c);
+        full_wall.push(w);
+        let (_, w, len) = measure(|| status(&engine, &nft));
+        status_wall.push(w);
+        rendered = len;
+    }
+    // Control: a foreign commit is noticed by the periodic reconcile and
+    // repaired (an element deleted by hand).
+    let ok = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "nft",
+            "delete",
+            "element",
+            "inet",
+            TABLE,
+            "known4",
+            "{ 10.99.1.3 }",
+        ])
+        .status()
+        .expect("nft")
+        .success();
+    assert!(ok, "nft delete element");
+    let repaired = engine.reconcile_if_committed().expect("reconcile");
+    assert!(
+        matches!(repaired, Outcome::Elements(1)),
+        "a deleted element is repaired: {repaired:?}"
+    );
+    let (rss2, hwm2) = mem_kb();
+    drop(engine);
+    let _ = std::fs::remove_dir_all(&root);
+    println!(
+        "{}",
+        serde_json::json!({
+            "containers": n,
+            "runs": runs,
+            "first_sync_ms": first_ms,
+            "baseline_nft_list_tables_cpu_ms": median(base_cpu),
+            "baseline_nft_list_tables_wall_ms": median(base_wall),
+            "reconcile_quiet_cpu_ms": median(quiet_cpu),
+            "reconcile_full_cpu_ms": median(full_cpu),
+            "reconcile_full_wall_ms": median(full_wall),
+            "status_wall_ms": median(status_wall),
+            "status_text_bytes": rendered,
+            "control_repaired": format!("{repaired:?}"),
+            "rss_baseline_kb": rss0,
+            "hwm_baseline_kb": hwm0,
+            "rss_after_sync_kb": rss1,
+            "rss_end_kb": rss2,
+            "hwm_end_kb": hwm2,
+        })
+    );
+}
