@@ -132,7 +132,12 @@ async fn remove_container(docker: &Docker, name: &str) {
 impl Drop for Prepared {
     fn drop(&mut self) {
         if !self.removed {
-            let docker = self.docker.clone();
+            // A new connection: this drop may run while the runtime that
+            // owns `self.docker`'s pooled connections is shutting down,
+            // and a request through them then fails (`SendRequest`),
+            // leaving the container behind.
+            let docker =
+                Docker::connect_with_local_defaults().unwrap_or_else(|_| self.docker.clone());
             let name = self.name.clone();
             let done = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()

@@ -38,6 +38,10 @@ pub struct Pool {
     size: usize,
     ready: Mutex<VecDeque<Prepared>>,
     wanted: Notify,
+    /// Removals of used containers, running after their verdicts; the
+    /// drain at shutdown waits for them (a removal cut off by the
+    /// runtime's end would leave its container behind).
+    removals: std::sync::Mutex<tokio::task::JoinSet<()>>,
 }
 
 impl Pool {
@@ -60,6 +64,7 @@ impl Pool {
             size,
             ready: Mutex::new(VecDeque::new()),
             wanted: Notify::new(),
+            removals: std::sync::Mutex::default(),
         });
         // The first container is made here, so that a broken image or
         // profile fails now rather than in the background.
@@ -108,12 +113,16 @@ impl Pool {
         Ok(p)
     }
 
-    /// Removes every warm container.
+    /// Removes every warm container, and waits for the removals of used
+    /// ones still under way.
     pub async fn drain(&self) {
         let all: Vec<Prepared> = self.ready.lock().await.drain(..).collect();
         for p in all {
             p.remove().await;
         }
+        let mut removals =
+            std::mem::take(&mut *self.removals.lock().unwrap_or_else(|e| e.into_inner()));
+        while removals.join_next().await.is_some() {}
     }
 
     /// Runs `req` (which must [`fits`](Self::fits)) in the warm container
@@ -128,7 +137,12 @@ impl Pool {
         sink: Option<OutputSink>,
     ) -> Result<Verdict, Error> {
         let result = exec_run(&self.sandbox, &warm, req, stdin, sink).await;
-        tokio::spawn(warm.remove());
+        {
+            let mut removals = self.removals.lock().unwrap_or_else(|e| e.into_inner());
+            // Finished removals are reaped here, so the set stays small.
+            while removals.try_join_next().is_some() {}
+            removals.spawn(warm.remove());
+        }
         result
     }
 }
