@@ -5,80 +5,27 @@
 //! except under CI (CI=true), where that is a failure.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use cordon_compiler::{compile, SetOverrides};
 use cordon_dataplane::Nft;
 use cordon_inventory::{Container, Endpoint, Inventory, Network};
 use cordon_ruleset::nft::{Chain, Field, Rhs, Rule, Stmt, Verdict};
 
-fn skip_reason() -> Option<String> {
-    if !cordon_dataplane::is_root() {
-        return Some("needs root".into());
-    }
-    if Command::new("nft").arg("--version").output().is_err() {
-        return Some("needs the nft command (apt-get install nftables)".into());
-    }
-    None
+#[macro_use]
+mod support;
+
+use support::{contents, Ns};
+
+/// This file's nftables in a namespace: every install as one transaction
+/// below the staging threshold, as in production.
+trait InNs {
+    fn nft(&self) -> Nft;
 }
 
-macro_rules! need_root_nft {
-    () => {
-        if let Some(reason) = skip_reason() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("cannot run under CI: {reason}");
-            }
-            // Straight to stderr: the harness would hide eprintln!.
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "skipped: {reason}");
-            return;
-        }
-    };
-}
-
-/// A network namespace deleted on drop.
-struct Ns(String);
-
-impl Ns {
-    fn new() -> Ns {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "cdp-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "ip netns add {name}");
-        Ns(name)
-    }
+impl InNs for Ns {
     fn nft(&self) -> Nft {
         Nft::in_netns(&self.0)
-    }
-    fn sh(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.0])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    fn ruleset(&self) -> String {
-        self.sh(&["nft", "list", "ruleset"])
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
 
@@ -144,7 +91,7 @@ fn inventory(n: usize) -> Inventory {
 #[test]
 fn install_lists_both_tables_and_replace_is_whole() {
     need_root_nft!();
-    let ns = Ns::new();
+    let ns = Ns::add("cdp");
     let nft = ns.nft();
     assert!(!nft.installed().unwrap());
     let a = compile(&policy(), &inventory(4), &SetOverrides::default());
@@ -169,7 +116,7 @@ fn install_lists_both_tables_and_replace_is_whole() {
 #[test]
 fn rejected_transaction_changes_nothing() {
     need_root_nft!();
-    let ns = Ns::new();
+    let ns = Ns::add("cdp");
     let nft = ns.nft();
     let good = compile(&policy(), &inventory(4), &SetOverrides::default());
     nft.install(&good.ruleset).unwrap();
@@ -203,7 +150,7 @@ fn rejected_transaction_changes_nothing() {
 #[test]
 fn set_elements_change_in_place_without_touching_rules() {
     need_root_nft!();
-    let ns = Ns::new();
+    let ns = Ns::add("cdp");
     let nft = ns.nft();
     let c = compile(&policy(), &inventory(2), &SetOverrides::default());
     nft.install(&c.ruleset).unwrap();
@@ -247,7 +194,7 @@ fn set_elements_change_in_place_without_touching_rules() {
 #[test]
 fn remove_deletes_only_cordons_tables() {
     need_root_nft!();
-    let ns = Ns::new();
+    let ns = Ns::add("cdp");
     ns.sh(&["nft", "add", "table", "inet", "other"]);
     ns.sh(&["nft", "add", "chain", "inet", "other", "c"]);
     let nft = ns.nft();
@@ -264,7 +211,7 @@ fn remove_deletes_only_cordons_tables() {
 #[test]
 fn ten_thousand_containers_install() {
     need_root_nft!();
-    let ns = Ns::new();
+    let ns = Ns::add("cdp");
     let c = compile(&policy(), &inventory(10_000), &SetOverrides::default());
     ns.nft().install(&c.ruleset).unwrap();
     let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress_fwd4"]);
@@ -279,7 +226,7 @@ fn ten_thousand_containers_install() {
 fn ten_thousand_containers_arrive_over_netlink() {
     need_root_nft!();
     use cordon_ruleset::diff::{against_kernel, between, Update};
-    let ns = Ns::new();
+    let ns = Ns::add("cdp");
     let nft = ns.nft();
     let p = policy();
     let small = compile(&p, &inventory(1), &SetOverrides::default()).ruleset;
@@ -316,7 +263,7 @@ fn ten_thousand_containers_arrive_over_netlink() {
 fn reconcile_reads_back_updates_and_repairs() {
     need_root_nft!();
     use cordon_ruleset::diff::{against_kernel, between, Update};
-    let ns = Ns::new();
+    let ns = Ns::add("cdp");
     let nft = ns.nft();
     let p = policy();
     let small = compile(&p, &inventory(3), &SetOverrides::default()).ruleset;
@@ -399,7 +346,7 @@ fn timed_elements_expire() {
     use cordon_ruleset::diff::SetChange;
     use cordon_ruleset::nft::{Element, Family, Value};
     use std::time::Duration;
-    let ns = Ns::new();
+    let ns = Ns::add("cdp");
     let nft = ns.nft();
     ns.sh(&["nft", "add table inet cordon"]);
     ns.sh(&[
@@ -445,7 +392,7 @@ fn enter(name: &str) {
 #[test]
 fn nflog_returns_logged_packets_with_their_prefix() {
     need_root_nft!();
-    let ns = Ns::new();
+    let ns = Ns::add("cdp");
     // A route to 198.18.0.0/24: the output hook sees the packets before
     // any neighbour answers.
     ns.sh(&[
@@ -513,41 +460,6 @@ fn table_handles(ns: &Ns) -> Vec<u64> {
     out
 }
 
-/// The ruleset of `ns` as a map from each object to what it holds, free of
-/// what may differ between equal rulesets: handles, and the order of
-/// objects and of set elements (rules stay in their order).
-fn contents(ns: &Ns) -> std::collections::BTreeMap<String, Vec<String>> {
-    let doc: serde_json::Value =
-        serde_json::from_str(&ns.sh(&["nft", "-j", "list", "ruleset"])).expect("JSON");
-    let mut out = std::collections::BTreeMap::<String, Vec<String>>::new();
-    for obj in doc["nftables"].as_array().into_iter().flatten() {
-        let Some((kind, body)) = obj.as_object().and_then(|o| o.iter().next()) else {
-            continue;
-        };
-        let mut body = body.clone();
-        if let Some(b) = body.as_object_mut() {
-            b.remove("handle");
-        }
-        let key = match kind.as_str() {
-            "rule" => format!("rules of {}/{}", body["family"], body["chain"]),
-            _ => format!("{kind} {}/{}", body["family"], body["name"]),
-        };
-        let entry = out.entry(key).or_default();
-        if let Some(elems) = body.as_object_mut().and_then(|b| b.remove("elem")) {
-            let mut e: Vec<String> = elems
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|x| x.to_string())
-                .collect();
-            e.sort();
-            entry.push(format!("elements {e:?}"));
-        }
-        entry.push(body.to_string());
-    }
-    out
-}
-
 /// A reinstall keeps cordon's tables (no packet can be caught inside a
 /// deleted one) and still ends exactly where a fresh install does: chains,
 /// sets and objects someone added are gone, a set or base chain whose
@@ -555,7 +467,7 @@ fn contents(ns: &Ns) -> std::collections::BTreeMap<String, Vec<String>> {
 #[test]
 fn reinstall_keeps_the_tables_and_ends_like_a_fresh_install() {
     need_root_nft!();
-    let ns = Ns::new();
+    let ns = Ns::add("cdp");
     let nft = ns.nft();
     nft.install(&compile(&policy(), &inventory(4), &SetOverrides::default()).ruleset)
         .unwrap();
@@ -592,7 +504,7 @@ fn reinstall_keeps_the_tables_and_ends_like_a_fresh_install() {
     nft.install(&next).unwrap();
     assert_eq!(table_handles(&ns), handles, "the tables were kept");
 
-    let fresh = Ns::new();
+    let fresh = Ns::add("cdp");
     fresh.nft().install(&next).unwrap();
     assert_eq!(
         contents(&ns),
@@ -615,7 +527,7 @@ fn reinstall_keeps_the_tables_and_ends_like_a_fresh_install() {
 #[test]
 fn reinstalls_drop_no_allowed_packet() {
     need_root_nft!();
-    let ns = Ns::new();
+    let ns = Ns::add("cdp");
     for cmd in [
         "ip link add br-lab type bridge",
         "ip addr add 10.77.255.1/16 dev br-lab",
@@ -688,13 +600,13 @@ fn reinstalls_drop_no_allowed_packet() {
 #[test]
 fn install_over_the_previous_ruleset_recovers_when_the_kernel_differs() {
     need_root_nft!();
-    let ns = Ns::new();
+    let ns = Ns::add("cdp");
     let nft = ns.nft();
     let a = compile(&policy(), &inventory(4), &SetOverrides::default()).ruleset;
     let b = compile(&policy(), &inventory(2), &SetOverrides::default()).ruleset;
     nft.install(&a).unwrap();
     nft.install_over(&b, &a).unwrap();
-    let fresh = Ns::new();
+    let fresh = Ns::add("cdp");
     fresh.nft().install(&b).unwrap();
     assert_eq!(contents(&ns), contents(&fresh), "over a known ruleset");
 

@@ -8,7 +8,6 @@
 //! Needs root and nft; without them each test prints one `skipped:` line,
 //! except under CI (CI=true), where that is a failure.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use cordon_compiler::{compile, SetOverrides};
@@ -17,93 +16,49 @@ use cordon_inventory::{Container, Endpoint, Inventory, Network};
 use cordon_ruleset::inplace::{self, Present};
 use cordon_ruleset::nft::{Chain, Field, Rhs, Rule, Ruleset, Stmt, Verdict};
 
-fn skip_reason() -> Option<String> {
-    if !cordon_dataplane::is_root() {
-        return Some("needs root".into());
-    }
-    if Command::new("nft").arg("--version").output().is_err() {
-        return Some("needs the nft command (apt-get install nftables)".into());
-    }
-    None
-}
+#[macro_use]
+mod support;
 
-macro_rules! need_root_nft {
-    () => {
-        if let Some(reason) = skip_reason() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("cannot run under CI: {reason}");
-            }
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "skipped: {reason}");
-            return;
-        }
-    };
-}
-
-/// A network namespace with a bridge `br-lab` (10.77.255.1/16) and static
-/// neighbours for the containers the tests send to, deleted on drop.
-struct Ns(String);
+use support::{contents, Ns};
 
 /// The containers the tests send to: X (container 0) and Y (container 1).
 const X: &str = "10.77.0.2";
 const Y: &str = "10.77.0.3";
 
-impl Ns {
-    fn new() -> Ns {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "cst-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "ip netns add {name}");
-        let ns = Ns(name);
-        for cmd in [
-            "ip link add br-lab type bridge",
-            "ip addr add 10.77.255.1/16 dev br-lab",
-            "ip link set br-lab up",
-            "ip neigh add 10.77.0.2 lladdr 02:42:0a:4d:00:02 dev br-lab",
-            "ip neigh add 10.77.0.3 lladdr 02:42:0a:4d:00:03 dev br-lab",
-        ] {
-            ns.sh(&cmd.split(' ').collect::<Vec<_>>());
-        }
-        ns
+/// A namespace with a bridge `br-lab` (10.77.255.1/16) and static
+/// neighbours for the containers the tests send to.
+fn lab_ns() -> Ns {
+    let ns = Ns::add("cst");
+    for cmd in [
+        "ip link add br-lab type bridge",
+        "ip addr add 10.77.255.1/16 dev br-lab",
+        "ip link set br-lab up",
+        "ip neigh add 10.77.0.2 lladdr 02:42:0a:4d:00:02 dev br-lab",
+        "ip neigh add 10.77.0.3 lladdr 02:42:0a:4d:00:03 dev br-lab",
+    ] {
+        ns.sh(&cmd.split(' ').collect::<Vec<_>>());
     }
+    ns
+}
+
+/// What this file does in a namespace beyond the shared [`Ns`].
+trait InNs {
     /// Its nftables, installing in steps whatever the size.
+    fn nft(&self) -> Nft;
+    /// Moves the calling thread into this namespace.
+    fn enter(&self);
+}
+
+impl InNs for Ns {
     fn nft(&self) -> Nft {
         Nft::in_netns(&self.0).staging_from(0)
     }
-    fn sh(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.0])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    /// Moves the calling thread into this namespace.
     fn enter(&self) {
         use std::os::fd::AsRawFd;
         let f = std::fs::File::open(format!("/run/netns/{}", self.0)).unwrap();
         // SAFETY: setns on a descriptor we own; it moves only this thread.
         let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
         assert_eq!(rc, 0, "setns");
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
 
@@ -226,58 +181,6 @@ fn passes_now(ns: &Ns, to: &str) -> bool {
     })
 }
 
-/// cordon's tables as `nft -j list ruleset` shows them, free of handles
-/// and of the order of objects and elements.
-fn contents(ns: &Ns) -> std::collections::BTreeMap<String, Vec<String>> {
-    let doc: serde_json::Value =
-        serde_json::from_str(&ns.sh(&["nft", "-j", "list", "ruleset"])).expect("JSON");
-    let mut out = std::collections::BTreeMap::<String, Vec<String>>::new();
-    for obj in doc["nftables"].as_array().into_iter().flatten() {
-        let Some((kind, body)) = obj.as_object().and_then(|o| o.iter().next()) else {
-            continue;
-        };
-        let mut body = body.clone();
-        if let Some(b) = body.as_object_mut() {
-            b.remove("handle");
-        }
-        zero_counters(&mut body);
-        let key = match kind.as_str() {
-            "rule" => format!("rules of {}/{}", body["family"], body["chain"]),
-            _ => format!("{kind} {}/{}", body["family"], body["name"]),
-        };
-        let entry = out.entry(key).or_default();
-        if let Some(elems) = body.as_object_mut().and_then(|b| b.remove("elem")) {
-            let mut e: Vec<String> = elems
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|x| x.to_string())
-                .collect();
-            e.sort();
-            entry.push(format!("elements {e:?}"));
-        }
-        entry.push(body.to_string());
-    }
-    out
-}
-
-/// Every counter in `v` emptied: the probes count packets.
-fn zero_counters(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(o) => {
-            for (k, x) in o.iter_mut() {
-                if k == "counter" && x.is_object() {
-                    *x = serde_json::Value::Null;
-                } else {
-                    zero_counters(x);
-                }
-            }
-        }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(zero_counters),
-        _ => {}
-    }
-}
-
 /// A first install, with its sets filled over netlink before the base
 /// chains exist, never drops a packet it allows: 20 first installs, each in
 /// a fresh namespace under a flood to container X. The control: a ruleset
@@ -290,7 +193,7 @@ fn first_installs_drop_no_allowed_packet() {
     let without_x = ruleset(&p, &inventory(2_000, |i| i != 0));
     let (mut total, mut installs) = (0, 0);
     for _ in 0..20 {
-        let ns = Ns::new();
+        let ns = lab_ns();
         let stop = AtomicBool::new(false);
         let (sent, dropped) = std::thread::scope(|s| {
             let f = s.spawn(|| flood(&ns, X, &stop));
@@ -309,7 +212,7 @@ fn first_installs_drop_no_allowed_packet() {
     eprintln!("{total} packets across {installs} first installs, none dropped");
     assert!(total > 10_000, "the flood ran: {total}");
     // Control: the same flood does see a drop when X is missing.
-    let ns = Ns::new();
+    let ns = lab_ns();
     ns.nft().install(&without_x).unwrap();
     assert!(!passes_now(&ns, X), "a drop shows as EPERM");
 }
@@ -321,7 +224,7 @@ fn first_installs_drop_no_allowed_packet() {
 #[test]
 fn staged_reinstalls_drop_no_allowed_packet() {
     need_root_nft!();
-    let ns = Ns::new();
+    let ns = lab_ns();
     let nft = ns.nft();
     let variants = [
         ruleset(&host_only(), &inventory(300, |_| true)),
@@ -369,7 +272,7 @@ fn the_switch_is_atomic_for_every_packet() {
     static IN_INERT: AtomicUsize = AtomicUsize::new(0);
     const INERT: usize = 1;
     need_root_nft!();
-    let ns = Ns::new();
+    let ns = lab_ns();
     let nft = ns.nft();
     let a = ruleset(&host_only(), &inventory(500, |i| i != 1));
     let b = ruleset(&with_sftp(), &inventory(500, |i| i != 0));
@@ -540,7 +443,7 @@ fn the_switch_is_atomic_for_every_packet() {
 #[test]
 fn a_failed_install_leaves_the_old_ruleset_enforcing_and_is_cleaned_next_time() {
     need_root_nft!();
-    let ns = Ns::new();
+    let ns = lab_ns();
     let nft = ns.nft();
     let a = ruleset(&host_only(), &inventory(300, |i| i != 1));
     let b = ruleset(&with_sftp(), &inventory(300, |i| i != 0));
@@ -608,7 +511,7 @@ fn a_failed_install_leaves_the_old_ruleset_enforcing_and_is_cleaned_next_time() 
     // The next install over the last one: flushes and refills them.
     nft.install_over(&b, &a).unwrap();
     assert!(!passes_now(&ns, X) && passes_now(&ns, Y), "B enforces");
-    let fresh = Ns::new();
+    let fresh = lab_ns();
     fresh.nft().install(&b).unwrap();
     assert_eq!(contents(&ns), contents(&fresh), "over the last install");
 
@@ -626,7 +529,7 @@ fn a_failed_install_leaves_the_old_ruleset_enforcing_and_is_cleaned_next_time() 
     nft.run_text(plan.prepare, false).unwrap();
     assert!(ns.sh(&["nft", "list", "ruleset"]).contains("leftover_set"));
     nft.install(&a).unwrap();
-    let fresh_a = Ns::new();
+    let fresh_a = lab_ns();
     fresh_a.nft().install(&a).unwrap();
     assert_eq!(contents(&ns), contents(&fresh_a), "reading the kernel");
 }
