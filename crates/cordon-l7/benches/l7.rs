@@ -393,8 +393,8 @@ fn report(facts: &str, out: &str) {
     let section = format!(
         "<!-- l7:begin -->\n\
          Measured by `scripts/bench-l7` on {date} (commit {commit}; {machine}; load \
-         average at the start {load}, the machine shared with other builds, so \
-         figures are noisy). Three network namespaces: a client, a router that \
+         average at the start {load}; the client, the router and the server share \
+         these cores, and a load above 2 means other work shared them too). Three network namespaces: a client, a router that \
          holds the proxy (`cordon-l7`, release build, 2 tokio workers) and an nft \
          `redirect` of port 443 to it, and a server. The baseline is the same \
          client talking to the same server directly on another port, routed \
@@ -409,10 +409,12 @@ fn report(facts: &str, out: &str) {
          process's VmRSS. On the 1 GiB transfer: the direct path is plain \
          forwarding in the router, while through the proxy the router \
          terminates both TCP connections (splice saves the copies, not the \
-         TCP work), on 2 cores shared with the client, the server and other \
-         builds. The p99 rows are dominated by scheduling stalls of \
+         TCP work), on 2 cores shared with the client and the server: each \
+         byte crosses two TCP stacks on the proxy path and none on the direct \
+         one, so with every endpoint on the same 2 cores the transfer is \
+         CPU-bound on both paths. The p99 rows are dominated by scheduling stalls of \
          milliseconds that hit both paths alike (compare the direct path's \
-         p50 and p99); their difference changes sign from run to run here.\n\n\
+         p50 and p99); under load their difference changes sign from run to run.\n\n\
          | | direct | through the proxy | added / ratio |\n\
          |---|---|---|---|\n{rows}\n\
          {verdicts}\n\
