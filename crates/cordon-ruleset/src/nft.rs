@@ -242,6 +242,18 @@ impl Rule {
     }
 }
 
+impl Stmt {
+    /// The positive match of one field: `FIELD RIGHT` (`tcp dport 443`,
+    /// `ip daddr @set`).
+    pub fn is(field: Field, right: Rhs) -> Stmt {
+        Stmt::Match {
+            left: vec![field],
+            negate: false,
+            right,
+        }
+    }
+}
+
 /// A statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stmt {

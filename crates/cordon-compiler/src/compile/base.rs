@@ -103,41 +103,21 @@ fn redirected_l7() -> Vec<Rule> {
     let port = cordon_ruleset::L7_PROXY_PORT;
     let to_proxy = || {
         vec![
-            Stmt::Match {
-                left: vec![Field::L4proto],
-                negate: false,
-                right: Rhs::Symbols(vec!["tcp"]),
-            },
-            Stmt::Match {
-                left: vec![Field::ThDport],
-                negate: false,
-                right: Rhs::Ports(vec![(port, port)]),
-            },
+            Stmt::is(Field::L4proto, Rhs::Symbols(vec!["tcp"])),
+            Stmt::is(Field::ThDport, Rhs::Ports(vec![(port, port)])),
         ]
     };
     let mut out: Vec<Rule> = [(4u8, Field::IpSaddr), (6, Field::Ip6Saddr)]
         .into_iter()
         .map(|(fam, field)| {
-            let mut stmts = vec![Stmt::Match {
-                left: vec![field],
-                negate: false,
-                right: Rhs::Set(names::l7_clients(fam)),
-            }];
+            let mut stmts = vec![Stmt::is(field, Rhs::Set(names::l7_clients(fam)))];
             stmts.extend(to_proxy());
-            stmts.push(Stmt::Match {
-                left: vec![Field::CtStatus],
-                negate: false,
-                right: Rhs::Symbols(vec!["dnat"]),
-            });
+            stmts.push(Stmt::is(Field::CtStatus, Rhs::Symbols(vec!["dnat"])));
             stmts.push(Stmt::Verdict(Verdict::Accept));
             Rule::new(stmts).with_comment("connections redirected to cordon's L7 proxy")
         })
         .collect();
-    let mut stmts = vec![Stmt::Match {
-        left: vec![Field::Iifname],
-        negate: false,
-        right: Rhs::Set(names::BRIDGES.into()),
-    }];
+    let mut stmts = vec![Stmt::is(Field::Iifname, Rhs::Set(names::BRIDGES.into()))];
     stmts.extend(to_proxy());
     stmts.extend([
         Stmt::Counter,

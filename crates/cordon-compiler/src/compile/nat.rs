@@ -193,21 +193,9 @@ pub(super) fn l7_redirect<'a>(
                 };
                 rules.push(
                     Rule::new(vec![
-                        Stmt::Match {
-                            left: vec![field],
-                            negate: false,
-                            right: Rhs::Set(names::dns_set(key, idx, fam)),
-                        },
-                        Stmt::Match {
-                            left: vec![Field::L4proto],
-                            negate: false,
-                            right: Rhs::Symbols(vec!["tcp"]),
-                        },
-                        Stmt::Match {
-                            left: vec![Field::ThDport],
-                            negate: false,
-                            right: Rhs::Ports(ports.clone()),
-                        },
+                        Stmt::is(field, Rhs::Set(names::dns_set(key, idx, fam))),
+                        Stmt::is(Field::L4proto, Rhs::Symbols(vec!["tcp"])),
+                        Stmt::is(Field::ThDport, Rhs::Ports(ports.clone())),
                         Stmt::Redirect(cordon_ruleset::L7_PROXY_PORT),
                     ])
                     .with_comment(format!(

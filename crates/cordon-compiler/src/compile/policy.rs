@@ -72,21 +72,9 @@ fn quic_drops(key: &PolicyKey, rules: &[PRule], end: &dyn Fn() -> Vec<Stmt>) -> 
         }
         for (fam, field) in [(4, Field::IpDaddr), (6, Field::Ip6Daddr)] {
             let mut stmts = vec![
-                Stmt::Match {
-                    left: vec![field],
-                    negate: false,
-                    right: Rhs::Set(names::dns_set(key, idx, fam)),
-                },
-                Stmt::Match {
-                    left: vec![Field::L4proto],
-                    negate: false,
-                    right: Rhs::Symbols(vec!["udp"]),
-                },
-                Stmt::Match {
-                    left: vec![Field::ThDport],
-                    negate: false,
-                    right: Rhs::Ports(vec![(443, 443)]),
-                },
+                Stmt::is(field, Rhs::Set(names::dns_set(key, idx, fam))),
+                Stmt::is(Field::L4proto, Rhs::Symbols(vec!["udp"])),
+                Stmt::is(Field::ThDport, Rhs::Ports(vec![(443, 443)])),
             ];
             stmts.extend(end());
             out.push(Rule::new(stmts).with_comment(format!(
