@@ -354,7 +354,10 @@ fn a_fork_bomb_is_contained_by_the_pids_limit() {
     let r = run(&["--pids", "16"], spawn40);
     let n: u32 = r.stdout().trim().parse().unwrap();
     assert!(n <= 16, "{n} processes under a limit of 16");
-    let r = run(&["--wall", "3"], "b() { b | b & }; b; sleep 10");
+    // The bomb's shell then waits in a builtin loop: a `sleep` there would
+    // need a fork, which the exhausted pids limit may refuse, ending the
+    // run early with an error instead of at its time limit.
+    let r = run(&["--wall", "3"], "b() { b | b & }; b; while :; do :; done");
     assert_eq!(r.status(), "time_limit", "{}", r.stderr);
     // The host and the next run are fine.
     assert_eq!(run(&[], "echo alive").stdout(), "alive\n");
