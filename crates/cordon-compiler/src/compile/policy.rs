@@ -67,7 +67,7 @@ pub(super) fn policy_chains(t: &mut Table, key: &PolicyKey, body: &Body) {
 
 /// How a rule of path `dir` lets a packet through: `return` in `eg_fwd`
 /// (on to the packet's ingress in the `forward` chain), `accept` elsewhere.
-pub(super) fn allow_verdict(dir: Path) -> Verdict {
+fn allow_verdict(dir: Path) -> Verdict {
     if dir == Path::EgressFwd {
         Verdict::Return
     } else {
