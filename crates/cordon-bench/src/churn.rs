@@ -84,8 +84,10 @@ fn parse_kernel_view(listing: &str) -> Result<KernelView, String> {
         match (s["family"].as_str(), s["name"].as_str()) {
             (Some("inet"), Some("egress_fwd4")) => {
                 for e in elems {
+                    // `goto` since the forward chain was merged; `jump` before.
+                    let verdict = e[1].get("goto").unwrap_or(&e[1]["jump"]);
                     let (Some(key), Some(target)) =
-                        (bare(&e[0]).as_str(), e[1]["jump"]["target"].as_str())
+                        (bare(&e[0]).as_str(), verdict["target"].as_str())
                     else {
                         continue;
                     };
@@ -391,7 +393,7 @@ mod tests {
             r#"{"nftables":[{"metainfo":{}},
             {"map":{"family":"inet","table":"cordon","name":"egress_fwd4","elem":[
               [{"elem":{"val":"10.213.0.2","counter":{"packets":0,"bytes":0}}},{"jump":{"target":"eg_fwd_red"}}],
-              ["10.213.0.3",{"jump":{"target":"eg_fwd_blue"}}]]}},
+              ["10.213.0.3",{"goto":{"target":"eg_fwd_blue"}}]]}},
             {"set":{"family":"bridge","table":"cordon","name":"bind4","elem":[
               {"concat":["veth1","02:42:0a:d5:00:02","10.213.0.2"]}]}},
             {"map":{"family":"inet","table":"other","name":"egress_fwd4","elem":[["10.9.9.9",{"jump":{"target":"x"}}]]}}]}"#,

@@ -109,7 +109,7 @@ fn plan_from_a_saved_inventory() {
     );
     assert!(out.contains("# container db-main -> policy db"), "{out}");
     assert!(out.contains("table inet cordon {"), "{out}");
-    assert!(out.contains("172.17.0.2 : jump eg_fwd_sftp"), "{out}");
+    assert!(out.contains("172.17.0.2 : goto eg_fwd_sftp"), "{out}");
     assert!(out.contains("\"veth5d6e7f8\" . 02:42:ac:14:00:02"), "{out}");
 }
 

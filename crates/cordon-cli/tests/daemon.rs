@@ -138,13 +138,16 @@ fn daemon_follows_containers_fails_closed_and_survives_kill_9() {
     // found; the repair itself is one transaction), so it is retried.
     let flushed = within(2.0, || {
         std::process::Command::new("nft")
-            .args(["flush", "chain", "inet", "cordon", "egress_fwd"])
+            .args(["flush", "chain", "inet", "cordon", "forward"])
             .status()
             .is_ok_and(|s| s.success())
     });
-    assert!(flushed.is_some(), "the test could not flush egress_fwd");
+    assert!(
+        flushed.is_some(),
+        "the test could not flush the forward chain"
+    );
     let t = within(1.0, || {
-        sh("nft", &["list", "chain", "inet", "cordon", "egress_fwd"])
+        sh("nft", &["list", "chain", "inet", "cordon", "forward"])
             .contains("jump egress_fwd_dispatch")
     })
     .expect("a flushed chain is restored within 1 s");

@@ -493,7 +493,7 @@ fn a_network_created_while_the_daemon_is_down_is_closed_until_it_returns() {
         !host_reaches(&b.ip4, 8080, "hello-b"),
         "and the host does not reach into it"
     );
-    assert!(cordon_counter("inet", "egress_fwd", "unbound-bridge") > 0);
+    assert!(cordon_counter("inet", "forward", "egress unbound-bridge") > 0);
     assert!(cordon_counter("inet", "egress_host", "unbound-bridge") > 0);
     assert!(cordon_counter("inet", "ingress_local", "unbound-bridge") > 0);
     assert!(

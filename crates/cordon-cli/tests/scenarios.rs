@@ -371,3 +371,41 @@ fn f_taking_a_neighbours_ip_and_mac_gains_nothing() {
         "control: the spoof works without cordon"
     );
 }
+
+/// One forward chain judges a forwarded connection by the sender's egress
+/// and then by the receiver's ingress: A's egress allowing B does not let
+/// A in when B's ingress does not allow A, and does once it does.
+#[test]
+fn g_an_egress_allow_does_not_bypass_the_receivers_ingress() {
+    let lab = lab_or_skip!(CORDON);
+    let net = lab.network("fwd", "10.134.0.0/24", None);
+    let a = lab.run(Run::named("fa").on(&net).label("app", "fa"));
+    let b = lab.run(
+        Run::named("fb")
+            .on(&net)
+            .label("app", "fb")
+            .serve(80, "hello-fb"),
+    );
+    let policy = |b_from: &str| {
+        format!(
+            "version: 1\npolicies:\n  - name: fa\n    select: {{ label: {{ app: fa }} }}\n    egress:\n      - to: [fb]\n        ports: [80/tcp]\n  - name: fb\n    select: {{ label: {{ app: fb }} }}\n    ingress:\n      - from: [{b_from}]\n        ports: [80/tcp]\n    egress: []\n"
+        )
+    };
+    let denies = lab.file("fwd-deny.yaml", &policy("10.134.0.250/32"));
+    let allows = lab.file("fwd-allow.yaml", &policy("fa"));
+
+    // Positive control: A reaches B without cordon.
+    assert!(lab.reaches(&a, &b.ip4, 80, "hello-fb"), "control: A -> B");
+
+    lab.cordon_ok(&["apply", "-c", &denies]);
+    assert!(
+        !lab.reaches(&a, &b.ip4, 80, "hello-fb"),
+        "A's egress allows B, B's ingress does not allow A: dropped"
+    );
+
+    lab.cordon_ok(&["apply", "-c", &allows]);
+    assert!(
+        lab.reaches(&a, &b.ip4, 80, "hello-fb"),
+        "B's ingress allows A: A gets in"
+    );
+}

@@ -14,7 +14,9 @@
 //! traffic to the host's own addresses meets the policy's `eg_host` chain,
 //! where only `host` and `any` allow; anything else meets `eg_fwd`, then,
 //! when it goes to a Docker subnet, the receiver's ingress (an address no
-//! known container holds is dropped, fail closed). A rule allows when one
+//! known container holds is dropped, fail closed): both in the one
+//! `forward` chain, an egress allow returning to it for the ingress
+//! (`tests/forward.rs` runs that chain against this evaluation). A rule allows when one
 //! of its peers holds the address and one of its ports the port; when no
 //! rule does, an `enforce` policy drops and an `audit` policy lets it
 //! through (logged as `audit`). Addresses learned through the DNS proxy

@@ -2,6 +2,7 @@
 
 use cordon_compiler::{compile, Compiled, SetOverrides};
 use cordon_inventory::{Container, Endpoint, Inventory, Network};
+use cordon_ruleset::names::Path;
 use cordon_ruleset::nft::{ChainType, Family, Hook, Rhs, Ruleset, Set, Stmt, Value, Verdict};
 use cordon_ruleset::text;
 use ipnet::IpNet;
@@ -119,8 +120,11 @@ fn jump_of(r: &Ruleset, map: &str, addr: &str) -> Option<String> {
     let want: ipnet::IpNet = addr.parse::<std::net::IpAddr>().unwrap().into();
     set(r, Family::Inet, map).elements.iter().find_map(|e| {
         (e.key == vec![Value::Net(want)]).then(|| match &e.verdict {
-            Some(Verdict::Jump(c)) => c.clone(),
-            v => panic!("unexpected verdict {v:?}"),
+            // The forwarded egress map enters its chains by goto (their
+            // allows return to the forward chain); the others jump.
+            Some(Verdict::Goto(c)) if map.starts_with("egress_fwd") => c.clone(),
+            Some(Verdict::Jump(c)) if !map.starts_with("egress_fwd") => c.clone(),
+            v => panic!("unexpected verdict {v:?} in {map}"),
         })
     })
 }
@@ -279,26 +283,26 @@ fn host_is_reached_only_through_host_or_any() {
     let text: Vec<String> = fwd.rules.iter().map(text::rule_text).collect();
     assert!(
         text.iter().any(|t| t.contains(
-            "ip daddr != @nonpublic4 meta l4proto tcp th dport { 80, 443, 8000-8200 } counter accept"
+            "ip daddr != @nonpublic4 meta l4proto tcp th dport { 80, 443, 8000-8200 } counter return"
         )),
         "{text:#?}"
     );
     assert!(
         text.iter()
             .any(|t| t
-                .contains("ip daddr 198.51.100.0/24 meta l4proto udp th dport 53 counter accept")),
+                .contains("ip daddr 198.51.100.0/24 meta l4proto udp th dport 53 counter return")),
         "{text:#?}"
     );
     assert!(
         text.iter()
             .any(|t| t
-                .contains("ip6 daddr 2001:db8::1 meta l4proto { icmp, ipv6-icmp } counter accept")),
+                .contains("ip6 daddr 2001:db8::1 meta l4proto { icmp, ipv6-icmp } counter return")),
         "{text:#?}"
     );
     assert!(
         text.iter()
             .any(|t| t
-                .contains("ip daddr @dns_web_1_4 meta l4proto tcp th dport 443 counter accept")),
+                .contains("ip daddr @dns_web_1_4 meta l4proto tcp th dport 443 counter return")),
         "{text:#?}"
     );
 }
@@ -307,11 +311,23 @@ fn host_is_reached_only_through_host_or_any() {
 fn audit_mode_logs_and_accepts() {
     let r = compiled().ruleset;
     let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
+    // Forwarded: logged, then back to the forward chain (on to ingress).
     let fwd = inet.chains.iter().find(|c| c.name == "eg_fwd_web").unwrap();
     let last = fwd.rules.last().unwrap();
-    assert_eq!(last.stmts.last(), Some(&Stmt::Verdict(Verdict::Accept)));
+    assert_eq!(last.stmts.last(), Some(&Stmt::Verdict(Verdict::Return)));
     assert!(
         matches!(&last.stmts[1], Stmt::Log { prefix, .. } if prefix == "cordon egress web audit ")
+    );
+    // To the host: logged and accepted.
+    let host = inet
+        .chains
+        .iter()
+        .find(|c| c.name == "eg_host_web")
+        .unwrap();
+    let last = host.rules.last().unwrap();
+    assert_eq!(last.stmts.last(), Some(&Stmt::Verdict(Verdict::Accept)));
+    assert!(
+        matches!(&last.stmts[1], Stmt::Log { prefix, .. } if prefix == "cordon egress-host web audit ")
     );
     let sftp = inet
         .chains
@@ -391,21 +407,18 @@ fn unknown_sources_and_destinations_fail_closed() {
     let r = compiled().ruleset;
     let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
     let chain = |name: &str| inet.chains.iter().find(|c| c.name == name).unwrap();
-    for base in ["egress_fwd", "egress_host", "ingress_fwd", "ingress_local"] {
+    for path in Path::ALL {
+        let base = path.base_chain();
         let ch = chain(base);
         assert!(ch.base.is_some());
         // Traffic of a managed bridge goes to the dispatch chain...
+        let dispatch = path.dispatch_chain();
         let last = ch
             .rules
             .iter()
-            .find(|r| matches!(r.stmts.last(), Some(Stmt::Verdict(Verdict::Jump(_)))))
+            .find(|r| r.stmts.last() == Some(&Stmt::Verdict(Verdict::Jump(dispatch.clone()))))
             .unwrap();
         assert!(matches!(&last.stmts[0], Stmt::Match { right: Rhs::Set(s), .. } if s == "bridges"));
-        let dispatch = format!("{base}_dispatch");
-        assert_eq!(
-            last.stmts.last(),
-            Some(&Stmt::Verdict(Verdict::Jump(dispatch.clone())))
-        );
         // ...which ends by dropping what no map entry claimed.
         let d = chain(&dispatch);
         assert_eq!(
@@ -660,8 +673,8 @@ fn the_kernel_is_repaired_by_elements_or_replacement() {
 
     // A flushed chain, a deleted chain, a deleted table: replaced.
     let mut o = observed(r);
-    *o.tables[1].2.chains.get_mut("egress_fwd").unwrap() = 0;
-    assert!(matches!(diff::against_kernel(&o, r), Update::Replace(m) if m.contains("egress_fwd")));
+    *o.tables[1].2.chains.get_mut("forward").unwrap() = 0;
+    assert!(matches!(diff::against_kernel(&o, r), Update::Replace(m) if m.contains("forward")));
     let mut o = observed(r);
     o.tables[0].2.chains.remove("known_port");
     assert!(matches!(diff::against_kernel(&o, r), Update::Replace(_)));
@@ -950,7 +963,11 @@ fn the_bridge_fast_path_accepts_only_what_known_port_accepts() {
 fn nd_and_mld_only_on_the_link_and_unbound_bridges_closed() {
     let r = compiled().ruleset;
     let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
-    for base in ["egress_fwd", "egress_host", "ingress_fwd", "ingress_local"] {
+    for (base, dirs) in [
+        ("forward", &["egress", "ingress"][..]),
+        ("egress_host", &["egress"]),
+        ("ingress_local", &["ingress"]),
+    ] {
         let ch = inet.chains.iter().find(|c| c.name == base).unwrap();
         let texts: Vec<String> = ch
             .rules
@@ -965,22 +982,27 @@ fn nd_and_mld_only_on_the_link_and_unbound_bridges_closed() {
                 && icmp[1].contains("ip6 hoplimit 1 ")
                 && icmp[1].contains("ip6 daddr ff00::/8")
         );
-        let dev = if base.starts_with("egress") {
-            "iifname"
-        } else {
-            "oifname"
-        };
-        let dir = if base.starts_with("egress") {
-            "egress"
-        } else {
-            "ingress"
-        };
-        let want = format!("meta {}ifkind \"bridge\" {dev} != @bridges {dev} @docker_bridge_names counter log prefix \"cordon {dir} unbound-bridge drop \" group 100 drop", &dev[..1]);
-        assert!(
-            texts.iter().any(|t| t.starts_with(&want)),
-            "{base}: {want} in {texts:#?}"
-        );
+        for dir in dirs {
+            let dev = if *dir == "egress" {
+                "iifname"
+            } else {
+                "oifname"
+            };
+            let want = format!("meta {}ifkind \"bridge\" {dev} != @bridges {dev} @docker_bridge_names counter log prefix \"cordon {dir} unbound-bridge drop \" group 100 drop", &dev[..1]);
+            assert!(
+                texts.iter().any(|t| t.starts_with(&want)),
+                "{base}: {want} in {texts:#?}"
+            );
+        }
     }
+    // The forward hook has one cordon chain: no second hook invocation.
+    let forward: Vec<&str> = inet
+        .chains
+        .iter()
+        .filter(|c| c.base.as_ref().is_some_and(|b| b.hook == Hook::Forward))
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(forward, ["forward"]);
 }
 
 /// Docker's bridge names: `br-` and two lowercase hex digits as a prefix
@@ -1019,7 +1041,6 @@ fn docker_bridge_names_are_prefixes_of_two_hex_digits() {
 /// path and policy: the drop log and `cordon status` read what is written.
 #[test]
 fn every_log_prefix_reads_back_as_what_its_chain_is() {
-    use cordon_ruleset::names::Path;
     use cordon_ruleset::LogPrefix;
     let c = compiled();
     let mut seen = std::collections::BTreeSet::new();
@@ -1136,14 +1157,14 @@ fn server_name_rules_redirect_to_the_l7_proxy() {
     // No accept of the server-name rule's set: a missed redirect drops.
     assert!(
         !fwd.iter()
-            .any(|t| t.contains("@dns_web_1_") && t.contains("accept")),
+            .any(|t| t.contains("@dns_web_1_") && (t.contains("accept") || t.contains("return"))),
         "{fwd:#?}"
     );
     // The plain DNS-name rule keeps its meaning.
     assert!(
         fwd.iter()
             .any(|t| t
-                .contains("ip daddr @dns_web_0_4 meta l4proto tcp th dport 5432 counter accept")),
+                .contains("ip daddr @dns_web_0_4 meta l4proto tcp th dport 5432 counter return")),
         "{fwd:#?}"
     );
 

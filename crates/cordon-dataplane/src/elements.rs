@@ -121,6 +121,10 @@ fn element_attr(
                     VerdictAttribute::Code(NftVerdict::Jump),
                     VerdictAttribute::Chain(c.clone()),
                 ],
+                Verdict::Goto(c) => vec![
+                    VerdictAttribute::Code(NftVerdict::Goto),
+                    VerdictAttribute::Chain(c.clone()),
+                ],
                 Verdict::Accept => vec![VerdictAttribute::Code(NftVerdict::Other(VERDICT_ACCEPT))],
                 Verdict::Drop => vec![VerdictAttribute::Code(NftVerdict::Other(VERDICT_DROP))],
                 Verdict::Return => vec![VerdictAttribute::Code(NftVerdict::Return)],
@@ -500,6 +504,22 @@ mod tests {
         ]
         .concat();
         assert_eq!(got, want);
+        // A goto carries NFT_GOTO and the chain, as a jump does NFT_JUMP.
+        let g = Element {
+            key: e.key.clone(),
+            verdict: Some(Verdict::Goto("eg_fwd_web".into())),
+        };
+        let ListAttribute::Element(attrs) = element_attr(&g, true, None) else {
+            unreachable!()
+        };
+        assert_eq!(
+            attrs[1],
+            SetElementAttribute::Data(DataAttribute::Verdict(vec![
+                VerdictAttribute::Code(NftVerdict::Goto),
+                VerdictAttribute::Chain("eg_fwd_web".into()),
+            ]))
+        );
+        assert_eq!(u32::from(NftVerdict::Goto), (-4i32) as u32, "NFT_GOTO");
         // Accept and drop are the netfilter codes 1 and 0.
         for (v, code) in [(Verdict::Accept, 1u32), (Verdict::Drop, 0)] {
             let e = Element {

@@ -101,7 +101,7 @@ fn install_lists_both_tables_and_replace_is_whole() {
     assert!(listed.contains("table bridge cordon"), "{listed}");
     assert!(listed.contains("table inet cordon"), "{listed}");
     assert!(
-        listed.contains("10.77.0.3 counter packets 0 bytes 0 : jump eg_fwd__default"),
+        listed.contains("10.77.0.3 counter packets 0 bytes 0 : goto eg_fwd__default"),
         "{listed}"
     );
 
@@ -215,7 +215,7 @@ fn ten_thousand_containers_install() {
     let c = compile(&policy(), &inventory(10_000), &SetOverrides::default());
     ns.nft().install(&c.ruleset).unwrap();
     let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress_fwd4"]);
-    assert_eq!(map.matches("jump").count(), 10_000);
+    assert_eq!(map.matches("goto").count(), 10_000);
 }
 
 /// Ten thousand containers arriving at once go over netlink in one batch of
@@ -248,7 +248,7 @@ fn ten_thousand_containers_arrive_over_netlink() {
         changes.len()
     );
     let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress_fwd4"]);
-    assert_eq!(map.matches("jump").count(), 10_000);
+    assert_eq!(map.matches("goto").count(), 10_000);
     assert_eq!(
         against_kernel(&nft.observe(&big).unwrap(), &big),
         Update::None
@@ -279,7 +279,7 @@ fn reconcile_reads_back_updates_and_repairs() {
     };
     // Containers only touch plain sets and maps: written over netlink.
     assert!(cordon_dataplane::elements::encodable(changes, &big));
-    let handles_before = ns.sh(&["nft", "-a", "list", "chain", "inet", "cordon", "egress_fwd"]);
+    let handles_before = ns.sh(&["nft", "-a", "list", "chain", "inet", "cordon", "forward"]);
     nft.apply_update(&up, &big).unwrap();
     assert_eq!(
         against_kernel(&nft.observe(&big).unwrap(), &big),
@@ -287,12 +287,13 @@ fn reconcile_reads_back_updates_and_repairs() {
     );
     assert_eq!(
         handles_before,
-        ns.sh(&["nft", "-a", "list", "chain", "inet", "cordon", "egress_fwd"]),
+        ns.sh(&["nft", "-a", "list", "chain", "inet", "cordon", "forward"]),
         "rules were rewritten"
     );
-    // Elements added over netlink get the map's per-element counter too.
+    // Elements added over netlink get the map's per-element counter too,
+    // and keep their verdict: goto for the forwarded egress map.
     let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress_fwd4"]);
-    let elements = map.matches(": jump").count();
+    let elements = map.matches(": goto eg_fwd_").count();
     assert_eq!(elements, 50, "{map}");
     assert_eq!(
         map.matches("counter packets 0 bytes 0").count(),
@@ -315,10 +316,10 @@ fn reconcile_reads_back_updates_and_repairs() {
     );
     nft.apply_update(&up, &small).unwrap();
     // Someone flushes a chain, or deletes the table: replaced.
-    ns.sh(&["nft", "flush", "chain", "inet", "cordon", "egress_fwd"]);
+    ns.sh(&["nft", "flush", "chain", "inet", "cordon", "forward"]);
     let up = against_kernel(&nft.observe(&small).unwrap(), &small);
     assert!(
-        matches!(&up, Update::Replace(m) if m.contains("egress_fwd")),
+        matches!(&up, Update::Replace(m) if m.contains("forward")),
         "{up:?}"
     );
     nft.apply_update(&up, &small).unwrap();
@@ -498,7 +499,7 @@ fn reinstall_keeps_the_tables_and_ends_like_a_fresh_install() {
     let base = inet
         .chains
         .iter_mut()
-        .find(|c| c.name == "egress_fwd")
+        .find(|c| c.name == "forward")
         .unwrap();
     base.base.as_mut().unwrap().priority = -12;
     nft.install(&next).unwrap();

@@ -319,6 +319,7 @@ fn verdict(v: &Verdict) -> J {
         Verdict::Accept => json!({"accept": null}),
         Verdict::Drop => json!({"drop": null}),
         Verdict::Jump(c) => json!({"jump": {"target": c}}),
+        Verdict::Goto(c) => json!({"goto": {"target": c}}),
         Verdict::Return => json!({"return": null}),
     }
 }
@@ -467,5 +468,26 @@ mod tests {
         let last = &cmds[cmds.len() - 1]["add"]["element"];
         assert_eq!(last["name"], "m");
         assert_eq!(last["elem"].as_array().unwrap().len(), 2);
+    }
+
+    /// A goto renders as nft's `goto` object, in rules and map elements,
+    /// and the text form says `goto`.
+    #[test]
+    fn goto_renders_as_nft_writes_it() {
+        let g = Verdict::Goto("eg_fwd_web".into());
+        assert_eq!(verdict(&g), json!({"goto": {"target": "eg_fwd_web"}}));
+        let e = Element {
+            key: vec![Value::Net("10.0.0.1/32".parse().unwrap())],
+            verdict: Some(g.clone()),
+        };
+        assert_eq!(
+            element(&e),
+            json!(["10.0.0.1", {"goto": {"target": "eg_fwd_web"}}])
+        );
+        let mut s = String::new();
+        write_element(&mut s, &e);
+        assert_eq!(serde_json::from_str::<J>(&s).unwrap(), element(&e));
+        let rule = Rule::new(vec![Stmt::Verdict(g)]);
+        assert_eq!(crate::text::rule_text(&rule), "goto eg_fwd_web");
     }
 }

@@ -265,11 +265,17 @@ fn parse_verdict(v: &J) -> Option<Verdict> {
     if let Some(j) = v.get("jump") {
         return Some(Verdict::Jump(j["target"].as_str()?.to_string()));
     }
+    if let Some(j) = v.get("goto") {
+        return Some(Verdict::Goto(j["target"].as_str()?.to_string()));
+    }
     if v.get("accept").is_some() {
         return Some(Verdict::Accept);
     }
     if v.get("drop").is_some() {
         return Some(Verdict::Drop);
+    }
+    if v.get("return").is_some() {
+        return Some(Verdict::Return);
     }
     None
 }
@@ -372,6 +378,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m[0].verdict, Some(Verdict::Jump("eg_fwd_web".into())));
+        let g = parse_element(
+            &json!(["172.17.0.2", {"goto": {"target": "eg_fwd_web"}}]),
+            &[KeyType::Ipv4],
+        )
+        .unwrap();
+        assert_eq!(g[0].verdict, Some(Verdict::Goto("eg_fwd_web".into())));
+        let ret = parse_element(&json!(["172.17.0.2", {"return": null}]), &[KeyType::Ipv4]);
+        assert_eq!(ret.unwrap()[0].verdict, Some(Verdict::Return));
         let r = parse_element(
             &json!({"range": ["10.0.0.0", "10.0.2.255"]}),
             &[KeyType::Ipv4],

@@ -20,7 +20,12 @@ pub fn pair(stem: &str, fam: Fam) -> String {
     format!("{stem}{fam}")
 }
 
-/// The four paths a policy judges. Each has a base chain, a dispatch chain,
+/// The base chain of the forward hook: a forwarded packet's egress (by
+/// its source) and then its ingress (by its destination), in one chain.
+pub const FORWARD: &str = "forward";
+
+/// The four paths a policy judges. Each has a base chain (the two forwarded
+/// paths share [`FORWARD`]), a dispatch chain,
 /// a pair of verdict maps (container address → policy chain) and, per
 /// policy key, one policy chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,9 +49,9 @@ impl Path {
         Path::IngressLocal,
     ];
 
-    /// The base chain (`egress_fwd`, `egress_host`, `ingress_fwd`,
-    /// `ingress_local`); also the stem of its dispatch chain and maps.
-    pub fn base_chain(self) -> &'static str {
+    /// The name this path's dispatch chain and maps are built from
+    /// (`egress_fwd`, `egress_host`, `ingress_fwd`, `ingress_local`).
+    pub fn stem(self) -> &'static str {
         match self {
             Path::EgressFwd => "egress_fwd",
             Path::EgressHost => "egress_host",
@@ -55,21 +60,31 @@ impl Path {
         }
     }
 
+    /// The base chain that judges this path: [`FORWARD`] for both forwarded
+    /// paths (one hook invocation per forwarded packet: egress, then
+    /// ingress), `egress_host` (input) and `ingress_local` (output).
+    pub fn base_chain(self) -> &'static str {
+        match self {
+            Path::EgressFwd | Path::IngressFwd => FORWARD,
+            p => p.stem(),
+        }
+    }
+
     /// The chain of the verdict-map lookups and the fail-closed drop
     /// (`egress_fwd_dispatch`, ...).
     pub fn dispatch_chain(self) -> String {
-        format!("{}_dispatch", self.base_chain())
+        format!("{}_dispatch", self.stem())
     }
 
     /// The verdict map of family `fam` (`egress_fwd4`, ...).
     pub fn map(self, fam: Fam) -> String {
-        pair(self.base_chain(), fam)
+        pair(self.stem(), fam)
     }
 
     /// Reads [`Path::map`] back.
     pub fn from_map(name: &str) -> Option<(Path, Fam)> {
         Path::ALL.into_iter().find_map(|p| {
-            let fam = name.strip_prefix(p.base_chain())?;
+            let fam = name.strip_prefix(p.stem())?;
             FAMILIES
                 .into_iter()
                 .find(|f| fam == f.to_string())
@@ -264,6 +279,10 @@ mod tests {
         );
         assert_eq!(Path::IngressFwd.map(6), "ingress_fwd6");
         assert_eq!(Path::EgressHost.dispatch_chain(), "egress_host_dispatch");
+        assert_eq!(Path::EgressFwd.dispatch_chain(), "egress_fwd_dispatch");
+        assert_eq!(Path::EgressFwd.base_chain(), "forward");
+        assert_eq!(Path::IngressFwd.base_chain(), "forward");
+        assert_eq!(Path::IngressLocal.base_chain(), "ingress_local");
         assert_eq!(policy_members("web", 4), "pol_web4");
         assert_eq!(named_set("office", 6), "set_office6");
         assert_eq!(dns_set(&PolicyKey::Default, 2, 4), "dns__default_2_4");
@@ -292,6 +311,7 @@ mod tests {
                 assert_eq!(Path::from_map(&path.map(fam)), Some((path, fam)));
             }
             assert_eq!(Path::from_policy_chain(path.base_chain()), None);
+            assert_eq!(Path::from_policy_chain(path.stem()), None);
             assert_eq!(Path::from_policy_chain(&path.dispatch_chain()), None);
         }
         assert_eq!(Path::from_map("egress_fwd"), None);

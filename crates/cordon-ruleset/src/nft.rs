@@ -304,6 +304,9 @@ pub enum Verdict {
     Drop,
     /// Continue in the named chain, coming back after it.
     Jump(String),
+    /// Continue in the named chain without coming back here: its `return`
+    /// (or its end) goes back to the chain that jumped to this one.
+    Goto(String),
     /// Back to the chain that jumped here.
     Return,
 }

@@ -197,6 +197,7 @@ fn verdict_text(v: &Verdict) -> String {
         Verdict::Accept => "accept".into(),
         Verdict::Drop => "drop".into(),
         Verdict::Jump(c) => format!("jump {c}"),
+        Verdict::Goto(c) => format!("goto {c}"),
         Verdict::Return => "return".into(),
     }
 }

@@ -1,7 +1,8 @@
 //! The base chains of `inet cordon`: replies and link-local neighbour
 //! discovery pass, a managed bridge's packets go to the dispatch chain (the
 //! verdict maps, then the fail-closed drop), an unbound Docker bridge's are
-//! dropped.
+//! dropped. The forward hook has one base chain, `forward`: a packet's
+//! egress (by its source), then its ingress (by its destination).
 
 use cordon_ruleset::names::{self, Path};
 use cordon_ruleset::nft::*;
@@ -10,10 +11,10 @@ use cordon_ruleset::{LogPrefix, NFLOG_GROUP};
 
 use super::nat::dns_client_port;
 
-/// Priority of the egress base chains.
+/// Priority of the forward base chain and the input one.
 const EGRESS_PRIORITY: i32 = -10;
 
-/// Priority of the ingress base chains.
+/// Priority of the ingress base chain of the output hook.
 const INGRESS_PRIORITY: i32 = -5;
 
 const ND_TYPES: [&str; 4] = [
@@ -207,16 +208,14 @@ pub(super) fn base_chains(t: &mut Table) {
         ]
     };
 
-    // Each base chain tests the bridge once and jumps to a dispatch chain:
-    // the verdict-map lookups, then the fail-closed drop. Policy chains end
-    // with a verdict, so a dispatch never comes back from a map's jump.
+    // Each path tests the bridge once and jumps to a dispatch chain: the
+    // verdict-map lookups, then the fail-closed drop. Policy chains end
+    // with a verdict, so a dispatch never comes back from a map's jump;
+    // except `eg_fwd_*`, reached by `goto`, whose allowing rules `return`:
+    // to the base chain (the dispatch chain's jump), which goes on with the
+    // packet's ingress.
+    let mut forward = vec![established(), nd(), mld()];
     for path in Path::ALL {
-        let (hook, prio) = match path {
-            Path::EgressFwd => (Hook::Forward, EGRESS_PRIORITY),
-            Path::EgressHost => (Hook::Input, EGRESS_PRIORITY),
-            Path::IngressFwd => (Hook::Forward, INGRESS_PRIORITY),
-            Path::IngressLocal => (Hook::Output, INGRESS_PRIORITY),
-        };
         let egress = path.is_egress();
         let dispatch = path.dispatch_chain();
         let (dev, f4, f6) = if egress {
@@ -262,6 +261,26 @@ pub(super) fn base_chains(t: &mut Table) {
             base: None,
             rules,
         });
+        let mut judge = vec![Rule::new(vec![
+            on_bridge(dev),
+            Stmt::Verdict(Verdict::Jump(dispatch)),
+        ])];
+        judge.extend(unbound_bridges(dev, egress));
+        let (hook, prio) = match path {
+            // Egress, then ingress, in the one forward chain (below).
+            Path::EgressFwd | Path::IngressFwd => {
+                forward.extend(judge);
+                continue;
+            }
+            Path::EgressHost => (Hook::Input, EGRESS_PRIORITY),
+            Path::IngressLocal => (Hook::Output, INGRESS_PRIORITY),
+        };
+        let mut r = vec![established(), nd(), mld()];
+        if hook == Hook::Input {
+            r.extend(redirected_dns());
+            r.extend(redirected_l7());
+        }
+        r.extend(judge);
         t.chains.push(Chain {
             name: path.base_chain().into(),
             base: Some(BaseChain {
@@ -269,19 +288,20 @@ pub(super) fn base_chains(t: &mut Table) {
                 hook,
                 priority: prio,
             }),
-            rules: {
-                let mut r = vec![established(), nd(), mld()];
-                if hook == Hook::Input {
-                    r.extend(redirected_dns());
-                    r.extend(redirected_l7());
-                }
-                r.push(Rule::new(vec![
-                    on_bridge(dev),
-                    Stmt::Verdict(Verdict::Jump(dispatch)),
-                ]));
-                r.extend(unbound_bridges(dev, egress));
-                r
-            },
+            rules: r,
         });
     }
+    // A forwarded packet: replies and link-local neighbour discovery pass;
+    // from a container, its egress (a drop ends here, an allow returns);
+    // to a container, its ingress; then the policy's accept. One hook
+    // invocation and one conntrack test where two base chains paid two.
+    t.chains.push(Chain {
+        name: names::FORWARD.into(),
+        base: Some(BaseChain {
+            kind: ChainType::Filter,
+            hook: Hook::Forward,
+            priority: EGRESS_PRIORITY,
+        }),
+        rules: forward,
+    });
 }

@@ -109,9 +109,17 @@ impl Elements {
             if !path.is_egress() && !ingress {
                 continue;
             }
+            let chain = path.policy_chain(key);
+            // The forwarded egress chain is entered by goto: its `return`
+            // (an allow) goes back to the `forward` base chain.
+            let verdict = if path == Path::EgressFwd {
+                Verdict::Goto(chain)
+            } else {
+                Verdict::Jump(chain)
+            };
             self.maps.entry(path.map(fam)).or_default().push(Element {
                 key: vec![Value::Net(IpNet::from(a))],
-                verdict: Some(Verdict::Jump(path.policy_chain(key))),
+                verdict: Some(verdict),
             });
         }
     }

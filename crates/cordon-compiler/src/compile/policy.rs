@@ -1,6 +1,9 @@
 //! One policy's chains: per judged path, an accept rule per policy rule and
 //! destination, then the logged drop (or audit); and the timeout sets its
-//! DNS names fill.
+//! DNS names fill. The forwarded egress chains (`eg_fwd_*`) allow with
+//! `return` instead of `accept`: the dispatch reaches them by `goto`, so the
+//! return goes back to the `forward` base chain, which judges the packet's
+//! ingress next.
 
 use cordon_policy::{Body, Mode, Peer, PortSpec, Rule as PRule};
 use ipnet::IpNet;
@@ -37,6 +40,7 @@ pub(super) fn policy_chains(t: &mut Table, key: &PolicyKey, body: &Body) {
             policy: key.clone(),
             verdict,
         };
+        let allow = allow_verdict(dir);
         let end = || {
             vec![
                 Stmt::Counter,
@@ -46,7 +50,7 @@ pub(super) fn policy_chains(t: &mut Table, key: &PolicyKey, body: &Body) {
                 },
                 Stmt::Verdict(match body.mode {
                     Mode::Enforce => Verdict::Drop,
-                    Mode::Audit => Verdict::Accept,
+                    Mode::Audit => allow.clone(),
                 }),
             ]
         };
@@ -58,6 +62,16 @@ pub(super) fn policy_chains(t: &mut Table, key: &PolicyKey, body: &Body) {
         }
         chain.rules.push(Rule::new(end()));
         t.chains.push(chain);
+    }
+}
+
+/// How a rule of path `dir` lets a packet through: `return` in `eg_fwd`
+/// (on to the packet's ingress in the `forward` chain), `accept` elsewhere.
+fn allow_verdict(dir: Path) -> Verdict {
+    if dir == Path::EgressFwd {
+        Verdict::Return
+    } else {
+        Verdict::Accept
     }
 }
 
@@ -143,13 +157,14 @@ fn rule_matches(out: &mut Vec<Rule>, key: &PolicyKey, idx: usize, rule: &PRule, 
     };
     let ports = port_matches(&rule.ports);
     let comment = format!("line {}", rule.loc.line);
+    let allow = allow_verdict(dir);
     let mut emit = |m: Vec<Stmt>| {
         for p in &ports {
             let mut stmts = m.clone();
             stmts.extend(p.iter().cloned());
             // Counted for `cordon status`: connections this rule allowed.
             stmts.push(Stmt::Counter);
-            stmts.push(Stmt::Verdict(Verdict::Accept));
+            stmts.push(Stmt::Verdict(allow.clone()));
             out.push(Rule::new(stmts).with_comment(comment.clone()));
         }
     };
