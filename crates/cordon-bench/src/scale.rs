@@ -68,8 +68,9 @@ fn measure<T>(f: impl FnOnce() -> T) -> (f64, f64, T) {
 /// What the daemon answers `cordon status` with, and what the CLI does
 /// with it.
 fn status(engine: &Engine, nft: &Nft) -> usize {
-    let inet = nft.list_table(Family::Inet, TABLE).ok().flatten();
-    let bridge = nft.list_table(Family::Bridge, TABLE).ok().flatten();
+    let keys = cordon_daemon::status::keys;
+    let inet = nft.read_table(Family::Inet, TABLE, &keys).ok().flatten();
+    let bridge = nft.read_table(Family::Bridge, TABLE, &keys).ok().flatten();
     let assignments = engine
         .compiled()
         .map(|c| c.assignments.clone())

@@ -8,6 +8,7 @@
 //! throw-away network namespaces.
 
 pub mod conntrack;
+pub mod dump;
 pub mod elements;
 mod env;
 mod error;
