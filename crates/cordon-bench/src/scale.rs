@@ -4,13 +4,13 @@
 //!
 //! * **reconcile CPU**: the periodic reconcile when nothing was committed
 //!   since the last one (`Engine::reconcile_if_committed`), and a whole
-//!   reconcile (`Engine::reconcile`: the kernel's tables listed and compared,
-//!   what runs after any commit); CPU time of this process and of the
-//!   children it waited for (`getrusage`, `RUSAGE_SELF` + `RUSAGE_CHILDREN`:
-//!   the `nft` listings run in children). Baseline: one `nft list tables`
+//!   reconcile (`Engine::reconcile`: the kernel's tables read over netlink
+//!   and compared, what runs after any commit); CPU time of this process
+//!   and of the children it waited for (`getrusage`, `RUSAGE_SELF` +
+//!   `RUSAGE_CHILDREN`), the kernel's work for the dumps included. Baseline: one `nft list tables`
 //!   in the same namespace, the floor of any check that asks `nft`.
 //! * **status wall time**: what the daemon does for `cordon status` (both
-//!   tables listed, the status built, serialised as the admin socket sends
+//!   tables read over netlink, the status built, serialised as the admin socket sends
 //!   it, read back and rendered as the CLI does). Baseline: the same
 //!   `nft list tables`.
 //! * **memory**: this process's VmRSS and VmHWM before the state was built

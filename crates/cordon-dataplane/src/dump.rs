@@ -411,17 +411,39 @@ fn read_once(
             elements: Vec::new(),
         };
         if let Some(key) = keys(&s.name) {
-            let mut raw = Vec::new();
-            interrupted |= conn.exchange(
+            // A plain set's elements are decoded as they arrive; an
+            // interval set's points are paired once all are in.
+            let interval = flags & SET_INTERVAL != 0;
+            let (mut raw, mut plain) = (Vec::new(), Vec::new());
+            let read = conn.exchange(
                 GETSETELEM,
                 NLM_F_DUMP,
                 fam,
                 &[(ELEM_LIST_TABLE, name), (ELEM_LIST_SET, &s.name)],
                 NEWSETELEM,
-                &mut |a| elements_of(a, &mut raw),
-            )?;
-            s.elements =
-                decode_set(flags, &key, raw).map_err(|e| bad(format!("set {}: {e}", s.name)))?;
+                &mut |a| {
+                    elements_of(a, &mut |r| {
+                        if interval {
+                            raw.push(r);
+                        } else {
+                            plain.push(decode_plain(r, &key)?);
+                        }
+                        Ok(())
+                    })
+                },
+            );
+            let decoded = read.and_then(|intr| {
+                interrupted |= intr;
+                if interval {
+                    decode_set(flags, &key, raw)
+                } else {
+                    Ok(plain)
+                }
+            });
+            s.elements = decoded.map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidData => bad(format!("set {}: {e}", s.name)),
+                _ => e,
+            })?;
         }
         out.sets.push(s);
     }
@@ -560,7 +582,7 @@ struct RawElem {
 }
 
 /// The elements of one `NEWSETELEM` answer.
-fn elements_of(a: &[u8], out: &mut Vec<RawElem>) -> io::Result<()> {
+fn elements_of(a: &[u8], each: &mut dyn FnMut(RawElem) -> io::Result<()>) -> io::Result<()> {
     let list = attr(a, ELEM_LIST_ELEMENTS)?.unwrap_or_default();
     for x in attrs(list) {
         let (kind, e) = x?;
@@ -581,7 +603,7 @@ fn elements_of(a: &[u8], out: &mut Vec<RawElem>) -> io::Result<()> {
             }
         }
         r.counter = counter_in(one, many)?;
-        out.push(r);
+        each(r)?;
     }
     Ok(())
 }
@@ -727,22 +749,27 @@ fn values(a: u128, b: u128, t: KeyType) -> io::Result<Vec<Value>> {
     }
 }
 
+/// One element of a plain set (no intervals) in the key types `key`.
+fn decode_plain(r: RawElem, key: &[KeyType]) -> io::Result<CountedElement> {
+    if r.flags & (ELEM_INTERVAL_END | ELEM_CATCHALL) != 0 || r.key_end.is_some() {
+        return Err(bad("an interval or catch-all element in a plain set"));
+    }
+    Ok(CountedElement {
+        element: Element {
+            key: decode_key(&r.key, key)?,
+            verdict: r.verdict,
+        },
+        counter: r.counter,
+    })
+}
+
 /// The elements of a set in the key types `key`.
 fn decode_set(flags: u32, key: &[KeyType], raw: Vec<RawElem>) -> io::Result<Vec<CountedElement>> {
     let mut out = Vec::with_capacity(raw.len());
     let interval = flags & SET_INTERVAL != 0;
     if !interval {
         for r in raw {
-            if r.flags & (ELEM_INTERVAL_END | ELEM_CATCHALL) != 0 || r.key_end.is_some() {
-                return Err(bad("an interval or catch-all element in a plain set"));
-            }
-            out.push(CountedElement {
-                element: Element {
-                    key: decode_key(&r.key, key)?,
-                    verdict: r.verdict,
-                },
-                counter: r.counter,
-            });
+            out.push(decode_plain(r, key)?);
         }
         return Ok(out);
     }
@@ -899,7 +926,10 @@ mod tests {
         let mut raw = Vec::new();
         let mut intr = false;
         walk(d, 7, NEWSETELEM, &mut intr, &mut |a| {
-            elements_of(a, &mut raw)
+            elements_of(a, &mut |r| {
+                raw.push(r);
+                Ok(())
+            })
         })?;
         decode_set(0, &[KeyType::Ipv4], raw)
     }
@@ -953,7 +983,10 @@ mod tests {
                     &[nested(ELEM_KEY, &[nla(DATA_VALUE, &[1, 2, 3])])],
                 )],
             ),
-            &mut raw,
+            &mut |r| {
+                raw.push(r);
+                Ok(())
+            },
         )
         .unwrap();
         let e = decode_set(0, &[KeyType::Ipv4], raw).unwrap_err();
