@@ -4,13 +4,13 @@
 //!
 //! * **reconcile CPU**: the periodic reconcile when nothing was committed
 //!   since the last one (`Engine::reconcile_if_committed`), and a whole
-//!   reconcile (`Engine::reconcile`: the kernel's tables listed and compared,
-//!   what runs after any commit); CPU time of this process and of the
-//!   children it waited for (`getrusage`, `RUSAGE_SELF` + `RUSAGE_CHILDREN`:
-//!   the `nft` listings run in children). Baseline: one `nft list tables`
+//!   reconcile (`Engine::reconcile`: the kernel's tables read over netlink
+//!   and compared, what runs after any commit); CPU time of this process
+//!   and of the children it waited for (`getrusage`, `RUSAGE_SELF` +
+//!   `RUSAGE_CHILDREN`), the kernel's work for the dumps included. Baseline: one `nft list tables`
 //!   in the same namespace, the floor of any check that asks `nft`.
 //! * **status wall time**: what the daemon does for `cordon status` (both
-//!   tables listed, the status built, serialised as the admin socket sends
+//!   tables read over netlink, the status built, serialised as the admin socket sends
 //!   it, read back and rendered as the CLI does). Baseline: the same
 //!   `nft list tables`.
 //! * **memory**: this process's VmRSS and VmHWM before the state was built
@@ -68,8 +68,9 @@ fn measure<T>(f: impl FnOnce() -> T) -> (f64, f64, T) {
 /// What the daemon answers `cordon status` with, and what the CLI does
 /// with it.
 fn status(engine: &Engine, nft: &Nft) -> usize {
-    let inet = nft.list_table(Family::Inet, TABLE).ok().flatten();
-    let bridge = nft.list_table(Family::Bridge, TABLE).ok().flatten();
+    let keys = cordon_daemon::status::keys;
+    let inet = nft.read_table(Family::Inet, TABLE, &keys).ok().flatten();
+    let bridge = nft.read_table(Family::Bridge, TABLE, &keys).ok().flatten();
     let assignments = engine
         .compiled()
         .map(|c| c.assignments.clone())

@@ -63,9 +63,11 @@ pub fn status(config: Option<&Path>, socket: Option<PathBuf>, output: Format) ->
             let inv = load::inventory(None)?;
             let compiled = apply::build(&policy, &inv, &StateDir::default())?;
             let nft = Nft::host();
-            let inet = nft.list_table(Family::Inet, TABLE).map_err(Failure::env)?;
+            let inet = nft
+                .read_table(Family::Inet, TABLE, &status::keys)
+                .map_err(Failure::env)?;
             let bridge = nft
-                .list_table(Family::Bridge, TABLE)
+                .read_table(Family::Bridge, TABLE, &status::keys)
                 .map_err(Failure::env)?;
             let mut s = status::build(
                 "kernel",

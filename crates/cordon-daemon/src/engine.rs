@@ -319,8 +319,10 @@ impl Engine {
             (Some(c), false) => {
                 let seen = self.nft.observe(&c.ruleset)?;
                 let update = diff::against_kernel(&seen, &c.ruleset);
+                drop(seen);
                 if update.is_none() {
                     self.verified_generation = generation;
+                    crate::memory::trim();
                     return Ok(Outcome::Unchanged);
                 }
                 (c.clone(), update)
@@ -345,6 +347,7 @@ impl Engine {
         if repairing {
             self.end_disallowed();
         }
+        crate::memory::trim();
         Ok(outcome)
     }
 
@@ -445,6 +448,9 @@ impl Engine {
         self.trusted = true;
         self.dirty = false;
         self.publish_clients();
+        if matches!(outcome, Outcome::Replaced(_)) {
+            crate::memory::trim();
+        }
         Ok(outcome)
     }
 

@@ -444,8 +444,14 @@ fn log_outcome(what: &str, r: Result<Outcome, DaemonError>, engine: &Engine) {
 /// drop log saw of each container.
 fn daemon_status(engine: &Engine, obs: &Observe) -> status::Status {
     let nft = Nft::host();
-    let inet = nft.list_table(Family::Inet, TABLE).ok().flatten();
-    let bridge = nft.list_table(Family::Bridge, TABLE).ok().flatten();
+    let inet = nft
+        .read_table(Family::Inet, TABLE, &status::keys)
+        .ok()
+        .flatten();
+    let bridge = nft
+        .read_table(Family::Bridge, TABLE, &status::keys)
+        .ok()
+        .flatten();
     let assignments = engine
         .compiled()
         .map(|c| c.assignments.clone())

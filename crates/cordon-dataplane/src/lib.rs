@@ -2,12 +2,14 @@
 //!
 //! Everything goes through libnftables' JSON interface (`nft -j -f -`), one
 //! transaction per change: a ruleset is installed whole or not at all, and a
-//! kernel error leaves the live ruleset exactly as it was.
+//! kernel error leaves the live ruleset exactly as it was. Cordon's tables
+//! are read back over netlink ([`dump`]), not through `nft`.
 //!
 //! This crate is deliberately thin; it is tested against real nftables in
 //! throw-away network namespaces.
 
 pub mod conntrack;
+pub mod dump;
 pub mod elements;
 mod env;
 mod error;

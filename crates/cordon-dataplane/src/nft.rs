@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use serde_json::{json as j, Value as J};
 
 use crate::error::NftError;
+use crate::kernel::{KernelTable, Keys};
 
 /// Below this many elements to fill over netlink, [`Nft::install_staged`]
 /// sends the whole install as one `nft` transaction: libnftables parses
@@ -319,9 +320,36 @@ impl Nft {
             .map_err(|e| NftError::Output(e.to_string()))
     }
 
-    /// What the kernel holds of `desired`'s tables.
+    /// What the kernel holds of `desired`'s tables, read over netlink
+    /// ([`Nft::read_table`]).
     pub fn observe(&self, desired: &Ruleset) -> Result<Observed, NftError> {
-        crate::kernel::observe(desired, |f, n| self.list_table(f, n))
+        crate::kernel::observe(desired, |f, n, keys| self.read_table(f, n, keys))
+    }
+
+    /// [`Nft::observe`] through `nft -j list table` instead of netlink:
+    /// the reference the netlink reader is tested against.
+    pub fn observe_listing(&self, desired: &Ruleset) -> Result<Observed, NftError> {
+        crate::kernel::observe(desired, |f, n, keys| {
+            self.list_table(f, n)?
+                .map(|l| KernelTable::from_listing(&l, keys))
+                .transpose()
+        })
+    }
+
+    /// One of cordon's tables read over netlink ([`crate::dump`]), or
+    /// `None` when it does not exist; set elements are read for the sets
+    /// `keys` gives key types for.
+    pub fn read_table(
+        &self,
+        family: Family,
+        name: &str,
+        keys: Keys<'_>,
+    ) -> Result<Option<KernelTable>, NftError> {
+        self.netlink(|| crate::dump::read_table(family, name, keys))
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => NftError::Output(format!("netlink: {e}")),
+                _ => NftError::Rejected(format!("netlink: {e}")),
+            })
     }
 
     /// Validates `ruleset` against the kernel without changing anything.

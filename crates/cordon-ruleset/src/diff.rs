@@ -107,8 +107,13 @@ fn set_change(
     if timeout || have == want {
         return None;
     }
-    let have_set: HashSet<&Element> = have.iter().collect();
-    let want_set: HashSet<&Element> = want.iter().collect();
+    let want_set: FastSet<&Element> = want.iter().collect();
+    // The kernel lists a set's elements in its own order and never twice:
+    // as many elements, each wanted, is the same set.
+    if have.len() == want.len() && have.iter().all(|e| want_set.contains(e)) {
+        return None;
+    }
+    let have_set: FastSet<&Element> = have.iter().collect();
     // A map element whose verdict changes is deleted and added again (the
     // kernel matches deletions by key).
     let delete: Vec<Element> = have
@@ -131,6 +136,47 @@ fn set_change(
         delete,
         add,
     })
+}
+
+/// A hash set with [`Fx`] hashing: the element comparison of a whole
+/// reconcile hashes every element of every set (265,000 at 10,000
+/// containers), and the default SipHash cost a large share of it.
+type FastSet<T> = HashSet<T, std::hash::BuildHasherDefault<Fx>>;
+
+/// The multiply-rotate hash of rustc's `FxHasher`: fast, not resistant to
+/// chosen collisions, which is fine for element keys cordon derives itself
+/// from Docker's state and the kernel's tables.
+#[derive(Default)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// What the kernel holds of one of cordon's tables, as read back by the
@@ -244,4 +290,47 @@ pub fn transaction(changes: &[SetChange]) -> J {
 /// How many elements the changes touch (for logs and metrics).
 pub fn element_count(changes: &[SetChange]) -> usize {
     changes.iter().map(|c| c.delete.len() + c.add.len()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nft::{KeyType, Value, Verdict};
+
+    fn table(elements: Vec<Element>) -> Table {
+        let mut s = Set::new("m4", vec![KeyType::Ipv4], "");
+        s.verdict_map = true;
+        s.elements = elements;
+        Table {
+            family: Family::Inet,
+            name: "cordon".into(),
+            chains: vec![],
+            sets: vec![s],
+        }
+    }
+
+    fn el(addr: &str, chain: &str) -> Element {
+        Element {
+            key: vec![Value::Net(addr.parse().unwrap())],
+            verdict: Some(Verdict::Jump(chain.into())),
+        }
+    }
+
+    #[test]
+    fn the_kernels_order_is_no_change_and_a_swap_of_equal_size_is_seen() {
+        let want = vec![
+            el("10.0.0.1/32", "a"),
+            el("10.0.0.2/32", "a"),
+            el("10.0.0.3/32", "b"),
+        ];
+        let t = table(want.clone());
+        let mut have = want.clone();
+        have.reverse();
+        assert_eq!(set_change(&t, "m4", false, &have, &want), None);
+        // As many elements, one of them different (another verdict).
+        have[0] = el("10.0.0.3/32", "a");
+        let c = set_change(&t, "m4", false, &have, &want).expect("a change");
+        assert_eq!(c.delete, vec![el("10.0.0.3/32", "a")]);
+        assert_eq!(c.add, vec![el("10.0.0.3/32", "b")]);
+    }
 }

@@ -11,13 +11,13 @@ pub mod unenforced;
 use std::collections::BTreeMap;
 
 use cordon_compiler::Assignment;
+use cordon_dataplane::kernel::KernelTable;
 use cordon_inventory::Shown;
-use cordon_ruleset::listing::{self, Listing};
+use cordon_ruleset::listing;
 use cordon_ruleset::names::Path;
 use cordon_ruleset::nft::KeyType;
 use cordon_ruleset::LogPrefix;
 use serde::{Deserialize, Serialize};
-use serde_json::Value as J;
 
 use crate::engine::Stats;
 
@@ -122,26 +122,38 @@ pub struct Status {
     pub policy: Option<String>,
 }
 
-/// Reads the counters of `nft -j list table inet cordon` (and optionally
-/// `bridge cordon`) listings.
+/// The key types of the sets whose elements the status reads: the
+/// dispatch maps, keyed by container address (for
+/// [`cordon_dataplane::Nft::read_table`]).
+pub fn keys(set: &str) -> Option<Vec<KeyType>> {
+    let (_, fam) = Path::from_map(set)?;
+    Some(vec![if fam == 4 {
+        KeyType::Ipv4
+    } else {
+        KeyType::Ipv6
+    }])
+}
+
+/// Reads the rule counters of the `inet cordon` (and optionally
+/// `bridge cordon`) tables as the kernel holds them.
 pub fn counters(
-    inet: Option<&J>,
-    bridge: Option<&J>,
+    inet: Option<&KernelTable>,
+    bridge: Option<&KernelTable>,
 ) -> (BTreeMap<String, PolicyCounters>, BTreeMap<String, Counter>) {
     let mut policies: BTreeMap<String, PolicyCounters> = BTreeMap::new();
     let mut fail: BTreeMap<String, Counter> = BTreeMap::new();
-    for listing in [inet, bridge].into_iter().flatten() {
-        for rule in Listing::parse(listing).rules {
+    for table in [inet, bridge].into_iter().flatten() {
+        for rule in &table.rules {
             let Some(c) = rule.counter.map(Counter::from) else {
                 continue;
             };
             let key = Path::from_policy_chain(&rule.chain).map(|(_, k)| k);
-            match (key, rule.log_prefix) {
+            match (key, rule.log_prefix.as_deref()) {
                 (Some(k), Some(_)) => policies.entry(k.label().into()).or_default().dropped.add(c),
                 (Some(k), None) => policies.entry(k.label().into()).or_default().allowed.add(c),
                 (None, Some(prefix)) => {
                     // "cordon egress unknown-source drop ", "cordon spoof mac drop "
-                    let what = match LogPrefix::parse(&prefix) {
+                    let what = match LogPrefix::parse(prefix) {
                         Some(p) => p.subject().to_string(),
                         None => prefix.trim().to_string(),
                     };
@@ -154,24 +166,19 @@ pub fn counters(
     (policies, fail)
 }
 
-/// The per-element counters of the dispatch maps in an `inet cordon`
-/// listing: container address → what its policy judged.
-pub fn judged(inet: Option<&J>) -> BTreeMap<std::net::IpAddr, Judged> {
+/// The per-element counters of the dispatch maps of the `inet cordon`
+/// table (read with [`keys`]): container address → what its policy
+/// judged.
+pub fn judged(inet: Option<&KernelTable>) -> BTreeMap<std::net::IpAddr, Judged> {
     let mut out: BTreeMap<std::net::IpAddr, Judged> = BTreeMap::new();
-    let Some(listing) = inet.map(Listing::parse) else {
+    let Some(table) = inet else {
         return out;
     };
-    for m in &listing.sets {
-        let Some((path, fam)) = Path::from_map(&m.name) else {
+    for m in &table.sets {
+        let Some((path, _)) = Path::from_map(&m.name) else {
             continue;
         };
-        let key = if fam == 4 {
-            KeyType::Ipv4
-        } else {
-            KeyType::Ipv6
-        };
-        // An unreadable element counts for no one.
-        for e in m.counted_elements(&[key]).unwrap_or_default() {
+        for e in &m.elements {
             let (Some(cordon_ruleset::nft::Value::Net(net)), Some(c)) =
                 (e.element.key.first(), e.counter)
             else {
@@ -188,12 +195,13 @@ pub fn judged(inet: Option<&J>) -> BTreeMap<std::net::IpAddr, Judged> {
     out
 }
 
-/// Builds the status from assignments and the kernel's listings.
+/// Builds the status from assignments and cordon's tables as the kernel
+/// holds them (read with [`keys`]).
 pub fn build(
     source: &str,
     assignments: &[Assignment],
-    inet: Option<&J>,
-    bridge: Option<&J>,
+    inet: Option<&KernelTable>,
+    bridge: Option<&KernelTable>,
 ) -> Status {
     let (policies, fail_closed) = counters(inet, bridge);
     let per_addr = judged(inet);
@@ -351,6 +359,8 @@ mod tests {
         let bridge = json!({"nftables": [
             {"rule": {"chain": "prerouting", "expr": [{"counter": {"packets": 4, "bytes": 1}}, {"log": {"prefix": "cordon spoof mac drop ", "group": 100}}, {"drop": null}]}}
         ]});
+        let listing = KernelTable::from_listing(&listing, &keys).unwrap();
+        let bridge = KernelTable::from_listing(&bridge, &keys).unwrap();
         let (p, f) = counters(Some(&listing), Some(&bridge));
         assert_eq!(p["web"].allowed.packets, 3);
         assert_eq!(p["web"].dropped.packets, 2);
