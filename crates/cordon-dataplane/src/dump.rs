@@ -628,12 +628,7 @@ fn verdict(v: &[u8]) -> io::Result<Verdict> {
         V_DROP => Verdict::Drop,
         V_RETURN => Verdict::Return,
         V_JUMP => Verdict::Jump(chain()?),
-        V_GOTO => {
-            return Err(bad(format!(
-                "a goto verdict (to {}) cordon never writes",
-                chain()?
-            )))
-        }
+        V_GOTO => Verdict::Goto(chain()?),
         other => return Err(bad(format!("an unknown verdict code {other}"))),
     })
 }
