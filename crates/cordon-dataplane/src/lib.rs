@@ -11,6 +11,7 @@ pub mod conntrack;
 pub mod elements;
 mod env;
 mod error;
+mod flat;
 pub mod generation;
 mod install;
 pub mod kernel;

@@ -23,7 +23,7 @@ pub(super) struct Elements {
     pub(super) link_local: Vec<IpNet>,
     /// The words of each port's own addresses and MAC, for the neighbour
     /// discovery checks (the `ND_SETS` of the bridge table), by set name.
-    pub(super) nd: BTreeMap<String, Vec<Element>>,
+    pub(super) nd: BTreeMap<&'static str, Vec<Element>>,
     pub(super) maps: BTreeMap<String, Vec<Element>>,
     pub(super) members: BTreeMap<String, [Vec<IpNet>; 2]>,
     pub(super) dns_clients: [Vec<IpNet>; 2],
@@ -43,14 +43,14 @@ fn fam_idx(a: &IpAddr) -> usize {
 impl Elements {
     pub(super) fn bind_port(&mut self, port: &str, mac: Option<&str>, addrs: &[IpAddr]) {
         self.ports.insert(port.to_string());
-        if let Some(mac) = mac {
-            let mac = mac.to_ascii_lowercase();
+        let mac = mac.map(str::to_ascii_lowercase);
+        if let Some(mac) = &mac {
             self.port_mac.push(Element {
                 key: vec![Value::Ifname(port.into()), Value::Mac(mac.clone())],
                 verdict: None,
             });
             self.known_mac.insert(mac.clone());
-            if let Some(octets) = mac_octets(&mac) {
+            if let Some(octets) = mac_octets(mac) {
                 let ll = link_local(octets);
                 self.bind[1].push(Element {
                     key: vec![
@@ -69,7 +69,7 @@ impl Elements {
             }
         }
         for a in addrs {
-            if let (IpAddr::V6(v6), Some(_)) = (a, mac) {
+            if let (IpAddr::V6(v6), Some(_)) = (a, &mac) {
                 let o = v6.octets();
                 for (i, name) in B::ND_GLOBAL.iter().enumerate() {
                     self.nd_word(port, name, &o[4 * i..4 * i + 4]);
@@ -79,11 +79,11 @@ impl Elements {
         for a in addrs {
             let net = IpNet::from(*a);
             // Without a MAC there is no binding: the port's frames drop.
-            if let Some(mac) = mac {
+            if let Some(mac) = &mac {
                 self.bind[fam_idx(a)].push(Element {
                     key: vec![
                         Value::Ifname(port.into()),
-                        Value::Mac(mac.to_ascii_lowercase()),
+                        Value::Mac(mac.clone()),
                         Value::Net(net),
                     ],
                     verdict: None,
@@ -95,9 +95,9 @@ impl Elements {
 
     /// `port . WORD` in set `set`: the word as `meta mark` holds it after
     /// `meta mark set @th,…,32` (the packet's bytes, host byte order).
-    fn nd_word(&mut self, port: &str, set: &str, bytes: &[u8]) {
+    fn nd_word(&mut self, port: &str, set: &'static str, bytes: &[u8]) {
         let word = u32::from_ne_bytes(bytes.try_into().expect("four bytes"));
-        self.nd.entry(set.to_string()).or_default().push(Element {
+        self.nd.entry(set).or_default().push(Element {
             key: vec![Value::Ifname(port.into()), Value::Mark(word)],
             verdict: None,
         });
@@ -142,8 +142,10 @@ impl Elements {
             .unwrap_or_default()
     }
 
-    pub(super) fn map_elements(&self, map: &str) -> Vec<Element> {
-        self.maps.get(map).cloned().unwrap_or_default()
+    /// The elements of verdict map `map`, taken out (each map is laid
+    /// out once).
+    pub(super) fn take_map_elements(&mut self, map: &str) -> Vec<Element> {
+        self.maps.remove(map).unwrap_or_default()
     }
 }
 

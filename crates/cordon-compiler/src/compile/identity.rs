@@ -13,7 +13,9 @@ use super::elements::{net_elements, Elements};
 /// Priority of the bridge table's prerouting chain: before br_netfilter.
 const BRIDGE_PRIORITY: i32 = -200;
 
-pub(super) fn bridge_table(el: &Elements) -> Table {
+/// The bridge table; the elements it holds are taken out of `el` (it is
+/// laid out last).
+pub(super) fn bridge_table(el: &mut Elements) -> Table {
     let elements = |items: &mut dyn Iterator<Item = Value>| -> Vec<Element> {
         items
             .map(|v| Element {
@@ -27,19 +29,23 @@ pub(super) fn bridge_table(el: &Elements) -> Table {
         vec![KeyType::Ifname],
         "container ports cordon knows",
     );
-    ports.elements = elements(&mut el.ports.iter().cloned().map(Value::Ifname));
+    ports.elements = elements(&mut std::mem::take(&mut el.ports).into_iter().map(Value::Ifname));
     let mut port_mac = Set::new(
         B::PORT_MAC,
         vec![KeyType::Ifname, KeyType::Ether],
         "each port's own MAC",
     );
-    port_mac.elements = el.port_mac.clone();
+    port_mac.elements = std::mem::take(&mut el.port_mac);
     let mut known_mac = Set::new(
         B::KNOWN_MAC,
         vec![KeyType::Ether],
         "MACs of known containers",
     );
-    known_mac.elements = elements(&mut el.known_mac.iter().cloned().map(Value::Mac));
+    known_mac.elements = elements(
+        &mut std::mem::take(&mut el.known_mac)
+            .into_iter()
+            .map(Value::Mac),
+    );
     let mut sets = vec![ports, port_mac, known_mac];
     for (i, (fam, key)) in [(4, KeyType::Ipv4), (6, KeyType::Ipv6)]
         .into_iter()
@@ -50,7 +56,7 @@ pub(super) fn bridge_table(el: &Elements) -> Table {
             vec![KeyType::Ifname, KeyType::Ether, key],
             "each port's own MAC and address",
         );
-        b.elements = el.bind[i].clone();
+        b.elements = std::mem::take(&mut el.bind[i]);
         sets.push(b);
         let mut k = Set::new(
             names::known(fam),
@@ -67,7 +73,7 @@ pub(super) fn bridge_table(el: &Elements) -> Table {
     }
     for (name, comment) in ND_SETS {
         let mut s = Set::new(name, vec![KeyType::Ifname, KeyType::Mark], comment);
-        s.elements = el.nd.get(name).cloned().unwrap_or_default();
+        s.elements = el.nd.remove(name).unwrap_or_default();
         sets.push(s);
     }
 
