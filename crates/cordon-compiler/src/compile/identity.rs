@@ -35,7 +35,7 @@ pub(super) fn bridge_table(el: &mut Elements) -> Table {
         vec![KeyType::Ifname, KeyType::Ether],
         "each port's own MAC",
     );
-    port_mac.elements = std::mem::take(&mut el.port_mac);
+    port_mac.elements = el.port_mac();
     let mut known_mac = Set::new(
         B::KNOWN_MAC,
         vec![KeyType::Ether],
@@ -56,7 +56,7 @@ pub(super) fn bridge_table(el: &mut Elements) -> Table {
             vec![KeyType::Ifname, KeyType::Ether, key],
             "each port's own MAC and address",
         );
-        b.elements = std::mem::take(&mut el.bind[i]);
+        b.elements = el.bind(i);
         sets.push(b);
         let mut k = Set::new(
             names::known(fam),
@@ -66,14 +66,14 @@ pub(super) fn bridge_table(el: &mut Elements) -> Table {
         // In the bridge table a port's link-local address is its own too.
         let mut known = el.known[i].clone();
         if fam == 6 {
-            known.extend(el.link_local.iter().copied());
+            known.extend(el.link_local());
         }
         k.elements = net_elements(&known);
         sets.push(k);
     }
     for (name, comment) in ND_SETS {
         let mut s = Set::new(name, vec![KeyType::Ifname, KeyType::Mark], comment);
-        s.elements = el.nd.remove(name).unwrap_or_default();
+        s.elements = el.nd(name);
         sets.push(s);
     }
 
