@@ -222,7 +222,7 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
         // Per container: the packets its policy judged (those not of an
         // established connection), for status and metrics.
         s.counter = true;
-        s.elements = el.take_map_elements(&map);
+        s.elements = el.map_elements(&map);
         inet.sets.push(s);
     }
     for (i, fam) in [4u8, 6].into_iter().enumerate() {
@@ -243,7 +243,7 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
         bodies.iter().map(|b| (&b.key, b.body.as_ref())),
     );
 
-    let bridge = bridge_table(&mut el);
+    let bridge = bridge_table(&el);
     Compiled {
         ruleset: Ruleset {
             tables: vec![bridge, inet],

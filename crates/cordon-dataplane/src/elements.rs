@@ -13,7 +13,9 @@
 //! (`NfTablesMessage::NewSetElement`/`DeleteSetElement`, the control
 //! messages `BatchBegin`/`BatchEnd`); only the key bytes ([`key_bytes`]:
 //! how the kernel stores an address, an interface name, a MAC or a
-//! concatenation of them) are packed here.
+//! concatenation of them) are packed here. An install's [`fill`], hundreds
+//! of thousands of elements, writes the same bytes without the typed
+//! messages ([`crate::flat`]).
 
 use std::io;
 use std::time::Duration;
@@ -210,28 +212,13 @@ const FILL_BATCH_BYTES: usize = 4 << 20;
 /// Adds every element of each `(family, table, set)` over netlink, in as
 /// many batches as their size needs: several transactions, so only for
 /// sets no rule refers to yet (an install's fresh sets, before its switch).
-/// The sets must be [`set_encodable`].
-///
-/// The batches are written straight into bytes ([`crate::flat`]) on a
-/// thread of their own, one batch ahead of the kernel: while the kernel
-/// adds one batch's elements, the next is being encoded.
+/// The sets must be [`set_encodable`]. The batches are written straight
+/// into bytes ([`crate::flat`]).
 pub fn fill(sets: &[(Family, &str, &Set)]) -> io::Result<()> {
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(1);
-        scope.spawn(move || {
-            for batch in fill_batches(sets, FILL_BATCH_BYTES) {
-                let failed = batch.is_err();
-                if tx.send(batch).is_err() || failed {
-                    return;
-                }
-            }
-        });
-        for batch in rx {
-            // On an error `rx` is dropped here, which stops the encoder.
-            send(batch?)?;
-        }
-        Ok(())
-    })
+    for batch in fill_batches(sets, FILL_BATCH_BYTES) {
+        send(batch?)?;
+    }
+    Ok(())
 }
 
 /// The batches [`fill`] sends, each closed once it holds `bytes` or more:

@@ -194,10 +194,11 @@ impl Elements {
             .unwrap_or_default()
     }
 
-    /// The elements of verdict map `map`, taken out (each map is laid
-    /// out once).
-    pub(super) fn take_map_elements(&mut self, map: &str) -> Vec<Element> {
-        self.maps.remove(map).unwrap_or_default()
+    /// The elements of verdict map `map`, copied: the copy sits together
+    /// in memory (the gathered ones are interleaved with the other maps'),
+    /// which the install's walks of them read faster than it costs.
+    pub(super) fn map_elements(&self, map: &str) -> Vec<Element> {
+        self.maps.get(map).cloned().unwrap_or_default()
     }
 }
 

@@ -13,9 +13,8 @@ use super::elements::{net_elements, Elements};
 /// Priority of the bridge table's prerouting chain: before br_netfilter.
 const BRIDGE_PRIORITY: i32 = -200;
 
-/// The bridge table; the elements it holds are taken out of `el` (it is
-/// laid out last).
-pub(super) fn bridge_table(el: &mut Elements) -> Table {
+/// The bridge table, its per-port sets laid out from `el`.
+pub(super) fn bridge_table(el: &Elements) -> Table {
     let elements = |items: &mut dyn Iterator<Item = Value>| -> Vec<Element> {
         items
             .map(|v| Element {
@@ -29,7 +28,7 @@ pub(super) fn bridge_table(el: &mut Elements) -> Table {
         vec![KeyType::Ifname],
         "container ports cordon knows",
     );
-    ports.elements = elements(&mut std::mem::take(&mut el.ports).into_iter().map(Value::Ifname));
+    ports.elements = elements(&mut el.ports.iter().cloned().map(Value::Ifname));
     let mut port_mac = Set::new(
         B::PORT_MAC,
         vec![KeyType::Ifname, KeyType::Ether],
@@ -41,11 +40,7 @@ pub(super) fn bridge_table(el: &mut Elements) -> Table {
         vec![KeyType::Ether],
         "MACs of known containers",
     );
-    known_mac.elements = elements(
-        &mut std::mem::take(&mut el.known_mac)
-            .into_iter()
-            .map(Value::Mac),
-    );
+    known_mac.elements = elements(&mut el.known_mac.iter().cloned().map(Value::Mac));
     let mut sets = vec![ports, port_mac, known_mac];
     for (i, (fam, key)) in [(4, KeyType::Ipv4), (6, KeyType::Ipv6)]
         .into_iter()
