@@ -15,7 +15,7 @@
 //! how the kernel stores an address, an interface name, a MAC or a
 //! concatenation of them) are packed here. An install's [`fill`], hundreds
 //! of thousands of elements, writes the same bytes without the typed
-//! messages ([`crate::flat`]).
+//! messages (`flat.rs`).
 
 use std::io;
 use std::time::Duration;
@@ -213,7 +213,7 @@ const FILL_BATCH_BYTES: usize = 4 << 20;
 /// many batches as their size needs: several transactions, so only for
 /// sets no rule refers to yet (an install's fresh sets, before its switch).
 /// The sets must be [`set_encodable`]. The batches are written straight
-/// into bytes ([`crate::flat`]).
+/// into bytes (`flat.rs`).
 pub fn fill(sets: &[(Family, &str, &Set)]) -> io::Result<()> {
     for batch in fill_batches(sets, FILL_BATCH_BYTES) {
         send(batch?)?;
