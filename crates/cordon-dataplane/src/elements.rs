@@ -13,13 +13,15 @@
 //! (`NfTablesMessage::NewSetElement`/`DeleteSetElement`, the control
 //! messages `BatchBegin`/`BatchEnd`); only the key bytes ([`key_bytes`]:
 //! how the kernel stores an address, an interface name, a MAC or a
-//! concatenation of them) are packed here.
+//! concatenation of them) are packed here. An install's [`fill`], hundreds
+//! of thousands of elements, writes the same bytes without the typed
+//! messages (`flat.rs`).
 
 use std::io;
 use std::time::Duration;
 
 use cordon_ruleset::diff::SetChange;
-use cordon_ruleset::nft::{Element, Family, Ruleset, Set, Value, Verdict};
+use cordon_ruleset::nft::{Element, Family, Ruleset, Set, Verdict};
 use netlink_packet_core::{DefaultNla, Nla, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST};
 use netlink_packet_netfilter::nftables::{
     DataAttribute, ListAttribute, NfTablesMessage, SetElementAttribute, SetElementList,
@@ -29,7 +31,7 @@ use netlink_packet_netfilter::none::ControlMessage;
 use netlink_packet_netfilter::{NetfilterHeader, NetfilterMessage, NetfilterProtoFamily};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 
-use crate::nl;
+use crate::{flat, nl};
 
 /// `NFNL_SUBSYS_NFTABLES`: the batch messages' resource id (the crate
 /// exports no constant for it).
@@ -60,44 +62,10 @@ pub fn encodable(changes: &[SetChange], desired: &Ruleset) -> bool {
 }
 
 /// The key of an element as the kernel stores it: each component in its
-/// register-aligned size when concatenated.
+/// register-aligned size when concatenated ([`flat::key_bytes`]).
 fn key_bytes(e: &Element) -> Option<Vec<u8>> {
-    let concat = e.key.len() > 1;
-    let mut out = Vec::with_capacity(if concat { 48 } else { IFNAMSIZ });
-    for v in &e.key {
-        let start = out.len();
-        match v {
-            Value::Net(n) if n.prefix_len() == n.max_prefix_len() => match n.addr() {
-                std::net::IpAddr::V4(a) => out.extend_from_slice(&a.octets()),
-                std::net::IpAddr::V6(a) => out.extend_from_slice(&a.octets()),
-            },
-            Value::Net(_) => return None,
-            Value::Ifname(s) => {
-                if s.len() >= IFNAMSIZ || s.contains('\0') {
-                    return None;
-                }
-                out.extend_from_slice(s.as_bytes());
-                out.resize(start + IFNAMSIZ, 0);
-            }
-            Value::Mac(s) => {
-                for (i, h) in s.split(':').enumerate() {
-                    if i == 6 {
-                        return None;
-                    }
-                    out.push(u8::from_str_radix(h, 16).ok()?);
-                }
-                if out.len() - start != 6 {
-                    return None;
-                }
-            }
-            // `mark` is host byte order.
-            Value::Mark(m) => out.extend_from_slice(&m.to_ne_bytes()),
-        }
-        if concat {
-            out.resize(start + (out.len() - start).div_ceil(4) * 4, 0);
-        }
-    }
-    Some(out)
+    let mut out = Vec::with_capacity(if e.key.len() > 1 { 48 } else { IFNAMSIZ });
+    flat::key_bytes(&mut out, &e.key).then_some(out)
 }
 
 /// One `NFTA_LIST_ELEM`: the key, the lifetime, and (for a map) the
@@ -238,7 +206,7 @@ pub fn apply_with_timeout(changes: &[SetChange], timeout: Duration) -> io::Resul
 /// a plain set or verdict map (no interval, no timeout) whose keys are host
 /// addresses, interface names, MACs and marks.
 pub fn set_encodable(s: &Set) -> bool {
-    !s.interval && !s.timeout && s.elements.iter().all(|e| key_bytes(e).is_some())
+    !s.interval && !s.timeout && s.elements.iter().all(|e| flat::encodable(&e.key))
 }
 
 /// Bytes of elements per batch [`fill`] sends: each batch is a transaction
@@ -248,74 +216,60 @@ const FILL_BATCH_BYTES: usize = 4 << 20;
 /// Adds every element of each `(family, table, set)` over netlink, in as
 /// many batches as their size needs: several transactions, so only for
 /// sets no rule refers to yet (an install's fresh sets, before its switch).
-/// The sets must be [`set_encodable`].
+/// The sets must be [`set_encodable`]. The batches are written straight
+/// into bytes (`flat.rs`).
 pub fn fill(sets: &[(Family, &str, &Set)]) -> io::Result<()> {
-    let control = NetfilterHeader::new(NetfilterProtoFamily::Unspec, 0, SUBSYS_NFTABLES);
-    let mut out = Vec::new();
-    let mut acks = 0;
-    let mut seq = 0u32;
-    let begin = |out: &mut Vec<u8>, seq: &mut u32| {
-        *seq += 1;
-        nl::emit(
-            out,
-            NLM_F_REQUEST,
-            *seq,
-            NetfilterMessage::new(control.clone(), ControlMessage::BatchBegin),
-        );
-    };
-    let end = |out: &mut Vec<u8>, seq: &mut u32| {
-        *seq += 1;
-        nl::emit(
-            out,
-            NLM_F_REQUEST,
-            *seq,
-            NetfilterMessage::new(control.clone(), ControlMessage::BatchEnd),
-        );
-    };
-    begin(&mut out, &mut seq);
-    for (family, table, set) in sets {
-        for chunk in set.elements.chunks(CHUNK) {
-            let mut list = Vec::with_capacity(chunk.len());
-            for e in chunk {
-                if key_bytes(e).is_none() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!(
-                            "an element of set {} cannot be written over netlink",
-                            set.name
-                        ),
-                    ));
-                }
-                list.push(presized(element_attr(e, true, None)));
-            }
-            let msg = SetElementMessage {
-                attributes: vec![
-                    SetElementList::Table(table.to_string()),
-                    SetElementList::Set(set.name.clone()),
-                    SetElementList::Elements(list),
-                ],
+    for batch in fill_batches(sets, FILL_BATCH_BYTES) {
+        send(batch?)?;
+    }
+    Ok(())
+}
+
+/// The batches [`fill`] sends, each closed once it holds `bytes` or more:
+/// (bytes, acknowledgements to read). An element that cannot be encoded
+/// ends them with an error.
+fn fill_batches<'a>(
+    sets: &'a [(Family, &'a str, &'a Set)],
+    bytes: usize,
+) -> impl Iterator<Item = io::Result<(Vec<u8>, usize)>> + 'a {
+    // Room for one more message past the threshold, so a batch's buffer
+    // is never grown.
+    let capacity = bytes + (1 << 16);
+    let mut chunks = sets.iter().flat_map(|(family, table, set)| {
+        set.elements
+            .chunks(flat::CHUNK)
+            .map(move |c| (*family, *table, set, c))
+    });
+    let mut seq = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut b = flat::Batch::begin(seq, capacity);
+        loop {
+            let Some((family, table, set, chunk)) = chunks.next() else {
+                done = true;
+                break;
             };
-            seq += 1;
-            nl::emit(
-                &mut out,
-                NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
-                seq,
-                NetfilterMessage::new(
-                    NetfilterHeader::new(nfproto(*family), 0, 0),
-                    NfTablesMessage::NewSetElement(msg),
-                ),
-            );
-            acks += 1;
-            if out.len() >= FILL_BATCH_BYTES {
-                end(&mut out, &mut seq);
-                send((std::mem::take(&mut out), acks))?;
-                acks = 0;
-                begin(&mut out, &mut seq);
+            if b.add_elements(family, table, &set.name, chunk).is_err() {
+                done = true;
+                return Some(Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "an element of set {} cannot be written over netlink",
+                        set.name
+                    ),
+                )));
+            }
+            if b.out.len() >= bytes {
+                break;
             }
         }
-    }
-    end(&mut out, &mut seq);
-    send((out, acks))
+        let (out, acks, last) = b.end();
+        seq = last;
+        Some(Ok((out, acks)))
+    })
 }
 
 thread_local! {
@@ -370,6 +324,7 @@ fn exchange(sock: &Socket, buf: &mut [u8], bytes: &[u8], mut acks: usize) -> io:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cordon_ruleset::nft::Value;
     use netlink_packet_core::NetlinkPayload;
     use netlink_packet_netfilter::NetfilterMessageInner;
 
@@ -478,6 +433,100 @@ mod tests {
                 ])),
             ])
         );
+    }
+
+    /// The fill's batches, written byte by byte, are the bytes the
+    /// crate's typed messages make for the same elements (the element
+    /// updates' [`batch`]): plain sets, verdict maps with every verdict,
+    /// concatenations of names, MACs, addresses and marks; and a fill
+    /// past the batch size splits into batches that each begin and end.
+    #[test]
+    fn the_fill_writes_the_bytes_the_typed_messages_make() {
+        let v = |i: usize| -> Vec<Element> {
+            (0..i)
+                .map(|k| Element {
+                    key: vec![
+                        Value::Ifname(format!("veth{k:x}")),
+                        Value::Mac(format!("02:42:ac:11:{:02x}:{:02x}", k >> 8, k & 0xff)),
+                        Value::Net(format!("2001:db8::{k:x}/128").parse().unwrap()),
+                    ],
+                    verdict: None,
+                })
+                .collect()
+        };
+        let verdicts = [
+            Verdict::Jump("eg_fwd_web".into()),
+            Verdict::Accept,
+            Verdict::Drop,
+            Verdict::Return,
+        ];
+        let map: Vec<Element> = (0..600)
+            .map(|k| Element {
+                key: vec![Value::Net(
+                    format!("10.{}.{}.2/32", k / 250, k % 250).parse().unwrap(),
+                )],
+                verdict: Some(verdicts[k % 4].clone()),
+            })
+            .collect();
+        let marks: Vec<Element> = (0..3u32)
+            .map(|k| Element {
+                key: vec![Value::Ifname("veth1".into()), Value::Mark(k * 77_777)],
+                verdict: None,
+            })
+            .collect();
+        for (family, elements) in [
+            (Family::Bridge, v(300)),
+            (Family::Inet, map),
+            (Family::Bridge, marks),
+        ] {
+            let mut set = Set::new("s", vec![], "");
+            set.elements = elements.clone();
+            let sets = [(family, "cordon", &set)];
+            let got: Vec<_> = fill_batches(&sets, FILL_BATCH_BYTES)
+                .map(Result::unwrap)
+                .collect();
+            let change = SetChange {
+                family,
+                table: "cordon".into(),
+                set: "s".into(),
+                delete: vec![],
+                add: elements,
+            };
+            assert_eq!(got, vec![batch(&[change], None)]);
+        }
+        // A small batch size: each batch is framed and counts its own
+        // acknowledgements; the sequence numbers run on.
+        let mut set = Set::new("s", vec![], "");
+        set.elements = v(1000);
+        let sets = [(Family::Bridge, "cordon", &set)];
+        let batches: Vec<_> = fill_batches(&sets, 20_000).map(Result::unwrap).collect();
+        assert!(batches.len() > 1, "{}", batches.len());
+        let mut seqs = Vec::new();
+        let mut added = 0;
+        for (bytes, acks) in &batches {
+            let msgs: Vec<_> = nl::messages(bytes).collect();
+            assert_eq!(msgs.len(), acks + 2);
+            seqs.extend(msgs.iter().map(|m| m.header.sequence_number));
+            for m in &msgs[1..msgs.len() - 1] {
+                let NetlinkPayload::InnerMessage(NetfilterMessage {
+                    inner: NetfilterMessageInner::NfTables(NfTablesMessage::NewSetElement(m)),
+                    ..
+                }) = &m.payload
+                else {
+                    panic!("{m:?}")
+                };
+                let SetElementList::Elements(list) = &m.attributes[2] else {
+                    panic!("{m:?}")
+                };
+                added += list.len();
+            }
+        }
+        assert_eq!(added, 1000);
+        assert_eq!(seqs, (1..=seqs.len() as u32).collect::<Vec<_>>());
+        // An element that has no netlink form ends the fill with an error.
+        set.elements[700].key[1] = Value::Mac("zz".into());
+        let sets = [(Family::Bridge, "cordon", &set)];
+        assert!(fill_batches(&sets, 20_000).any(|b| b.is_err()));
     }
 
     /// The bytes of one element as the kernel reads them: nested

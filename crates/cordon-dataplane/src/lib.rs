@@ -13,6 +13,7 @@ pub mod dump;
 pub mod elements;
 mod env;
 mod error;
+mod flat;
 pub mod generation;
 mod install;
 pub mod kernel;

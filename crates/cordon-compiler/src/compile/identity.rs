@@ -13,6 +13,7 @@ use super::elements::{net_elements, Elements};
 /// Priority of the bridge table's prerouting chain: before br_netfilter.
 const BRIDGE_PRIORITY: i32 = -200;
 
+/// The bridge table, its per-port sets laid out from `el`.
 pub(super) fn bridge_table(el: &Elements) -> Table {
     let elements = |items: &mut dyn Iterator<Item = Value>| -> Vec<Element> {
         items
@@ -33,7 +34,7 @@ pub(super) fn bridge_table(el: &Elements) -> Table {
         vec![KeyType::Ifname, KeyType::Ether],
         "each port's own MAC",
     );
-    port_mac.elements = el.port_mac.clone();
+    port_mac.elements = el.port_mac();
     let mut known_mac = Set::new(
         B::KNOWN_MAC,
         vec![KeyType::Ether],
@@ -50,7 +51,7 @@ pub(super) fn bridge_table(el: &Elements) -> Table {
             vec![KeyType::Ifname, KeyType::Ether, key],
             "each port's own MAC and address",
         );
-        b.elements = el.bind[i].clone();
+        b.elements = el.bind(i);
         sets.push(b);
         let mut k = Set::new(
             names::known(fam),
@@ -60,14 +61,14 @@ pub(super) fn bridge_table(el: &Elements) -> Table {
         // In the bridge table a port's link-local address is its own too.
         let mut known = el.known[i].clone();
         if fam == 6 {
-            known.extend(el.link_local.iter().copied());
+            known.extend(el.link_local());
         }
         k.elements = net_elements(&known);
         sets.push(k);
     }
     for (name, comment) in ND_SETS {
         let mut s = Set::new(name, vec![KeyType::Ifname, KeyType::Mark], comment);
-        s.elements = el.nd.get(name).cloned().unwrap_or_default();
+        s.elements = el.nd(name);
         sets.push(s);
     }
 
