@@ -456,6 +456,7 @@ mod tests {
         };
         let verdicts = [
             Verdict::Jump("eg_fwd_web".into()),
+            Verdict::Goto("eg_fwd_db".into()),
             Verdict::Accept,
             Verdict::Drop,
             Verdict::Return,
@@ -465,7 +466,7 @@ mod tests {
                 key: vec![Value::Net(
                     format!("10.{}.{}.2/32", k / 250, k % 250).parse().unwrap(),
                 )],
-                verdict: Some(verdicts[k % 4].clone()),
+                verdict: Some(verdicts[k % verdicts.len()].clone()),
             })
             .collect();
         let marks: Vec<Element> = (0..3u32)

@@ -46,6 +46,7 @@ const NF_DROP: u32 = 0;
 const NF_ACCEPT: u32 = 1;
 const NFT_RETURN: u32 = -5i32 as u32;
 const NFT_JUMP: u32 = -3i32 as u32;
+const NFT_GOTO: u32 = -4i32 as u32;
 const IFNAMSIZ: usize = 16;
 /// Elements per message, as [`crate::elements`] sends them.
 pub(crate) const CHUNK: usize = 256;
@@ -185,11 +186,12 @@ fn element(out: &mut Vec<u8>, e: &Element) -> bool {
             Verdict::Drop => NF_DROP,
             Verdict::Return => NFT_RETURN,
             Verdict::Jump(_) => NFT_JUMP,
+            Verdict::Goto(_) => NFT_GOTO,
         };
         let c = open(out, VERDICT_CODE);
         out.extend_from_slice(&code.to_be_bytes());
         close(out, c);
-        if let Verdict::Jump(chain) = v {
+        if let Verdict::Jump(chain) | Verdict::Goto(chain) = v {
             string_attr(out, VERDICT_CHAIN, chain);
         }
         close(out, verdict);
