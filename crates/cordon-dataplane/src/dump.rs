@@ -3,7 +3,9 @@
 //! elements, with `NLM_F_DUMP` requests, no `nft` process and no JSON. At
 //! 10,000 containers the sets hold about 165,000 elements, which
 //! `nft -j list table` took seconds and hundreds of megabytes to print and
-//! parse; here each element is decoded from its bytes as the dump arrives.
+//! parse; here each element is decoded from its bytes as the dump arrives,
+//! or, for a reconcile ([`read_table_compared`]), compared as bytes with the
+//! desired elements and decoded only when it differs.
 //!
 //! Elements are decoded in the key types the caller names per set (those
 //! of the desired ruleset's set of that name, or none: then the set's
