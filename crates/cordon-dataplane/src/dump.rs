@@ -339,8 +339,9 @@ pub fn read_table(family: Family, name: &str, keys: Keys<'_>) -> io::Result<Opti
 /// [`read_table`] for reconciling with `desired` (the desired ruleset's
 /// table of this family and name): the elements of each plain set or map
 /// are compared with the desired ones as the kernel's bytes, the desired
-/// elements encoded once by the element writer's key encoder (`flat.rs`), and only
-/// the elements that differ are decoded, into [`KernelSet::unmatched`]. The
+/// elements encoded once by the element writer's key encoder (`flat.rs`),
+/// and only the elements that differ are decoded, into
+/// [`KernelSet::unmatched`]. The
 /// elements of timeout sets (the DNS proxy's, never compared) are not
 /// read; interval sets, and sets whose desired elements do not encode to
 /// exactly the bytes that decode back to them, are read as by
