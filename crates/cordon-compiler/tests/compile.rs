@@ -591,6 +591,7 @@ fn observed(r: &Ruleset) -> diff::Observed {
                             .filter(|s| s.counter)
                             .map(|s| s.name.clone())
                             .collect(),
+                        ..Default::default()
                     },
                 )
             })

@@ -290,7 +290,7 @@ impl Engine {
         let (update, from_kernel) = match self.installed() {
             Some(installed) => (diff::between(installed, &desired.ruleset), false),
             None => {
-                let seen = self.nft.observe(&desired.ruleset)?;
+                let seen = self.nft.observe_compared(&desired.ruleset)?;
                 (diff::against_kernel(&seen, &desired.ruleset), true)
             }
         };
@@ -317,7 +317,7 @@ impl Engine {
         let generation = self.nft.generation().ok();
         let (desired, update) = match (&self.compiled, self.dirty) {
             (Some(c), false) => {
-                let seen = self.nft.observe(&c.ruleset)?;
+                let seen = self.nft.observe_compared(&c.ruleset)?;
                 let update = diff::against_kernel(&seen, &c.ruleset);
                 drop(seen);
                 if update.is_none() {
@@ -329,7 +329,7 @@ impl Engine {
             }
             _ => {
                 let desired = self.desired()?;
-                let seen = self.nft.observe(&desired.ruleset)?;
+                let seen = self.nft.observe_compared(&desired.ruleset)?;
                 let update = diff::against_kernel(&seen, &desired.ruleset);
                 (desired, update)
             }

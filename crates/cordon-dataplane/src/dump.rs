@@ -3,7 +3,9 @@
 //! elements, with `NLM_F_DUMP` requests, no `nft` process and no JSON. At
 //! 10,000 containers the sets hold about 165,000 elements, which
 //! `nft -j list table` took seconds and hundreds of megabytes to print and
-//! parse; here each element is decoded from its bytes as the dump arrives.
+//! parse; here each element is decoded from its bytes as the dump arrives,
+//! or, for a reconcile ([`read_table_compared`]), compared as bytes with the
+//! desired elements and decoded only when it differs.
 //!
 //! Elements are decoded in the key types the caller names per set (those
 //! of the desired ruleset's set of that name, or none: then the set's
@@ -25,8 +27,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+use cordon_ruleset::diff::FastMap;
 use cordon_ruleset::listing::{CountedElement, Counter, ListedRule};
-use cordon_ruleset::nft::{Element, Family, KeyType, Value, Verdict};
+use cordon_ruleset::nft::{Element, Family, KeyType, Set, Table, Value, Verdict};
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 
@@ -330,10 +333,44 @@ impl Conn {
 /// `None` when it does not exist. The elements of a set are read only when
 /// `keys` names its key types.
 pub fn read_table(family: Family, name: &str, keys: Keys<'_>) -> io::Result<Option<KernelTable>> {
+    read_with(family, name, keys, None)
+}
+
+/// [`read_table`] for reconciling with `desired` (the desired ruleset's
+/// table of this family and name): the elements of each plain set or map
+/// are compared with the desired ones as the kernel's bytes, the desired
+/// elements encoded once by the element writer's key encoder (`flat.rs`),
+/// and only the elements that differ are decoded, into
+/// [`KernelSet::unmatched`]. The
+/// elements of timeout sets (the DNS proxy's, never compared) are not
+/// read; interval sets, and sets whose desired elements do not encode to
+/// exactly the bytes that decode back to them, are read as by
+/// [`read_table`].
+pub fn read_table_compared(
+    family: Family,
+    name: &str,
+    desired: &Table,
+) -> io::Result<Option<KernelTable>> {
+    let keys = |set: &str| {
+        desired
+            .sets
+            .iter()
+            .find(|d| d.name == set)
+            .map(|d| d.key.clone())
+    };
+    read_with(family, name, &keys, Some(desired))
+}
+
+fn read_with(
+    family: Family,
+    name: &str,
+    keys: Keys<'_>,
+    compare: Option<&Table>,
+) -> io::Result<Option<KernelTable>> {
     let mut conn = Conn::open()?;
     for _ in 0..ATTEMPTS {
         let before = conn.generation()?;
-        let (table, interrupted) = match read_once(&mut conn, family, name, keys) {
+        let (table, interrupted) = match read_once(&mut conn, family, name, keys, compare) {
             Ok(t) => t,
             // The table went away mid-read (or a set did): read again.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => (None, true),
@@ -355,6 +392,7 @@ fn read_once(
     family: Family,
     name: &str,
     keys: Keys<'_>,
+    compare: Option<&Table>,
 ) -> io::Result<(Option<KernelTable>, bool)> {
     let fam = nfproto(family);
     let mut interrupted = false;
@@ -409,7 +447,26 @@ fn read_once(
             name: set.name,
             counted: set.counted,
             elements: Vec::new(),
+            unmatched: None,
         };
+        let desired = compare.and_then(|t| t.sets.iter().find(|d| d.name == s.name));
+        if desired.is_some_and(|d| d.timeout) {
+            // The DNS proxy's elements, never compared: not read.
+            out.sets.push(s);
+            continue;
+        }
+        if let Some(d) = desired.filter(|d| !d.interval && flags & SET_INTERVAL == 0) {
+            let compared = compare_set(conn, fam, name, d).map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidData => bad(format!("set {}: {e}", s.name)),
+                _ => e,
+            })?;
+            if let Some((unmatched, intr)) = compared {
+                interrupted |= intr;
+                s.unmatched = Some(unmatched);
+                out.sets.push(s);
+                continue;
+            }
+        }
         if let Some(key) = keys(&s.name) {
             // A plain set's elements are decoded as they arrive; an
             // interval set's points are paired once all are in.
@@ -581,38 +638,211 @@ struct RawElem {
     counter: Option<Counter>,
 }
 
-/// The elements of one `NEWSETELEM` answer.
-fn elements_of(a: &[u8], each: &mut dyn FnMut(RawElem) -> io::Result<()>) -> io::Result<()> {
+/// One element as dumped, its parts still the received bytes.
+#[derive(Default)]
+struct ElemView<'a> {
+    key: &'a [u8],
+    key_end: Option<&'a [u8]>,
+    flags: u32,
+    /// `NFTA_SET_ELEM_DATA`.
+    data: Option<&'a [u8]>,
+    /// `NFTA_SET_ELEM_EXPR` and `NFTA_SET_ELEM_EXPRESSIONS`.
+    one: Option<&'a [u8]>,
+    many: Option<&'a [u8]>,
+}
+
+impl ElemView<'_> {
+    /// The element with its verdict and counter decoded.
+    fn to_raw(&self) -> io::Result<RawElem> {
+        Ok(RawElem {
+            key: self.key.to_vec(),
+            key_end: self.key_end.map(<[u8]>::to_vec),
+            flags: self.flags,
+            verdict: self.data.map(verdict).transpose()?,
+            counter: counter_in(self.one, self.many)?,
+        })
+    }
+}
+
+/// The elements of one `NEWSETELEM` answer, undecoded.
+fn element_views(a: &[u8], each: &mut dyn FnMut(ElemView<'_>) -> io::Result<()>) -> io::Result<()> {
     let list = attr(a, ELEM_LIST_ELEMENTS)?.unwrap_or_default();
     for x in attrs(list) {
         let (kind, e) = x?;
         if kind != LIST_ELEM {
             continue;
         }
-        let mut r = RawElem::default();
-        let (mut one, mut many) = (None, None);
+        let mut v = ElemView::default();
         for y in attrs(e) {
             match y? {
-                (ELEM_KEY, v) => r.key = data_value(v)?,
-                (ELEM_KEY_END, v) => r.key_end = Some(data_value(v)?),
-                (ELEM_FLAGS, v) => r.flags = be32(v)?,
-                (ELEM_DATA, v) => r.verdict = Some(verdict(v)?),
-                (ELEM_EXPR, v) => one = Some(v),
-                (ELEM_EXPRESSIONS, v) => many = Some(v),
+                (ELEM_KEY, x) => v.key = data_value(x)?,
+                (ELEM_KEY_END, x) => v.key_end = Some(data_value(x)?),
+                (ELEM_FLAGS, x) => v.flags = be32(x)?,
+                (ELEM_DATA, x) => v.data = Some(x),
+                (ELEM_EXPR, x) => v.one = Some(x),
+                (ELEM_EXPRESSIONS, x) => v.many = Some(x),
                 _ => {}
             }
         }
-        r.counter = counter_in(one, many)?;
-        each(r)?;
+        each(v)?;
     }
     Ok(())
 }
 
+/// The elements of one `NEWSETELEM` answer.
+fn elements_of(a: &[u8], each: &mut dyn FnMut(RawElem) -> io::Result<()>) -> io::Result<()> {
+    element_views(a, &mut |v| each(v.to_raw()?))
+}
+
 /// The bytes of an `NFTA_DATA_VALUE`.
-fn data_value(v: &[u8]) -> io::Result<Vec<u8>> {
-    attr(v, DATA_VALUE)?
-        .map(<[u8]>::to_vec)
-        .ok_or_else(|| bad("netlink: a key without a value"))
+fn data_value(v: &[u8]) -> io::Result<&[u8]> {
+    attr(v, DATA_VALUE)?.ok_or_else(|| bad("netlink: a key without a value"))
+}
+
+/// True when an element's data (`NFTA_SET_ELEM_DATA`, or none) is what
+/// [`verdict`] would decode to `want`, read in place; false as well when
+/// it would not decode.
+fn verdict_is(data: Option<&[u8]>, want: Option<&Verdict>) -> bool {
+    let (Some(data), Some(want)) = (data, want) else {
+        return data.is_none() && want.is_none();
+    };
+    let Ok(Some(v)) = attr(data, DATA_VERDICT) else {
+        return false;
+    };
+    let Some(code) = attr(v, VERDICT_CODE)
+        .ok()
+        .flatten()
+        .and_then(|c| be32(c).ok())
+    else {
+        return false;
+    };
+    let chain = || match attr(v, VERDICT_CHAIN) {
+        Ok(Some(c)) => Some(&c[..c.iter().position(|&b| b == 0).unwrap_or(c.len())]),
+        _ => None,
+    };
+    match (code as i32, want) {
+        (V_ACCEPT, Verdict::Accept) | (V_DROP, Verdict::Drop) | (V_RETURN, Verdict::Return) => true,
+        (V_JUMP, Verdict::Jump(c)) | (V_GOTO, Verdict::Goto(c)) => chain() == Some(c.as_bytes()),
+        _ => false,
+    }
+}
+
+/// True when `key`'s values, encoded, are bytes that [`decode_key`] reads
+/// back as the same values in the key types `types` (a host address of
+/// the type's family, a MAC in lower-case pairs; names and marks always
+/// are once they encode).
+fn canonical(key: &[Value], types: &[KeyType]) -> bool {
+    key.len() == types.len()
+        && key.iter().zip(types).all(|(v, t)| match (v, t) {
+            (Value::Net(IpNet::V4(n)), KeyType::Ipv4) => n.prefix_len() == 32,
+            (Value::Net(IpNet::V6(n)), KeyType::Ipv6) => n.prefix_len() == 128,
+            (Value::Ifname(_), KeyType::Ifname) | (Value::Mark(_), KeyType::Mark) => true,
+            (Value::Mac(s), KeyType::Ether) => {
+                s.len() == 17
+                    && s.split(':').all(|h| {
+                        h.len() == 2 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                    })
+            }
+            _ => false,
+        })
+}
+
+/// Dumps the elements of plain set `d` (no intervals) and compares them
+/// with its desired elements as key bytes and verdicts: the kernel's
+/// elements not desired (decoded, in the kernel's order) and the desired
+/// ones the kernel lacks (in the desired order), and whether the dump was
+/// interrupted. `None`, before anything is dumped, when some desired
+/// element does not encode to bytes that decode back to it, or two share
+/// a key; the caller then reads the set decoded.
+///
+/// The result is what comparing the decoded elements gives: an element
+/// matched by bytes decodes to the desired element; one the kernel holds
+/// in bytes that are not the encoding of what they decode to (a name with
+/// bytes after its NUL) is compared decoded.
+#[allow(clippy::type_complexity)]
+fn compare_set(
+    conn: &mut Conn,
+    fam: u8,
+    table: &str,
+    d: &Set,
+) -> io::Result<Option<((Vec<Element>, Vec<Element>), bool)>> {
+    let concat = d.key.len() > 1;
+    let klen: usize = d
+        .key
+        .iter()
+        .map(|t| {
+            if concat {
+                field_len(*t).1
+            } else {
+                field_len(*t).0
+            }
+        })
+        .sum();
+    if klen == 0 {
+        return Ok(None);
+    }
+    let mut keys = Vec::with_capacity(klen * d.elements.len());
+    for (i, e) in d.elements.iter().enumerate() {
+        if !canonical(&e.key, &d.key)
+            || !crate::flat::key_bytes(&mut keys, &e.key)
+            || keys.len() != klen * (i + 1)
+        {
+            return Ok(None);
+        }
+    }
+    let mut index: FastMap<&[u8], u32> =
+        FastMap::with_capacity_and_hasher(d.elements.len(), Default::default());
+    for (i, k) in keys.chunks_exact(klen).enumerate() {
+        if index.insert(k, i as u32).is_some() {
+            return Ok(None);
+        }
+    }
+    let mut seen = vec![false; d.elements.len()];
+    let mut extra = Vec::new();
+    let interrupted = conn.exchange(
+        GETSETELEM,
+        NLM_F_DUMP,
+        fam,
+        &[(ELEM_LIST_TABLE, table), (ELEM_LIST_SET, &d.name)],
+        NEWSETELEM,
+        &mut |a| {
+            element_views(a, &mut |v| {
+                if v.flags & (ELEM_INTERVAL_END | ELEM_CATCHALL) == 0 && v.key_end.is_none() {
+                    if let Some(&i) = index.get(v.key) {
+                        let i = i as usize;
+                        if verdict_is(v.data, d.elements[i].verdict.as_ref()) {
+                            seen[i] = true;
+                            return Ok(());
+                        }
+                    }
+                }
+                extra.push(v.to_raw()?);
+                Ok(())
+            })
+        },
+    )?;
+    let (mut delete, mut held) = (Vec::with_capacity(extra.len()), Vec::new());
+    let mut again = Vec::with_capacity(klen);
+    for r in extra {
+        let raw = r.key.clone();
+        let e = decode_plain(r, &d.key)?.element;
+        again.clear();
+        let exact = crate::flat::key_bytes(&mut again, &e.key) && again == raw;
+        if !exact && d.elements.contains(&e) {
+            // Other bytes for a desired element: held, as decoded.
+            held.push(e);
+        } else {
+            delete.push(e);
+        }
+    }
+    let add = d
+        .elements
+        .iter()
+        .zip(&seen)
+        .filter(|(e, seen)| !**seen && !held.contains(e))
+        .map(|(e, _)| e.clone())
+        .collect();
+    Ok(Some(((delete, add), interrupted)))
 }
 
 /// An element's verdict (`NFTA_DATA_VERDICT`).
@@ -1054,6 +1284,59 @@ mod tests {
             got,
             [Value::Ifname("abc".into()), Value::Ifname("br-0a*".into())]
         );
+    }
+
+    #[test]
+    fn a_verdict_is_compared_in_place_as_decoded() {
+        let mut data = None;
+        element_views(&nested(ELEM_LIST_ELEMENTS, &[element()]), &mut |v| {
+            data = v.data.map(<[u8]>::to_vec);
+            Ok(())
+        })
+        .unwrap();
+        let data = data.expect("the element's data");
+        assert!(verdict_is(
+            Some(&data),
+            Some(&Verdict::Jump("eg_fwd_web".into()))
+        ));
+        for other in [
+            Verdict::Jump("eg_fwd_we".into()),
+            Verdict::Goto("eg_fwd_web".into()),
+            Verdict::Accept,
+        ] {
+            assert!(!verdict_is(Some(&data), Some(&other)), "{other:?}");
+        }
+        assert!(!verdict_is(Some(&data), None));
+        assert!(!verdict_is(None, Some(&Verdict::Accept)));
+        assert!(verdict_is(None, None));
+    }
+
+    #[test]
+    fn only_keys_that_decode_back_are_compared_as_bytes() {
+        let v4 = Value::Net("172.17.0.2/32".parse().unwrap());
+        let mac = |s: &str| Value::Mac(s.into());
+        let name = Value::Ifname("veth1".into());
+        let concat = [KeyType::Ifname, KeyType::Ether, KeyType::Ipv4];
+        assert!(canonical(
+            &[name.clone(), mac("02:42:ac:11:00:02"), v4.clone()],
+            &concat
+        ));
+        // Upper case, a short pair: they encode, but decode otherwise.
+        assert!(!canonical(
+            &[name.clone(), mac("02:42:AC:11:00:02"), v4.clone()],
+            &concat
+        ));
+        assert!(!canonical(
+            &[name.clone(), mac("2:42:ac:11:00:02"), v4.clone()],
+            &concat
+        ));
+        // A prefix, another family, another arity.
+        assert!(!canonical(
+            &[Value::Net("10.0.0.0/8".parse().unwrap())],
+            &[KeyType::Ipv4]
+        ));
+        assert!(!canonical(std::slice::from_ref(&v4), &[KeyType::Ipv6]));
+        assert!(!canonical(&[v4], &concat));
     }
 
     #[test]

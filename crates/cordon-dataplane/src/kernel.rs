@@ -10,7 +10,7 @@
 
 use cordon_ruleset::diff::{Observed, ObservedTable};
 use cordon_ruleset::listing::{CountedElement, ListedRule};
-use cordon_ruleset::nft::{Family, KeyType, Ruleset};
+use cordon_ruleset::nft::{Element, Family, KeyType, Ruleset, Table};
 use cordon_ruleset::Listing;
 use serde_json::Value as J;
 
@@ -27,6 +27,11 @@ pub struct KernelSet {
     /// interval becomes the prefixes that cover it); empty when no key
     /// types were given for this set.
     pub elements: Vec<CountedElement>,
+    /// When the reader compared the elements with the desired set's as
+    /// bytes ([`crate::dump::read_table_compared`]): the kernel's elements
+    /// not desired and the desired ones the kernel lacks (`elements` is
+    /// then empty).
+    pub unmatched: Option<(Vec<Element>, Vec<Element>)>,
 }
 
 /// One of cordon's tables as the kernel holds it.
@@ -77,6 +82,7 @@ impl KernelTable {
                 name: s.name.clone(),
                 counted: s.counted(),
                 elements,
+                unmatched: None,
             });
         }
         Ok(out)
@@ -95,6 +101,9 @@ impl KernelTable {
         for s in &self.sets {
             if s.counted {
                 out.counted.insert(s.name.clone());
+            }
+            if let Some(u) = &s.unmatched {
+                out.unmatched.insert(s.name.clone(), u.clone());
             }
             out.sets.insert(
                 s.name.clone(),
@@ -117,6 +126,9 @@ impl KernelTable {
             if s.counted {
                 out.counted.insert(s.name.clone());
             }
+            if let Some(u) = s.unmatched {
+                out.unmatched.insert(s.name.clone(), u);
+            }
             out.sets
                 .insert(s.name, s.elements.into_iter().map(|e| e.element).collect());
         }
@@ -137,6 +149,22 @@ pub fn parse_table(
 ) -> Result<ObservedTable, NftError> {
     let keys = desired_keys(desired, family);
     Ok(KernelTable::from_listing(listing, &keys)?.into_observed())
+}
+
+/// Reads each of `desired`'s tables back from the kernel through `read`
+/// (given the desired table), which returns `Ok(None)` for a table that
+/// does not exist: [`observe`] for a reader that compares elements itself.
+pub fn observe_compared(
+    desired: &Ruleset,
+    mut read: impl FnMut(&Table) -> Result<Option<KernelTable>, NftError>,
+) -> Result<Observed, NftError> {
+    let mut tables = Vec::new();
+    for t in &desired.tables {
+        if let Some(table) = read(t)? {
+            tables.push((t.family, t.name.clone(), table.into_observed()));
+        }
+    }
+    Ok(Observed { tables })
 }
 
 /// Reads each of `desired`'s tables back from the kernel through `read`,

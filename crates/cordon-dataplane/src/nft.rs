@@ -326,6 +326,19 @@ impl Nft {
         crate::kernel::observe(desired, |f, n, keys| self.read_table(f, n, keys))
     }
 
+    /// [`Nft::observe`] for reconciling: each plain set's elements are
+    /// compared with the desired ones as bytes while they are read, and
+    /// only those that differ are decoded
+    /// ([`crate::dump::read_table_compared`]);
+    /// [`cordon_ruleset::diff::against_kernel`] gives the same update as
+    /// from [`Nft::observe`].
+    pub fn observe_compared(&self, desired: &Ruleset) -> Result<Observed, NftError> {
+        crate::kernel::observe_compared(desired, |t| {
+            self.netlink(|| crate::dump::read_table_compared(t.family, &t.name, t))
+                .map_err(netlink_error)
+        })
+    }
+
     /// [`Nft::observe`] through `nft -j list table` instead of netlink:
     /// the reference the netlink reader is tested against.
     pub fn observe_listing(&self, desired: &Ruleset) -> Result<Observed, NftError> {
@@ -346,10 +359,7 @@ impl Nft {
         keys: Keys<'_>,
     ) -> Result<Option<KernelTable>, NftError> {
         self.netlink(|| crate::dump::read_table(family, name, keys))
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::InvalidData => NftError::Output(format!("netlink: {e}")),
-                _ => NftError::Rejected(format!("netlink: {e}")),
-            })
+            .map_err(netlink_error)
     }
 
     /// Validates `ruleset` against the kernel without changing anything.
@@ -469,6 +479,15 @@ fn first_error(stderr: &str) -> String {
         .unwrap_or("nft failed without a message")
         .trim()
         .to_string()
+}
+
+/// A netlink reader's error: undecodable bytes are output errors, the
+/// rest the kernel's refusals.
+fn netlink_error(e: std::io::Error) -> NftError {
+    match e.kind() {
+        std::io::ErrorKind::InvalidData => NftError::Output(format!("netlink: {e}")),
+        _ => NftError::Rejected(format!("netlink: {e}")),
+    }
 }
 
 #[cfg(test)]

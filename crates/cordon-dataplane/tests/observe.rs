@@ -349,3 +349,190 @@ fn hand_edits_are_seen_by_both_readings() {
         ))
     );
 }
+
+/// The update from comparing bytes while reading
+/// ([`Nft::observe_compared`]) and from comparing decoded elements
+/// ([`Nft::observe`], the reference): the same.
+fn same_update(nft: &Nft, desired: &Ruleset) -> Update {
+    let decoded = against_kernel(&nft.observe(desired).unwrap(), desired);
+    let compared = against_kernel(&nft.observe_compared(desired).unwrap(), desired);
+    assert_eq!(compared, decoded);
+    compared
+}
+
+/// `nft ARGS` in `ns`, whether it succeeded.
+fn try_nft(ns: &support::Ns, args: &[&str]) -> bool {
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.0, "nft"])
+        .args(args)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn comparing_bytes_gives_the_decoded_comparisons_update() {
+    need_root_nft!();
+    let ns = Ns::add("cdb");
+    let nft = Nft::in_netns(&ns.0);
+    let desired = ruleset(40);
+    nft.install(&desired).unwrap();
+    // Untouched: no change either way.
+    assert_eq!(same_update(&nft, &desired), Update::None);
+    // Every plain set was compared as bytes (none fell back to decoding).
+    let seen = nft.observe_compared(&desired).unwrap();
+    for t in &desired.tables {
+        let (_, _, o) = seen
+            .tables
+            .iter()
+            .find(|(f, n, _)| *f == t.family && *n == t.name)
+            .unwrap();
+        for s in t.sets.iter().filter(|s| !s.interval && !s.timeout) {
+            assert_eq!(
+                o.unmatched.get(&s.name),
+                Some(&(vec![], vec![])),
+                "{}",
+                s.name
+            );
+        }
+    }
+
+    let inet = desired
+        .tables
+        .iter()
+        .find(|t| t.family == Family::Inet)
+        .unwrap();
+    let map = inet
+        .sets
+        .iter()
+        .find(|s| s.counter && s.key == [KeyType::Ipv4] && s.elements.len() > 1)
+        .expect("a counted map");
+    let (first, second) = (&map.elements[0], &map.elements[1]);
+    let addr = |e: &Element| match &e.key[0] {
+        Value::Net(n) => n.addr().to_string(),
+        v => panic!("{v:?}"),
+    };
+    let verdict = |e: &Element| match e.verdict.as_ref().expect("a verdict") {
+        cordon_ruleset::nft::Verdict::Jump(c) => format!("jump {c}"),
+        cordon_ruleset::nft::Verdict::Goto(c) => format!("goto {c}"),
+        v => panic!("{v:?}"),
+    };
+    // One element deleted by hand: added back (the positive control:
+    // the comparison sees a difference).
+    let gone = format!("{{ {} }}", addr(first));
+    ns.sh(&[
+        "nft", "delete", "element", "inet", "cordon", &map.name, &gone,
+    ]);
+    match same_update(&nft, &desired) {
+        Update::Elements(c) => {
+            assert_eq!(c.len(), 1, "{c:?}");
+            assert_eq!(c[0].add, vec![first.clone()]);
+            assert!(c[0].delete.is_empty());
+        }
+        other => panic!("the deleted element is not seen: {other:?}"),
+    }
+    // One element added by hand: deleted.
+    let extra = format!("{{ 10.78.222.9 : {} }}", verdict(first));
+    ns.sh(&["nft", "add", "element", "inet", "cordon", &map.name, &extra]);
+    // One element pointed elsewhere by hand: deleted and added back.
+    let other = map
+        .elements
+        .iter()
+        .find(|e| e.verdict != second.verdict)
+        .map(verdict)
+        .unwrap_or_else(|| "accept".into());
+    let moved = format!("{{ {} }}", addr(second));
+    ns.sh(&[
+        "nft", "delete", "element", "inet", "cordon", &map.name, &moved,
+    ]);
+    let moved = format!("{{ {} : {other} }}", addr(second));
+    ns.sh(&["nft", "add", "element", "inet", "cordon", &map.name, &moved]);
+    match same_update(&nft, &desired) {
+        Update::Elements(c) => {
+            assert_eq!(c.len(), 1, "{c:?}");
+            assert_eq!(c[0].add.len(), 2, "{c:?}");
+            assert_eq!(c[0].delete.len(), 2, "{c:?}");
+        }
+        other => panic!("the edits are not seen: {other:?}"),
+    }
+    // A deleted set (one no rule refers to) and a flushed chain: the
+    // tables are replaced, for the same reason either way.
+    let deleted = desired.tables.iter().find_map(|t| {
+        t.sets
+            .iter()
+            .find(|s| try_nft(&ns, &["delete", "set", t.family.as_str(), &t.name, &s.name]))
+            .map(|s| s.name.clone())
+    });
+    let name = deleted.expect("a set no rule refers to");
+    match same_update(&nft, &desired) {
+        Update::Replace(why) => assert!(why.contains("sets, not"), "{name}: {why}"),
+        other => panic!("the deleted set {name} is not seen: {other:?}"),
+    }
+    nft.install(&desired).unwrap();
+    assert_eq!(same_update(&nft, &desired), Update::None);
+    let chain = inet
+        .chains
+        .iter()
+        .find(|c| c.base.is_none() && !c.rules.is_empty())
+        .expect("a regular chain with rules");
+    ns.sh(&["nft", "flush", "chain", "inet", "cordon", &chain.name]);
+    assert_eq!(
+        same_update(&nft, &desired),
+        Update::Replace(format!(
+            "chain {} has 0 rules, not {}",
+            chain.name,
+            chain.rules.len()
+        ))
+    );
+}
+
+/// The CPU (user, system; all threads) `f` took, and its result.
+fn cpu<T>(f: impl FnOnce() -> T) -> ((Duration, Duration), T) {
+    let now = || {
+        // SAFETY: rusage is plain integers, valid all zero.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `u` is a valid rusage to fill.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+        let t = |v: libc::timeval| {
+            Duration::from_secs(v.tv_sec as u64) + Duration::from_micros(v.tv_usec as u64)
+        };
+        (t(u.ru_utime), t(u.ru_stime))
+    };
+    let start = now();
+    let out = f();
+    let end = now();
+    ((end.0 - start.0, end.1 - start.1), out)
+}
+
+/// The whole comparison at 10,000 containers, decoded and by bytes: the
+/// CPU of each (user, system; the best of 3 by their sum). Slow in a debug
+/// build; run with `--ignored --nocapture`.
+#[test]
+#[ignore]
+fn whole_comparison_cpu_at_10000_containers() {
+    need_root_nft!();
+    let ns = Ns::add("cdt");
+    let nft = Nft::in_netns(&ns.0);
+    let desired = ruleset(10_000);
+    let elements: usize = desired
+        .tables
+        .iter()
+        .flat_map(|t| &t.sets)
+        .map(|s| s.elements.len())
+        .sum();
+    nft.install(&desired).unwrap();
+    let best = |f: &dyn Fn() -> Update| {
+        (0..3)
+            .map(|_| {
+                let (t, u) = cpu(f);
+                assert_eq!(u, Update::None);
+                t
+            })
+            .min_by_key(|(u, s)| *u + *s)
+            .unwrap()
+    };
+    let decoded = best(&|| against_kernel(&nft.observe(&desired).unwrap(), &desired));
+    let compared = best(&|| against_kernel(&nft.observe_compared(&desired).unwrap(), &desired));
+    eprintln!("{elements} elements (user, system): decoded {decoded:?}, by bytes {compared:?}");
+}

@@ -141,13 +141,16 @@ fn set_change(
 /// A hash set with [`Fx`] hashing: the element comparison of a whole
 /// reconcile hashes every element of every set (265,000 at 10,000
 /// containers), and the default SipHash cost a large share of it.
-type FastSet<T> = HashSet<T, std::hash::BuildHasherDefault<Fx>>;
+pub type FastSet<T> = HashSet<T, std::hash::BuildHasherDefault<Fx>>;
+
+/// A hash map with [`Fx`] hashing (see [`FastSet`]).
+pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
 /// The multiply-rotate hash of rustc's `FxHasher`: fast, not resistant to
 /// chosen collisions, which is fine for element keys cordon derives itself
 /// from Docker's state and the kernel's tables.
 #[derive(Default)]
-struct Fx(u64);
+pub struct Fx(u64);
 
 impl std::hash::Hasher for Fx {
     fn write(&mut self, bytes: &[u8]) {
@@ -175,7 +178,16 @@ impl std::hash::Hasher for Fx {
     }
 
     fn finish(&self) -> u64 {
-        self.0
+        // Mixed both ways (MurmurHash3's finaliser): a product carries a
+        // word's high bits only upwards, and a hash table picks the bucket
+        // from the low bits, so keys that differ only in their last bytes
+        // (addresses of one subnet, read as bytes) would share buckets.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
@@ -190,6 +202,11 @@ pub struct ObservedTable {
     pub sets: BTreeMap<String, Vec<Element>>,
     /// The sets declared with per-element counters.
     pub counted: std::collections::BTreeSet<String>,
+    /// Set name → the kernel's elements that are not among the desired
+    /// set's, and the desired elements the kernel lacks, when the reader
+    /// compared them itself (as key and verdict bytes, see the dataplane's
+    /// `read_table_compared`); such a set's entry in `sets` is empty.
+    pub unmatched: BTreeMap<String, (Vec<Element>, Vec<Element>)>,
 }
 
 /// What the kernel holds of cordon's tables, keyed by (family, name);
@@ -258,7 +275,13 @@ pub fn against_kernel(observed: &Observed, desired: &Ruleset) -> Update {
                 // E.g. installed by a version without per-element counters.
                 return Update::Replace(format!("set {} has no counters", s.name));
             }
-            if let Some(c) = set_change(t, &s.name, s.timeout, have, &s.elements) {
+            // Elements already compared by the reader: only the unmatched
+            // ones are left, and the change between them is the change.
+            let change = match o.unmatched.get(&s.name) {
+                Some((extra, missing)) => set_change(t, &s.name, s.timeout, extra, missing),
+                None => set_change(t, &s.name, s.timeout, have, &s.elements),
+            };
+            if let Some(c) = change {
                 changes.push(c);
             }
         }
