@@ -28,7 +28,14 @@ STARTED_DOCKERD=""
 # middle of such a restart would start a second one, and later stop the
 # daemon other runs use).
 LAB_LOCK=/run/cordon-lab.lock
+# A script that already runs under the lock (the bench scripts re-exec
+# themselves under flock with CORDON_LAB_LOCK_HELD=1) must not take it
+# again: a second flock on a new descriptor would wait for itself.
 with_lab_lock() {
+  if [ "${CORDON_LAB_LOCK_HELD:-}" = 1 ]; then
+    "$@"
+    return
+  fi
   local fd
   exec {fd}>>"$LAB_LOCK"
   flock "$fd"
