@@ -348,10 +348,18 @@ fn install_bench(sizes: &[usize]) {
             .into_iter()
             .map(|v| if v.is_empty() { f64::NAN } else { median(v) })
             .collect();
+        // A step not run at this size (NaN) reads as a dash.
+        let f = |v: f64| {
+            if v.is_nan() {
+                "—".to_string()
+            } else {
+                format!("{v:.1}")
+            }
+        };
         println!(
-            "| {n} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | **{:.1}** | {:.1} | {:.3} | {:.1} | {:.1} | {} | {} ({}) | {:.1} |",
-            m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[6] / m[7], m[8], m[9],
-            size.0, size.1, size.2, m[10]
+            "| {n} | {} | {} | {} | {} | {} | {} | **{}** | {} | {:.3} | {} | {} | {} | {} ({}) | {} |",
+            f(m[0]), f(m[1]), f(m[2]), f(m[3]), f(m[4]), f(m[5]), f(m[6]), f(m[7]), m[6] / m[7], f(m[8]), f(m[9]),
+            size.0, size.1, size.2, f(m[10])
         );
     }
 }

@@ -157,10 +157,10 @@ deny-all cordon policy stops it ({deny} pkt/s got through).
 | ruleset | UDP pkt/s (every packet classified) | ratio to baseline | TCP Gbit/s | ratio to baseline |
 |---|---:|---:|---:|---:|
 {rows}
-cordon with 10,000 containers against the baseline: **{r10k:.3}** (goal ≥ 0.97: **{goal}**);
+UDP, cordon with 10,000 containers against the baseline: **{r10k:.3}** (goal ≥ 0.95: **{goal}**);
 with 10 containers: {r10:.3}. cordon with 10,000 against the iptables chain of
 10,000: **{rvs:.3}**×; the iptables chain alone keeps {rip:.3} of the baseline. TCP
-with 10,000 containers: {t10k:.3} of the baseline.
+with 10,000 containers: **{t10k:.3}** of the baseline (goal ≥ 0.97: **{tgoal}**).
 
 What this shows: the cost per packet does not grow with the number of
 containers (10 and 10,000 are within noise), while a rule-per-container
@@ -173,7 +173,8 @@ short is a visible share.
         reps = r.fact("reps")?,
         secs = r.fact("secs")?,
         deny = r.fact("deny_pps")?,
-        goal = met(r10k >= 0.97),
+        goal = met(r10k >= 0.95),
+        tgoal = met(get(&gbps, "cordon10000")? / g0 >= 0.97),
         r10 = get(&pps, "cordon10")? / p0,
         rvs = get(&pps, "cordon10000")? / get(&pps, "iptables10000")?,
         rip = get(&pps, "iptables10000")? / p0,
@@ -236,7 +237,7 @@ mod tests {
             p.contains("| cordon, 10,000 containers | 150000 | 0.750 | 9 | 0.900 |"),
             "{p}"
         );
-        assert!(p.contains("**0.750** (goal ≥ 0.97: **not met**)"), "{p}");
+        assert!(p.contains("**0.750** (goal ≥ 0.95: **not met**)"), "{p}");
         assert!(p.contains("10,000: **5.000**×"), "{p}");
         assert!(p.contains("stops it (0 pkt/s got through)"), "{p}");
     }
