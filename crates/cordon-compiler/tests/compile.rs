@@ -201,7 +201,7 @@ fn unknown_policy_label_gets_nothing_in_either_direction() {
         jump_of(r, "ingress_fwd4", "172.20.0.6").as_deref(),
         Some("in_fwd__unknown")
     );
-    let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
+    let inet = r.table(Family::Inet).unwrap();
     for chain in [
         "eg_fwd__unknown",
         "eg_host__unknown",
@@ -268,7 +268,7 @@ fn bridge_table_binds_each_port_to_its_mac_and_addresses() {
 #[test]
 fn host_is_reached_only_through_host_or_any() {
     let r = compiled().ruleset;
-    let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
+    let inet = r.table(Family::Inet).unwrap();
     let host = inet
         .chains
         .iter()
@@ -310,7 +310,7 @@ fn host_is_reached_only_through_host_or_any() {
 #[test]
 fn audit_mode_logs_and_accepts() {
     let r = compiled().ruleset;
-    let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
+    let inet = r.table(Family::Inet).unwrap();
     // Forwarded: logged, then back to the forward chain (on to ingress).
     let fwd = inet.chains.iter().find(|c| c.name == "eg_fwd_web").unwrap();
     let last = fwd.rules.last().unwrap();
@@ -405,7 +405,7 @@ fn same_network_excludes_the_default_bridge() {
 #[test]
 fn unknown_sources_and_destinations_fail_closed() {
     let r = compiled().ruleset;
-    let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
+    let inet = r.table(Family::Inet).unwrap();
     let chain = |name: &str| inet.chains.iter().find(|c| c.name == name).unwrap();
     for path in Path::ALL {
         let base = path.base_chain();
@@ -465,12 +465,7 @@ fn masquerade_set_and_nat_chain() {
     );
     assert_eq!(rule_count(&c.ruleset), rule_count(&plain.ruleset));
 
-    let inet = c
-        .ruleset
-        .tables
-        .iter()
-        .find(|t| t.family == Family::Inet)
-        .unwrap();
+    let inet = c.ruleset.table(Family::Inet).unwrap();
     let chain = inet
         .chains
         .iter()
@@ -855,11 +850,7 @@ fn neighbour_discovery_sets_hold_each_ports_own_words() {
 #[test]
 fn known_ports_send_no_router_messages_and_claim_only_their_own() {
     let r = compiled().ruleset;
-    let bridge = r
-        .tables
-        .iter()
-        .find(|t| t.family == Family::Bridge)
-        .unwrap();
+    let bridge = r.table(Family::Bridge).unwrap();
     let chain = |name: &str| bridge.chains.iter().find(|c| c.name == name).unwrap();
     let texts: Vec<String> = chain("known_port")
         .rules
@@ -910,11 +901,7 @@ fn known_ports_send_no_router_messages_and_claim_only_their_own() {
 #[test]
 fn the_bridge_fast_path_accepts_only_what_known_port_accepts() {
     let r = compiled().ruleset;
-    let bridge = r
-        .tables
-        .iter()
-        .find(|t| t.family == Family::Bridge)
-        .unwrap();
+    let bridge = r.table(Family::Bridge).unwrap();
     let texts = |name: &str| -> Vec<String> {
         bridge
             .chains
@@ -963,7 +950,7 @@ fn the_bridge_fast_path_accepts_only_what_known_port_accepts() {
 #[test]
 fn nd_and_mld_only_on_the_link_and_unbound_bridges_closed() {
     let r = compiled().ruleset;
-    let inet = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
+    let inet = r.table(Family::Inet).unwrap();
     for (base, dirs) in [
         ("forward", &["egress", "ingress"][..]),
         ("egress_host", &["egress"]),
@@ -1201,12 +1188,7 @@ fn l7_shape_is_independent_of_the_inventory() {
     let full = l7_compiled(&sample());
     assert_eq!(rule_count(&empty.ruleset), rule_count(&full.ruleset));
     let plain = compiled();
-    let inet = plain
-        .ruleset
-        .tables
-        .iter()
-        .find(|t| t.family == Family::Inet)
-        .unwrap();
+    let inet = plain.ruleset.table(Family::Inet).unwrap();
     assert!(!inet.chains.iter().any(|c| c.name.starts_with("l7_")));
     assert!(set(&plain.ruleset, Family::Inet, "l7_nat4")
         .elements

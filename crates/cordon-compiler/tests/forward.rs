@@ -208,7 +208,7 @@ fn matches(t: &Table, p: &Packet, left: &[Field], negate: bool, right: &Rhs) -> 
 /// priority first, as netfilter does: an accept ends one base chain (the
 /// next still runs), a drop ends the packet's way.
 fn run(r: &Ruleset, hook: Hook, p: &Packet) -> Trace {
-    let t = r.tables.iter().find(|t| t.family == Family::Inet).unwrap();
+    let t = r.table(Family::Inet).unwrap();
     let chain = |name: &str| {
         t.chains
             .iter()

@@ -54,7 +54,7 @@ pub fn desired_keys(
     desired: &Ruleset,
     family: Family,
 ) -> impl Fn(&str) -> Option<Vec<KeyType>> + Sync + '_ {
-    let want = desired.tables.iter().find(|t| t.family == family);
+    let want = desired.table(family);
     move |name| {
         want.and_then(|t| t.sets.iter().find(|d| d.name == name))
             .map(|d| d.key.clone())

@@ -226,16 +226,8 @@ fn netlink_reads_what_the_nft_listing_shows() {
     assert_eq!(against_kernel(&seen, &desired), Update::None);
 
     // What the comparison covered: every kind of set cordon declares.
-    let inet = desired
-        .tables
-        .iter()
-        .find(|t| t.family == Family::Inet)
-        .unwrap();
-    let bridge = desired
-        .tables
-        .iter()
-        .find(|t| t.family == Family::Bridge)
-        .unwrap();
+    let inet = desired.table(Family::Inet).unwrap();
+    let bridge = desired.table(Family::Bridge).unwrap();
     let observed = |f: Family, set: &str| {
         seen.tables
             .iter()
@@ -305,11 +297,7 @@ fn hand_edits_are_seen_by_both_readings() {
     let seen = assert_readings_agree(&nft, &desired);
     assert_eq!(against_kernel(&seen, &desired), Update::None);
 
-    let inet = desired
-        .tables
-        .iter()
-        .find(|t| t.family == Family::Inet)
-        .unwrap();
+    let inet = desired.table(Family::Inet).unwrap();
     let map = inet
         .sets
         .iter()
@@ -398,11 +386,7 @@ fn comparing_bytes_gives_the_decoded_comparisons_update() {
         }
     }
 
-    let inet = desired
-        .tables
-        .iter()
-        .find(|t| t.family == Family::Inet)
-        .unwrap();
+    let inet = desired.table(Family::Inet).unwrap();
     let map = inet
         .sets
         .iter()

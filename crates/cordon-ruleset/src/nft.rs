@@ -32,6 +32,13 @@ pub struct Ruleset {
     pub tables: Vec<Table>,
 }
 
+impl Ruleset {
+    /// The table of `family` (cordon has one per family).
+    pub fn table(&self, family: Family) -> Option<&Table> {
+        self.tables.iter().find(|t| t.family == family)
+    }
+}
+
 /// One table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
