@@ -138,58 +138,13 @@ fn set_change(
     })
 }
 
-/// A hash set with [`Fx`] hashing: the element comparison of a whole
-/// reconcile hashes every element of every set (265,000 at 10,000
+/// A hash set with foldhash's fast hasher: the element comparison of a
+/// whole reconcile hashes every element of every set (265,000 at 10,000
 /// containers), and the default SipHash cost a large share of it.
-pub type FastSet<T> = HashSet<T, std::hash::BuildHasherDefault<Fx>>;
+pub type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
-/// A hash map with [`Fx`] hashing (see [`FastSet`]).
-pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
-
-/// The multiply-rotate hash of rustc's `FxHasher`: fast, not resistant to
-/// chosen collisions, which is fine for element keys cordon derives itself
-/// from Docker's state and the kernel's tables.
-#[derive(Default)]
-pub struct Fx(u64);
-
-impl std::hash::Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // Mixed both ways (MurmurHash3's finaliser): a product carries a
-        // word's high bits only upwards, and a hash table picks the bucket
-        // from the low bits, so keys that differ only in their last bytes
-        // (addresses of one subnet, read as bytes) would share buckets.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-}
+/// A hash map with foldhash's fast hasher (see [`FastSet`]).
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What the kernel holds of one of cordon's tables, as read back by the
 /// dataplane: enough to tell whether its shape is intact and which elements
