@@ -1,8 +1,9 @@
 //! The base chains of `inet cordon`: replies and link-local neighbour
 //! discovery pass, a managed bridge's packets go to their direction's
 //! dispatch chain (the verdict maps, then the fail-closed drop), an unbound
-//! Docker bridge's are dropped. The forward hook has one base chain, `forward`: a packet's
-//! egress (by its source), then its ingress (by its destination).
+//! Docker bridge's are dropped. The forward hook has one base chain,
+//! `forward`: a packet's egress (by its source), then its ingress (by its
+//! destination).
 
 use cordon_ruleset::names::{self, Dispatch, Path};
 use cordon_ruleset::nft::*;
