@@ -151,7 +151,7 @@ pub fn command(n: usize, runs: usize) {
             "element",
             "inet",
             TABLE,
-            "known4",
+            "ingress4",
             "{ 10.99.1.3 }",
         ])
         .status()
