@@ -163,8 +163,8 @@ fn in_set(t: &Table, name: &str, key: &[Value]) -> bool {
 fn field(p: &Packet, f: Field) -> Option<Value> {
     let addr = |a: Ipv4Addr| Value::Net(IpAddr::V4(a).into());
     match f {
-        Field::Iifname => Some(Value::Ifname(p.iif.clone())),
-        Field::Oifname => Some(Value::Ifname(p.oif.clone())),
+        Field::Iifname => Some(Value::Ifname(p.iif.as_str().into())),
+        Field::Oifname => Some(Value::Ifname(p.oif.as_str().into())),
         Field::IpSaddr => Some(addr(p.saddr)),
         Field::IpDaddr => Some(addr(p.daddr)),
         Field::Ip6Saddr | Field::Ip6Daddr | Field::Icmpv6Type | Field::Ip6Hoplimit => None,
@@ -261,7 +261,7 @@ fn run(r: &Ruleset, hook: Hook, p: &Packet) -> Trace {
                             break;
                         };
                         let set = t.sets.iter().find(|s| &s.name == map).unwrap();
-                        match set.elements.iter().find(|e| e.key == key) {
+                        match set.elements.iter().find(|e| e.key[..] == key[..]) {
                             Some(e) => verdict = e.verdict.clone(),
                             None => break,
                         }
