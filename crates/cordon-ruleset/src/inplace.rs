@@ -104,7 +104,6 @@ impl Present {
                 "type": b["type"],
                 "flags": flags,
                 "counter": s.counted(),
-                "comment": b["comment"].as_str().unwrap_or_default(),
             });
             out.sets.insert(s.name.clone(), shape);
         }
@@ -430,6 +429,36 @@ mod tests {
                 format!("{kind} {}", body["name"].as_str().unwrap_or_default())
             })
             .collect()
+    }
+
+    /// nft 1.0.6 drops a set's comment given in JSON: the kernel then
+    /// lists every set without one. That is no change of shape, so a
+    /// reinstall reading the kernel keeps the sets (and their elements)
+    /// instead of deleting and creating each again.
+    #[test]
+    fn a_set_listed_without_its_comment_keeps_its_shape() {
+        let mut l = listing(&[]);
+        for o in l["nftables"].as_array_mut().unwrap() {
+            for kind in ["set", "map"] {
+                if let Some(body) = o.get_mut(kind).and_then(J::as_object_mut) {
+                    body.remove("comment");
+                }
+            }
+        }
+        let r = ruleset();
+        assert!(r.tables[0].sets.iter().any(|s| !s.comment.is_empty()));
+        for s in &r.tables[0].sets {
+            assert_eq!(
+                Present::from_listing(&l).sets[&s.name],
+                set_shape(s),
+                "set {}",
+                s.name
+            );
+        }
+        let have = r.tables[0].sets[0].elements.clone();
+        let text = staged(&r, &present(&l, &[("disp4", have)]), &|_| false).one_transaction();
+        assert!(!text.contains("delete set"), "{text}");
+        assert!(!text.contains("delete map"), "{text}");
     }
 
     #[test]

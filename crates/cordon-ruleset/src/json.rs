@@ -188,8 +188,12 @@ pub fn chain_shape(c: &Chain) -> Option<J> {
 }
 
 /// What a set's declaration says beyond its name and elements, in the
-/// words of `nft -j list`: key type, map type, flags, per-element counters
-/// and comment. The kernel cannot change these on a live set.
+/// words of `nft -j list`: key type, map type, flags, per-element counters.
+/// The kernel cannot change these on a live set. Not its comment: nft
+/// 1.0.6 drops a set's comment given in JSON, so the kernel's sets carry
+/// none after a JSON install, and a comment that differs is no reason to
+/// delete a set and create it again (which, for an instant, takes its
+/// elements away from the packets looking them up).
 pub fn set_shape(s: &Set) -> J {
     let mut flags: Vec<&str> = s.flags();
     flags.sort_unstable();
@@ -198,7 +202,6 @@ pub fn set_shape(s: &Set) -> J {
         "type": key_type(&s.key),
         "flags": flags,
         "counter": s.counter,
-        "comment": s.comment,
     })
 }
 
