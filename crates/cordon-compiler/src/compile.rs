@@ -244,10 +244,13 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
     );
 
     let bridge = bridge_table(&el);
+    let mut ruleset = Ruleset {
+        tables: vec![bridge, inet],
+    };
+    // Sets get their size from their elements (cordon_ruleset::size).
+    cordon_ruleset::size::declare(&mut ruleset);
     Compiled {
-        ruleset: Ruleset {
-            tables: vec![bridge, inet],
-        },
+        ruleset,
         assignments,
         warnings,
     }

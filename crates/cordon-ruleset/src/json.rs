@@ -188,8 +188,10 @@ pub fn chain_shape(c: &Chain) -> Option<J> {
 }
 
 /// What a set's declaration says beyond its name and elements, in the
-/// words of `nft -j list`: key type, map type, flags, per-element counters
-/// and comment. The kernel cannot change these on a live set.
+/// words of `nft -j list`: key type, map type, flags, per-element counters,
+/// declared size and comment. The kernel cannot change these on a live set
+/// (it can raise a size, but not the hash table sized by it), so a set
+/// whose shape changes is declared anew.
 pub fn set_shape(s: &Set) -> J {
     let mut flags: Vec<&str> = s.flags();
     flags.sort_unstable();
@@ -198,6 +200,7 @@ pub fn set_shape(s: &Set) -> J {
         "type": key_type(&s.key),
         "flags": flags,
         "counter": s.counter,
+        "size": s.size,
         "comment": s.comment,
     })
 }
@@ -250,6 +253,9 @@ pub(crate) fn add_set(t: &Table, s: &Set, with_elements: bool) -> J {
     let flags = s.flags();
     if !flags.is_empty() {
         obj["flags"] = json!(flags);
+    }
+    if let Some(size) = s.size {
+        obj["size"] = json!(size);
     }
     if s.counter {
         obj["stmt"] = json!([{"counter": null}]);

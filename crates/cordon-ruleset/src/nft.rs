@@ -7,7 +7,7 @@
 use ipnet::IpNet;
 
 /// An nftables address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
     /// `inet`: IPv4 and IPv6.
     Inet,
@@ -98,6 +98,11 @@ pub struct Set {
     pub counter: bool,
     /// A comment saying what it holds.
     pub comment: String,
+    /// `size N`: the most elements the kernel lets it hold, declared so the
+    /// kernel gives it a fixed-size hash table instead of the resizable
+    /// one; `None` for no declared size. See [`crate::size`] for the policy
+    /// and why.
+    pub size: Option<u32>,
     /// Its elements.
     pub elements: Vec<Element>,
 }
@@ -113,6 +118,7 @@ impl Set {
             timeout: false,
             counter: false,
             comment: comment.into(),
+            size: None,
             elements: Vec::new(),
         }
     }
