@@ -413,40 +413,42 @@ mod tests {
     #[test]
     fn growing_past_the_installed_size_is_a_replacement_naming_the_set() {
         let installed = sized(100);
-        assert_eq!(installed.tables[0].sets[0].size, Some(256));
-        let grown = sized(257);
+        assert_eq!(installed.tables[0].sets[0].size, Some(384));
+        let grown = sized(385);
         match between(&installed, &grown) {
             Update::Replace(why) => {
-                assert!(why.contains("set m4") && why.contains("256"), "{why}")
+                assert!(why.contains("set m4") && why.contains("384"), "{why}")
             }
             other => panic!("expected a replacement, got {other:?}"),
         }
         // Up to the size itself, element changes.
         assert!(matches!(
-            between(&installed, &sized(256)),
+            between(&installed, &sized(384)),
             Update::Elements(_)
         ));
     }
 
     #[test]
     fn growing_or_shrinking_within_the_installed_size_keeps_it() {
-        // Installed at 200 elements: size 512.
-        let installed = sized(200);
-        assert_eq!(installed.tables[0].sets[0].size, Some(512));
-        // 120 elements would be compiled at 256, 500 at 1024: neither
+        // Installed at 300 elements: size 768.
+        let installed = sized(300);
+        assert_eq!(installed.tables[0].sets[0].size, Some(768));
+        // 120 elements would be compiled at 384, 700 at 1536: neither
         // replaces, and the kept sizes are the installed ones.
-        for n in [120, 500] {
+        for n in [120, 700] {
             let mut want = sized(n);
-            assert_ne!(want.tables[0].sets[0].size, Some(512));
+            assert_ne!(want.tables[0].sets[0].size, Some(768));
             let Update::Elements(c) = between(&installed, &want) else {
-                panic!("{n} elements fit in 512: element changes expected");
+                panic!("{n} elements fit in 768: element changes expected");
             };
             assert_eq!(c[0].set, "m4");
             keep_sizes(&mut want, &installed);
-            assert_eq!(want.tables[0].sets[0].size, Some(512));
-            // From there, back and forth around 128 or 512 changes
-            // nothing but elements.
-            assert!(matches!(between(&want, &sized(129)), Update::Elements(_)));
+            assert_eq!(want.tables[0].sets[0].size, Some(768));
+            // From there, back and forth around the boundary at 256
+            // elements changes nothing but elements.
+            for m in [257, 256, 257] {
+                assert!(matches!(between(&want, &sized(m)), Update::Elements(_)));
+            }
         }
     }
 
@@ -467,7 +469,7 @@ mod tests {
     #[test]
     fn the_kernels_size_is_accepted_when_the_elements_fit() {
         let want = sized(300);
-        assert_eq!(want.tables[0].sets[0].size, Some(1024));
+        assert_eq!(want.tables[0].sets[0].size, Some(768));
         // The kernel holds the same elements in a set of another size.
         for kernel in [Some(300), Some(4096), None] {
             let seen = observed_of(&want, kernel);

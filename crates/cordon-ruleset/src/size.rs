@@ -5,18 +5,17 @@
 //! declared with `size N` gets a fixed hash table (`nft_hash`, or
 //! `nft_hash_fast` for 4-byte keys) whose buckets are allocated once, at
 //! `roundup_pow_of_two(N × 4/3)` pointers. Measured on kernel 6.18, adding
-//! 100,000 elements in one transaction took the kernel 2 to 3 times less
+//! 100,000 elements with one `nft -f` took the kernel 2 to 3 times less
 //! system time with a size (plain address sets, concatenated
-//! `ifname . ether_addr . ipv4_addr` sets and verdict maps alike), which
-//! is most of an install at 10,000 containers. A lookup in the fixed table
-//! is a hash and a walk of one short bucket chain, never slower than in the
-//! resizable one.
+//! `ifname . ether_addr . ipv4_addr` sets and verdict maps alike), and the
+//! netlink fill of an install at 10,000 containers, almost all kernel
+//! inserts, about a third less. A lookup in the fixed table is a hash and
+//! a walk of one bucket's short chain, as in the resizable one.
 //!
 //! The price is a hard cap: the kernel refuses an element that would put
 //! the set above its size (`ENFILE`). So:
 //!
-//! - Every set or map that holds inventory-sized elements, neither
-//!   `interval` nor `timeout`, gets [`capacity`] of its element count when
+//! - Every set or map that is neither `interval` nor `timeout` gets [`capacity`] of its element count when
 //!   the ruleset is compiled, and therefore at every whole install. Interval
 //!   sets (network subnets, named sets) use other backends, and timeout
 //!   sets are filled by the DNS proxy at run time: neither gets a size.
@@ -27,33 +26,50 @@
 //!   becomes a whole replacement, which declares the sets anew at their new
 //!   capacity ([`crate::diff::between`], [`crate::diff::against_kernel`]).
 //!
-//! [`capacity`] is the next power of two at or above twice the count, and
-//! at least [`FLOOR`]: a set can double after an install before it must be
-//! replaced, so replacements come geometrically rarely (at 2n, 4n, ...
-//! elements), and a small host never replaces for growth below 256
-//! elements per set.
+//! [`capacity`] of `n` elements is three quarters of [`buckets`], the
+//! next power of two at or above `2n` (at least 512): the largest size for
+//! which the kernel allocates exactly that many buckets (it allocates
+//! `roundup_pow_of_two(size × 4/3)`). So a freshly installed set is at
+//! most half full (a lookup walks a chain of less than one element on
+//! average) and can grow to at least 1.5 times its elements, 0.75 of its
+//! buckets, before it must be replaced: replacements come geometrically
+//! rarely, and a small host never replaces for growth below 384 elements
+//! per set.
 //!
-//! Memory: a size `N` (a power of two) costs the kernel
-//! `roundup_pow_of_two(N × 4/3) = 2N` bucket pointers, `16 × N` bytes, so
-//! 32 to 64 bytes per element (besides the elements themselves, which cost
-//! the same with either table). At the floor, 512 pointers, 4 KiB per set.
-//! cordon's compiled ruleset has 26 sized sets, so at 10 containers the
-//! buckets take 104 KiB; at 10,000 containers (265,000 elements in the
-//! bench's inventory) about 8.2 MiB, against about 2.8 MiB for the
-//! resizable tables' buckets.
+//! Memory: the buckets are 8-byte pointers, so 16 to 32 bytes per element
+//! installed (besides the elements themselves, which cost the same in
+//! either table), about twice the resizable table's (which keeps between
+//! 4/3 and 8/3 buckets per element). At the floor, 512 buckets, 4 KiB per
+//! set: the benchmarks' policy compiles 39 sized sets, 156 KiB at 10
+//! containers. At 10,000 containers (265,000 elements) its sized sets
+//! have 872,448 buckets, 6.7 MiB, against about 3.3 MiB for the resizable
+//! tables' buckets.
 
 use crate::nft::{Ruleset, Set};
 
-/// The smallest size declared: 256 elements (4 KiB of buckets).
-pub const FLOOR: u32 = 256;
+/// The fewest buckets a sized set gets: 512 (4 KiB), a size of 384.
+pub const FLOOR_BUCKETS: u32 = 512;
 
-/// The size declared for a set of `elements` elements: the next power of
-/// two at or above twice that, at least [`FLOOR`] (at most 2^31).
-pub fn capacity(elements: usize) -> u32 {
-    let want = (elements as u64).saturating_mul(2).max(FLOOR as u64);
+/// The largest bucket count [`buckets`] gives: 2^31.
+const MAX_BUCKETS: u64 = 1 << 31;
+
+/// The buckets the kernel's fixed hash should have for `elements`
+/// elements: the next power of two at or above twice that, at least
+/// [`FLOOR_BUCKETS`] (at most 2^31).
+pub fn buckets(elements: usize) -> u32 {
+    let want = (elements as u64)
+        .saturating_mul(2)
+        .max(u64::from(FLOOR_BUCKETS));
     want.checked_next_power_of_two()
-        .unwrap_or(1 << 31)
-        .min(1 << 31) as u32
+        .unwrap_or(MAX_BUCKETS)
+        .min(MAX_BUCKETS) as u32
+}
+
+/// The size declared for a set of `elements` elements: three quarters of
+/// [`buckets`], the largest size the kernel gives exactly that many
+/// buckets, and at least 1.5 times `elements`.
+pub fn capacity(elements: usize) -> u32 {
+    buckets(elements) / 4 * 3
 }
 
 /// True for the sets that get a size: neither `interval` nor `timeout`.
@@ -83,19 +99,29 @@ mod tests {
     use super::*;
     use crate::nft::{Element, Family, KeyType, Table, Value};
 
+    /// The buckets the kernel allocates for a size (`nft_hash_buckets`).
+    fn kernel_buckets(size: u32) -> u64 {
+        (u64::from(size) * 4 / 3).next_power_of_two()
+    }
+
     #[test]
-    fn capacity_is_twice_rounded_up_to_a_power_of_two_with_a_floor() {
-        assert_eq!(capacity(0), 256);
-        assert_eq!(capacity(10), 256);
-        assert_eq!(capacity(128), 256);
-        assert_eq!(capacity(129), 512);
-        assert_eq!(capacity(10_000), 32_768);
-        assert_eq!(capacity(16_384), 32_768);
-        assert_eq!(capacity(16_385), 65_536);
-        assert_eq!(capacity(usize::MAX), 1 << 31);
-        for n in [0, 1, 127, 128, 129, 1000, 65_536, 100_000] {
+    fn capacity_is_three_quarters_of_twice_the_elements_rounded_up() {
+        assert_eq!(capacity(0), 384);
+        assert_eq!(capacity(10), 384);
+        assert_eq!(capacity(256), 384);
+        assert_eq!(capacity(257), 768);
+        assert_eq!(capacity(10_000), 24_576);
+        assert_eq!(capacity(16_384), 24_576);
+        assert_eq!(capacity(16_385), 49_152);
+        assert_eq!(capacity(usize::MAX), 3 << 29);
+        for n in [0, 1, 127, 128, 129, 256, 257, 1000, 65_536, 100_000] {
             let c = capacity(n);
-            assert!(c.is_power_of_two() && c as usize >= 2 * n && c >= FLOOR);
+            // Room to grow by half, and the kernel allocates exactly the
+            // buckets meant: at most half full when installed.
+            assert!(u64::from(c) * 2 >= 3 * n as u64, "{n}: {c}");
+            assert_eq!(kernel_buckets(c), u64::from(buckets(n)), "{n}");
+            assert!(u64::from(buckets(n)) >= 2 * n as u64);
+            assert!(buckets(n) >= FLOOR_BUCKETS && buckets(n).is_power_of_two());
         }
     }
 
@@ -123,7 +149,7 @@ mod tests {
         };
         declare(&mut r);
         let sizes: Vec<_> = r.tables[0].sets.iter().map(|s| s.size).collect();
-        assert_eq!(sizes, [Some(1024), None, None]);
+        assert_eq!(sizes, [Some(768), None, None]);
         assert!(fits(&r.tables[0].sets[0], Some(300)));
         assert!(!fits(&r.tables[0].sets[0], Some(299)));
         assert!(fits(&r.tables[0].sets[0], None));
