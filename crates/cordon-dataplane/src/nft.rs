@@ -480,8 +480,9 @@ impl Nft {
 
 /// The system time the calling thread has used so far.
 fn thread_system_time() -> Duration {
-    // SAFETY: getrusage writes into the struct it is given.
+    // SAFETY: rusage is plain integers, for which all zeroes is valid.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes only into the struct it is given.
     if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
         return Duration::ZERO;
     }
