@@ -171,3 +171,39 @@ fn sizes_are_declared_read_back_filled_up_to_and_grown_by_a_replacement() {
     let seen = nft.observe(&over).expect("observe");
     assert_eq!(diff::against_kernel(&seen, &over), Update::None);
 }
+
+/// The fill's kernel time with and without declared sizes, at 10,000
+/// containers: installs in steps into fresh namespaces, alternating, each
+/// after the previous namespace's teardown has settled (the kernel frees a
+/// deleted namespace's elements in the background, and that time can land
+/// on any thread). Prints the figures; asserts nothing about time. Slow:
+/// run with `--ignored --nocapture`.
+#[test]
+#[ignore]
+fn fill_kernel_time_with_and_without_sizes() {
+    need_root_nft!();
+    let sized = compile(&policy(), &inventory(10_000), &SetOverrides::default()).ruleset;
+    let mut bare = sized.clone();
+    for t in &mut bare.tables {
+        for s in &mut t.sets {
+            s.size = None;
+        }
+    }
+    for round in 0..5 {
+        for (what, r) in [("without sizes", &bare), ("with sizes", &sized)] {
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            let ns = Ns::add("csf");
+            let nft = Nft::in_netns(&ns.0).staging_from(0);
+            let steps = nft.install_staged(r, &[]).expect("install");
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "round {round}, {what}: {} elements, fill {:.1} ms wall, {:.1} ms kernel, {:.2} µs kernel an element",
+                steps.filled,
+                steps.fill.as_secs_f64() * 1e3,
+                steps.fill_system.as_secs_f64() * 1e3,
+                steps.fill_system.as_secs_f64() * 1e6 / steps.filled.max(1) as f64
+            );
+        }
+    }
+}
