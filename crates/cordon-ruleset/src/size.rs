@@ -9,7 +9,7 @@
 //! system time with a size (plain address sets, concatenated
 //! `ifname . ether_addr . ipv4_addr` sets and verdict maps alike), and the
 //! netlink fill of an install at 10,000 containers, almost all kernel
-//! inserts, about a third less. A lookup in the fixed table is a hash and
+//! inserts, took about half the kernel time (docs/benchmarks.md). A lookup in the fixed table is a hash and
 //! a walk of one bucket's short chain, as in the resizable one.
 //!
 //! The price is a hard cap: the kernel refuses an element that would put
