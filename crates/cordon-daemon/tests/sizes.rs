@@ -191,4 +191,28 @@ fn growth_past_the_size_replaces_once_and_churn_within_it_does_not() {
         "{:?}",
         engine.stats.last_error
     );
+
+    // A restarted daemon compares with the kernel: 200 containers would be
+    // compiled at 384, but the kernel's 768 holds them, and the engine
+    // keeps 768 as installed, so growing to 700 needs no replacement.
+    drop(engine);
+    let mut engine = Engine::new(
+        cordon_policy::parse(
+            "t.yaml",
+            "version: 1\ndefault:\n  ingress:\n    - from: [host]\n  egress: []\n",
+        )
+        .expect("policy"),
+        Nft::in_netns(&ns.0),
+        StateDir::at(state.path()),
+    );
+    engine.set_inventory(inventory(200));
+    let outcome = engine.sync().expect("restart");
+    assert!(matches!(outcome, Outcome::Elements(_)), "{outcome:?}");
+    assert_engine_knows_the_kernels_sizes(&engine, &nft);
+    engine.set_inventory(inventory(700));
+    let outcome = engine.sync().expect("growth within 768");
+    assert!(matches!(outcome, Outcome::Elements(_)), "{outcome:?}");
+    assert_eq!(ns.listed_size(&known), Some(768));
+    assert_engine_knows_the_kernels_sizes(&engine, &nft);
+    assert_eq!(engine.stats.replacements, 0);
 }
