@@ -286,12 +286,25 @@ impl Engine {
     /// connections opened meanwhile that the policy does not allow are
     /// ended, as after a [`reconcile`](Engine::reconcile) repair.
     pub fn sync(&mut self) -> Result<Outcome, DaemonError> {
-        let desired = self.desired()?;
+        let mut desired = self.desired()?;
+        // Unless the tables are replaced, the sets keep the sizes the kernel
+        // holds (cordon_ruleset::size), and so does the ruleset kept as
+        // installed.
         let (update, from_kernel) = match self.installed() {
-            Some(installed) => (diff::between(installed, &desired.ruleset), false),
+            Some(installed) => {
+                let update = diff::between(installed, &desired.ruleset);
+                if !matches!(update, Update::Replace(_)) {
+                    diff::keep_sizes(&mut desired.ruleset, installed);
+                }
+                (update, false)
+            }
             None => {
                 let seen = self.nft.observe_compared(&desired.ruleset)?;
-                (diff::against_kernel(&seen, &desired.ruleset), true)
+                let update = diff::against_kernel(&seen, &desired.ruleset);
+                if !matches!(update, Update::Replace(_)) {
+                    diff::keep_kernel_sizes(&mut desired.ruleset, &seen);
+                }
+                (update, true)
             }
         };
         let repairing = from_kernel && !update.is_none();
@@ -319,18 +332,28 @@ impl Engine {
             (Some(c), false) => {
                 let seen = self.nft.observe_compared(&c.ruleset)?;
                 let update = diff::against_kernel(&seen, &c.ruleset);
-                drop(seen);
                 if update.is_none() {
+                    if let Some(c) = self.compiled.as_mut() {
+                        diff::keep_kernel_sizes(&mut c.ruleset, &seen);
+                    }
+                    drop(seen);
                     self.verified_generation = generation;
                     crate::memory::trim();
                     return Ok(Outcome::Unchanged);
                 }
-                (c.clone(), update)
+                let mut desired = c.clone();
+                if !matches!(update, Update::Replace(_)) {
+                    diff::keep_kernel_sizes(&mut desired.ruleset, &seen);
+                }
+                (desired, update)
             }
             _ => {
-                let desired = self.desired()?;
+                let mut desired = self.desired()?;
                 let seen = self.nft.observe_compared(&desired.ruleset)?;
                 let update = diff::against_kernel(&seen, &desired.ruleset);
+                if !matches!(update, Update::Replace(_)) {
+                    diff::keep_kernel_sizes(&mut desired.ruleset, &seen);
+                }
                 (desired, update)
             }
         };

@@ -74,6 +74,8 @@ const LOG_PREFIX: u16 = 2;
 const SET_TABLE: u16 = 1;
 const SET_NAME: u16 = 2;
 const SET_FLAGS: u16 = 3;
+const SET_DESC: u16 = 9;
+const SET_DESC_SIZE: u16 = 1;
 const SET_EXPR: u16 = 17;
 const SET_EXPRESSIONS: u16 = 18;
 const SET_ANONYMOUS: u32 = 0x1;
@@ -449,6 +451,7 @@ fn read_once(
         let mut s = KernelSet {
             name: set.name,
             counted: set.counted,
+            size: set.size,
             elements: Vec::new(),
             unmatched: None,
         };
@@ -609,15 +612,26 @@ fn counter_in(one: Option<&[u8]>, list: Option<&[u8]>) -> io::Result<Option<Coun
 struct SetHead {
     name: String,
     counted: bool,
+    /// `NFTA_SET_DESC_SIZE` in `NFTA_SET_DESC`: the declared size.
+    size: Option<u32>,
 }
 
 fn set_of(a: &[u8], table: &str) -> io::Result<Option<(SetHead, u32)>> {
     let (mut t, mut name, mut flags, mut one, mut list) = (None, None, 0, None, None);
+    let mut size = None;
     for x in attrs(a) {
         match x? {
             (SET_TABLE, v) => t = Some(string(v)?),
             (SET_NAME, v) => name = Some(string(v)?),
             (SET_FLAGS, v) => flags = be32(v)?,
+            // The kernel writes no size attribute for a set without one
+            // (and nft lists none for a size of 0).
+            (SET_DESC, v) => {
+                size = attr(v, SET_DESC_SIZE)?
+                    .map(be32)
+                    .transpose()?
+                    .filter(|n| *n != 0)
+            }
             (SET_EXPR, v) => one = Some(v),
             (SET_EXPRESSIONS, v) => list = Some(v),
             _ => {}
@@ -628,7 +642,14 @@ fn set_of(a: &[u8], table: &str) -> io::Result<Option<(SetHead, u32)>> {
     }
     let name = name.ok_or_else(|| bad("netlink: a set without a name"))?;
     let counted = counter_in(one, list)?.is_some();
-    Ok(Some((SetHead { name, counted }, flags)))
+    Ok(Some((
+        SetHead {
+            name,
+            counted,
+            size,
+        },
+        flags,
+    )))
 }
 
 /// One element as dumped, not yet decoded.

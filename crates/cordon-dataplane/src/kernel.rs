@@ -23,6 +23,8 @@ pub struct KernelSet {
     pub name: String,
     /// True when every element counts its packets (`counter` on the set).
     pub counted: bool,
+    /// Its declared size (`size N`), if any.
+    pub size: Option<u32>,
     /// Its elements with their counters, in the key types asked for (an
     /// interval becomes the prefixes that cover it); empty when no key
     /// types were given for this set.
@@ -81,6 +83,7 @@ impl KernelTable {
             out.sets.push(KernelSet {
                 name: s.name.clone(),
                 counted: s.counted(),
+                size: s.size(),
                 elements,
                 unmatched: None,
             });
@@ -89,7 +92,7 @@ impl KernelTable {
     }
 
     /// What [`cordon_ruleset::diff::against_kernel`] compares: chains with
-    /// their rule counts, sets with their elements.
+    /// their rule counts, sets with their elements, counters and sizes.
     pub fn observed(&self) -> ObservedTable {
         let mut out = ObservedTable::default();
         for c in &self.chains {
@@ -101,6 +104,9 @@ impl KernelTable {
         for s in &self.sets {
             if s.counted {
                 out.counted.insert(s.name.clone());
+            }
+            if let Some(n) = s.size {
+                out.sizes.insert(s.name.clone(), n);
             }
             if let Some(u) = &s.unmatched {
                 out.unmatched.insert(s.name.clone(), u.clone());
@@ -125,6 +131,9 @@ impl KernelTable {
         for s in self.sets {
             if s.counted {
                 out.counted.insert(s.name.clone());
+            }
+            if let Some(n) = s.size {
+                out.sizes.insert(s.name.clone(), n);
             }
             if let Some(u) = s.unmatched {
                 out.unmatched.insert(s.name.clone(), u);

@@ -33,6 +33,9 @@ pub struct Steps {
     pub fill: Duration,
     /// How many elements the fill sent.
     pub filled: usize,
+    /// The system (kernel) time the fill's thread used: the kernel's
+    /// inserts, almost all of the fill.
+    pub fill_system: Duration,
     /// The switch transaction through `nft`.
     pub switch: Duration,
 }
@@ -211,8 +214,13 @@ impl Nft {
         let filled = if sets.is_empty() {
             Ok(())
         } else {
-            self.netlink(|| crate::elements::fill(&sets))
-                .map_err(|e| NftError::Rejected(format!("netlink: {e}")))
+            self.netlink(|| {
+                let before = thread_system_time();
+                let filled = crate::elements::fill(&sets);
+                steps.fill_system = thread_system_time().saturating_sub(before);
+                filled
+            })
+            .map_err(|e| NftError::Rejected(format!("netlink: {e}")))
         };
         steps.fill = t.elapsed();
         let t = Instant::now();
@@ -469,6 +477,18 @@ impl Nft {
         }
         Ok(out)
     }
+}
+
+/// The system time the calling thread has used so far.
+fn thread_system_time() -> Duration {
+    // SAFETY: rusage is plain integers, for which all zeroes is valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes only into the struct it is given.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_secs(usage.ru_stime.tv_sec as u64)
+        + Duration::from_micros(usage.ru_stime.tv_usec as u64)
 }
 
 /// The most telling line of nft's error output.

@@ -230,8 +230,11 @@ fn ten_thousand_containers_arrive_over_netlink() {
     let ns = Ns::add("cdp");
     let nft = ns.nft();
     let p = policy();
-    let small = compile(&p, &inventory(1), &SetOverrides::default()).ruleset;
+    let mut small = compile(&p, &inventory(1), &SetOverrides::default()).ruleset;
     let big = compile(&p, &inventory(10_000), &SetOverrides::default()).ruleset;
+    // Declared as large as the big ruleset's sets, so 10,000 containers fit
+    // (otherwise the way there is a replacement: cordon_ruleset::size).
+    cordon_ruleset::diff::keep_sizes(&mut small, &big);
     nft.install(&small).unwrap();
     let up = between(&small, &big);
     let Update::Elements(changes) = &up else {

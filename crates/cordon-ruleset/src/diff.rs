@@ -11,6 +11,14 @@
 //! replaced whole, which is atomic as well.
 //!
 //! Timeout sets are never diffed: their elements belong to the DNS proxy.
+//!
+//! Declared sizes ([`crate::size`]) are not part of the shape: an element
+//! update keeps the sizes the kernel holds as long as the new elements fit
+//! in them, and becomes a replacement (which declares the sets anew at
+//! their new capacity) when they do not. [`keep_sizes`] and
+//! [`keep_kernel_sizes`] give the desired ruleset the installed sizes after
+//! an element update, so whoever keeps it as "installed" keeps the sizes
+//! the kernel really holds.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -18,6 +26,7 @@ use serde_json::{json, Value as J};
 
 use crate::json;
 use crate::nft::{Element, Family, Ruleset, Set, Table};
+use crate::size;
 
 /// The element changes of one named set or map.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,9 +83,19 @@ fn set_decl_eq(s: &Set, t: &Set) -> bool {
 }
 
 /// The way from ruleset `from` (installed) to ruleset `to` (desired).
+/// Element changes when only elements differ and `to`'s elements fit in the
+/// sizes `from`'s sets are declared with (`to`'s own sizes do not matter:
+/// see [`keep_sizes`]); a replacement otherwise.
 pub fn between(from: &Ruleset, to: &Ruleset) -> Update {
     if !same_shape(from, to) {
         return Update::Replace("the policy's shape changed".into());
+    }
+    for (a, b) in from.tables.iter().zip(&to.tables) {
+        for (s, t) in a.sets.iter().zip(&b.sets) {
+            if let Some(why) = outgrown(t, s.size) {
+                return Update::Replace(why);
+            }
+        }
     }
     let mut changes = Vec::new();
     for (a, b) in from.tables.iter().zip(&to.tables) {
@@ -87,6 +106,55 @@ pub fn between(from: &Ruleset, to: &Ruleset) -> Update {
         }
     }
     elements_or_none(changes)
+}
+
+/// Why `want`'s elements cannot go into a set declared with `size`, or
+/// `None` when they fit.
+fn outgrown(want: &Set, size: Option<u32>) -> Option<String> {
+    match size {
+        Some(n) if !size::fits(want, size) => Some(format!(
+            "set {} grows past its size ({} elements, {n} at most)",
+            want.name,
+            want.elements.len()
+        )),
+        _ => None,
+    }
+}
+
+/// Gives `desired`'s sets the sizes of the sets of the same table and name
+/// in `installed` (none where `installed` declares none): after an element
+/// update, `desired` is what the kernel holds, sizes included. A set
+/// `installed` lacks keeps its own.
+pub fn keep_sizes(desired: &mut Ruleset, installed: &Ruleset) {
+    for t in &mut desired.tables {
+        let Some(it) = installed
+            .tables
+            .iter()
+            .find(|x| x.family == t.family && x.name == t.name)
+        else {
+            continue;
+        };
+        for s in &mut t.sets {
+            if let Some(is) = it.sets.iter().find(|x| x.name == s.name) {
+                s.size = is.size;
+            }
+        }
+    }
+}
+
+/// [`keep_sizes`] from what the kernel holds: `desired`'s sets get the
+/// sizes the kernel reports for them (none where it reports none).
+pub fn keep_kernel_sizes(desired: &mut Ruleset, observed: &Observed) {
+    for t in &mut desired.tables {
+        let Some(o) = observed.table(t.family, &t.name) else {
+            continue;
+        };
+        for s in &mut t.sets {
+            if o.sets.contains_key(&s.name) {
+                s.size = o.sizes.get(&s.name).copied();
+            }
+        }
+    }
 }
 
 fn elements_or_none(changes: Vec<SetChange>) -> Update {
@@ -157,6 +225,8 @@ pub struct ObservedTable {
     pub sets: BTreeMap<String, Vec<Element>>,
     /// The sets declared with per-element counters.
     pub counted: std::collections::BTreeSet<String>,
+    /// Set name → its declared size, for the sets declared with one.
+    pub sizes: BTreeMap<String, u32>,
     /// Set name → the kernel's elements that are not among the desired
     /// set's, and the desired elements the kernel lacks, when the reader
     /// compared them itself (as key and verdict bytes, see the dataplane's
@@ -182,9 +252,12 @@ impl Observed {
 }
 
 /// The way from what the kernel holds to the desired ruleset: a
-/// replacement when a table, chain, rule or set is missing or extra,
-/// otherwise the element changes (which also repair deleted or added
-/// elements).
+/// replacement when a table, chain, rule or set is missing or extra, when
+/// a set's desired elements do not fit in the size the kernel declares it
+/// with, or when a set that should have no size has one; otherwise the
+/// element changes (which also repair deleted or added elements). A size
+/// the kernel reports that the elements fit in is accepted, whatever
+/// `desired` declares (see [`keep_kernel_sizes`]).
 pub fn against_kernel(observed: &Observed, desired: &Ruleset) -> Update {
     let mut changes = Vec::new();
     for t in &desired.tables {
@@ -229,6 +302,14 @@ pub fn against_kernel(observed: &Observed, desired: &Ruleset) -> Update {
             if s.counter && !o.counted.contains(&s.name) {
                 // E.g. installed by a version without per-element counters.
                 return Update::Replace(format!("set {} has no counters", s.name));
+            }
+            let declared = o.sizes.get(&s.name).copied();
+            if let Some(why) = outgrown(s, declared) {
+                return Update::Replace(why);
+            }
+            if let (Some(n), false) = (declared, size::sized(s)) {
+                // A cap on a set cordon never caps (the DNS proxy's).
+                return Update::Replace(format!("set {} is declared with size {n}", s.name));
             }
             // Elements already compared by the reader: only the unmatched
             // ones are left, and the change between them is the change.
@@ -311,5 +392,103 @@ mod tests {
         let c = set_change(&t, "m4", false, &have, &want).expect("a change");
         assert_eq!(c.delete, vec![el("10.0.0.3/32", "a")]);
         assert_eq!(c.add, vec![el("10.0.0.3/32", "b")]);
+    }
+
+    /// A ruleset whose map holds `n` elements, sized by the policy.
+    fn sized(n: u32) -> Ruleset {
+        let elements = (0..n)
+            .map(|i| {
+                el(
+                    &format!("10.{}.{}.{}/32", i >> 16, (i >> 8) & 255, i & 255),
+                    "a",
+                )
+            })
+            .collect();
+        let mut r = Ruleset {
+            tables: vec![table(elements)],
+        };
+        size::declare(&mut r);
+        r
+    }
+
+    #[test]
+    fn growing_past_the_installed_size_is_a_replacement_naming_the_set() {
+        let installed = sized(100);
+        assert_eq!(installed.tables[0].sets[0].size, Some(384));
+        let grown = sized(385);
+        match between(&installed, &grown) {
+            Update::Replace(why) => {
+                assert!(why.contains("set m4") && why.contains("384"), "{why}")
+            }
+            other => panic!("expected a replacement, got {other:?}"),
+        }
+        // Up to the size itself, element changes.
+        assert!(matches!(
+            between(&installed, &sized(384)),
+            Update::Elements(_)
+        ));
+    }
+
+    #[test]
+    fn growing_or_shrinking_within_the_installed_size_keeps_it() {
+        // Installed at 300 elements: size 768.
+        let installed = sized(300);
+        assert_eq!(installed.tables[0].sets[0].size, Some(768));
+        // 120 elements would be compiled at 384, 700 at 1536: neither
+        // replaces, and the kept sizes are the installed ones.
+        for n in [120, 700] {
+            let mut want = sized(n);
+            assert_ne!(want.tables[0].sets[0].size, Some(768));
+            let Update::Elements(c) = between(&installed, &want) else {
+                panic!("{n} elements fit in 768: element changes expected");
+            };
+            assert_eq!(c[0].set, "m4");
+            keep_sizes(&mut want, &installed);
+            assert_eq!(want.tables[0].sets[0].size, Some(768));
+            // From there, back and forth around the boundary at 256
+            // elements changes nothing but elements.
+            for m in [257, 256, 257] {
+                assert!(matches!(between(&want, &sized(m)), Update::Elements(_)));
+            }
+        }
+    }
+
+    fn observed_of(r: &Ruleset, size: Option<u32>) -> Observed {
+        let t = &r.tables[0];
+        let mut o = ObservedTable::default();
+        for s in &t.sets {
+            o.sets.insert(s.name.clone(), s.elements.clone());
+            if let Some(n) = size {
+                o.sizes.insert(s.name.clone(), n);
+            }
+        }
+        Observed {
+            tables: vec![(t.family, t.name.clone(), o)],
+        }
+    }
+
+    #[test]
+    fn the_kernels_size_is_accepted_when_the_elements_fit() {
+        let want = sized(300);
+        assert_eq!(want.tables[0].sets[0].size, Some(768));
+        // The kernel holds the same elements in a set of another size.
+        for kernel in [Some(300), Some(4096), None] {
+            let seen = observed_of(&want, kernel);
+            assert_eq!(against_kernel(&seen, &want), Update::None, "{kernel:?}");
+            let mut kept = want.clone();
+            keep_kernel_sizes(&mut kept, &seen);
+            assert_eq!(kept.tables[0].sets[0].size, kernel);
+        }
+        let seen = observed_of(&sized(10), Some(299));
+        match against_kernel(&seen, &want) {
+            Update::Replace(why) => assert!(why.contains("set m4"), "{why}"),
+            other => panic!("300 elements do not fit in 299: {other:?}"),
+        }
+        // A timeout set the kernel caps is not what cordon declares.
+        let mut dns = want.clone();
+        dns.tables[0].sets[0].timeout = true;
+        size::declare(&mut dns);
+        let seen = observed_of(&dns, Some(4096));
+        assert!(matches!(against_kernel(&seen, &dns), Update::Replace(_)));
     }
 }

@@ -104,6 +104,7 @@ impl Present {
                 "type": b["type"],
                 "flags": flags,
                 "counter": s.counted(),
+                "size": s.size(),
             });
             out.sets.insert(s.name.clone(), shape);
         }
@@ -364,6 +365,7 @@ mod tests {
         let mut vmap = Set::new("disp4", vec![KeyType::Ipv4], "address → chain");
         vmap.verdict_map = true;
         vmap.counter = true;
+        vmap.size = Some(256);
         vmap.elements.push(Element {
             key: smallvec![Value::Net("172.17.0.2/32".parse().unwrap())],
             verdict: Some(crate::nft::Verdict::Jump("pol".into())),
@@ -403,7 +405,7 @@ mod tests {
             json!({"table": {"family": "inet", "name": "cordon", "handle": 3}}),
             json!({"map": {"family": "inet", "name": "disp4", "table": "cordon",
                 "type": "ipv4_addr", "handle": 4, "comment": "address → chain",
-                "map": "verdict", "stmt": [{"counter": null}]}}),
+                "map": "verdict", "size": 256, "stmt": [{"counter": null}]}}),
             json!({"set": {"family": "inet", "name": "nets4", "table": "cordon",
                 "type": "ipv4_addr", "handle": 5, "comment": "nets", "flags": ["interval"]}}),
             json!({"chain": {"family": "inet", "table": "cordon", "name": "pol", "handle": 1}}),
@@ -594,6 +596,24 @@ mod tests {
         let first_delete = cmds.iter().position(|c| c.get("delete").is_some()).unwrap();
         let last_flush = cmds.iter().rposition(|c| c.get("flush").is_some()).unwrap();
         assert!(last_flush < first_delete, "deletes only after every flush");
+    }
+
+    /// A whole install declares sizes anew: a map the kernel holds with
+    /// another size is deleted and declared again with all its elements
+    /// (the kernel cannot resize a fixed hash table).
+    #[test]
+    fn a_set_declared_with_another_size_is_declared_anew() {
+        let mut r = ruleset();
+        r.tables[0].sets[0].size = Some(512);
+        let have = ruleset().tables[0].sets[0].elements.clone();
+        let cmds = commands(&transaction_text(
+            &r,
+            &present(&listing(&[]), &[("disp4", have)]),
+        ));
+        assert_eq!(verbs(&cmds, "delete"), ["map disp4"]);
+        let added: Vec<&J> = cmds.iter().filter_map(|c| c["add"].get("map")).collect();
+        assert_eq!(added[0]["size"], 512);
+        assert!(verbs(&cmds, "add").contains(&"element disp4".to_string()));
     }
 
     #[test]

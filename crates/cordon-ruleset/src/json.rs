@@ -188,12 +188,14 @@ pub fn chain_shape(c: &Chain) -> Option<J> {
 }
 
 /// What a set's declaration says beyond its name and elements, in the
-/// words of `nft -j list`: key type, map type, flags, per-element counters.
-/// The kernel cannot change these on a live set. Not its comment: nft
-/// 1.0.6 drops a set's comment given in JSON, so the kernel's sets carry
-/// none after a JSON install, and a comment that differs is no reason to
-/// delete a set and create it again (which, for an instant, takes its
-/// elements away from the packets looking them up).
+/// words of `nft -j list`: key type, map type, flags, per-element counters
+/// and declared size. The kernel cannot change these on a live set (it can
+/// raise a size, but not the hash table sized by it), so a set whose shape
+/// changes is declared anew. Not its comment: nft 1.0.6 drops a set's
+/// comment given in JSON, so the kernel's sets carry none after a JSON
+/// install, and a comment that differs is no reason to delete a set and
+/// create it again (which, for an instant, takes its elements away from
+/// the packets looking them up).
 pub fn set_shape(s: &Set) -> J {
     let mut flags: Vec<&str> = s.flags();
     flags.sort_unstable();
@@ -202,6 +204,7 @@ pub fn set_shape(s: &Set) -> J {
         "type": key_type(&s.key),
         "flags": flags,
         "counter": s.counter,
+        "size": s.size,
     })
 }
 
@@ -253,6 +256,9 @@ pub(crate) fn add_set(t: &Table, s: &Set, with_elements: bool) -> J {
     let flags = s.flags();
     if !flags.is_empty() {
         obj["flags"] = json!(flags);
+    }
+    if let Some(size) = s.size {
+        obj["size"] = json!(size);
     }
     if s.counter {
         obj["stmt"] = json!([{"counter": null}]);

@@ -13,6 +13,7 @@
 //!   and read back in one place.
 //! - [`prefix`]: the nflog prefixes of the logging rules ([`LogPrefix`]).
 //! - [`listing`]: the one reader of `nft -j list` output ([`Listing`]).
+//! - [`size`]: how large each set is declared, and why.
 //!
 //! Nothing here touches the kernel; all of it is tested without root.
 
@@ -24,6 +25,7 @@ pub mod listing;
 pub mod names;
 pub mod nft;
 pub mod prefix;
+pub mod size;
 pub mod text;
 
 pub use key::PolicyKey;

@@ -113,6 +113,14 @@ impl ListedSet {
             .is_some_and(|st| st.iter().any(|x| x.get("counter").is_some()))
     }
 
+    /// Its declared size (`size N`, the most elements the kernel lets it
+    /// hold), or `None` when it has none.
+    pub fn size(&self) -> Option<u32> {
+        self.body["size"]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+    }
+
     fn listed(&self) -> impl Iterator<Item = &J> {
         self.body["elem"].as_array().into_iter().flatten()
     }
@@ -452,7 +460,7 @@ mod tests {
             {"chain": {"name": "eg_fwd_web"}},
             {"rule": {"chain": "eg_fwd_web", "expr": [{"counter": {"packets": 2, "bytes": 120}}, {"log": {"prefix": "cordon egress web drop ", "group": 100}}, {"drop": null}]}},
             {"rule": {"chain": "eg_fwd_web", "expr": [{"accept": null}]}},
-            {"map": {"name": "egress4", "type": "ipv4_addr", "map": "verdict", "stmt": [{"counter": null}], "elem": [
+            {"map": {"name": "egress4", "type": "ipv4_addr", "map": "verdict", "size": 256, "stmt": [{"counter": null}], "elem": [
                 [{"elem": {"val": "172.17.0.2", "counter": {"packets": 9, "bytes": 540}}}, {"goto": {"target": "eg_fwd_web"}}]
             ]}},
             {"set": {"name": "pol_web4", "type": "ipv4_addr"}},
@@ -482,6 +490,8 @@ mod tests {
         assert_eq!((l.rules[1].counter, &l.rules[1].log_prefix), (None, &None));
         let map = l.set("egress4").unwrap();
         assert!(map.is_map && map.counted());
+        assert_eq!(map.size(), Some(256));
+        assert_eq!(l.set("pol_web4").unwrap().size(), None);
         let counted = map.counted_elements(&[KeyType::Ipv4]).unwrap();
         assert_eq!(
             counted[0].counter,

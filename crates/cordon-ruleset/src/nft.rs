@@ -21,7 +21,7 @@ pub type Name = CompactString;
 pub type Key = SmallVec<[Value; 2]>;
 
 /// An nftables address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
     /// `inet`: IPv4 and IPv6.
     Inet,
@@ -112,6 +112,11 @@ pub struct Set {
     pub counter: bool,
     /// A comment saying what it holds.
     pub comment: String,
+    /// `size N`: the most elements the kernel lets it hold, declared so the
+    /// kernel gives it a fixed-size hash table instead of the resizable
+    /// one; `None` for no declared size. See [`crate::size`] for the policy
+    /// and why.
+    pub size: Option<u32>,
     /// Its elements.
     pub elements: Vec<Element>,
 }
@@ -127,6 +132,7 @@ impl Set {
             timeout: false,
             counter: false,
             comment: comment.into(),
+            size: None,
             elements: Vec::new(),
         }
     }

@@ -59,6 +59,9 @@ fn render_set(out: &mut String, s: &Set) {
     if !flags.is_empty() {
         let _ = writeln!(out, "\t\tflags {}", flags.join(","));
     }
+    if let Some(size) = s.size {
+        let _ = writeln!(out, "\t\tsize {size}");
+    }
     if s.counter {
         let _ = writeln!(out, "\t\tcounter");
     }
