@@ -28,15 +28,15 @@ impl Ns {
         Ns(name)
     }
 
-    /// The size `nft list set` shows for `inet cordon NAME`.
+    /// The size `nft list map` shows for `inet cordon NAME`.
     fn listed_size(&self, name: &str) -> Option<u32> {
         let out = Command::new("ip")
             .args([
-                "netns", "exec", &self.0, "nft", "list", "set", "inet", TABLE, name,
+                "netns", "exec", &self.0, "nft", "list", "map", "inet", TABLE, name,
             ])
             .output()
             .expect("nft");
-        assert!(out.status.success(), "nft list set {name}");
+        assert!(out.status.success(), "nft list map {name}");
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .find_map(|l| l.trim().strip_prefix("size ").map(|n| n.parse().unwrap()))
@@ -131,7 +131,8 @@ fn growth_past_the_size_replaces_once_and_churn_within_it_does_not() {
     .expect("policy");
     let mut engine = Engine::new(policy, Nft::in_netns(&ns.0), StateDir::at(state.path()));
     let nft = Nft::in_netns(&ns.0);
-    let known = names::known(4);
+    // One element per container (every known container has one).
+    let known = names::Dispatch::Ingress.map(4);
 
     engine.set_inventory(inventory(10));
     assert!(matches!(
@@ -140,7 +141,7 @@ fn growth_past_the_size_replaces_once_and_churn_within_it_does_not() {
     ));
     assert_eq!(ns.listed_size(&known), Some(384));
 
-    // Containers arrive 25 at a time, from 10 to 410: known4 (one element
+    // Containers arrive 25 at a time, from 10 to 410: ingress4 (one element
     // per container) outgrows 384 at 385 containers.
     let mut replaced = Vec::new();
     for n in (35..=410).step_by(25) {
