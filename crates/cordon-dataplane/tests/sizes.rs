@@ -65,9 +65,9 @@ fn inventory(n: usize) -> Inventory {
     inv
 }
 
-/// The size `nft list set` shows for `inet cordon NAME`, if any.
+/// The size `nft list set` shows for `bridge cordon NAME`, if any.
 fn listed_size(ns: &Ns, name: &str) -> Option<u32> {
-    let out = ns.sh(&["nft", "list", "set", "inet", TABLE, name]);
+    let out = ns.sh(&["nft", "list", "set", "bridge", TABLE, name]);
     out.lines()
         .find_map(|l| l.trim().strip_prefix("size "))
         .map(|n| n.trim().parse().expect("a size"))
@@ -77,7 +77,7 @@ fn listed_size(ns: &Ns, name: &str) -> Option<u32> {
 fn set_mut<'a>(r: &'a mut Ruleset, name: &str) -> &'a mut cordon_ruleset::nft::Set {
     r.tables
         .iter_mut()
-        .find(|t| t.family == Family::Inet)
+        .find(|t| t.family == Family::Bridge)
         .and_then(|t| t.sets.iter_mut().find(|s| s.name == name))
         .expect("the set")
 }
@@ -94,7 +94,8 @@ fn addr(i: u32) -> Element {
 }
 
 /// An install filled over netlink declares every plain set's size; both
-/// readers report it; element updates fill `known4` exactly up to its size
+/// readers report it; element updates fill the bridge table's `known4` (one element per container
+/// address) exactly up to its size
 /// and the kernel refuses one element more (the cap cordon must never
 /// reach); a replacement declares the larger size.
 #[test]
@@ -125,8 +126,13 @@ fn sizes_are_declared_read_back_filled_up_to_and_grown_by_a_replacement() {
         sizes(&by_nft),
         "netlink and nft read one size"
     );
-    let inet = &seen.tables.iter().find(|t| t.0 == Family::Inet).unwrap().2;
-    assert_eq!(inet.sizes.get(&known), Some(&384));
+    let bridge = &seen
+        .tables
+        .iter()
+        .find(|t| t.0 == Family::Bridge)
+        .unwrap()
+        .2;
+    assert_eq!(bridge.sizes.get(&known), Some(&384));
     assert_eq!(diff::against_kernel(&seen, &installed), Update::None);
 
     // Up to the size through the element update path (netlink).
@@ -144,7 +150,7 @@ fn sizes_are_declared_read_back_filled_up_to_and_grown_by_a_replacement() {
     // The cap is real: one element more is refused by the kernel, and the
     // diff never asks for it.
     let one_more = Update::Elements(vec![SetChange {
-        family: Family::Inet,
+        family: Family::Bridge,
         table: TABLE.into(),
         set: known.clone(),
         delete: vec![],
