@@ -14,7 +14,9 @@
 //!   `Engine::repair_reported`), and the periodic reconcile after a commit
 //!   to another table (`nft add table inet otherN`; the nftables monitor
 //!   accounts for it, nothing is compared); CPU as above, the `nft`
-//!   process that made the commit not included.
+//!   process that made the commit not included. The targeted repair
+//!   includes ending the tracked connections the policy does not allow,
+//!   as every repair does; that step alone is measured too.
 //! * **status wall time**: what the daemon does for `cordon status` (both
 //!   tables read over netlink, the status built, serialised as the admin socket sends
 //!   it, read back and rendered as the CLI does). Baseline: the same
@@ -185,6 +187,23 @@ pub fn command(n: usize, runs: usize) {
         assert_eq!(engine.stats.whole, before.whole, "nothing read whole");
         other_cpu.push(c);
     }
+    // Of the targeted repair, what ending the disallowed connections
+    // costs alone (every repair does it; design.md, "Ending what a repair
+    // finds open").
+    let mut end_cpu = Vec::new();
+    for _ in 0..runs {
+        let (c, _, r) = measure(|| {
+            cordon_daemon::repair::end_disallowed_assigned(
+                engine.policy(),
+                engine.inventory(),
+                &Default::default(),
+                engine.compiled().map(|c| c.assignments.as_slice()),
+                &nft,
+            )
+        });
+        r.expect("end_disallowed");
+        end_cpu.push(c);
+    }
     // Control: a foreign commit is noticed by the periodic reconcile and
     // repaired (an element deleted by hand).
     foreign(&[
@@ -215,6 +234,7 @@ pub fn command(n: usize, runs: usize) {
             "reconcile_full_cpu_ms": median(full_cpu),
             "reconcile_full_wall_ms": median(full_wall),
             "reconcile_targeted_cpu_ms": median(targeted_cpu),
+            "reconcile_targeted_end_disallowed_cpu_ms": median(end_cpu),
             "reconcile_other_table_cpu_ms": median(other_cpu),
             "status_wall_ms": median(status_wall),
             "status_text_bytes": rendered,

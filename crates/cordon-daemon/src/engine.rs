@@ -561,7 +561,21 @@ impl Engine {
     fn end_disallowed(&mut self) {
         let started = Instant::now();
         let overrides = self.overrides.clone().unwrap_or_default();
-        match crate::repair::end_disallowed(&self.policy, &self.inventory, &overrides, &self.nft) {
+        // The last compile is of the current inventory: this runs only
+        // right after one was applied (or, for a targeted repair, with
+        // nothing dirty).
+        let assigned = self
+            .compiled
+            .as_ref()
+            .filter(|_| !self.dirty)
+            .map(|c| c.assignments.as_slice());
+        match crate::repair::end_disallowed_assigned(
+            &self.policy,
+            &self.inventory,
+            &overrides,
+            assigned,
+            &self.nft,
+        ) {
             Ok(0) => debug!(took = ?started.elapsed(), "no tracked connection to end"),
             Ok(n) => {
                 self.stats.connections_ended += n as u64;
