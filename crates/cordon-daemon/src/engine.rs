@@ -65,6 +65,12 @@ pub struct Stats {
 /// the last whole comparison, nothing is compared, as before.
 pub const SAFETY_EVERY: u32 = 30;
 
+/// How long a periodic check waits for the monitor to process the batch
+/// that made the kernel's current generation before comparing whole: the
+/// monitor's thread reads a batch within microseconds of its commit, so
+/// this only covers a commit made just before the check.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// What one sync did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -433,7 +439,8 @@ impl Engine {
     ///   commit lands in between, the monitor has either not processed it
     ///   (its id still equals the one read, and that commit is reported
     ///   later) or has (the ids differ: compare whole). If the monitor is
-    ///   behind, the ids differ: compare whole.
+    ///   behind (a commit made just before, often our own), it is waited
+    ///   for up to [`CATCH_UP`]; still behind: compare whole.
     /// * A foreign change is taken and repaired on this same thread before
     ///   the next check runs; a repair that fails leaves the engine
     ///   `unsettled` until a whole reconcile succeeds.
@@ -457,7 +464,13 @@ impl Engine {
             }
             let accounted = self.since_whole < SAFETY_EVERY
                 && self.verified_generation.is_some()
-                && now.is_some_and(|g| self.watch.as_ref().is_some_and(|w| w.accounts_for(g)));
+                && now.is_some_and(|g| {
+                    self.watch.as_ref().is_some_and(|w| {
+                        // A commit made just before (often our own) may
+                        // not be processed yet: a short wait for it.
+                        w.accounts_for(g) || (w.wait_for(g, CATCH_UP) && w.accounts_for(g))
+                    })
+                });
             if accounted {
                 self.since_whole += 1;
                 self.stats.reconciles += 1;

@@ -107,12 +107,15 @@ impl Watched {
     }
 
     /// Waits up to `timeout` until the monitor has processed the batch
-    /// that made generation `generation` or a later one; false on timeout.
-    /// For tests and the benchmark.
+    /// that made generation `generation` or a later one; false on timeout
+    /// or once the monitor stopped.
     pub fn wait_for(&self, generation: u32, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut s = self.lock();
         loop {
+            if s.stopped {
+                return false;
+            }
             // Generation ids wrap; "at or after" is a signed distance.
             if s.generation
                 .is_some_and(|g| g.wrapping_sub(generation) as i32 >= 0)
