@@ -440,7 +440,7 @@ impl Engine {
     ///   (its id still equals the one read, and that commit is reported
     ///   later) or has (the ids differ: compare whole). If the monitor is
     ///   behind (a commit made just before, often our own), it is waited
-    ///   for up to [`CATCH_UP`]; still behind: compare whole.
+    ///   for up to 20 ms; still behind: compare whole.
     /// * A foreign change is taken and repaired on this same thread before
     ///   the next check runs; a repair that fails leaves the engine
     ///   `unsettled` until a whole reconcile succeeds.
@@ -483,9 +483,10 @@ impl Engine {
 
     /// Repairs the foreign changes to cordon's tables the nftables monitor
     /// reported since the last call: when they touched only elements of
-    /// named sets cordon has, only those sets are read and compared
-    /// ([`Engine::repair_sets`]); anything else (structural, a loss of
-    /// notifications, a set cordon does not have) is a whole
+    /// named sets cordon has, only those sets are read and compared, and
+    /// the difference applied as one element update; anything else
+    /// (structural, a loss of notifications, a set cordon does not have)
+    /// is a whole
     /// [`reconcile`](Engine::reconcile). Nothing reported: nothing done.
     /// Without the monitor, a whole reconcile.
     pub fn repair_reported(&mut self) -> Result<Outcome, DaemonError> {
