@@ -63,7 +63,7 @@ fn bare(e: &Value) -> &Value {
 }
 
 /// The kernel's view, from one `nft -j list ruleset` (one generation):
-/// `egress_fwd4` as address → chain, and `bind4` as address → ports.
+/// `egress4` as address → chain, and `bind4` as address → ports.
 #[derive(Debug, Default, PartialEq)]
 struct KernelView {
     egress: HashMap<String, String>,
@@ -82,7 +82,7 @@ fn parse_kernel_view(listing: &str) -> Result<KernelView, String> {
         }
         let elems = s["elem"].as_array().into_iter().flatten();
         match (s["family"].as_str(), s["name"].as_str()) {
-            (Some("inet"), Some("egress_fwd4")) => {
+            (Some("inet"), Some("egress4")) => {
                 for e in elems {
                     // `goto` since the forward chain was merged; `jump` before.
                     let verdict = e[1].get("goto").unwrap_or(&e[1]["jump"]);
@@ -391,12 +391,12 @@ mod tests {
         assert_eq!(d, view(&[("10.213.0.2", "abc", "cbd-c1-red")]));
         let k = parse_kernel_view(
             r#"{"nftables":[{"metainfo":{}},
-            {"map":{"family":"inet","table":"cordon","name":"egress_fwd4","elem":[
+            {"map":{"family":"inet","table":"cordon","name":"egress4","elem":[
               [{"elem":{"val":"10.213.0.2","counter":{"packets":0,"bytes":0}}},{"jump":{"target":"eg_fwd_red"}}],
               ["10.213.0.3",{"goto":{"target":"eg_fwd_blue"}}]]}},
             {"set":{"family":"bridge","table":"cordon","name":"bind4","elem":[
               {"concat":["veth1","02:42:0a:d5:00:02","10.213.0.2"]}]}},
-            {"map":{"family":"inet","table":"other","name":"egress_fwd4","elem":[["10.9.9.9",{"jump":{"target":"x"}}]]}}]}"#,
+            {"map":{"family":"inet","table":"other","name":"egress4","elem":[["10.9.9.9",{"jump":{"target":"x"}}]]}}]}"#,
         )
         .unwrap();
         assert_eq!(k.egress.len(), 2);
@@ -438,23 +438,23 @@ mod tests {
     #[test]
     fn the_leak_check_compares_set_by_set() {
         let plan = r#"{"nftables":[
-          {"add":{"set":{"family":"inet","table":"cordon","name":"known4"}}},
-          {"add":{"map":{"family":"inet","table":"cordon","name":"egress_fwd4","elem":[["10.0.0.2",{"jump":{"target":"eg_fwd_red"}}]]}}},
-          {"add":{"element":{"family":"inet","table":"cordon","name":"known4","elem":["10.0.0.2"]}}}]}"#;
+          {"add":{"set":{"family":"inet","table":"cordon","name":"pol_red4"}}},
+          {"add":{"map":{"family":"inet","table":"cordon","name":"egress4","elem":[["10.0.0.2",{"jump":{"target":"eg_fwd_red"}}]]}}},
+          {"add":{"element":{"family":"inet","table":"cordon","name":"pol_red4","elem":["10.0.0.2"]}}}]}"#;
         let kernel = vec![
-            ("inet", r#"{"nftables":[{"set":{"family":"inet","name":"known4","table":"cordon","elem":["10.0.0.2","10.0.0.7"]}},
-              {"map":{"family":"inet","name":"egress_fwd4","table":"cordon","elem":[[{"elem":{"val":"10.0.0.2","counter":{"packets":7,"bytes":700}}},{"jump":{"target":"eg_fwd_red"}}]]}}]}"#.to_string()),
+            ("inet", r#"{"nftables":[{"set":{"family":"inet","name":"pol_red4","table":"cordon","elem":["10.0.0.2","10.0.0.7"]}},
+              {"map":{"family":"inet","name":"egress4","table":"cordon","elem":[[{"elem":{"val":"10.0.0.2","counter":{"packets":7,"bytes":700}}},{"jump":{"target":"eg_fwd_red"}}]]}}]}"#.to_string()),
             ("bridge", r#"{"nftables":[]}"#.to_string()),
         ];
         let r = compare(&plan_sets(plan).unwrap(), &kernel_sets(&kernel).unwrap());
-        // known4 holds one element the plan lacks; the map's element
+        // pol_red4 holds one element the plan lacks; the map's element
         // matches although the kernel's counter moved.
         assert_eq!(r["extra"], 1);
         assert_eq!(r["missing"], 0);
         assert_eq!(r["kernel_elements"], 3);
         assert_eq!(
             r["diffs"],
-            json!(["inet known4: 1 extra, 0 missing (kernel 2, plan 1)"])
+            json!(["inet pol_red4: 1 extra, 0 missing (kernel 2, plan 1)"])
         );
     }
 }

@@ -116,7 +116,7 @@ busy one is removed (`docker rm -f`). {starts} starts and {stops} removals
 ({rate:.1} per second); {running_after} containers were running at the end.
 
 **At no moment a container outside its policy.** A sampler read Docker's
-view of the network, then the kernel's `egress_fwd4` map, then Docker again;
+view of the network, then the kernel's `egress4` map, then Docker again;
 a container running in both Docker readings must map to its own colour's
 chain (or, while it waits for its elements, be cut off by the bridge table,
 which passes a frame only from the port bound to its address), and an
@@ -220,7 +220,7 @@ mod tests {
         );
         w(
             "leak_empty.json",
-            r#"{"kernel_elements":10,"extra":1,"missing":0,"diffs":["inet known4: 1 extra, 0 missing (kernel 1, plan 0)"]}"#,
+            r#"{"kernel_elements":10,"extra":1,"missing":0,"diffs":["inet pol_red4: 1 extra, 0 missing (kernel 1, plan 0)"]}"#,
         );
         w(
             "status.json",
@@ -254,7 +254,7 @@ mod tests {
             s.contains("1 extra and 0 missing. Goal: **not met**."),
             "{s}"
         );
-        assert!(s.contains("- inet known4: 1 extra"), "{s}");
+        assert!(s.contains("- inet pol_red4: 1 extra"), "{s}");
         assert!(s.contains("`cordon status` listed 2 containers"), "{s}");
         assert!(
             s.contains("first 10.0 MB, last\n11.0 MB, max 12.0 MB"),

@@ -86,9 +86,9 @@ fn section(r: &Results) -> Result<String, String> {
     let m_max = during.iter().copied().fold(m_sync.max(m_upd), f64::max);
     let during_mb = during.iter().map(|v| mb(*v)).collect::<Vec<_>>().join(", ");
     let control = if missing == 0.0 {
-        format!("Control: all {n} addresses were in `egress_fwd4` afterwards.")
+        format!("Control: all {n} addresses were in `egress4` afterwards.")
     } else {
-        format!("Control failed: {missing} of {n} addresses were missing from `egress_fwd4`.")
+        format!("Control failed: {missing} of {n} addresses were missing from `egress4`.")
     };
     let ms = |s: Summary| s.scaled(1000.0);
     let mem_n: u64 = r.fact("mem_n").unwrap_or("1000").parse().unwrap_or(1000);

@@ -171,7 +171,7 @@ pub fn command(n: usize, runs: usize) {
     for i in 0..runs {
         // One element deleted by someone else: only its set is read.
         let addr = format!("{{ 10.99.1.{} }}", 3 + i);
-        foreign(&["delete", "element", "inet", TABLE, "known4", &addr]);
+        foreign(&["delete", "element", "inet", TABLE, "ingress4", &addr]);
         let before = engine.stats.clone();
         let (c, _, out) = measure(|| engine.repair_reported().expect("targeted repair"));
         assert_eq!(out, Outcome::Elements(1), "the deleted element is back");
@@ -211,7 +211,7 @@ pub fn command(n: usize, runs: usize) {
         "element",
         "inet",
         TABLE,
-        "known4",
+        "ingress4",
         "{ 10.99.1.3 }",
     ]);
     let repaired = engine.reconcile_if_committed().expect("reconcile");

@@ -128,9 +128,7 @@ fn plan_json_is_one_nft_transaction() {
     // It starts by replacing cordon's two tables.
     assert_eq!(cmds[0]["add"]["table"]["family"], "bridge");
     assert_eq!(cmds[1]["delete"]["table"]["name"], "cordon");
-    assert!(cmds
-        .iter()
-        .any(|c| c["add"]["map"]["name"] == "egress_fwd4"));
+    assert!(cmds.iter().any(|c| c["add"]["map"]["name"] == "egress4"));
 }
 
 #[test]

@@ -147,8 +147,7 @@ fn daemon_follows_containers_fails_closed_and_survives_kill_9() {
         "the test could not flush the forward chain"
     );
     let t = within(1.0, || {
-        sh("nft", &["list", "chain", "inet", "cordon", "forward"])
-            .contains("jump egress_fwd_dispatch")
+        sh("nft", &["list", "chain", "inet", "cordon", "forward"]).contains("jump egress_dispatch")
     })
     .expect("a flushed chain is restored within 1 s");
     eprintln!("flushed chain restored in {t:.3} s");
@@ -160,7 +159,7 @@ fn daemon_follows_containers_fails_closed_and_survives_kill_9() {
 
     // An element deleted by someone else is repaired by reading only its
     // map (the nftables monitor named it), not both tables.
-    let map = || sh("nft", &["list", "map", "inet", "cordon", "egress_fwd4"]);
+    let map = || sh("nft", &["list", "map", "inet", "cordon", "egress4"]);
     assert!(map().contains(pre.ip4.as_str()), "pre has its element");
     let counters = |s: &serde_json::Value| {
         let d = &s["daemon"];
@@ -173,14 +172,7 @@ fn daemon_follows_containers_fails_closed_and_survives_kill_9() {
     let element = format!("{{ {} }}", pre.ip4);
     sh(
         "nft",
-        &[
-            "delete",
-            "element",
-            "inet",
-            "cordon",
-            "egress_fwd4",
-            &element,
-        ],
+        &["delete", "element", "inet", "cordon", "egress4", &element],
     );
     let t = within(1.0, || {
         let (t, r) = counters(&status_json(&lab));
@@ -202,15 +194,14 @@ fn daemon_follows_containers_fails_closed_and_survives_kill_9() {
         "a removed container leaves the daemon's state"
     );
     let addr = &orphan.ip4;
-    assert!(
-        within(2.0, || !sh(
-            "nft",
-            &["list", "map", "inet", "cordon", "egress_fwd4"]
-        )
-        .contains(addr.as_str()))
-        .is_some(),
-        "and the kernel's maps"
-    );
+    for map in ["egress4", "ingress4"] {
+        assert!(
+            within(2.0, || !sh("nft", &["list", "map", "inet", "cordon", map])
+                .contains(addr.as_str()))
+            .is_some(),
+            "and the kernel's map {map}"
+        );
+    }
 }
 
 #[test]

@@ -206,7 +206,7 @@ fn audit_then_suggest_then_enforce() {
     // Audit: nothing is allowed by a rule, yet everything gets through,
     // logged as audit.
     assert!(
-        within(10.0, || nft_list(&["map", "inet", "cordon", "egress_fwd4"])
+        within(10.0, || nft_list(&["map", "inet", "cordon", "egress4"])
             .contains(&c.ip4))
         .is_some(),
         "the container is enforced"

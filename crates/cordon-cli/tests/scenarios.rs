@@ -409,3 +409,60 @@ fn g_an_egress_allow_does_not_bypass_the_receivers_ingress() {
         "B's ingress allows A: A gets in"
     );
 }
+
+/// One egress map serves the forward hook and the host's input hook: a
+/// policy whose egress allows the simulated internet, the host's own
+/// address 198.51.100.1 included, but not `host`, does not reach a TCP
+/// listener on the host; with `host` added it does; with only `host`, the
+/// host and nothing forwarded.
+#[test]
+fn h_a_forwarded_egress_allow_does_not_open_the_host() {
+    let lab = lab_or_skip!(CORDON);
+    let _w = world(&lab);
+    let c = lab.run(Run::named("hh").label("app", "hh"));
+    let policy = |to: &str| {
+        format!(
+            "version: 1\npolicies:\n  - name: hh\n    select: {{ label: {{ app: hh }} }}\n    egress:\n      - to: [{to}]\n        ports: [80/tcp, 8081/tcp]\n"
+        )
+    };
+    let forwarded = lab.file("hh-fwd.yaml", &policy("198.51.100.0/24"));
+    let and_host = lab.file("hh-and-host.yaml", &policy("198.51.100.0/24, host"));
+    let host_only = lab.file("hh-host.yaml", &policy("host"));
+
+    // Positive controls: both listeners answer without cordon.
+    assert!(
+        lab.reaches(&c, "198.51.100.1", 8081, "hello-host"),
+        "control: host"
+    );
+    assert!(
+        lab.reaches(&c, "198.51.100.2", 80, "hello-inet"),
+        "control: internet"
+    );
+
+    lab.cordon_ok(&["apply", "-c", &forwarded]);
+    assert!(
+        lab.reaches(&c, "198.51.100.2", 80, "hello-inet"),
+        "the forwarded allow works"
+    );
+    assert!(
+        !lab.reaches(&c, "198.51.100.1", 8081, "hello-host"),
+        "it does not open the host, whose address it covers"
+    );
+
+    lab.cordon_ok(&["apply", "-c", &and_host]);
+    assert!(
+        lab.reaches(&c, "198.51.100.1", 8081, "hello-host"),
+        "`host` opens the host"
+    );
+    assert!(lab.reaches(&c, "198.51.100.2", 80, "hello-inet"));
+
+    lab.cordon_ok(&["apply", "-c", &host_only]);
+    assert!(
+        lab.reaches(&c, "198.51.100.1", 8081, "hello-host"),
+        "host only"
+    );
+    assert!(
+        !lab.reaches(&c, "198.51.100.2", 80, "hello-inet"),
+        "a host allow opens nothing forwarded"
+    );
+}

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use cordon_inventory::{Container, Inventory, Shown};
 use cordon_policy::{Body, Mode, Peer, PolicyFile, Selection};
 
-use cordon_ruleset::names::{self, Path};
+use cordon_ruleset::names::{self, Dispatch};
 use cordon_ruleset::nft::*;
 use cordon_ruleset::{PolicyKey, TABLE};
 
@@ -31,7 +31,7 @@ mod policy;
 mod sets;
 
 use base::base_chains;
-use elements::{net_elements, Elements};
+use elements::Elements;
 use identity::bridge_table;
 use nat::{dns_redirect, l7_redirect, masquerade};
 use policy::{dns_sets, policy_chains};
@@ -225,11 +225,6 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
         s.elements = el.map_elements(&map);
         inet.sets.push(s);
     }
-    for (i, fam) in [4u8, 6].into_iter().enumerate() {
-        let mut k = addr_set(names::known(fam), fam, "addresses of known containers");
-        k.elements = net_elements(&el.known[i]);
-        inet.sets.push(k);
-    }
     for b in &bodies {
         dns_sets(&mut inet, &b.key, &b.body);
         policy_chains(&mut inet, &b.key, &b.body);
@@ -255,9 +250,9 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
 
 /// The verdict maps: (name, family).
 fn maps() -> impl Iterator<Item = (String, u8)> {
-    Path::ALL
+    Dispatch::ALL
         .into_iter()
-        .flat_map(|p| names::FAMILIES.map(|fam| (p.map(fam), fam)))
+        .flat_map(|d| names::FAMILIES.map(|fam| (d.map(fam), fam)))
 }
 
 fn assignment(c: &Container, policy: PolicyKey, addrs: Vec<IpAddr>, inv: &Inventory) -> Assignment {

@@ -2,7 +2,7 @@
 
 use cordon_compiler::{compile, Compiled, SetOverrides};
 use cordon_inventory::{Container, Endpoint, Inventory, Network};
-use cordon_ruleset::names::Path;
+use cordon_ruleset::names::{self, Path};
 use cordon_ruleset::nft::{ChainType, Family, Hook, Rhs, Ruleset, Set, Stmt, Value, Verdict};
 use cordon_ruleset::text;
 use ipnet::IpNet;
@@ -120,10 +120,14 @@ fn jump_of(r: &Ruleset, map: &str, addr: &str) -> Option<String> {
     let want: ipnet::IpNet = addr.parse::<std::net::IpAddr>().unwrap().into();
     set(r, Family::Inet, map).elements.iter().find_map(|e| {
         (e.key == vec![Value::Net(want)]).then(|| match &e.verdict {
-            // The forwarded egress map enters its chains by goto (their
-            // allows return to the forward chain); the others jump.
-            Some(Verdict::Goto(c)) if map.starts_with("egress_fwd") => c.clone(),
-            Some(Verdict::Jump(c)) if !map.starts_with("egress_fwd") => c.clone(),
+            // The egress map enters its chains by goto (their forwarded
+            // allows return to the forward chain); the ingress map jumps,
+            // or accepts for a policy without ingress rules.
+            Some(Verdict::Goto(c)) if map.starts_with("egress") => c.clone(),
+            Some(Verdict::Jump(c)) if map.starts_with("ingress") || map.starts_with("l7_nat") => {
+                c.clone()
+            }
+            Some(Verdict::Accept) if map.starts_with("ingress") => "accept".into(),
             v => panic!("unexpected verdict {v:?} in {map}"),
         })
     })
@@ -141,36 +145,51 @@ fn rule_count(r: &Ruleset) -> usize {
 fn containers_are_classified_to_their_policy_chains() {
     let c = compiled();
     let r = &c.ruleset;
+    // One map per direction: egress enters the forwarded egress chain,
+    // which hands the input hook on to the host one.
     assert_eq!(
-        jump_of(r, "egress_fwd4", "172.20.0.2").as_deref(),
+        jump_of(r, "egress4", "172.20.0.2").as_deref(),
         Some("eg_fwd_sftp")
     );
     assert_eq!(
-        jump_of(r, "egress_host4", "172.20.0.2").as_deref(),
-        Some("eg_host_sftp")
-    );
-    assert_eq!(
-        jump_of(r, "ingress_fwd4", "172.20.0.2").as_deref(),
+        jump_of(r, "ingress4", "172.20.0.2").as_deref(),
         Some("in_fwd_sftp")
     );
     assert_eq!(
-        jump_of(r, "ingress_local6", "2001:db8:20::2").as_deref(),
-        Some("in_local_sftp")
+        jump_of(r, "ingress6", "2001:db8:20::2").as_deref(),
+        Some("in_fwd_sftp")
     );
     assert_eq!(
-        jump_of(r, "egress_fwd4", "172.20.0.3").as_deref(),
+        jump_of(r, "egress4", "172.20.0.3").as_deref(),
         Some("eg_fwd_db")
     );
     assert_eq!(
-        jump_of(r, "egress_fwd6", "2001:db8:20::4").as_deref(),
+        jump_of(r, "egress6", "2001:db8:20::4").as_deref(),
         Some("eg_fwd_web")
     );
-    // web has no ingress: it is not in the ingress maps (unrestricted).
-    assert_eq!(jump_of(r, "ingress_fwd4", "172.20.0.4"), None);
+    // web has no ingress rules: its ingress element accepts (unrestricted).
     assert_eq!(
-        jump_of(r, "egress_fwd4", "172.20.0.5").as_deref(),
+        jump_of(r, "ingress4", "172.20.0.4").as_deref(),
+        Some("accept")
+    );
+    assert_eq!(
+        jump_of(r, "egress4", "172.20.0.5").as_deref(),
         Some("eg_fwd__default")
     );
+    // Every container has one element per address in each direction.
+    for map in ["egress4", "egress6", "ingress4", "ingress6"] {
+        assert_eq!(set(r, Family::Inet, map).elements.len(), 5, "{map}");
+    }
+    let inet = r.table(Family::Inet).unwrap();
+    for gone in ["known4", "known6", "egress_fwd4", "ingress_local6"] {
+        assert!(inet.sets.iter().all(|s| s.name != gone), "{gone}");
+    }
+    // The entry chains start with the hook split.
+    let first = |chain: &str| {
+        text::rule_text(&inet.chains.iter().find(|c| c.name == chain).unwrap().rules[0])
+    };
+    assert!(first("eg_fwd_web").starts_with("meta oif 0 goto eg_host_web "));
+    assert!(first("in_fwd_sftp").starts_with("meta iif 0 goto in_local_sftp "));
     let shown: Vec<(&str, String)> = c
         .assignments
         .iter()
@@ -194,11 +213,11 @@ fn unknown_policy_label_gets_nothing_in_either_direction() {
     let c = compiled();
     let r = &c.ruleset;
     assert_eq!(
-        jump_of(r, "egress_fwd4", "172.20.0.6").as_deref(),
+        jump_of(r, "egress4", "172.20.0.6").as_deref(),
         Some("eg_fwd__unknown")
     );
     assert_eq!(
-        jump_of(r, "ingress_fwd4", "172.20.0.6").as_deref(),
+        jump_of(r, "ingress4", "172.20.0.6").as_deref(),
         Some("in_fwd__unknown")
     );
     let inet = r.table(Family::Inet).unwrap();
@@ -209,9 +228,11 @@ fn unknown_policy_label_gets_nothing_in_either_direction() {
         "in_local__unknown",
     ] {
         let ch = inet.chains.iter().find(|c| c.name == chain).unwrap();
-        assert_eq!(ch.rules.len(), 1, "{chain} must only log and drop");
+        // The entry chains first hand the host's hook to the local one.
+        let own = if chain.contains("_fwd_") { 2 } else { 1 };
+        assert_eq!(ch.rules.len(), own, "{chain} must only log and drop");
         assert_eq!(
-            ch.rules[0].stmts.last(),
+            ch.rules[own - 1].stmts.last(),
             Some(&Stmt::Verdict(Verdict::Drop))
         );
     }
@@ -366,9 +387,10 @@ fn endpoints_without_interface_or_with_taken_address_are_not_let_out() {
         &inventory(vec![a, b, thief]),
         &SetOverrides::default(),
     );
-    assert_eq!(jump_of(&c.ruleset, "egress_fwd4", "172.20.0.2"), None);
+    assert_eq!(jump_of(&c.ruleset, "egress4", "172.20.0.2"), None);
+    assert_eq!(jump_of(&c.ruleset, "ingress4", "172.20.0.2"), None);
     assert_eq!(
-        jump_of(&c.ruleset, "egress_fwd4", "172.20.0.3").as_deref(),
+        jump_of(&c.ruleset, "egress4", "172.20.0.3").as_deref(),
         Some("eg_fwd__default")
     );
     assert!(
@@ -412,7 +434,7 @@ fn unknown_sources_and_destinations_fail_closed() {
         let ch = chain(base);
         assert!(ch.base.is_some());
         // Traffic of a managed bridge goes to the dispatch chain...
-        let dispatch = path.dispatch_chain();
+        let dispatch = path.dispatch().chain();
         let last = ch
             .rules
             .iter()
@@ -521,14 +543,15 @@ proptest! {
         }).collect();
         let c = compile(&policy(), &inventory(containers), &SetOverrides::default());
         prop_assert_eq!(rule_count(&c.ruleset), base);
-        prop_assert_eq!(set(&c.ruleset, Family::Inet, "egress_fwd4").elements.len(), kinds.len());
+        prop_assert_eq!(set(&c.ruleset, Family::Inet, "egress4").elements.len(), kinds.len());
+        prop_assert_eq!(set(&c.ruleset, Family::Inet, "ingress4").elements.len(), kinds.len());
         prop_assert_eq!(set(&c.ruleset, Family::Bridge, "ports").elements.len(), kinds.len());
     }
 }
 
 // ---- Incremental updates (cordon_ruleset::diff) ----
 
-use cordon_ruleset::diff::{self, ObservedTable, Update};
+use cordon_ruleset::diff::{self, ObservedTable, SetChange, Update};
 
 /// Applies element changes to a ruleset, as the kernel would.
 fn apply_changes(r: &Ruleset, update: &Update) -> Ruleset {
@@ -608,7 +631,7 @@ fn a_new_container_is_only_element_additions() {
         panic!("expected element changes, got {update:?}");
     };
     assert!(changes.iter().all(|c| c.delete.is_empty()), "{changes:?}");
-    assert!(changes.iter().any(|c| c.set == "egress_fwd4"));
+    assert!(changes.iter().any(|c| c.set == "egress4"));
     assert!(changes
         .iter()
         .any(|c| c.set == "bind4" && c.family == Family::Bridge));
@@ -623,6 +646,63 @@ fn a_new_container_is_only_element_additions() {
     };
     assert!(changes.iter().all(|c| c.add.is_empty()), "{changes:?}");
     assert!(diff::between(&after.ruleset, &after.ruleset).is_none());
+}
+
+/// The daemon follows a container with the generic element diff: a
+/// dual-stack container costs exactly its four verdict-map elements (one
+/// per direction and family), an IPv4-only one its two, whatever its
+/// policy (an `accept` ingress element when the policy has no ingress
+/// rules), added when it comes and deleted when it goes.
+#[test]
+fn a_container_is_one_map_element_per_direction_and_address() {
+    let p = policy();
+    let map_changes = |from: &Ruleset, to: &Ruleset| -> (usize, usize, Vec<String>) {
+        let Update::Elements(changes) = diff::between(from, to) else {
+            panic!("expected element changes")
+        };
+        let maps: Vec<&SetChange> = changes
+            .iter()
+            .filter(|c| names::Dispatch::from_map(&c.set).is_some())
+            .collect();
+        // No other verdict map of the inet table changes for these.
+        let inet = to.table(Family::Inet).unwrap();
+        for c in &changes {
+            let decl = inet.sets.iter().find(|s| s.name == c.set);
+            if decl.is_some_and(|s| s.verdict_map && s.counter) {
+                assert!(names::Dispatch::from_map(&c.set).is_some(), "{}", c.set);
+            }
+        }
+        (
+            maps.iter().map(|c| c.add.len()).sum(),
+            maps.iter().map(|c| c.delete.len()).sum(),
+            maps.iter().map(|c| c.set.clone()).collect(),
+        )
+    };
+    for (labels, v6) in [
+        (&[("app", "sftp")][..], true),
+        (&[("com.docker.compose.service", "web")][..], true),
+        (&[][..], true),
+        (&[("cordon.policy", "nope")][..], true),
+        (&[("app", "sftp")][..], false),
+        (&[][..], false),
+    ] {
+        let others: Vec<Container> = (0..3)
+            .map(|i| container(i, &format!("c{i}"), &[]))
+            .collect();
+        let mut newcomer = container(7, "new", labels);
+        if !v6 {
+            newcomer.endpoints[0].ipv6 = None;
+        }
+        let before = compile(&p, &inventory(others.clone()), &SetOverrides::default()).ruleset;
+        let mut with = others;
+        with.push(newcomer);
+        let after = compile(&p, &inventory(with), &SetOverrides::default()).ruleset;
+        let per_dir = if v6 { 2 } else { 1 };
+        let (add, del, sets) = map_changes(&before, &after);
+        assert_eq!((add, del), (2 * per_dir, 0), "{labels:?} v6 {v6}: {sets:?}");
+        let (add, del, _) = map_changes(&after, &before);
+        assert_eq!((add, del), (0, 2 * per_dir), "{labels:?} v6 {v6}");
+    }
 }
 
 #[test]
@@ -644,7 +724,7 @@ fn the_kernel_is_repaired_by_elements_or_replacement() {
 
     // A deleted map element comes back as an addition.
     let mut o = observed(r);
-    o.tables[1].2.sets.get_mut("egress_fwd4").unwrap().pop();
+    o.tables[1].2.sets.get_mut("egress4").unwrap().pop();
     let up = diff::against_kernel(&o, r);
     let Update::Elements(ch) = &up else {
         panic!("{up:?}")
@@ -653,13 +733,13 @@ fn the_kernel_is_repaired_by_elements_or_replacement() {
 
     // An element someone added is removed.
     let mut o = observed(r);
-    let extra = o.tables[1].2.sets["egress_fwd4"][0].clone();
+    let extra = o.tables[1].2.sets["egress4"][0].clone();
     let mut forged = extra.clone();
     forged.key = vec![Value::Net("172.20.9.9/32".parse().unwrap())];
     o.tables[1]
         .2
         .sets
-        .get_mut("egress_fwd4")
+        .get_mut("egress4")
         .unwrap()
         .push(forged.clone());
     let Update::Elements(ch) = diff::against_kernel(&o, r) else {
@@ -679,9 +759,9 @@ fn the_kernel_is_repaired_by_elements_or_replacement() {
     assert!(matches!(diff::against_kernel(&o, r), Update::Replace(m) if m.contains("missing")));
     // A dispatch map without per-element counters (an older install).
     let mut o = observed(r);
-    assert!(o.tables[1].2.counted.remove("egress_fwd4"));
+    assert!(o.tables[1].2.counted.remove("egress4"));
     assert!(
-        matches!(diff::against_kernel(&o, r), Update::Replace(m) if m == "set egress_fwd4 has no counters")
+        matches!(diff::against_kernel(&o, r), Update::Replace(m) if m == "set egress4 has no counters")
     );
 
     // DNS timeout sets are the proxy's: their elements are never touched.
@@ -831,16 +911,18 @@ fn neighbour_discovery_sets_hold_each_ports_own_words() {
     assert_eq!(word("nd_mac1", p), [0x02, 0x42, 0xac, 0x14]);
     assert_eq!(word("nd_mac2", p), [0xac, 0x14, 0x00, 0x03]);
     // The link-local address is a known address of the bridge table (no
-    // other port may use it), not of the inet table.
+    // other port may use it), not of the inet table's maps.
     let ll6: IpNet = "fe80::42:acff:fe14:3/128".parse().unwrap();
     assert!(set(&r, Family::Bridge, "known6")
         .elements
         .iter()
         .any(|e| e.key == vec![Value::Net(ll6)]));
-    assert!(!set(&r, Family::Inet, "known6")
-        .elements
-        .iter()
-        .any(|e| e.key == vec![Value::Net(ll6)]));
+    for map in ["egress6", "ingress6"] {
+        assert!(!set(&r, Family::Inet, map)
+            .elements
+            .iter()
+            .any(|e| e.key == vec![Value::Net(ll6)]));
+    }
 }
 
 /// From a known port, router advertisements, redirects and DHCPv6 server
@@ -1139,9 +1221,14 @@ fn server_name_rules_redirect_to_the_l7_proxy() {
     assert_eq!(set(r, Family::Inet, "l7_clients6").elements.len(), 1);
 
     let fwd = chain_text(r, "eg_fwd_web");
-    // QUIC to the rule's addresses first, logged and dropped.
-    assert!(fwd[0].starts_with("ip daddr @dns_web_1_4 meta l4proto udp th dport 443 counter log prefix \"cordon egress web drop \" group 100 drop"), "{fwd:#?}");
-    assert!(fwd[1].starts_with("ip6 daddr @dns_web_1_6 meta l4proto udp th dport 443 counter log prefix \"cordon egress web drop \" group 100 drop"), "{fwd:#?}");
+    // QUIC to the rule's addresses first (after the hook split), logged
+    // and dropped.
+    assert!(
+        fwd[0].starts_with("meta oif 0 goto eg_host_web"),
+        "{fwd:#?}"
+    );
+    assert!(fwd[1].starts_with("ip daddr @dns_web_1_4 meta l4proto udp th dport 443 counter log prefix \"cordon egress web drop \" group 100 drop"), "{fwd:#?}");
+    assert!(fwd[2].starts_with("ip6 daddr @dns_web_1_6 meta l4proto udp th dport 443 counter log prefix \"cordon egress web drop \" group 100 drop"), "{fwd:#?}");
     // No accept of the server-name rule's set: a missed redirect drops.
     assert!(
         !fwd.iter()
@@ -1174,7 +1261,7 @@ fn server_name_rules_redirect_to_the_l7_proxy() {
     );
     let dispatch = host
         .iter()
-        .position(|t| t.contains("jump egress_host_dispatch"))
+        .position(|t| t.contains("jump egress_dispatch"))
         .unwrap();
     assert!(accept4 + 2 < dispatch, "before any policy: {host:#?}");
 }

@@ -1,11 +1,16 @@
-//! The forward hook as the kernel runs it: a small interpreter of the
-//! compiled `inet cordon` table (every filter base chain of the hook in
-//! priority order, jump, goto, return, verdict maps, counters and logs)
-//! walks IPv4 packets between containers and to the internet. It shows
-//! that one `forward` chain judges a forwarded packet by the sender's
-//! egress and then by the receiver's ingress (an egress allow does not
-//! skip the ingress), and that the evaluator (`cordon verify`, `explain`)
-//! says what the chains do.
+//! The forward, input and output hooks as the kernel runs them: a small
+//! interpreter of the compiled `inet cordon` table (every filter base chain
+//! of the hook in priority order, jump, goto, return, verdict maps,
+//! counters and logs, `meta iif`/`meta oif` 0 when the hook's packet has no
+//! such interface) walks IPv4 packets between containers, to the internet,
+//! to the host and from it. It shows that one `forward` chain judges a
+//! forwarded packet by the sender's egress and then by the receiver's
+//! ingress (an egress allow does not skip the ingress); that the one egress
+//! map per family, entered in both the forward and the input hook, still
+//! judges the host by the policy's host chain (a forwarded allow does not
+//! open the host, nor a host allow the forwarded destinations), and the one
+//! ingress map the host's own connections by the local chain; and that the
+//! evaluator (`cordon verify`, `explain`) says what the chains do.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -17,8 +22,11 @@ use cordon_ruleset::nft::{
     ChainType, Family, Field, Hook, Rhs, Ruleset, Stmt, Table, Value, Verdict,
 };
 
-/// A's egress allows B and C on 80/tcp; B's ingress (`B_FROM`) decides
-/// whether A gets in; C, in audit mode, lets A in on 80/tcp.
+/// A's egress allows B and C on 80/tcp and the internet (the host's
+/// address [`HOST`] included) on 443/tcp, but not `host`; B's ingress
+/// (`B_FROM`) decides whether A gets in; C, in audit mode, lets A in on
+/// 80/tcp; H may reach the host and the host it, on 80/tcp only, and
+/// nothing else.
 fn policy_text(b_from: &str) -> String {
     format!(
         r#"
@@ -45,12 +53,24 @@ policies:
       - from: [a]
         ports: [80/tcp]
     egress: []
+  - name: h
+    select: {{ label: {{ app: h }} }}
+    ingress:
+      - from: [host]
+        ports: [80/tcp]
+    egress:
+      - to: [host]
+        ports: [80/tcp]
 "#
     )
 }
 
 const BRIDGE: &str = "br-fwd";
 const SUBNET: &str = "172.30.0.0/24";
+/// The host's own address (on its uplink): public, so `internet` holds it.
+const HOST: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+/// A server on the internet, past the uplink.
+const INET: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 
 fn ip(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(172, 30, 0, i)
@@ -93,15 +113,18 @@ fn inventory() -> Inventory {
             container(3, "b", Some("b")),
             container(4, "c", Some("c")),
             container(5, "d", None),
+            container(6, "h", Some("h")),
         ],
     }
 }
 
-/// A new IPv4 connection's first packet as the forward hook sees it.
+/// A new IPv4 connection's first packet as a hook sees it. A packet to the
+/// host (input hook) has no output interface, one from the host (output
+/// hook) no input interface.
 #[derive(Debug, Clone)]
 struct Packet {
-    iif: String,
-    oif: String,
+    iif: Option<String>,
+    oif: Option<String>,
     saddr: Ipv4Addr,
     daddr: Ipv4Addr,
     proto: &'static str,
@@ -110,22 +133,58 @@ struct Packet {
 }
 
 impl Packet {
-    /// From a container of the bridge to `daddr`: over the bridge when the
-    /// address is in its subnet, else out through the uplink.
+    /// From a container of the bridge to `daddr`, forwarded: over the
+    /// bridge when the address is in its subnet, else out through the
+    /// uplink.
     fn new(saddr: Ipv4Addr, daddr: Ipv4Addr, proto: &'static str, dport: u16) -> Packet {
         let subnet: ipnet::Ipv4Net = SUBNET.parse().unwrap();
         Packet {
-            iif: BRIDGE.into(),
-            oif: if subnet.contains(&daddr) {
+            iif: Some(BRIDGE.into()),
+            oif: Some(if subnet.contains(&daddr) {
                 BRIDGE.into()
             } else {
                 "uplink".into()
-            },
+            }),
             saddr,
             daddr,
             proto,
             dport,
             ct: "new",
+        }
+    }
+
+    /// From a container to the host's own address: the input hook.
+    fn to_host(saddr: Ipv4Addr, proto: &'static str, dport: u16) -> Packet {
+        Packet {
+            oif: None,
+            ..Packet::new(saddr, HOST, proto, dport)
+        }
+    }
+
+    /// From the host itself to a container: the output hook.
+    fn from_host(daddr: Ipv4Addr, proto: &'static str, dport: u16) -> Packet {
+        Packet {
+            iif: None,
+            oif: Some(BRIDGE.into()),
+            ..Packet::new(HOST, daddr, proto, dport)
+        }
+    }
+
+    /// From the internet to a container, forwarded in from the uplink.
+    fn from_internet(daddr: Ipv4Addr, proto: &'static str, dport: u16) -> Packet {
+        Packet {
+            iif: Some("uplink".into()),
+            oif: Some(BRIDGE.into()),
+            ..Packet::new(INET, daddr, proto, dport)
+        }
+    }
+
+    /// The hook that judges it.
+    fn hook(&self) -> Hook {
+        match (&self.iif, &self.oif) {
+            (Some(_), Some(_)) => Hook::Forward,
+            (Some(_), None) => Hook::Input,
+            (None, _) => Hook::Output,
         }
     }
 }
@@ -163,8 +222,10 @@ fn in_set(t: &Table, name: &str, key: &[Value]) -> bool {
 fn field(p: &Packet, f: Field) -> Option<Value> {
     let addr = |a: Ipv4Addr| Value::Net(IpAddr::V4(a).into());
     match f {
-        Field::Iifname => Some(Value::Ifname(p.iif.clone())),
-        Field::Oifname => Some(Value::Ifname(p.oif.clone())),
+        // A device the packet does not have: nft's `meta iifname` breaks
+        // (the rule does not match, negated or not).
+        Field::Iifname => p.iif.clone().map(Value::Ifname),
+        Field::Oifname => p.oif.clone().map(Value::Ifname),
         Field::IpSaddr => Some(addr(p.saddr)),
         Field::IpDaddr => Some(addr(p.daddr)),
         Field::Ip6Saddr | Field::Ip6Daddr | Field::Icmpv6Type | Field::Ip6Hoplimit => None,
@@ -173,16 +234,32 @@ fn field(p: &Packet, f: Field) -> Option<Value> {
 }
 
 fn matches(t: &Table, p: &Packet, left: &[Field], negate: bool, right: &Rhs) -> bool {
-    let kind = |dev: &str| if dev == BRIDGE { "bridge" } else { "veth" };
+    let kind = |dev: &Option<String>| match dev.as_deref() {
+        None => None,
+        Some(BRIDGE) => Some("bridge"),
+        Some(_) => Some("veth"),
+    };
+    // `meta iif`/`meta oif`: the device's index, 0 without one.
+    let index = |dev: &Option<String>| u64::from(dev.is_some()) * 7;
     let hit = match (left, right) {
         ([Field::CtState], Rhs::Symbols(s)) => s.contains(&p.ct),
+        // No packet here was redirected (no `ct status dnat`).
+        ([Field::CtStatus], Rhs::Symbols(_)) => false,
+        ([Field::Iif], Rhs::Ints(v)) => v.contains(&index(&p.iif)),
+        ([Field::Oif], Rhs::Ints(v)) => v.contains(&index(&p.oif)),
         ([Field::L4proto], Rhs::Symbols(s)) => s.contains(&p.proto),
         ([Field::ThDport], Rhs::Ports(ports)) => {
             ["tcp", "udp"].contains(&p.proto)
                 && ports.iter().any(|&(lo, hi)| lo <= p.dport && p.dport <= hi)
         }
-        ([Field::Iifkind], Rhs::Str(k)) => kind(&p.iif) == *k,
-        ([Field::Oifkind], Rhs::Str(k)) => kind(&p.oif) == *k,
+        ([Field::Iifkind], Rhs::Str(k)) => match kind(&p.iif) {
+            Some(have) => have == *k,
+            None => return false,
+        },
+        ([Field::Oifkind], Rhs::Str(k)) => match kind(&p.oif) {
+            Some(have) => have == *k,
+            None => return false,
+        },
         (fields, rhs) => {
             let Some(key) = fields
                 .iter()
@@ -208,6 +285,7 @@ fn matches(t: &Table, p: &Packet, left: &[Field], negate: bool, right: &Rhs) -> 
 /// priority first, as netfilter does: an accept ends one base chain (the
 /// next still runs), a drop ends the packet's way.
 fn run(r: &Ruleset, hook: Hook, p: &Packet) -> Trace {
+    assert_eq!(hook, p.hook(), "{p:?} meets another hook");
     let t = r.table(Family::Inet).unwrap();
     let chain = |name: &str| {
         t.chains
@@ -374,6 +452,117 @@ fn drops_stay_drops_and_audit_goes_on_to_ingress() {
     assert!(run(&r, Hook::Forward, &reply).accepted);
 }
 
+/// The same ruleset without the entry chains' first rule, the hook split
+/// (`meta oif 0 goto eg_host_*`, `meta iif 0 goto in_local_*`): what the
+/// tests below must catch.
+fn without_split(r: &Ruleset) -> Ruleset {
+    let mut r = r.clone();
+    let inet = r
+        .tables
+        .iter_mut()
+        .find(|t| t.family == Family::Inet)
+        .unwrap();
+    let mut removed = 0;
+    for c in &mut inet.chains {
+        let split = c.rules.first().is_some_and(|rule| {
+            matches!(&rule.stmts[0], Stmt::Match { left, .. } if left[..] == [Field::Oif] || left[..] == [Field::Iif])
+        });
+        if split {
+            c.rules.remove(0);
+            removed += 1;
+        }
+    }
+    // Two entry chains (egress, and ingress when it has rules) per policy:
+    // a, b, c, h, _default and _unknown; only a and _default lack ingress.
+    assert_eq!(removed, 10);
+    r
+}
+
+/// One egress map per family, looked up in the forward hook and in the
+/// input hook: A's egress allows the internet on 443/tcp, the host's own
+/// address included, yet A does not reach the host on 443/tcp (its host
+/// chain has no `host` rule), and H, whose egress allows only `host`,
+/// reaches the host but nothing forwarded. Without the hook split both
+/// turn around, so the split is what decides.
+#[test]
+fn a_forwarded_allow_does_not_open_the_host_nor_a_host_allow_the_rest() {
+    let r = compiled("c");
+    // A: forwarded 443 allowed, the host on 443 not.
+    let t = run(&r, Hook::Forward, &Packet::new(ip(2), INET, "tcp", 443));
+    assert!(t.accepted && t.logs.is_empty(), "{t:#?}");
+    let to_host = Packet::to_host(ip(2), "tcp", 443);
+    let t = run(&r, Hook::Input, &to_host);
+    assert!(!t.accepted, "{t:#?}");
+    assert_eq!(t.logs, ["cordon egress-host a drop "]);
+    // H: the host on 80 allowed, the internet on 80 not.
+    let h_host = Packet::to_host(ip(6), "tcp", 80);
+    let t = run(&r, Hook::Input, &h_host);
+    assert!(t.accepted && t.logs.is_empty(), "{t:#?}");
+    assert!(
+        t.counted.iter().any(|(c, _)| c == "eg_host_h"),
+        "the host chain's rule allowed it: {t:#?}"
+    );
+    let h_inet = Packet::new(ip(6), INET, "tcp", 80);
+    let t = run(&r, Hook::Forward, &h_inet);
+    assert!(!t.accepted, "{t:#?}");
+    assert_eq!(t.logs, ["cordon egress h drop "]);
+    // An address no container holds: dropped on the host's hook too.
+    let t = run(&r, Hook::Input, &Packet::to_host(ip(99), "tcp", 80));
+    assert!(!t.accepted);
+    assert_eq!(t.logs, ["cordon egress unknown-source drop "]);
+
+    // The mutation: without the split, A reaches the host through its
+    // forwarded rule and H is refused it.
+    let m = without_split(&r);
+    assert!(run(&m, Hook::Input, &to_host).accepted, "mutation: A");
+    assert!(!run(&m, Hook::Input, &h_host).accepted, "mutation: H");
+}
+
+/// One ingress map per family, looked up in the forward hook and in the
+/// output hook: the host's own connections meet the receiver's local chain
+/// (`from: [host]`), forwarded ones its forwarded chain; a container whose
+/// policy has no ingress rules is let in by its `accept` element; an
+/// address no container holds is dropped (no `known` set needed).
+#[test]
+fn ingress_from_the_host_follows_the_local_chain() {
+    let r = compiled("c");
+    // H lets the host in on 80/tcp, nothing else, and nobody forwarded.
+    let t = run(&r, Hook::Output, &Packet::from_host(ip(6), "tcp", 80));
+    assert!(t.accepted && t.logs.is_empty(), "{t:#?}");
+    let t = run(&r, Hook::Output, &Packet::from_host(ip(6), "tcp", 81));
+    assert!(!t.accepted);
+    assert_eq!(t.logs, ["cordon ingress-host h drop "]);
+    let from_inet = Packet::from_internet(ip(6), "tcp", 80);
+    let t = run(&r, Hook::Forward, &from_inet);
+    assert!(!t.accepted);
+    assert_eq!(t.logs, ["cordon ingress h drop "]);
+    // B lets C in, not the host.
+    let b_from_host = Packet::from_host(ip(3), "tcp", 80);
+    let t = run(&r, Hook::Output, &b_from_host);
+    assert!(!t.accepted);
+    assert_eq!(t.logs, ["cordon ingress-host b drop "]);
+    // D (the default policy) has no ingress rules: anyone gets in.
+    assert!(run(&r, Hook::Output, &Packet::from_host(ip(5), "tcp", 81)).accepted);
+    assert!(run(&r, Hook::Forward, &Packet::from_internet(ip(5), "udp", 9)).accepted);
+    // An address of the subnet no container holds.
+    for p in [
+        Packet::from_host(ip(99), "tcp", 80),
+        Packet::from_internet(ip(99), "tcp", 80),
+    ] {
+        let t = run(&r, p.hook(), &p);
+        assert!(!t.accepted, "{p:?}");
+        assert_eq!(t.logs, ["cordon ingress unknown-destination drop "]);
+    }
+
+    // The mutation: without the split, the host's connection to H meets
+    // H's forwarded chain, where `from: [host]` has no rule: refused.
+    let m = without_split(&r);
+    assert!(
+        !run(&m, Hook::Output, &Packet::from_host(ip(6), "tcp", 80)).accepted,
+        "mutation: H"
+    );
+}
+
 /// For every pair of containers (and the internet, and an address no one
 /// holds) and a few ports, the evaluator's answer is what the forward
 /// chain does to the connection's first packet.
@@ -389,23 +578,24 @@ fn the_evaluator_says_what_the_forward_chain_does() {
             inventory: &inv,
             overrides: &overrides,
             learned: &learned,
-            host: &[],
+            host: &[IpAddr::V4(HOST)],
         });
         let r = compile(&policy, &inv, &overrides).ruleset;
-        let mut dsts: Vec<Ipv4Addr> = (2..=5).map(ip).collect();
-        dsts.extend([ip(99), "198.51.100.2".parse().unwrap()]);
+        let mut dsts: Vec<Ipv4Addr> = (2..=6).map(ip).collect();
+        dsts.extend([ip(99), INET, HOST]);
+        let flows = [
+            ("tcp", Proto::Tcp, 80),
+            ("tcp", Proto::Tcp, 81),
+            ("tcp", Proto::Tcp, 443),
+            ("udp", Proto::Udp, 80),
+        ];
         let mut checked = 0;
-        for src in 2..=5u8 {
+        for src in 2..=6u8 {
             for &dst in &dsts {
                 if dst == ip(src) {
                     continue;
                 }
-                for (proto, p, port) in [
-                    ("tcp", Proto::Tcp, 80),
-                    ("tcp", Proto::Tcp, 81),
-                    ("tcp", Proto::Tcp, 443),
-                    ("udp", Proto::Udp, 80),
-                ] {
+                for (proto, p, port) in flows {
                     let want = ev
                         .egress_of(
                             (src - 2) as usize,
@@ -416,7 +606,14 @@ fn the_evaluator_says_what_the_forward_chain_does() {
                             },
                         )
                         .unwrap();
-                    let got = run(&r, Hook::Forward, &Packet::new(ip(src), dst, proto, port));
+                    // The host's own address is delivered locally: the
+                    // input hook; anything else is forwarded.
+                    let pkt = if dst == HOST {
+                        Packet::to_host(ip(src), proto, port)
+                    } else {
+                        Packet::new(ip(src), dst, proto, port)
+                    };
+                    let got = run(&r, pkt.hook(), &pkt);
                     assert_eq!(
                         got.accepted,
                         want.allowed,
@@ -426,7 +623,28 @@ fn the_evaluator_says_what_the_forward_chain_does() {
                     checked += 1;
                 }
             }
+            // The host's own connection to this container: the output hook.
+            for (proto, p, port) in flows {
+                let want = ev.ingress_from(
+                    (src - 2) as usize,
+                    IpAddr::V4(HOST),
+                    &Flow {
+                        dst: IpAddr::V4(ip(src)),
+                        proto: p,
+                        port,
+                    },
+                );
+                let pkt = Packet::from_host(ip(src), proto, port);
+                let got = run(&r, Hook::Output, &pkt);
+                assert_eq!(
+                    got.accepted,
+                    want.allowed,
+                    "{b_from}: host -> {} {proto}/{port}: evaluator {want:?}, chains {got:#?}",
+                    ip(src)
+                );
+                checked += 1;
+            }
         }
-        assert_eq!(checked, 4 * 5 * 4);
+        assert_eq!(checked, 5 * 7 * 4 + 5 * 4);
     }
 }

@@ -179,19 +179,19 @@ fn a_foreign_element_deletion_is_repaired_by_reading_only_its_set() {
     let state = tempfile::tempdir().unwrap();
     let (mut e, watched, nft) = engine(&ns, &state);
     assert!(ns
-        .nft(&["list", "set", "inet", "cordon", "known4"])
+        .nft(&["list", "map", "inet", "cordon", "ingress4"])
         .contains("10.77.0.3"));
     ns.nft(&[
         "delete",
         "element",
         "inet",
         "cordon",
-        "known4",
+        "ingress4",
         "{ 10.77.0.3 }",
     ]);
     settle(&nft, &watched);
     // Positive control: it really is gone until the repair.
-    let listed = ns.nft(&["list", "set", "inet", "cordon", "known4"]);
+    let listed = ns.nft(&["list", "map", "inet", "cordon", "ingress4"]);
     assert!(!listed.contains("10.77.0.3"), "{listed}");
     assert!(watched.pending(), "the monitor reported the deletion");
 
@@ -202,7 +202,7 @@ fn a_foreign_element_deletion_is_repaired_by_reading_only_its_set() {
         (t + 1, w, a),
         "the targeted path, not whole"
     );
-    let listed = ns.nft(&["list", "set", "inet", "cordon", "known4"]);
+    let listed = ns.nft(&["list", "map", "inet", "cordon", "ingress4"]);
     assert!(listed.contains("10.77.0.3"), "{listed}");
 
     // The repair was ours: the next periodic check compares nothing.
@@ -250,14 +250,14 @@ fn structural_foreign_changes_still_get_the_whole_reconcile() {
 
     // A deleted table (its sets with it), together with an element change:
     // still structural.
-    ns.nft(&["delete element inet cordon known4 { 10.77.0.3 }; delete table bridge cordon"]);
+    ns.nft(&["delete element inet cordon ingress4 { 10.77.0.3 }; delete table bridge cordon"]);
     settle(&nft, &watched);
     assert!(!ns.nft(&["list", "tables"]).contains("bridge cordon"));
     let (t, w, a) = paths(&e.stats);
     assert!(matches!(e.repair_reported().unwrap(), Outcome::Replaced(_)));
     assert_eq!(paths(&e.stats), (t, w + 1, a));
     assert!(ns.nft(&["list", "tables"]).contains("bridge cordon"));
-    let listed = ns.nft(&["list", "set", "inet", "cordon", "known4"]);
+    let listed = ns.nft(&["list", "map", "inet", "cordon", "ingress4"]);
     assert!(listed.contains("10.77.0.3"), "{listed}");
 }
 

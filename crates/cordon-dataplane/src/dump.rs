@@ -1181,7 +1181,7 @@ mod tests {
         v
     }
 
-    /// An element of `egress_fwd4`: 172.17.0.2 → jump eg_fwd_web, counted.
+    /// An element of `ingress4`: 172.17.0.2 → jump in_fwd_web, counted.
     fn element() -> Vec<u8> {
         nested(
             LIST_ELEM,
@@ -1193,7 +1193,7 @@ mod tests {
                         DATA_VERDICT,
                         &[
                             nla(VERDICT_CODE, &(V_JUMP as u32).to_be_bytes()),
-                            nla(VERDICT_CHAIN, b"eg_fwd_web\0"),
+                            nla(VERDICT_CHAIN, b"in_fwd_web\0"),
                         ],
                     )],
                 ),
@@ -1217,7 +1217,7 @@ mod tests {
     fn dump() -> Vec<u8> {
         let attrs = [
             nla(ELEM_LIST_TABLE, b"cordon\0"),
-            nla(ELEM_LIST_SET, b"egress_fwd4\0"),
+            nla(ELEM_LIST_SET, b"ingress4\0"),
             nested(ELEM_LIST_ELEMENTS, &[element()]),
         ]
         .concat();
@@ -1246,7 +1246,7 @@ mod tests {
             vec![CountedElement {
                 element: Element {
                     key: vec![Value::Net("172.17.0.2/32".parse().unwrap())],
-                    verdict: Some(Verdict::Jump("eg_fwd_web".into())),
+                    verdict: Some(Verdict::Jump("in_fwd_web".into())),
                 },
                 counter: Some(Counter {
                     packets: 9,
@@ -1376,11 +1376,11 @@ mod tests {
         let data = data.expect("the element's data");
         assert!(verdict_is(
             Some(&data),
-            Some(&Verdict::Jump("eg_fwd_web".into()))
+            Some(&Verdict::Jump("in_fwd_web".into()))
         ));
         for other in [
-            Verdict::Jump("eg_fwd_we".into()),
-            Verdict::Goto("eg_fwd_web".into()),
+            Verdict::Jump("in_fwd_we".into()),
+            Verdict::Goto("in_fwd_web".into()),
             Verdict::Accept,
         ] {
             assert!(!verdict_is(Some(&data), Some(&other)), "{other:?}");

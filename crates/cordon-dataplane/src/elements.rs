@@ -356,7 +356,7 @@ mod tests {
         let change = SetChange {
             family: Family::Inet,
             table: "cordon".into(),
-            set: "egress_fwd4".into(),
+            set: "ingress4".into(),
             delete: vec![el(vec![Value::Net("172.17.0.3/32".parse().unwrap())])],
             add: (0..300)
                 .map(|i| Element {
@@ -365,7 +365,7 @@ mod tests {
                             .parse()
                             .unwrap(),
                     )],
-                    verdict: Some(Verdict::Jump("eg_fwd_web".into())),
+                    verdict: Some(Verdict::Jump("in_fwd_web".into())),
                 })
                 .collect(),
         };
@@ -403,7 +403,7 @@ mod tests {
                 panic!("{:?}", m.inner)
             };
             assert_eq!(m.attributes[0], SetElementList::Table("cordon".into()));
-            assert_eq!(m.attributes[1], SetElementList::Set("egress_fwd4".into()));
+            assert_eq!(m.attributes[1], SetElementList::Set("ingress4".into()));
             let SetElementList::Elements(list) = &m.attributes[2] else {
                 panic!("{m:?}")
             };
@@ -429,7 +429,7 @@ mod tests {
                 SetElementAttribute::Key(DataAttribute::Value(vec![172, 18, 0, 1])),
                 SetElementAttribute::Data(DataAttribute::Verdict(vec![
                     VerdictAttribute::Code(NftVerdict::Jump),
-                    VerdictAttribute::Chain("eg_fwd_web".into()),
+                    VerdictAttribute::Chain("in_fwd_web".into()),
                 ])),
             ])
         );

@@ -214,7 +214,7 @@ fn ten_thousand_containers_install() {
     let ns = Ns::add("cdp");
     let c = compile(&policy(), &inventory(10_000), &SetOverrides::default());
     ns.nft().install(&c.ruleset).unwrap();
-    let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress_fwd4"]);
+    let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress4"]);
     assert_eq!(map.matches("goto").count(), 10_000);
 }
 
@@ -247,7 +247,7 @@ fn ten_thousand_containers_arrive_over_netlink() {
         "{elements} elements in {} sets over netlink: {took:?}",
         changes.len()
     );
-    let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress_fwd4"]);
+    let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress4"]);
     assert_eq!(map.matches("goto").count(), 10_000);
     assert_eq!(
         against_kernel(&nft.observe(&big).unwrap(), &big),
@@ -291,8 +291,8 @@ fn reconcile_reads_back_updates_and_repairs() {
         "rules were rewritten"
     );
     // Elements added over netlink get the map's per-element counter too,
-    // and keep their verdict: goto for the forwarded egress map.
-    let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress_fwd4"]);
+    // and keep their verdict: goto for the egress map.
+    let map = ns.sh(&["nft", "list", "map", "inet", "cordon", "egress4"]);
     let elements = map.matches(": goto eg_fwd_").count();
     assert_eq!(elements, 50, "{map}");
     assert_eq!(
@@ -490,11 +490,7 @@ fn reinstall_keeps_the_tables_and_ends_like_a_fresh_install() {
         .iter_mut()
         .find(|t| t.family == cordon_ruleset::nft::Family::Inet)
         .unwrap();
-    let map = inet
-        .sets
-        .iter_mut()
-        .find(|s| s.name == "egress_fwd4")
-        .unwrap();
+    let map = inet.sets.iter_mut().find(|s| s.name == "egress4").unwrap();
     map.counter = false;
     let base = inet
         .chains
@@ -613,7 +609,7 @@ fn install_over_the_previous_ruleset_recovers_when_the_kernel_differs() {
 
     nft.install_over(&a, &b).unwrap();
     // Container 3 (10.77.0.5) goes in `b`; delete its element by hand.
-    ns.sh(&["nft", "delete element inet cordon known4 { 10.77.0.5 }"]);
+    ns.sh(&["nft", "delete element inet cordon ingress4 { 10.77.0.5 }"]);
     nft.install_over(&b, &a).unwrap();
     assert_eq!(contents(&ns), contents(&fresh), "after reading the kernel");
 }

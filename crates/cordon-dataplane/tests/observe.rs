@@ -14,7 +14,7 @@ use cordon_dataplane::kernel::{desired_keys, KernelTable};
 use cordon_dataplane::Nft;
 use cordon_inventory::{Container, Endpoint, Inventory, Network};
 use cordon_ruleset::diff::{against_kernel, Observed, SetChange, Update};
-use cordon_ruleset::names::Path;
+use cordon_ruleset::names::Dispatch;
 use cordon_ruleset::nft::{Element, Family, KeyType, Ruleset, Value};
 use cordon_ruleset::PolicyKey;
 
@@ -129,7 +129,7 @@ fn sorted_table(mut t: KernelTable) -> KernelTable {
 
 /// The dispatch maps' key types, as `cordon status` reads them.
 fn status_keys(set: &str) -> Option<Vec<KeyType>> {
-    let (_, fam) = Path::from_map(set)?;
+    let (_, fam) = Dispatch::from_map(set)?;
     Some(vec![if fam == 4 {
         KeyType::Ipv4
     } else {

@@ -388,6 +388,8 @@ fn field(f: Field) -> J {
         Field::Mark => json!({"meta": {"key": "mark"}}),
         Field::Iifkind => json!({"meta": {"key": "iifkind"}}),
         Field::Oifkind => json!({"meta": {"key": "oifkind"}}),
+        Field::Iif => json!({"meta": {"key": "iif"}}),
+        Field::Oif => json!({"meta": {"key": "oif"}}),
         Field::Th(offset, len) => {
             json!({"payload": {"base": "th", "offset": offset, "len": len}})
         }

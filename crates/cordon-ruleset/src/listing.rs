@@ -442,14 +442,14 @@ mod tests {
         let doc = json!({"nftables": [
             {"metainfo": {"version": "1.1"}},
             {"table": {"family": "inet", "name": "cordon"}},
-            {"chain": {"name": "egress_fwd", "type": "filter", "hook": "forward", "prio": -10, "policy": "accept"}},
+            {"chain": {"name": "forward", "type": "filter", "hook": "forward", "prio": -10, "policy": "accept"}},
             {"chain": {"name": "eg_fwd_web"}},
             {"rule": {"chain": "eg_fwd_web", "expr": [{"counter": {"packets": 2, "bytes": 120}}, {"log": {"prefix": "cordon egress web drop ", "group": 100}}, {"drop": null}]}},
             {"rule": {"chain": "eg_fwd_web", "expr": [{"accept": null}]}},
-            {"map": {"name": "egress_fwd4", "type": "ipv4_addr", "map": "verdict", "stmt": [{"counter": null}], "elem": [
-                [{"elem": {"val": "172.17.0.2", "counter": {"packets": 9, "bytes": 540}}}, {"jump": {"target": "eg_fwd_web"}}]
+            {"map": {"name": "egress4", "type": "ipv4_addr", "map": "verdict", "stmt": [{"counter": null}], "elem": [
+                [{"elem": {"val": "172.17.0.2", "counter": {"packets": 9, "bytes": 540}}}, {"goto": {"target": "eg_fwd_web"}}]
             ]}},
-            {"set": {"name": "known4", "type": "ipv4_addr"}},
+            {"set": {"name": "pol_web4", "type": "ipv4_addr"}},
             {"counter": {"name": "stray", "packets": 0}}
         ]});
         let l = Listing::parse(&doc);
@@ -474,7 +474,7 @@ mod tests {
             }
         );
         assert_eq!((l.rules[1].counter, &l.rules[1].log_prefix), (None, &None));
-        let map = l.set("egress_fwd4").unwrap();
+        let map = l.set("egress4").unwrap();
         assert!(map.is_map && map.counted());
         let counted = map.counted_elements(&[KeyType::Ipv4]).unwrap();
         assert_eq!(
@@ -486,11 +486,11 @@ mod tests {
         );
         assert_eq!(
             counted[0].element.verdict,
-            Some(Verdict::Jump("eg_fwd_web".into()))
+            Some(Verdict::Goto("eg_fwd_web".into()))
         );
-        assert!(!l.set("known4").unwrap().counted());
+        assert!(!l.set("pol_web4").unwrap().counted());
         assert!(l
-            .set("known4")
+            .set("pol_web4")
             .unwrap()
             .elements(&[KeyType::Ipv4])
             .unwrap()

@@ -24,10 +24,12 @@ pub fn pair(stem: &str, fam: Fam) -> String {
 /// its source) and then its ingress (by its destination), in one chain.
 pub const FORWARD: &str = "forward";
 
-/// The four paths a policy judges. Each has a base chain (the two forwarded
-/// paths share [`FORWARD`]), a dispatch chain,
-/// a pair of verdict maps (container address → policy chain) and, per
-/// policy key, one policy chain.
+/// The four paths a policy judges, each with, per policy key, one policy
+/// chain. The two paths of one [`Dispatch`] direction share its dispatch
+/// chain and verdict maps: the map's element enters the forwarded path's
+/// chain ([`Dispatch::entry`]), whose first rule sends the packets of the
+/// host's own hook (input for egress, output for ingress) on to the local
+/// path's chain ([`Dispatch::local`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Path {
     /// A container's connections to forwarded destinations.
@@ -49,47 +51,25 @@ impl Path {
         Path::IngressLocal,
     ];
 
-    /// The name this path's dispatch chain and maps are built from
-    /// (`egress_fwd`, `egress_host`, `ingress_fwd`, `ingress_local`).
-    pub fn stem(self) -> &'static str {
-        match self {
-            Path::EgressFwd => "egress_fwd",
-            Path::EgressHost => "egress_host",
-            Path::IngressFwd => "ingress_fwd",
-            Path::IngressLocal => "ingress_local",
-        }
-    }
-
     /// The base chain that judges this path: [`FORWARD`] for both forwarded
     /// paths (one hook invocation per forwarded packet: egress, then
     /// ingress), `egress_host` (input) and `ingress_local` (output).
     pub fn base_chain(self) -> &'static str {
         match self {
             Path::EgressFwd | Path::IngressFwd => FORWARD,
-            p => p.stem(),
+            Path::EgressHost => "egress_host",
+            Path::IngressLocal => "ingress_local",
         }
     }
 
-    /// The chain of the verdict-map lookups and the fail-closed drop
-    /// (`egress_fwd_dispatch`, ...).
-    pub fn dispatch_chain(self) -> String {
-        format!("{}_dispatch", self.stem())
-    }
-
-    /// The verdict map of family `fam` (`egress_fwd4`, ...).
-    pub fn map(self, fam: Fam) -> String {
-        pair(self.stem(), fam)
-    }
-
-    /// Reads [`Path::map`] back.
-    pub fn from_map(name: &str) -> Option<(Path, Fam)> {
-        Path::ALL.into_iter().find_map(|p| {
-            let fam = name.strip_prefix(p.stem())?;
-            FAMILIES
-                .into_iter()
-                .find(|f| fam == f.to_string())
-                .map(|f| (p, f))
-        })
+    /// The direction whose dispatch chain and verdict maps lead to this
+    /// path's policy chains.
+    pub fn dispatch(self) -> Dispatch {
+        if self.is_egress() {
+            Dispatch::Egress
+        } else {
+            Dispatch::Ingress
+        }
     }
 
     /// The stem of the policy chains of this path (`eg_fwd`, `eg_host`,
@@ -138,6 +118,78 @@ impl Path {
     }
 }
 
+/// The two directions the verdict maps dispatch: a container's own packets
+/// (by source address) and the packets to it (by destination). Each has one
+/// dispatch chain (the map lookups, then the fail-closed drop), jumped to
+/// from the base chains of both its hooks, and one pair of counted verdict
+/// maps, one element per container address: the per-container counters of
+/// `cordon status`. Every known container has an element in both (an
+/// ingress element is `accept` when its policy has no ingress rules), so a
+/// miss means "not a known container".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dispatch {
+    /// By source address: `egress4`, `egress6`, in the forward and input
+    /// hooks.
+    Egress,
+    /// By destination address: `ingress4`, `ingress6`, in the forward and
+    /// output hooks.
+    Ingress,
+}
+
+impl Dispatch {
+    /// Both, in the order the compiler writes them.
+    pub const ALL: [Dispatch; 2] = [Dispatch::Egress, Dispatch::Ingress];
+
+    /// The name the chain and maps are built from: `egress`, `ingress`.
+    fn stem(self) -> &'static str {
+        match self {
+            Dispatch::Egress => "egress",
+            Dispatch::Ingress => "ingress",
+        }
+    }
+
+    /// The verdict map of family `fam` (`egress4`, `ingress6`).
+    pub fn map(self, fam: Fam) -> String {
+        pair(self.stem(), fam)
+    }
+
+    /// Reads [`Dispatch::map`] back.
+    pub fn from_map(name: &str) -> Option<(Dispatch, Fam)> {
+        Dispatch::ALL.into_iter().find_map(|d| {
+            let fam = name.strip_prefix(d.stem())?;
+            FAMILIES
+                .into_iter()
+                .find(|f| fam == f.to_string())
+                .map(|f| (d, f))
+        })
+    }
+
+    /// The chain of the verdict-map lookups and the fail-closed drop
+    /// (`egress_dispatch`, `ingress_dispatch`).
+    pub fn chain(self) -> String {
+        format!("{}_dispatch", self.stem())
+    }
+
+    /// The path whose policy chain a map element enters: the forwarded
+    /// one (`eg_fwd_<policy>`, `in_fwd_<policy>`).
+    pub fn entry(self) -> Path {
+        match self {
+            Dispatch::Egress => Path::EgressFwd,
+            Dispatch::Ingress => Path::IngressFwd,
+        }
+    }
+
+    /// The path the entry chain's first rule hands the host's own hook
+    /// to: `eg_host_<policy>` (input hook: `meta oif 0`, the packet has no
+    /// output interface), `in_local_<policy>` (output hook: `meta iif 0`).
+    pub fn local(self) -> Path {
+        match self {
+            Dispatch::Egress => Path::EgressHost,
+            Dispatch::Ingress => Path::IngressLocal,
+        }
+    }
+}
+
 /// The members of policy `name`, family `fam` (`pol_web4`).
 pub fn policy_members(name: &str, fam: Fam) -> String {
     pair(&format!("pol_{name}"), fam)
@@ -180,9 +232,9 @@ pub const METADATA: &str = "metadata";
 /// The stem of the set of the Docker bridge subnets.
 pub const SUBNETS: &str = "subnets";
 
-/// The addresses of known containers, family `fam` (`known4`), in both
-/// tables (the bridge table's `known6` also holds the ports' link-local
-/// addresses).
+/// The addresses of known containers, family `fam` (`known4`), in the
+/// bridge table (its `known6` also holds the ports' link-local addresses).
+/// The inet table needs none: the ingress maps hold every known container.
 pub fn known(fam: Fam) -> String {
     pair("known", fam)
 }
@@ -277,9 +329,13 @@ mod tests {
             Path::EgressHost.policy_chain(&PolicyKey::Unknown("x".into())),
             "eg_host__unknown"
         );
-        assert_eq!(Path::IngressFwd.map(6), "ingress_fwd6");
-        assert_eq!(Path::EgressHost.dispatch_chain(), "egress_host_dispatch");
-        assert_eq!(Path::EgressFwd.dispatch_chain(), "egress_fwd_dispatch");
+        assert_eq!(Dispatch::Ingress.map(6), "ingress6");
+        assert_eq!(Dispatch::Egress.map(4), "egress4");
+        assert_eq!(Path::EgressHost.dispatch().chain(), "egress_dispatch");
+        assert_eq!(Path::IngressLocal.dispatch().chain(), "ingress_dispatch");
+        assert_eq!(Dispatch::Egress.entry(), Path::EgressFwd);
+        assert_eq!(Dispatch::Ingress.local(), Path::IngressLocal);
+        assert_eq!(Path::EgressHost.base_chain(), "egress_host");
         assert_eq!(Path::EgressFwd.base_chain(), "forward");
         assert_eq!(Path::IngressFwd.base_chain(), "forward");
         assert_eq!(Path::IngressLocal.base_chain(), "ingress_local");
@@ -307,15 +363,21 @@ mod tests {
                     Some((path, key))
                 );
             }
-            for fam in FAMILIES {
-                assert_eq!(Path::from_map(&path.map(fam)), Some((path, fam)));
-            }
             assert_eq!(Path::from_policy_chain(path.base_chain()), None);
-            assert_eq!(Path::from_policy_chain(path.stem()), None);
-            assert_eq!(Path::from_policy_chain(&path.dispatch_chain()), None);
+            assert_eq!(Path::from_policy_chain(&path.dispatch().chain()), None);
         }
-        assert_eq!(Path::from_map("egress_fwd"), None);
-        assert_eq!(Path::from_map("egress_fwd_dispatch"), None);
-        assert_eq!(Path::from_map("known4"), None);
+        for d in Dispatch::ALL {
+            for fam in FAMILIES {
+                assert_eq!(Dispatch::from_map(&d.map(fam)), Some((d, fam)));
+                assert_eq!(Path::from_policy_chain(&d.map(fam)), None);
+            }
+            assert_eq!(d.entry().dispatch(), d);
+            assert_eq!(d.local().dispatch(), d);
+            assert!(d.local().is_local() && !d.entry().is_local());
+        }
+        assert_eq!(Dispatch::from_map("egress"), None);
+        assert_eq!(Dispatch::from_map("egress_dispatch"), None);
+        assert_eq!(Dispatch::from_map("ingress_fwd4"), None);
+        assert_eq!(Dispatch::from_map("known4"), None);
     }
 }

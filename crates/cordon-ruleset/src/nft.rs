@@ -367,6 +367,12 @@ pub enum Field {
     Iifkind,
     /// `meta oifkind`.
     Oifkind,
+    /// `meta iif`: the input interface's index, 0 when the packet has
+    /// none (the output hook: the host's own packets).
+    Iif,
+    /// `meta oif`: the output interface's index, 0 when the packet has
+    /// none (the input hook: packets to the host).
+    Oif,
     /// `@th,OFFSET,LEN`: raw bits of the transport header (offset and
     /// length in bits), a big-endian integer.
     Th(u16, u16),

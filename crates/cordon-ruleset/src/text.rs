@@ -144,6 +144,8 @@ fn field_text(f: Field) -> String {
         Field::Mark => "meta mark",
         Field::Iifkind => "meta iifkind",
         Field::Oifkind => "meta oifkind",
+        Field::Iif => "meta iif",
+        Field::Oif => "meta oif",
         Field::Th(offset, len) => return format!("@th,{offset},{len}"),
     };
     s.to_string()

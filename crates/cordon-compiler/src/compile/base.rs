@@ -1,10 +1,11 @@
 //! The base chains of `inet cordon`: replies and link-local neighbour
-//! discovery pass, a managed bridge's packets go to the dispatch chain (the
-//! verdict maps, then the fail-closed drop), an unbound Docker bridge's are
-//! dropped. The forward hook has one base chain, `forward`: a packet's
-//! egress (by its source), then its ingress (by its destination).
+//! discovery pass, a managed bridge's packets go to their direction's
+//! dispatch chain (the verdict maps, then the fail-closed drop), an unbound
+//! Docker bridge's are dropped. The forward hook has one base chain,
+//! `forward`: a packet's egress (by its source), then its ingress (by its
+//! destination).
 
-use cordon_ruleset::names::{self, Path};
+use cordon_ruleset::names::{self, Dispatch, Path};
 use cordon_ruleset::nft::*;
 use cordon_ruleset::prefix::{Direction, FailClosed};
 use cordon_ruleset::{LogPrefix, NFLOG_GROUP};
@@ -208,62 +209,66 @@ pub(super) fn base_chains(t: &mut Table) {
         ]
     };
 
-    // Each path tests the bridge once and jumps to a dispatch chain: the
-    // verdict-map lookups, then the fail-closed drop. Policy chains end
-    // with a verdict, so a dispatch never comes back from a map's jump;
-    // except `eg_fwd_*`, reached by `goto`, whose allowing rules `return`:
-    // to the base chain (the dispatch chain's jump), which goes on with the
-    // packet's ingress.
-    let mut forward = vec![established(), nd(), mld()];
-    for path in Path::ALL {
-        let egress = path.is_egress();
-        let dispatch = path.dispatch_chain();
-        let (dev, f4, f6) = if egress {
-            (Field::Iifname, Field::IpSaddr, Field::Ip6Saddr)
-        } else {
-            (Field::Oifname, Field::IpDaddr, Field::Ip6Daddr)
+    // Each direction has one dispatch chain: the verdict-map lookups, then
+    // the fail-closed drop. Its map's element enters the policy's forwarded
+    // chain (`eg_fwd_*` by goto, `in_fwd_*` by jump), whose first rule sends
+    // the host's own hook on to the local chain (`eg_host_*`, `in_local_*`)
+    // by goto. Policy chains end with a verdict, so a dispatch never comes
+    // back from a map's jump; except `eg_fwd_*`, reached by `goto`, whose
+    // allowing rules `return`: to the base chain (the dispatch chain's
+    // jump), which goes on with the packet's ingress.
+    for dispatch in Dispatch::ALL {
+        let (f4, f6) = match dispatch {
+            Dispatch::Egress => (Field::IpSaddr, Field::Ip6Saddr),
+            Dispatch::Ingress => (Field::IpDaddr, Field::Ip6Daddr),
         };
         let mut rules = vec![
             Rule::new(vec![Stmt::Vmap {
                 key: vec![f4],
-                map: path.map(4),
+                map: dispatch.map(4),
             }]),
             Rule::new(vec![Stmt::Vmap {
                 key: vec![f6],
-                map: path.map(6),
+                map: dispatch.map(6),
             }]),
         ];
-        if egress {
-            rules.push(
+        match dispatch {
+            Dispatch::Egress => rules.push(
                 Rule::new(drop(Direction::Egress, FailClosed::UnknownSource))
                     .with_comment("not a known container: fail closed"),
-            );
-        } else {
-            for (fam, field) in [(4, f4), (6, f6)] {
-                let mut stmts = vec![
-                    Stmt::Match {
+            ),
+            // Every known container has an ingress element (`accept` when
+            // its policy has no ingress rules): a miss in a Docker subnet
+            // is an address no known container holds.
+            Dispatch::Ingress => {
+                for (fam, field) in [(4, f4), (6, f6)] {
+                    let mut stmts = vec![Stmt::Match {
                         left: vec![field],
                         negate: false,
                         right: Rhs::Set(names::range_set(names::SUBNETS, fam)),
-                    },
-                    Stmt::Match {
-                        left: vec![field],
-                        negate: true,
-                        right: Rhs::Set(names::known(fam)),
-                    },
-                ];
-                stmts.extend(drop(Direction::Ingress, FailClosed::UnknownDestination));
-                rules.push(Rule::new(stmts).with_comment("not a known container: fail closed"));
+                    }];
+                    stmts.extend(drop(Direction::Ingress, FailClosed::UnknownDestination));
+                    rules.push(Rule::new(stmts).with_comment("not a known container: fail closed"));
+                }
             }
         }
         t.chains.push(Chain {
-            name: dispatch.clone(),
+            name: dispatch.chain(),
             base: None,
             rules,
         });
+    }
+    let mut forward = vec![established(), nd(), mld()];
+    for path in Path::ALL {
+        let egress = path.is_egress();
+        let dev = if egress {
+            Field::Iifname
+        } else {
+            Field::Oifname
+        };
         let mut judge = vec![Rule::new(vec![
             on_bridge(dev),
-            Stmt::Verdict(Verdict::Jump(dispatch)),
+            Stmt::Verdict(Verdict::Jump(path.dispatch().chain())),
         ])];
         judge.extend(unbound_bridges(dev, egress));
         let (hook, prio) = match path {

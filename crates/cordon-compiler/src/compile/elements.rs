@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use cordon_ruleset::names::{bridge as B, Path};
+use cordon_ruleset::names::{bridge as B, Dispatch};
 use cordon_ruleset::nft::*;
 use cordon_ruleset::PolicyKey;
 
@@ -155,24 +155,29 @@ impl Elements {
         out
     }
 
+    /// Address `a` of a container of policy `key` (whose policy restricts
+    /// ingress when `ingress`): one element in each direction's map.
     pub(super) fn classify(&mut self, a: IpAddr, key: &PolicyKey, ingress: bool) {
         let fam = if a.is_ipv4() { 4 } else { 6 };
-        for path in Path::ALL {
-            if !path.is_egress() && !ingress {
-                continue;
-            }
-            let chain = path.policy_chain(key);
-            // The forwarded egress chain is entered by goto: its `return`
-            // (an allow) goes back to the `forward` base chain.
-            let verdict = if path == Path::EgressFwd {
-                Verdict::Goto(chain)
-            } else {
-                Verdict::Jump(chain)
+        for dispatch in Dispatch::ALL {
+            let chain = dispatch.entry().policy_chain(key);
+            let verdict = match dispatch {
+                // The forwarded egress chain is entered by goto: its
+                // `return` (an allow) goes back to the `forward` base chain.
+                Dispatch::Egress => Verdict::Goto(chain),
+                Dispatch::Ingress if ingress => Verdict::Jump(chain),
+                // No ingress rules: nothing restricts it, but the element
+                // is there all the same (a miss means "not a known
+                // container", and it counts the container's packets).
+                Dispatch::Ingress => Verdict::Accept,
             };
-            self.maps.entry(path.map(fam)).or_default().push(Element {
-                key: vec![Value::Net(IpNet::from(a))],
-                verdict: Some(verdict),
-            });
+            self.maps
+                .entry(dispatch.map(fam))
+                .or_default()
+                .push(Element {
+                    key: vec![Value::Net(IpNet::from(a))],
+                    verdict: Some(verdict),
+                });
         }
     }
 

@@ -4,11 +4,19 @@
 //! `return` instead of `accept`: the dispatch reaches them by `goto`, so the
 //! return goes back to the `forward` base chain, which judges the packet's
 //! ingress next.
+//!
+//! The forwarded chains are also where a direction's verdict map enters
+//! (one map per direction, not per path): their first rule sends the
+//! packets of the host's own hook to the local chain, `meta oif 0 goto
+//! eg_host_*` (the input hook: a packet to the host has no output
+//! interface; in the forward hook it always has one) and `meta iif 0 goto
+//! in_local_*` (the output hook: the host's own packet has no input
+//! interface).
 
 use cordon_policy::{Body, Mode, Peer, PortSpec, Rule as PRule};
 use ipnet::IpNet;
 
-use cordon_ruleset::names::{self, Path};
+use cordon_ruleset::names::{self, Dispatch, Path};
 use cordon_ruleset::nft::*;
 use cordon_ruleset::prefix::LogVerdict;
 use cordon_ruleset::{LogPrefix, PolicyKey, NFLOG_GROUP};
@@ -54,6 +62,9 @@ pub(super) fn policy_chains(t: &mut Table, key: &PolicyKey, body: &Body) {
                 }),
             ]
         };
+        if let Some(split) = hook_split(dir, key) {
+            chain.rules.push(split);
+        }
         if dir == Path::EgressFwd {
             chain.rules.extend(quic_drops(key, rules, &end));
         }
@@ -63,6 +74,30 @@ pub(super) fn policy_chains(t: &mut Table, key: &PolicyKey, body: &Body) {
         chain.rules.push(Rule::new(end()));
         t.chains.push(chain);
     }
+}
+
+/// The first rule of a direction's entry chain ([`Dispatch::entry`]): the
+/// host's own hook goes on to the local path's chain. `None` for the other
+/// paths.
+fn hook_split(dir: Path, key: &PolicyKey) -> Option<Rule> {
+    let dispatch = dir.dispatch();
+    if dispatch.entry() != dir {
+        return None;
+    }
+    let (field, comment) = match dispatch {
+        Dispatch::Egress => (Field::Oif, "to the host (input hook: no output interface)"),
+        Dispatch::Ingress => (
+            Field::Iif,
+            "from the host (output hook: no input interface)",
+        ),
+    };
+    Some(
+        Rule::new(vec![
+            Stmt::is(field, Rhs::Ints(vec![0])),
+            Stmt::Verdict(Verdict::Goto(dispatch.local().policy_chain(key))),
+        ])
+        .with_comment(comment),
+    )
 }
 
 /// How a rule of path `dir` lets a packet through: `return` in `eg_fwd`

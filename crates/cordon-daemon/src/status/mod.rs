@@ -14,7 +14,7 @@ use cordon_compiler::Assignment;
 use cordon_dataplane::kernel::KernelTable;
 use cordon_inventory::Shown;
 use cordon_ruleset::listing;
-use cordon_ruleset::names::Path;
+use cordon_ruleset::names::{Dispatch, Path};
 use cordon_ruleset::nft::KeyType;
 use cordon_ruleset::LogPrefix;
 use serde::{Deserialize, Serialize};
@@ -58,7 +58,9 @@ pub struct PolicyCounters {
 
 /// Packets of one container its policy judged (every packet that is not
 /// part of an established connection: new connections, allowed or not),
-/// per direction; from the per-element counters of the dispatch maps.
+/// per direction; from the per-element counters of the dispatch maps
+/// (`egress4/6`: sent, `ingress4/6`: received; a container whose policy
+/// has no ingress rules counts what it received too, all let through).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Judged {
     /// Sent by the container (to anywhere, the host included).
@@ -126,7 +128,7 @@ pub struct Status {
 /// dispatch maps, keyed by container address (for
 /// [`cordon_dataplane::Nft::read_table`]).
 pub fn keys(set: &str) -> Option<Vec<KeyType>> {
-    let (_, fam) = Path::from_map(set)?;
+    let (_, fam) = Dispatch::from_map(set)?;
     Some(vec![if fam == 4 {
         KeyType::Ipv4
     } else {
@@ -175,7 +177,7 @@ pub fn judged(inet: Option<&KernelTable>) -> BTreeMap<std::net::IpAddr, Judged> 
         return out;
     };
     for m in &table.sets {
-        let Some((path, _)) = Path::from_map(&m.name) else {
+        let Some((dispatch, _)) = Dispatch::from_map(&m.name) else {
             continue;
         };
         for e in &m.elements {
@@ -185,7 +187,7 @@ pub fn judged(inet: Option<&KernelTable>) -> BTreeMap<std::net::IpAddr, Judged> 
                 continue;
             };
             let j = out.entry(net.addr()).or_default();
-            if path.is_egress() {
+            if dispatch == Dispatch::Egress {
                 j.egress.add(c.into());
             } else {
                 j.ingress.add(c.into());
@@ -343,17 +345,18 @@ mod tests {
             {"rule": {"chain": "eg_fwd_web", "expr": [{"match": {}}, {"counter": {"packets": 3, "bytes": 180}}, {"accept": null}]}},
             {"rule": {"chain": "eg_host_web", "expr": [{"counter": {"packets": 2, "bytes": 120}}, {"log": {"prefix": "cordon egress-host web drop ", "group": 100}}, {"drop": null}]}},
             {"rule": {"chain": "eg_fwd__default", "expr": [{"counter": {"packets": 5, "bytes": 300}}, {"log": {"prefix": "cordon egress default drop ", "group": 100}}, {"drop": null}]}},
-            {"rule": {"chain": "egress_fwd_dispatch", "expr": [{"counter": {"packets": 7, "bytes": 1}}, {"log": {"prefix": "cordon egress unknown-source drop ", "group": 100}}, {"drop": null}]}},
-            {"rule": {"chain": "egress_fwd", "expr": [{"accept": null}]}},
-            {"map": {"name": "egress_fwd4", "elem": [
-                [{"elem": {"val": "172.17.0.2", "counter": {"packets": 9, "bytes": 540}}}, {"jump": {"target": "eg_fwd_web"}}],
-                [{"elem": {"val": "172.17.0.3", "counter": {"packets": 1, "bytes": 60}}}, {"jump": {"target": "eg_fwd_web"}}]
+            {"rule": {"chain": "egress_dispatch", "expr": [{"counter": {"packets": 7, "bytes": 1}}, {"log": {"prefix": "cordon egress unknown-source drop ", "group": 100}}, {"drop": null}]}},
+            {"rule": {"chain": "forward", "expr": [{"accept": null}]}},
+            {"map": {"name": "egress4", "elem": [
+                [{"elem": {"val": "172.17.0.2", "counter": {"packets": 10, "bytes": 600}}}, {"goto": {"target": "eg_fwd_web"}}],
+                [{"elem": {"val": "172.17.0.3", "counter": {"packets": 1, "bytes": 60}}}, {"goto": {"target": "eg_fwd__default"}}]
             ]}},
-            {"map": {"name": "egress_host4", "elem": [
-                [{"elem": {"val": "172.17.0.2", "counter": {"packets": 1, "bytes": 60}}}, {"jump": {"target": "eg_host_web"}}]
+            {"map": {"name": "egress6", "elem": [
+                [{"elem": {"val": "2001:db8::2", "counter": {"packets": 5, "bytes": 500}}}, {"goto": {"target": "eg_fwd_web"}}]
             ]}},
-            {"map": {"name": "ingress_fwd4", "elem": [
-                [{"elem": {"val": "172.17.0.2", "counter": {"packets": 4, "bytes": 240}}}, {"jump": {"target": "in_fwd_web"}}]
+            {"map": {"name": "ingress4", "elem": [
+                [{"elem": {"val": "172.17.0.2", "counter": {"packets": 4, "bytes": 240}}}, {"jump": {"target": "in_fwd_web"}}],
+                [{"elem": {"val": "172.17.0.3", "counter": {"packets": 2, "bytes": 120}}}, {"accept": null}]
             ]}}
         ]});
         let bridge = json!({"nftables": [
@@ -374,13 +377,40 @@ mod tests {
             addresses: vec!["172.17.0.2".parse().unwrap()],
             ..Default::default()
         };
-        let s = build("kernel", &[a], Some(&listing), Some(&bridge));
+        let mut a = a;
+        a.addresses.push("2001:db8::2".parse().unwrap());
+        let other = Assignment {
+            container: "d".into(),
+            id: "b".repeat(64),
+            policy: PolicyKey::Default,
+            addresses: vec!["172.17.0.3".parse().unwrap()],
+            ..Default::default()
+        };
+        let s = build("kernel", &[a, other], Some(&listing), Some(&bridge));
         assert_eq!(s.containers[0].counters.dropped.packets, 2);
-        // Its own judged packets: both egress maps, and ingress.
-        assert_eq!(s.containers[0].judged.egress.packets, 10);
-        assert_eq!(s.containers[0].judged.egress.bytes, 600);
+        // Its own judged packets: the egress map of each of its addresses
+        // (to the host and forwarded alike), and the ingress map.
+        assert_eq!(s.containers[0].judged.egress.packets, 15);
+        assert_eq!(s.containers[0].judged.egress.bytes, 1100);
         assert_eq!(s.containers[0].judged.ingress.packets, 4);
-        assert!(render_text(&s).contains("enforcing"));
+        // A policy without ingress rules: its `accept` element counts.
+        assert_eq!(s.containers[1].judged.egress.packets, 1);
+        assert_eq!(s.containers[1].judged.ingress.packets, 2);
+        let text = render_text(&s);
+        assert!(text.contains("enforcing"));
+        let row = |name: &str| -> Vec<String> {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{text}"));
+            line.split_whitespace().map(str::to_string).collect()
+        };
+        // CONTAINER ID POLICY JUDGED-OUT JUDGED-IN ADDRESSES
+        assert_eq!(&row("w")[3..5], ["15", "4"], "{text}");
+        assert_eq!(&row("d")[3..5], ["1", "2"], "{text}");
+        let json: serde_json::Value = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["containers"][0]["judged"]["egress"]["packets"], 15);
+        assert_eq!(json["containers"][1]["judged"]["ingress"]["packets"], 2);
     }
 
     #[test]
