@@ -2,12 +2,16 @@
 //!
 //! The kernel announces every committed nftables change on the netlink
 //! multicast group `NFNLGRP_NFTABLES`: one message per object touched
-//! (table, chain, rule, set, element), then a `NEWGEN` message naming the
-//! process that committed the batch. [`Monitor`] reads them and reports a
-//! batch that touched `inet cordon` or `bridge cordon` and was committed by
-//! a process other than this one or the `nft` children it spawned. The
-//! daemon then reconciles at once, so a deleted table or flushed chain is
-//! back within milliseconds rather than at the next periodic check.
+//! (table, chain, rule, set, element), then a `NEWGEN` message with the
+//! generation id the commit made and the thread that committed the batch.
+//! [`Monitor`] reads them and reports every batch with its generation id,
+//! and, for a batch that touched `inet cordon` or `bridge cordon` and was
+//! committed by a process other than this one or the `nft` children it
+//! spawned, what it touched: only elements of named sets, or something
+//! structural ([`Touched`]). The daemon then repairs at once (reading only
+//! the touched sets when it can), so a deleted table or flushed chain is
+//! back within milliseconds rather than at the next periodic check, and
+//! its periodic check knows which commits it has already accounted for.
 
 use std::collections::VecDeque;
 use std::io;
