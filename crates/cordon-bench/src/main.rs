@@ -398,6 +398,8 @@ fn rss_kb() -> u64 {
 fn daemon_memory(n: usize, updates: Option<usize>) {
     use cordon_daemon::engine::{Engine, Outcome};
 
+    // As the daemon does at its start.
+    cordon_daemon::memory::configure();
     let baseline = rss_kb();
     let ns = Ns::new("cb-daemon-mem");
     let state_root = std::env::temp_dir().join(format!("cordon-bench-mem-{}", std::process::id()));

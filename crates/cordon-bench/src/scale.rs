@@ -94,6 +94,8 @@ fn status(engine: &Engine, nft: &Nft) -> usize {
 
 /// `cordon-bench daemon-scale [N [RUNS]]`.
 pub fn command(n: usize, runs: usize) {
+    // As the daemon does at its start.
+    cordon_daemon::memory::configure();
     let (rss0, hwm0) = mem_kb();
     let ns = Ns::new("cb-scale");
     let nft = Nft::in_netns(&ns.0);

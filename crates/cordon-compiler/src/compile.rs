@@ -239,10 +239,14 @@ pub fn compile(policy: &PolicyFile, inv: &Inventory, overrides: &SetOverrides) -
     );
 
     let bridge = bridge_table(&el);
+    let mut tables = vec![bridge, inet];
+    // The daemon keeps the compiled ruleset for as long as it is in force:
+    // sets grown by pushing hold up to twice their elements' room.
+    for s in tables.iter_mut().flat_map(|t| t.sets.iter_mut()) {
+        s.elements.shrink_to_fit();
+    }
     Compiled {
-        ruleset: Ruleset {
-            tables: vec![bridge, inet],
-        },
+        ruleset: Ruleset { tables },
         assignments,
         warnings,
     }

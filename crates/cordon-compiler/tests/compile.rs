@@ -3,7 +3,9 @@
 use cordon_compiler::{compile, Compiled, SetOverrides};
 use cordon_inventory::{Container, Endpoint, Inventory, Network};
 use cordon_ruleset::names::{self, Path};
-use cordon_ruleset::nft::{ChainType, Family, Hook, Rhs, Ruleset, Set, Stmt, Value, Verdict};
+use cordon_ruleset::nft::{
+    smallvec, ChainType, Family, Hook, Rhs, Ruleset, Set, Stmt, Value, Verdict,
+};
 use cordon_ruleset::text;
 use ipnet::IpNet;
 use proptest::prelude::*;
@@ -119,13 +121,13 @@ fn set<'a>(r: &'a Ruleset, family: Family, name: &str) -> &'a Set {
 fn jump_of(r: &Ruleset, map: &str, addr: &str) -> Option<String> {
     let want: ipnet::IpNet = addr.parse::<std::net::IpAddr>().unwrap().into();
     set(r, Family::Inet, map).elements.iter().find_map(|e| {
-        (e.key == vec![Value::Net(want)]).then(|| match &e.verdict {
+        (e.key.to_vec() == vec![Value::Net(want)]).then(|| match &e.verdict {
             // The egress map enters its chains by goto (their forwarded
             // allows return to the forward chain); the ingress map jumps,
             // or accepts for a policy without ingress rules.
-            Some(Verdict::Goto(c)) if map.starts_with("egress") => c.clone(),
+            Some(Verdict::Goto(c)) if map.starts_with("egress") => c.to_string(),
             Some(Verdict::Jump(c)) if map.starts_with("ingress") || map.starts_with("l7_nat") => {
-                c.clone()
+                c.to_string()
             }
             Some(Verdict::Accept) if map.starts_with("ingress") => "accept".into(),
             v => panic!("unexpected verdict {v:?} in {map}"),
@@ -251,7 +253,7 @@ fn policy_sets_hold_their_containers_addresses() {
     let db4 = set(&r, Family::Inet, "pol_db4");
     assert_eq!(db4.elements.len(), 1);
     assert_eq!(
-        db4.elements[0].key,
+        db4.elements[0].key.to_vec(),
         vec![Value::Net("172.20.0.3/32".parse().unwrap())]
     );
     assert!(set(&r, Family::Inet, "pol_sftp6").elements.len() == 1);
@@ -263,7 +265,7 @@ fn bridge_table_binds_each_port_to_its_mac_and_addresses() {
     let ports = set(&r, Family::Bridge, "ports");
     assert_eq!(ports.elements.len(), 5);
     let bind4 = set(&r, Family::Bridge, "bind4");
-    assert!(bind4.elements.iter().any(|e| e.key
+    assert!(bind4.elements.iter().any(|e| e.key.to_vec()
         == vec![
             Value::Ifname("veth0000001".into()),
             Value::Mac("02:42:ac:14:00:03".into()),
@@ -272,14 +274,14 @@ fn bridge_table_binds_each_port_to_its_mac_and_addresses() {
     // Each port's global and link-local (EUI-64 of its MAC) address.
     let bind6 = set(&r, Family::Bridge, "bind6");
     assert_eq!(bind6.elements.len(), 10);
-    assert!(bind6.elements.iter().any(|e| e.key
+    assert!(bind6.elements.iter().any(|e| e.key.to_vec()
         == vec![
             Value::Ifname("veth0000001".into()),
             Value::Mac("02:42:ac:14:00:03".into()),
             Value::Net("fe80::42:acff:fe14:3/128".parse().unwrap())
         ]));
     let mac = set(&r, Family::Bridge, "port_mac");
-    assert!(mac.elements.iter().any(|e| e.key
+    assert!(mac.elements.iter().any(|e| e.key.to_vec()
         == vec![
             Value::Ifname("veth0000001".into()),
             Value::Mac("02:42:ac:14:00:03".into())
@@ -369,7 +371,7 @@ fn live_set_edits_are_kept() {
     let s = set(&r, Family::Inet, "set_office4");
     assert_eq!(s.elements.len(), 1);
     assert_eq!(
-        s.elements[0].key,
+        s.elements[0].key.to_vec(),
         vec![Value::Net("198.51.100.7/32".parse().unwrap())]
     );
     assert_eq!(set(&r, Family::Inet, "set_office6").elements.len(), 1);
@@ -414,7 +416,10 @@ fn same_network_excludes_the_default_bridge() {
     let r = compiled().ruleset;
     let s = set(&r, Family::Inet, "same_net");
     assert_eq!(
-        s.elements.iter().map(|e| e.key.clone()).collect::<Vec<_>>(),
+        s.elements
+            .iter()
+            .map(|e| e.key.to_vec())
+            .collect::<Vec<_>>(),
         vec![vec![
             Value::Ifname("br-app".into()),
             Value::Ifname("br-app".into())
@@ -438,7 +443,9 @@ fn unknown_sources_and_destinations_fail_closed() {
         let last = ch
             .rules
             .iter()
-            .find(|r| r.stmts.last() == Some(&Stmt::Verdict(Verdict::Jump(dispatch.clone()))))
+            .find(|r| {
+                r.stmts.last() == Some(&Stmt::Verdict(Verdict::Jump(dispatch.as_str().into())))
+            })
             .unwrap();
         assert!(matches!(&last.stmts[0], Stmt::Match { right: Rhs::Set(s), .. } if s == "bridges"));
         // ...which ends by dropping what no map entry claimed.
@@ -480,7 +487,7 @@ fn masquerade_set_and_nat_chain() {
     assert_eq!(
         masq.elements
             .iter()
-            .map(|e| e.key.clone())
+            .map(|e| e.key.to_vec())
             .collect::<Vec<_>>(),
         vec![vec![Value::Net("172.20.0.0/16".parse().unwrap())]],
         "IPv4 of the marked network only: not its IPv6, not the internal one"
@@ -735,7 +742,7 @@ fn the_kernel_is_repaired_by_elements_or_replacement() {
     let mut o = observed(r);
     let extra = o.tables[1].2.sets["egress4"][0].clone();
     let mut forged = extra.clone();
-    forged.key = vec![Value::Net("172.20.9.9/32".parse().unwrap())];
+    forged.key = smallvec![Value::Net("172.20.9.9/32".parse().unwrap())];
     o.tables[1]
         .2
         .sets
@@ -916,12 +923,12 @@ fn neighbour_discovery_sets_hold_each_ports_own_words() {
     assert!(set(&r, Family::Bridge, "known6")
         .elements
         .iter()
-        .any(|e| e.key == vec![Value::Net(ll6)]));
+        .any(|e| e.key.to_vec() == vec![Value::Net(ll6)]));
     for map in ["egress6", "ingress6"] {
         assert!(!set(&r, Family::Inet, map)
             .elements
             .iter()
-            .any(|e| e.key == vec![Value::Net(ll6)]));
+            .any(|e| e.key.to_vec() == vec![Value::Net(ll6)]));
     }
 }
 
@@ -1086,7 +1093,7 @@ fn docker_bridge_names_are_prefixes_of_two_hex_digits() {
         .elements
         .iter()
         .map(|e| match &e.key[0] {
-            Value::Ifname(n) => n.clone(),
+            Value::Ifname(n) => n.to_string(),
             v => panic!("{v:?}"),
         })
         .collect();

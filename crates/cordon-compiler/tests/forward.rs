@@ -224,8 +224,8 @@ fn field(p: &Packet, f: Field) -> Option<Value> {
     match f {
         // A device the packet does not have: nft's `meta iifname` breaks
         // (the rule does not match, negated or not).
-        Field::Iifname => p.iif.clone().map(Value::Ifname),
-        Field::Oifname => p.oif.clone().map(Value::Ifname),
+        Field::Iifname => p.iif.as_deref().map(|n| Value::Ifname(n.into())),
+        Field::Oifname => p.oif.as_deref().map(|n| Value::Ifname(n.into())),
         Field::IpSaddr => Some(addr(p.saddr)),
         Field::IpDaddr => Some(addr(p.daddr)),
         Field::Ip6Saddr | Field::Ip6Daddr | Field::Icmpv6Type | Field::Ip6Hoplimit => None,
@@ -339,7 +339,7 @@ fn run(r: &Ruleset, hook: Hook, p: &Packet) -> Trace {
                             break;
                         };
                         let set = t.sets.iter().find(|s| &s.name == map).unwrap();
-                        match set.elements.iter().find(|e| e.key == key) {
+                        match set.elements.iter().find(|e| e.key[..] == key[..]) {
                             Some(e) => verdict = e.verdict.clone(),
                             None => break,
                         }

@@ -27,6 +27,7 @@ use ipnet::IpNet;
 use tracing::{info, warn};
 
 use crate::DaemonError;
+use cordon_ruleset::nft::smallvec;
 
 /// Container address → who it is; the engine keeps it current.
 pub type Clients = crate::directory::Shared;
@@ -256,7 +257,7 @@ impl Context for DaemonContext {
                     .write
                     .iter()
                     .map(|a| Element {
-                        key: vec![Value::Net(IpNet::from(*a))],
+                        key: smallvec![Value::Net(IpNet::from(*a))],
                         verdict: None,
                     })
                     .collect();

@@ -41,7 +41,7 @@ pub mod engine;
 mod error;
 pub mod follow;
 pub mod l7;
-mod memory;
+pub mod memory;
 pub mod metrics;
 pub mod observe;
 pub mod repair;

@@ -74,6 +74,7 @@ pub struct Options {
 /// Runs until SIGINT or SIGTERM. The installed ruleset stays in force
 /// after it returns (`cordon down` removes it).
 pub fn run(opts: Options) -> Result<(), DaemonError> {
+    crate::memory::configure();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKER_THREADS)
         .enable_all()

@@ -29,11 +29,14 @@ use std::time::Duration;
 
 use cordon_ruleset::diff::FastMap;
 use cordon_ruleset::listing::{CountedElement, Counter, ListedRule};
-use cordon_ruleset::nft::{Element, Family, KeyType, Set, Table, Value, Verdict};
+use cordon_ruleset::nft::{
+    format_compact, Element, Family, Key, KeyType, Set, Table, Value, Verdict,
+};
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 
 use crate::kernel::{KernelSet, KernelTable, Keys};
+use cordon_ruleset::nft::smallvec;
 
 // Message types of the nftables subsystem (`NFNL_SUBSYS_NFTABLES` << 8).
 const SUBSYS: u16 = 10 << 8;
@@ -936,8 +939,8 @@ fn verdict(v: &[u8]) -> io::Result<Verdict> {
         V_ACCEPT => Verdict::Accept,
         V_DROP => Verdict::Drop,
         V_RETURN => Verdict::Return,
-        V_JUMP => Verdict::Jump(chain()?),
-        V_GOTO => Verdict::Goto(chain()?),
+        V_JUMP => Verdict::Jump(chain()?.into()),
+        V_GOTO => Verdict::Goto(chain()?.into()),
         other => return Err(bad(format!("an unknown verdict code {other}"))),
     })
 }
@@ -954,7 +957,7 @@ fn field_len(t: KeyType) -> (usize, usize) {
 }
 
 /// A key's bytes in the key types `key`.
-fn decode_key(bytes: &[u8], key: &[KeyType]) -> io::Result<Vec<Value>> {
+fn decode_key(bytes: &[u8], key: &[KeyType]) -> io::Result<Key> {
     let concat = key.len() > 1;
     let want: usize = key
         .iter()
@@ -977,7 +980,7 @@ fn decode_key(bytes: &[u8], key: &[KeyType]) -> io::Result<Vec<Value>> {
         )));
     }
     let mut at = 0;
-    let mut out = Vec::with_capacity(key.len());
+    let mut out = Key::with_capacity(key.len());
     for t in key {
         let (len, padded) = field_len(*t);
         let f = &bytes[at..at + len];
@@ -989,13 +992,16 @@ fn decode_key(bytes: &[u8], key: &[KeyType]) -> io::Result<Vec<Value>> {
             KeyType::Ipv6 => Value::Net(IpNet::from(IpAddr::V6(Ipv6Addr::from(
                 <[u8; 16]>::try_from(f).expect("16 bytes"),
             )))),
-            KeyType::Ifname => Value::Ifname(string(f)?),
-            KeyType::Ether => Value::Mac(
-                f.iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(":"),
-            ),
+            KeyType::Ifname => Value::Ifname(string(f)?.into()),
+            KeyType::Ether => Value::Mac(format_compact!(
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                f[0],
+                f[1],
+                f[2],
+                f[3],
+                f[4],
+                f[5]
+            )),
             KeyType::Mark => Value::Mark(u32::from_ne_bytes(f.try_into().expect("4 bytes"))),
         });
     }
@@ -1041,10 +1047,13 @@ fn values(a: u128, b: u128, t: KeyType) -> io::Result<Vec<Value>> {
             .map(|n| {
                 let bytes = n.network().octets();
                 match n.prefix_len() {
-                    128 => Ok(Value::Ifname(string(&bytes)?)),
-                    l if l % 8 == 0 && !bytes[..usize::from(l / 8)].contains(&0) => Ok(
-                        Value::Ifname(format!("{}*", string(&bytes[..usize::from(l / 8)])?)),
-                    ),
+                    128 => Ok(Value::Ifname(string(&bytes)?.into())),
+                    l if l % 8 == 0 && !bytes[..usize::from(l / 8)].contains(&0) => {
+                        Ok(Value::Ifname(format_compact!(
+                            "{}*",
+                            string(&bytes[..usize::from(l / 8)])?
+                        )))
+                    }
                     _ => Err(bad("an interface name range that is no name prefix")),
                 }
             })
@@ -1106,7 +1115,7 @@ fn decode_set(flags: u32, key: &[KeyType], raw: Vec<RawElem>) -> io::Result<Vec<
         for v in values(a, b, t)? {
             out.push(CountedElement {
                 element: Element {
-                    key: vec![v],
+                    key: smallvec![v],
                     verdict: r.verdict.clone(),
                 },
                 counter: r.counter,
@@ -1155,6 +1164,7 @@ fn decode_set(flags: u32, key: &[KeyType], raw: Vec<RawElem>) -> io::Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cordon_ruleset::nft::smallvec;
 
     fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
@@ -1245,7 +1255,7 @@ mod tests {
             got,
             vec![CountedElement {
                 element: Element {
-                    key: vec![Value::Net("172.17.0.2/32".parse().unwrap())],
+                    key: smallvec![Value::Net("172.17.0.2/32".parse().unwrap())],
                     verdict: Some(Verdict::Jump("in_fwd_web".into())),
                 },
                 counter: Some(Counter {
@@ -1426,7 +1436,7 @@ mod tests {
         b.extend([172, 17, 0, 2]);
         let v = decode_key(&b, &[KeyType::Ifname, KeyType::Ether, KeyType::Ipv4]).unwrap();
         assert_eq!(
-            v,
+            v.to_vec(),
             vec![
                 Value::Ifname("veth1".into()),
                 Value::Mac("02:42:ac:11:00:02".into()),

@@ -87,11 +87,11 @@ fn element_attr(
             let verdict = match v {
                 Verdict::Jump(c) => vec![
                     VerdictAttribute::Code(NftVerdict::Jump),
-                    VerdictAttribute::Chain(c.clone()),
+                    VerdictAttribute::Chain(c.to_string()),
                 ],
                 Verdict::Goto(c) => vec![
                     VerdictAttribute::Code(NftVerdict::Goto),
-                    VerdictAttribute::Chain(c.clone()),
+                    VerdictAttribute::Chain(c.to_string()),
                 ],
                 Verdict::Accept => vec![VerdictAttribute::Code(NftVerdict::Other(VERDICT_ACCEPT))],
                 Verdict::Drop => vec![VerdictAttribute::Code(NftVerdict::Other(VERDICT_DROP))],
@@ -324,12 +324,16 @@ fn exchange(sock: &Socket, buf: &mut [u8], bytes: &[u8], mut acks: usize) -> io:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cordon_ruleset::nft::smallvec;
     use cordon_ruleset::nft::Value;
     use netlink_packet_core::NetlinkPayload;
     use netlink_packet_netfilter::NetfilterMessageInner;
 
     fn el(key: Vec<Value>) -> Element {
-        Element { key, verdict: None }
+        Element {
+            key: key.into(),
+            verdict: None,
+        }
     }
 
     #[test]
@@ -360,7 +364,7 @@ mod tests {
             delete: vec![el(vec![Value::Net("172.17.0.3/32".parse().unwrap())])],
             add: (0..300)
                 .map(|i| Element {
-                    key: vec![Value::Net(
+                    key: smallvec![Value::Net(
                         format!("172.18.{}.{}/32", i / 250, i % 250)
                             .parse()
                             .unwrap(),
@@ -445,9 +449,9 @@ mod tests {
         let v = |i: usize| -> Vec<Element> {
             (0..i)
                 .map(|k| Element {
-                    key: vec![
-                        Value::Ifname(format!("veth{k:x}")),
-                        Value::Mac(format!("02:42:ac:11:{:02x}:{:02x}", k >> 8, k & 0xff)),
+                    key: smallvec![
+                        Value::Ifname(format!("veth{k:x}").into()),
+                        Value::Mac(format!("02:42:ac:11:{:02x}:{:02x}", k >> 8, k & 0xff).into()),
                         Value::Net(format!("2001:db8::{k:x}/128").parse().unwrap()),
                     ],
                     verdict: None,
@@ -463,7 +467,7 @@ mod tests {
         ];
         let map: Vec<Element> = (0..600)
             .map(|k| Element {
-                key: vec![Value::Net(
+                key: smallvec![Value::Net(
                     format!("10.{}.{}.2/32", k / 250, k % 250).parse().unwrap(),
                 )],
                 verdict: Some(verdicts[k % verdicts.len()].clone()),
@@ -471,7 +475,7 @@ mod tests {
             .collect();
         let marks: Vec<Element> = (0..3u32)
             .map(|k| Element {
-                key: vec![Value::Ifname("veth1".into()), Value::Mark(k * 77_777)],
+                key: smallvec![Value::Ifname("veth1".into()), Value::Mark(k * 77_777)],
                 verdict: None,
             })
             .collect();
@@ -537,7 +541,7 @@ mod tests {
     fn an_element_is_laid_out_as_the_kernel_expects() {
         use netlink_packet_core::Emitable;
         let e = Element {
-            key: vec![Value::Net("172.17.0.2/32".parse().unwrap())],
+            key: smallvec![Value::Net("172.17.0.2/32".parse().unwrap())],
             verdict: Some(Verdict::Jump("c".into())),
         };
         let a = element_attr(&e, true, Some(Duration::from_millis(1500)));

@@ -14,6 +14,7 @@ use serde_json::{json as j, Value as J};
 
 use crate::error::NftError;
 use crate::kernel::{KernelTable, Keys};
+use cordon_ruleset::nft::smallvec;
 
 /// Below this many elements to fill over netlink, [`Nft::install_staged`]
 /// sends the whole install as one `nft` transaction: libnftables parses
@@ -450,7 +451,7 @@ impl Nft {
                     .filter(|n| matches!(n, IpNet::V4(_)) == want_v4)
                     .map(|n| {
                         json::element(&Element {
-                            key: vec![Value::Net(n.trunc())],
+                            key: smallvec![Value::Net(n.trunc())],
                             verdict: None,
                         })
                     })

@@ -15,6 +15,7 @@ use cordon_ruleset::nft::{Chain, Field, Rhs, Rule, Stmt, Verdict};
 #[macro_use]
 mod support;
 
+use cordon_ruleset::nft::smallvec;
 use support::{contents, Ns};
 
 /// This file's nftables in a namespace: every install as one transaction
@@ -360,7 +361,7 @@ fn timed_elements_expire() {
         set: "dns4".into(),
         delete: vec![],
         add: vec![Element {
-            key: vec![Value::Net(addr.parse().unwrap())],
+            key: smallvec![Value::Net(addr.parse().unwrap())],
             verdict: None,
         }],
     };

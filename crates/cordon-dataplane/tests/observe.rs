@@ -21,6 +21,7 @@ use cordon_ruleset::PolicyKey;
 #[macro_use]
 mod support;
 
+use cordon_ruleset::nft::smallvec;
 use support::Ns;
 
 const POLICY: &str = r#"
@@ -181,7 +182,7 @@ fn resolve(nft: &Nft, addrs: &[&str]) {
                 set: cordon_ruleset::names::dns_set(&key, 0, fam),
                 delete: vec![],
                 add: vec![Element {
-                    key: vec![Value::Net(net)],
+                    key: smallvec![Value::Net(net)],
                     verdict: None,
                 }],
             }

@@ -5,6 +5,10 @@
 //! * `serve PORT` — the proxy on `0.0.0.0:PORT` and `[::]:PORT`, passing
 //!   `bench.test`, per-source cap raised (one client address opens every
 //!   connection); prints `ready`, runs until killed.
+//! * `bare PORT UPSTREAM` — the ceiling of any relay on this path: accepts
+//!   on `0.0.0.0:PORT`, connects to UPSTREAM and runs the proxy's own relay
+//!   (copies, then splice) with no first flight read, no decision and no
+//!   original-destination lookup; prints `ready`, runs until killed.
 //! * `server PORT...` — the far end: reads the first flight (the bench's
 //!   ClientHello) and one command byte: `L` answers one byte and waits for
 //!   end of file, `T` sends 1 GiB and closes, `H` answers one byte and
@@ -41,6 +45,10 @@ fn main() {
     let _ = cordon_l7::raise_nofile_limit();
     match a.as_slice() {
         ["serve", port] => serve(port.parse().expect("port")),
+        ["bare", port, upstream] => bare(
+            port.parse().expect("port"),
+            upstream.parse().expect("upstream"),
+        ),
         ["server", ports @ ..] => server(ports.iter().map(|p| p.parse().expect("port")).collect()),
         ["latency", direct, proxied, n] => latency(
             direct.parse().expect("addr"),
@@ -113,6 +121,28 @@ fn serve(port: u16) {
     let (_stop, rx) = tokio::sync::watch::channel(false);
     println!("ready");
     rt.block_on(proxy.serve(limits, Arc::new(Bench), observer, rx));
+}
+
+fn bare(port: u16, upstream: SocketAddr) {
+    let rt = runtime();
+    rt.block_on(async move {
+        let l = tokio::net::TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)))
+            .await
+            .expect("bind");
+        println!("ready");
+        loop {
+            let Ok((client, _)) = l.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (mut up, mut down) = (0, 0);
+                let _ = cordon_l7::relay::relay(&client, &server, &mut up, &mut down).await;
+            });
+        }
+    });
 }
 
 fn server(ports: Vec<u16>) {
@@ -353,6 +383,16 @@ fn report(facts: &str, out: &str) {
         get("tput_direct").split_whitespace().count(),
         tp / td
     );
+    let tb = median("tput_bare");
+    if tb.is_finite() {
+        rows += &format!(
+            "| 1 GiB through a bare relay on the router (the proxy's relay alone: no first flight, \
+             no decision; the ceiling of any relay on this path) | {td:.2} Gbit/s | {tb:.2} Gbit/s | {:.2}× \
+             (the proxy: {:.2}× of it) |\n",
+            tb / td,
+            tp / tb
+        );
+    }
     verdicts.push(format!(
         "1 GiB transfer: {:.2}× direct (goal ≥ 0.9×): {}",
         tp / td,

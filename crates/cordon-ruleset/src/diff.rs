@@ -292,6 +292,7 @@ pub fn element_count(changes: &[SetChange]) -> usize {
 mod tests {
     use super::*;
     use crate::nft::{KeyType, Value, Verdict};
+    use smallvec::smallvec;
 
     fn table(elements: Vec<Element>) -> Table {
         let mut s = Set::new("m4", vec![KeyType::Ipv4], "");
@@ -307,7 +308,7 @@ mod tests {
 
     fn el(addr: &str, chain: &str) -> Element {
         Element {
-            key: vec![Value::Net(addr.parse().unwrap())],
+            key: smallvec![Value::Net(addr.parse().unwrap())],
             verdict: Some(Verdict::Jump(chain.into())),
         }
     }

@@ -359,13 +359,14 @@ fn kind_of(shape: &J) -> &'static str {
 mod tests {
     use super::*;
     use crate::nft::{BaseChain, Chain, ChainType, Element, Hook, KeyType, Set, Table, Value};
+    use smallvec::smallvec;
 
     fn ruleset() -> Ruleset {
         let mut vmap = Set::new("disp4", vec![KeyType::Ipv4], "address → chain");
         vmap.verdict_map = true;
         vmap.counter = true;
         vmap.elements.push(Element {
-            key: vec![Value::Net("172.17.0.2/32".parse().unwrap())],
+            key: smallvec![Value::Net("172.17.0.2/32".parse().unwrap())],
             verdict: Some(crate::nft::Verdict::Jump("pol".into())),
         });
         let mut nets = Set::new("nets4", vec![KeyType::Ipv4], "nets");
@@ -454,7 +455,7 @@ mod tests {
 
     fn addr(a: &str, to: &str) -> Element {
         Element {
-            key: vec![Value::Net(a.parse().unwrap())],
+            key: smallvec![Value::Net(a.parse().unwrap())],
             verdict: Some(crate::nft::Verdict::Jump(to.into())),
         }
     }
@@ -527,7 +528,7 @@ mod tests {
             }
         }
         let learned = Element {
-            key: vec![Value::Net("198.51.100.7/32".parse().unwrap())],
+            key: smallvec![Value::Net("198.51.100.7/32".parse().unwrap())],
             verdict: None,
         };
         let cmds = commands(&transaction_text(
@@ -598,7 +599,7 @@ mod tests {
     fn a_first_install_in_steps_prepares_inert_sets_and_switches_once() {
         let mut r = ruleset();
         r.tables[0].sets[1].elements.push(Element {
-            key: vec![Value::Net("10.0.0.0/8".parse().unwrap())],
+            key: smallvec![Value::Net("10.0.0.0/8".parse().unwrap())],
             verdict: None,
         });
         let st = staged(&r, &[], &|s| !s.interval);
@@ -635,14 +636,14 @@ mod tests {
         let old = ruleset();
         let mut new = ruleset();
         new.tables[0].sets[0].elements.push(Element {
-            key: vec![Value::Net("172.17.0.3/32".parse().unwrap())],
+            key: smallvec![Value::Net("172.17.0.3/32".parse().unwrap())],
             verdict: Some(crate::nft::Verdict::Jump("pol".into())),
         });
         new.tables[0]
             .sets
             .push(Set::new("fresh4", vec![KeyType::Ipv4], "new"));
         new.tables[0].sets[2].elements.push(Element {
-            key: vec![Value::Net("172.17.0.9/32".parse().unwrap())],
+            key: smallvec![Value::Net("172.17.0.9/32".parse().unwrap())],
             verdict: None,
         });
         let present = vec![(

@@ -429,6 +429,7 @@ fn rhs(r: &Rhs) -> J {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smallvec::smallvec;
 
     /// The fast text rendering says exactly what the value rendering says,
     /// only with elements in separate `add element` commands.
@@ -437,14 +438,14 @@ mod tests {
         let mut set = Set::new("m", vec![KeyType::Ifname, KeyType::Ipv4], "");
         set.elements = vec![
             Element {
-                key: vec![
+                key: smallvec![
                     Value::Ifname("veth1".into()),
                     Value::Net("10.0.0.1/32".parse().unwrap()),
                 ],
                 verdict: None,
             },
             Element {
-                key: vec![
+                key: smallvec![
                     Value::Ifname("veth\"2".into()),
                     Value::Net("10.1.0.0/16".parse().unwrap()),
                 ],
@@ -479,7 +480,7 @@ mod tests {
         let g = Verdict::Goto("eg_fwd_web".into());
         assert_eq!(verdict(&g), json!({"goto": {"target": "eg_fwd_web"}}));
         let e = Element {
-            key: vec![Value::Net("10.0.0.1/32".parse().unwrap())],
+            key: smallvec![Value::Net("10.0.0.1/32".parse().unwrap())],
             verdict: Some(g.clone()),
         };
         assert_eq!(

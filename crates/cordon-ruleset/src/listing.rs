@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 use serde_json::Value as J;
 
-use crate::nft::{Element, KeyType, Value, Verdict};
+use crate::nft::{smallvec, Element, Key, KeyType, Value, Verdict};
 
 /// Packets and bytes of a counter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -263,10 +263,10 @@ fn parse_element(e: &J, key: &[KeyType]) -> Option<Vec<Element>> {
 
 fn parse_verdict(v: &J) -> Option<Verdict> {
     if let Some(j) = v.get("jump") {
-        return Some(Verdict::Jump(j["target"].as_str()?.to_string()));
+        return Some(Verdict::Jump(j["target"].as_str()?.into()));
     }
     if let Some(j) = v.get("goto") {
-        return Some(Verdict::Goto(j["target"].as_str()?.to_string()));
+        return Some(Verdict::Goto(j["target"].as_str()?.into()));
     }
     if v.get("accept").is_some() {
         return Some(Verdict::Accept);
@@ -280,13 +280,13 @@ fn parse_verdict(v: &J) -> Option<Verdict> {
     None
 }
 
-fn parse_key(k: &J, key: &[KeyType]) -> Option<Vec<Vec<Value>>> {
+fn parse_key(k: &J, key: &[KeyType]) -> Option<Vec<Key>> {
     let k = unwrap_elem(k);
     if let Some(parts) = k.get("concat").and_then(J::as_array) {
         if parts.len() != key.len() {
             return None;
         }
-        let mut out = Vec::new();
+        let mut out = Key::new();
         for (p, t) in parts.iter().zip(key) {
             let vals = parse_value(p, *t)?;
             let [v] = vals.as_slice() else { return None };
@@ -295,13 +295,18 @@ fn parse_key(k: &J, key: &[KeyType]) -> Option<Vec<Vec<Value>>> {
         return Some(vec![out]);
     }
     let [t] = key else { return None };
-    Some(parse_value(k, *t)?.into_iter().map(|v| vec![v]).collect())
+    Some(
+        parse_value(k, *t)?
+            .into_iter()
+            .map(|v| smallvec![v])
+            .collect(),
+    )
 }
 
 fn parse_value(v: &J, t: KeyType) -> Option<Vec<Value>> {
     match t {
-        KeyType::Ifname => Some(vec![Value::Ifname(v.as_str()?.to_string())]),
-        KeyType::Ether => Some(vec![Value::Mac(v.as_str()?.to_ascii_lowercase())]),
+        KeyType::Ifname => Some(vec![Value::Ifname(v.as_str()?.into())]),
+        KeyType::Ether => Some(vec![Value::Mac(v.as_str()?.to_ascii_lowercase().into())]),
         KeyType::Ipv4 | KeyType::Ipv6 => Some(parse_nets(v)?.into_iter().map(Value::Net).collect()),
         KeyType::Mark => Some(vec![Value::Mark(u32::try_from(v.as_u64()?).ok()?)]),
     }
@@ -340,6 +345,7 @@ fn parse_nets(v: &J) -> Option<Vec<IpNet>> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use smallvec::smallvec;
 
     fn set_of(elem: J) -> ListedSet {
         ListedSet {
@@ -355,7 +361,7 @@ mod tests {
         assert_eq!(
             parse_element(&json!("10.0.0.1"), &[KeyType::Ipv4]).unwrap(),
             vec![Element {
-                key: vec![v4("10.0.0.1/32")],
+                key: smallvec![v4("10.0.0.1/32")],
                 verdict: None
             }]
         );
@@ -365,7 +371,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            c[0].key,
+            c[0].key.to_vec(),
             vec![
                 Value::Ifname("veth1".into()),
                 Value::Mac("02:42:ac:11:00:02".into()),
@@ -400,14 +406,14 @@ mod tests {
             &[KeyType::Ipv4],
         )
         .unwrap();
-        assert_eq!(t[0].key, vec![v4("10.0.0.9/32")]);
+        assert_eq!(t[0].key.to_vec(), vec![v4("10.0.0.9/32")]);
         let nd = parse_element(
             &json!({"concat": ["veth1", 4660]}),
             &[KeyType::Ifname, KeyType::Mark],
         )
         .unwrap();
         assert_eq!(
-            nd[0].key,
+            nd[0].key.to_vec(),
             vec![Value::Ifname("veth1".into()), Value::Mark(4660)]
         );
         assert!(parse_element(&json!({"weird": 1}), &[KeyType::Ipv4]).is_none());

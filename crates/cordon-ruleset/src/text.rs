@@ -208,7 +208,7 @@ fn value_text(v: &Value) -> String {
     match v {
         Value::Net(n) => net_text(n),
         Value::Ifname(s) => format!("\"{s}\""),
-        Value::Mac(m) => m.clone(),
+        Value::Mac(m) => m.to_string(),
         Value::Mark(m) => format!("{m:#010x}"),
     }
 }

@@ -268,7 +268,7 @@ pub(super) fn base_chains(t: &mut Table) {
         };
         let mut judge = vec![Rule::new(vec![
             on_bridge(dev),
-            Stmt::Verdict(Verdict::Jump(path.dispatch().chain())),
+            Stmt::Verdict(Verdict::Jump(path.dispatch().chain().into())),
         ])];
         judge.extend(unbound_bridges(dev, egress));
         let (hook, prio) = match path {

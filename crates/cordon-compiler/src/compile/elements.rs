@@ -7,13 +7,14 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use cordon_ruleset::names::{bridge as B, Dispatch};
+use cordon_ruleset::nft::smallvec;
 use cordon_ruleset::nft::*;
 use cordon_ruleset::PolicyKey;
 
 /// Set and map elements gathered from the containers.
 #[derive(Default)]
 pub(super) struct Elements {
-    pub(super) ports: BTreeSet<String>,
+    pub(super) ports: BTreeSet<Name>,
     /// Each bound port, in container order: the bridge table's per-port
     /// sets are laid out from these one set at a time ([`Elements::port_mac`],
     /// [`Elements::bind`], [`Elements::nd`]), so each set's elements sit
@@ -21,7 +22,7 @@ pub(super) struct Elements {
     /// checks, its JSON and its netlink encoding) reads much faster than
     /// elements interleaved with a dozen other sets'.
     bound: Vec<Bound>,
-    pub(super) known_mac: BTreeSet<String>,
+    pub(super) known_mac: BTreeSet<Name>,
     pub(super) known: [Vec<IpNet>; 2],
     pub(super) maps: BTreeMap<String, Vec<Element>>,
     pub(super) members: BTreeMap<String, [Vec<IpNet>; 2]>,
@@ -34,9 +35,9 @@ pub(super) struct Elements {
 
 /// One container port as [`Elements::bind_port`] saw it.
 struct Bound {
-    port: String,
+    port: Name,
     /// Its MAC, lower case.
-    mac: Option<String>,
+    mac: Option<Name>,
     /// The MAC's octets, when it parses.
     octets: Option<[u8; 6]>,
     addrs: Vec<IpAddr>,
@@ -51,8 +52,9 @@ fn fam_idx(a: &IpAddr) -> usize {
 
 impl Elements {
     pub(super) fn bind_port(&mut self, port: &str, mac: Option<&str>, addrs: &[IpAddr]) {
-        self.ports.insert(port.to_string());
-        let mac = mac.map(str::to_ascii_lowercase);
+        let port = Name::from(port);
+        self.ports.insert(port.clone());
+        let mac = mac.map(|m| Name::from(m.to_ascii_lowercase()));
         if let Some(mac) = &mac {
             self.known_mac.insert(mac.clone());
         }
@@ -60,7 +62,7 @@ impl Elements {
             self.known[fam_idx(a)].push(IpNet::from(*a));
         }
         self.bound.push(Bound {
-            port: port.to_string(),
+            port,
             octets: mac.as_deref().and_then(mac_octets),
             mac,
             addrs: addrs.to_vec(),
@@ -74,7 +76,7 @@ impl Elements {
             .filter_map(|b| {
                 let mac = b.mac.as_ref()?;
                 Some(Element {
-                    key: vec![Value::Ifname(b.port.clone()), Value::Mac(mac.clone())],
+                    key: smallvec![Value::Ifname(b.port.clone()), Value::Mac(mac.clone())],
                     verdict: None,
                 })
             })
@@ -85,10 +87,10 @@ impl Elements {
     /// each port's addresses, and in IPv6 first its link-local address.
     /// Without a MAC there is no binding: the port's frames drop.
     pub(super) fn bind(&self, fam: usize) -> Vec<Element> {
-        let el = |b: &Bound, mac: &str, a: IpAddr| Element {
-            key: vec![
+        let el = |b: &Bound, mac: &Name, a: IpAddr| Element {
+            key: smallvec![
                 Value::Ifname(b.port.clone()),
-                Value::Mac(mac.to_string()),
+                Value::Mac(mac.clone()),
                 Value::Net(IpNet::from(a)),
             ],
             verdict: None,
@@ -120,9 +122,9 @@ impl Elements {
     /// WORD`, the word as `meta mark` holds it after `meta mark set
     /// @th,…,32` (the packet's bytes, host byte order).
     pub(super) fn nd(&self, set: &str) -> Vec<Element> {
-        let word = |port: &str, bytes: &[u8]| Element {
-            key: vec![
-                Value::Ifname(port.to_string()),
+        let word = |port: &Name, bytes: &[u8]| Element {
+            key: smallvec![
+                Value::Ifname(port.clone()),
                 Value::Mark(u32::from_ne_bytes(bytes.try_into().expect("four bytes"))),
             ],
             verdict: None,
@@ -164,8 +166,8 @@ impl Elements {
             let verdict = match dispatch {
                 // The forwarded egress chain is entered by goto: its
                 // `return` (an allow) goes back to the `forward` base chain.
-                Dispatch::Egress => Verdict::Goto(chain),
-                Dispatch::Ingress if ingress => Verdict::Jump(chain),
+                Dispatch::Egress => Verdict::Goto(chain.into()),
+                Dispatch::Ingress if ingress => Verdict::Jump(chain.into()),
                 // No ingress rules: nothing restricts it, but the element
                 // is there all the same (a miss means "not a known
                 // container", and it counts the container's packets).
@@ -175,7 +177,7 @@ impl Elements {
                 .entry(dispatch.map(fam))
                 .or_default()
                 .push(Element {
-                    key: vec![Value::Net(IpNet::from(a))],
+                    key: smallvec![Value::Net(IpNet::from(a))],
                     verdict: Some(verdict),
                 });
         }
@@ -190,8 +192,8 @@ impl Elements {
         let i = fam_idx(&a);
         self.l7_clients[i].push(IpNet::from(a));
         self.l7_nat[i].push(Element {
-            key: vec![Value::Net(IpNet::from(a))],
-            verdict: Some(Verdict::Jump(cordon_ruleset::names::l7_chain(key))),
+            key: smallvec![Value::Net(IpNet::from(a))],
+            verdict: Some(Verdict::Jump(cordon_ruleset::names::l7_chain(key).into())),
         });
     }
 
@@ -247,7 +249,7 @@ pub(super) fn link_local(mac: [u8; 6]) -> std::net::Ipv6Addr {
 pub(super) fn net_elements(nets: &[IpNet]) -> Vec<Element> {
     nets.iter()
         .map(|n| Element {
-            key: vec![Value::Net(*n)],
+            key: smallvec![Value::Net(*n)],
             verdict: None,
         })
         .collect()

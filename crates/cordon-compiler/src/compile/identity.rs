@@ -9,6 +9,7 @@ use cordon_ruleset::nft::*;
 use cordon_ruleset::{LogPrefix, NFLOG_GROUP, TABLE};
 
 use super::elements::{net_elements, Elements};
+use cordon_ruleset::nft::smallvec;
 
 /// Priority of the bridge table's prerouting chain: before br_netfilter.
 const BRIDGE_PRIORITY: i32 = -200;
@@ -18,7 +19,7 @@ pub(super) fn bridge_table(el: &Elements) -> Table {
     let elements = |items: &mut dyn Iterator<Item = Value>| -> Vec<Element> {
         items
             .map(|v| Element {
-                key: vec![v],
+                key: smallvec![v],
                 verdict: None,
             })
             .collect()

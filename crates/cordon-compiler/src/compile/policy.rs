@@ -94,7 +94,7 @@ fn hook_split(dir: Path, key: &PolicyKey) -> Option<Rule> {
     Some(
         Rule::new(vec![
             Stmt::is(field, Rhs::Ints(vec![0])),
-            Stmt::Verdict(Verdict::Goto(dispatch.local().policy_chain(key))),
+            Stmt::Verdict(Verdict::Goto(dispatch.local().policy_chain(key).into())),
         ])
         .with_comment(comment),
     )

@@ -13,6 +13,7 @@ use cordon_ruleset::nft::*;
 use super::elements::net_elements;
 use crate::words;
 use crate::SetOverrides;
+use cordon_ruleset::nft::smallvec;
 
 pub(super) fn addr_set(name: String, fam: u8, comment: impl Into<String>) -> Set {
     let key = if fam == 4 {
@@ -57,7 +58,7 @@ pub(super) fn constant_sets(
     b.elements = bridges
         .iter()
         .map(|n| Element {
-            key: vec![Value::Ifname(n.clone())],
+            key: smallvec![Value::Ifname(n.into())],
             verdict: None,
         })
         .collect();
@@ -71,7 +72,7 @@ pub(super) fn constant_sets(
     s.elements = same_net
         .iter()
         .map(|n| Element {
-            key: vec![Value::Ifname(n.clone()), Value::Ifname(n.clone())],
+            key: smallvec![Value::Ifname(n.into()), Value::Ifname(n.into())],
             verdict: None,
         })
         .collect();
@@ -115,7 +116,7 @@ fn docker_bridge_names() -> Set {
         .map(|i| format!("br-{i:02x}*"))
         .chain(std::iter::once("docker0".to_string()))
         .map(|n| Element {
-            key: vec![Value::Ifname(n)],
+            key: smallvec![Value::Ifname(n.into())],
             verdict: None,
         })
         .collect();
