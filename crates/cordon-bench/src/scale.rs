@@ -9,6 +9,14 @@
 //!   and of the children it waited for (`getrusage`, `RUSAGE_SELF` +
 //!   `RUSAGE_CHILDREN`), the kernel's work for the dumps included. Baseline: one `nft list tables`
 //!   in the same namespace, the floor of any check that asks `nft`.
+//! * **after a foreign commit**: the targeted repair of one element
+//!   deleted by someone else (`nft delete element`; only its set is read,
+//!   `Engine::repair_reported`), and the periodic reconcile after a commit
+//!   to another table (`nft add table inet otherN`; the nftables monitor
+//!   accounts for it, nothing is compared); CPU as above, the `nft`
+//!   process that made the commit not included. The targeted repair
+//!   includes ending the tracked connections the policy does not allow,
+//!   as every repair does; that step alone is measured too.
 //! * **status wall time**: what the daemon does for `cordon status` (both
 //!   tables read over netlink, the status built, serialised as the admin socket sends
 //!   it, read back and rendered as the CLI does). Baseline: the same
@@ -102,6 +110,10 @@ pub fn command(n: usize, runs: usize) {
         Nft::in_netns(&ns.0),
         cordon_dataplane::StateDir::at(&root),
     );
+    // The nftables monitor, subscribed before the first sync as in the
+    // daemon.
+    let (watched, _wake) = cordon_daemon::watch::start(&nft).expect("nftables monitor");
+    engine.follow(watched.clone());
     engine.set_inventory(inv);
     let (_, first_ms, first) = measure(|| engine.sync().expect("first sync"));
     assert!(matches!(first, Outcome::Replaced(_)), "{first:?}");
@@ -141,25 +153,69 @@ pub fn command(n: usize, runs: usize) {
         status_wall.push(w);
         rendered = len;
     }
+    // A foreign commit seen by the monitor: `nft` in the namespace, then
+    // the monitor caught up with the generation it made.
+    let foreign = |args: &[&str]| {
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.0, "nft"])
+            .args(args)
+            .status()
+            .expect("nft")
+            .success();
+        assert!(ok, "nft {args:?}");
+        let g = nft.generation().expect("generation");
+        assert!(
+            watched.wait_for(g, Duration::from_secs(10)),
+            "the monitor saw generation {g}"
+        );
+    };
+    let (mut targeted_cpu, mut other_cpu) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        // One element deleted by someone else: only its set is read.
+        let addr = format!("{{ 10.99.1.{} }}", 3 + i);
+        foreign(&["delete", "element", "inet", TABLE, "ingress4", &addr]);
+        let before = engine.stats.clone();
+        let (c, _, out) = measure(|| engine.repair_reported().expect("targeted repair"));
+        assert_eq!(out, Outcome::Elements(1), "the deleted element is back");
+        assert_eq!(engine.stats.targeted, before.targeted + 1, "targeted");
+        assert_eq!(engine.stats.whole, before.whole, "nothing read whole");
+        targeted_cpu.push(c);
+        // A commit to another table: the periodic check compares nothing.
+        foreign(&["add", "table", "inet", &format!("other{i}")]);
+        let before = engine.stats.clone();
+        let (c, _, out) = measure(|| engine.reconcile_if_committed().expect("reconcile"));
+        assert_eq!(out, Outcome::Unchanged);
+        assert_eq!(engine.stats.accounted, before.accounted + 1, "accounted");
+        assert_eq!(engine.stats.whole, before.whole, "nothing read whole");
+        other_cpu.push(c);
+    }
+    // Of the targeted repair, what ending the disallowed connections
+    // costs alone (every repair does it; design.md, "Ending what a repair
+    // finds open").
+    let mut end_cpu = Vec::new();
+    for _ in 0..runs {
+        let (c, _, r) = measure(|| {
+            cordon_daemon::repair::end_disallowed_assigned(
+                engine.policy(),
+                engine.inventory(),
+                &Default::default(),
+                engine.compiled().map(|c| c.assignments.as_slice()),
+                &nft,
+            )
+        });
+        r.expect("end_disallowed");
+        end_cpu.push(c);
+    }
     // Control: a foreign commit is noticed by the periodic reconcile and
     // repaired (an element deleted by hand).
-    let ok = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.0,
-            "nft",
-            "delete",
-            "element",
-            "inet",
-            TABLE,
-            "ingress4",
-            "{ 10.99.1.3 }",
-        ])
-        .status()
-        .expect("nft")
-        .success();
-    assert!(ok, "nft delete element");
+    foreign(&[
+        "delete",
+        "element",
+        "inet",
+        TABLE,
+        "ingress4",
+        "{ 10.99.1.3 }",
+    ]);
     let repaired = engine.reconcile_if_committed().expect("reconcile");
     assert!(
         matches!(repaired, Outcome::Elements(1)),
@@ -179,6 +235,9 @@ pub fn command(n: usize, runs: usize) {
             "reconcile_quiet_cpu_ms": median(quiet_cpu),
             "reconcile_full_cpu_ms": median(full_cpu),
             "reconcile_full_wall_ms": median(full_wall),
+            "reconcile_targeted_cpu_ms": median(targeted_cpu),
+            "reconcile_targeted_end_disallowed_cpu_ms": median(end_cpu),
+            "reconcile_other_table_cpu_ms": median(other_cpu),
             "status_wall_ms": median(status_wall),
             "status_text_bytes": rendered,
             "control_repaired": format!("{repaired:?}"),

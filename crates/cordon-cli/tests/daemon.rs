@@ -157,6 +157,31 @@ fn daemon_follows_containers_fails_closed_and_survives_kill_9() {
     );
     assert!(lab.reaches(&pre, "198.51.100.2", 80, "hello-inet"));
 
+    // An element deleted by someone else is repaired by reading only its
+    // map (the nftables monitor named it), not both tables.
+    let map = || sh("nft", &["list", "map", "inet", "cordon", "egress4"]);
+    assert!(map().contains(pre.ip4.as_str()), "pre has its element");
+    let counters = |s: &serde_json::Value| {
+        let d = &s["daemon"];
+        (
+            d["targeted"].as_u64().unwrap(),
+            d["repairs"].as_u64().unwrap(),
+        )
+    };
+    let (targeted, repairs) = counters(&status_json(&lab));
+    let element = format!("{{ {} }}", pre.ip4);
+    sh(
+        "nft",
+        &["delete", "element", "inet", "cordon", "egress4", &element],
+    );
+    let t = within(1.0, || {
+        let (t, r) = counters(&status_json(&lab));
+        t > targeted && r > repairs && map().contains(pre.ip4.as_str())
+    })
+    .expect("a deleted element is restored by the targeted repair within 1 s");
+    eprintln!("deleted element restored in {t:.3} s");
+    assert!(lab.reaches(&pre, "198.51.100.2", 80, "hello-inet"));
+
     // A container that goes leaves no element behind.
     let id = orphan.id.clone();
     sh("docker", &["rm", "-f", &id]);

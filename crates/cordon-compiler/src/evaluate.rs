@@ -148,7 +148,7 @@ impl std::error::Error for EvalError {}
 pub struct Evaluator<'a> {
     facts: Facts<'a>,
     /// Per inventory container: the compiler's assignment.
-    assigned: Vec<Assignment>,
+    assigned: std::borrow::Cow<'a, [Assignment]>,
     deny_all: Body,
 }
 
@@ -165,7 +165,22 @@ impl<'a> Evaluator<'a> {
     /// addresses each container gets).
     pub fn new(facts: Facts<'a>) -> Evaluator<'a> {
         let compiled = compile(facts.policy, facts.inventory, facts.overrides);
-        let assigned = compiled.assignments;
+        Self::assigned(facts, compiled.assignments.into())
+    }
+
+    /// [`Evaluator::new`] with the assignments of a compile of these same
+    /// facts already at hand (`compile(policy, inventory, overrides)`'s,
+    /// one per inventory container, in its order), so nothing is compiled
+    /// again: the daemon's, whose compile is current. Assignments of
+    /// another length are not these facts': then it compiles.
+    pub fn with_assignments(facts: Facts<'a>, assigned: &'a [Assignment]) -> Evaluator<'a> {
+        if assigned.len() != facts.inventory.containers.len() {
+            return Self::new(facts);
+        }
+        Self::assigned(facts, assigned.into())
+    }
+
+    fn assigned(facts: Facts<'a>, assigned: std::borrow::Cow<'a, [Assignment]>) -> Evaluator<'a> {
         Evaluator {
             facts,
             assigned,

@@ -508,3 +508,56 @@ policies:
     let e = c.eval("watcher", "[2001:db8::9]:443/tcp");
     assert!(e.allowed && e.reason.contains("L7 proxy"), "{e:?}");
 }
+
+/// Given the assignments of a compile of the same facts, the evaluator
+/// judges as the one that compiles them itself; assignments of another
+/// length are not taken.
+#[test]
+fn the_assignments_at_hand_judge_as_a_compile_would() {
+    let c = Case::new();
+    let facts = Facts {
+        policy: &c.policy,
+        inventory: &c.inv,
+        overrides: &c.overrides,
+        learned: &c.learned,
+        host: &c.host,
+    };
+    let compiled = cordon_compiler::compile(&c.policy, &c.inv, &c.overrides);
+    let given = Evaluator::with_assignments(facts, &compiled.assignments);
+    let own = Evaluator::new(facts);
+    // Too few assignments: ignored, the evaluator compiles.
+    let short = Evaluator::with_assignments(facts, &compiled.assignments[..1]);
+    let mut judged = 0;
+    for src in ["172.17.0.2", "172.17.0.3", "172.17.0.5", "198.51.100.7"] {
+        for target in [
+            "198.51.100.2:80/tcp",
+            "198.51.100.2:81/tcp",
+            "172.20.0.2:5432/tcp",
+            "172.17.0.2:8080/tcp",
+        ] {
+            let f = flow(target);
+            let conn = Connection {
+                src: src.parse().unwrap(),
+                dst: f.dst,
+                proto: Some(f.proto),
+                port: f.port,
+            };
+            let want = own.connection(&conn).map(|e| e.allowed);
+            assert_eq!(
+                given.connection(&conn).map(|e| e.allowed),
+                want,
+                "{src} {target}"
+            );
+            assert_eq!(
+                short.connection(&conn).map(|e| e.allowed),
+                want,
+                "{src} {target}"
+            );
+            judged += usize::from(want.is_some());
+        }
+    }
+    assert!(judged > 8, "the cases are cordon's to judge");
+    for i in 0..c.inv.containers.len() {
+        assert_eq!(given.policy_of(i), own.policy_of(i));
+    }
+}

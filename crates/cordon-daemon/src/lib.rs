@@ -49,6 +49,7 @@ pub mod run;
 pub mod sets;
 pub mod status;
 pub mod suggest;
+pub mod watch;
 
 pub use error::DaemonError;
 pub use run::{run, Options};

@@ -69,6 +69,23 @@ pub fn end_disallowed(
     overrides: &SetOverrides,
     nft: &Nft,
 ) -> Result<usize, String> {
+    end_disallowed_assigned(policy, inventory, overrides, None, nft)
+}
+
+/// [`end_disallowed`] with the assignments of the current compile of
+/// `policy`, `inventory` and `overrides` (the engine's), so the evaluator
+/// does not compile them again
+/// ([`Evaluator::with_assignments`]).
+///
+/// # Errors
+/// As [`end_disallowed`].
+pub fn end_disallowed_assigned(
+    policy: &PolicyFile,
+    inventory: &Inventory,
+    overrides: &SetOverrides,
+    assigned: Option<&[cordon_compiler::Assignment]>,
+    nft: &Nft,
+) -> Result<usize, String> {
     let learned: BTreeMap<String, Vec<IpAddr>> =
         cordon_verify::facts::learned(policy, nft).map_err(|e| e.to_string())?;
     let host: Vec<IpAddr> = cordon_verify::facts::host_addresses()
@@ -76,13 +93,17 @@ pub fn end_disallowed(
         .into_iter()
         .map(|(_, a)| a)
         .collect();
-    let ev = Evaluator::new(Facts {
+    let facts = Facts {
         policy,
         inventory,
         overrides,
         learned: &learned,
         host: &host,
-    });
+    };
+    let ev = match assigned {
+        Some(a) => Evaluator::with_assignments(facts, a),
+        None => Evaluator::new(facts),
+    };
     conntrack::forget_where(|t| ev.connection(&connection_of(t)).is_some_and(|e| !e.allowed))
         .map_err(|e| format!("cannot end the connections the policy does not allow: {e}"))
 }

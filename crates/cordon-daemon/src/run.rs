@@ -3,8 +3,8 @@
 //! One task owns the [`Engine`]; everything that changes the kernel reaches
 //! it as a message: Docker events (batched: all pending events are applied,
 //! then one sync), foreign changes to cordon's tables seen by the nftables
-//! [`Monitor`] (reconcile at once), a periodic reconcile, and admin
-//! requests. When Docker goes away the installed ruleset stays in force and
+//! monitor ([`crate::watch`]; repaired at once), a periodic reconcile, and
+//! admin requests. When Docker goes away the installed ruleset stays in force and
 //! the daemon reconnects, then lists everything again.
 
 use std::collections::BTreeSet;
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bollard::Docker;
-use cordon_dataplane::{Monitor, Nft, StateDir};
+use cordon_dataplane::{Nft, StateDir};
 use cordon_inventory::Shown;
 use cordon_policy::PolicyFile;
 use cordon_ruleset::nft::Family;
@@ -108,34 +108,15 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
     tokio::spawn(admin::serve(listener, admin_tx, obs.clone()));
 
     // Foreign changes to cordon's tables, from a thread of its own.
-    let (mon_tx, mut mon_rx) = mpsc::unbounded_channel::<()>();
-    let mut monitor = Monitor::open().map_err(|source| DaemonError::Setup {
-        what: "watch nftables",
-        source,
-    })?;
-    std::thread::Builder::new()
-        .name("cordon-nft-monitor".into())
-        .spawn(move || loop {
-            match monitor.next_change() {
-                Ok(c) => {
-                    debug!(?c, "cordon's tables changed");
-                    if mon_tx.send(()).is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    warn!("nftables monitor failed: {e}; relying on the periodic reconcile");
-                    return;
-                }
-            }
-        })
-        .map_err(|source| DaemonError::Setup {
-            what: "start a thread",
+    let (watched, mut mon_rx) =
+        crate::watch::start(&Nft::host()).map_err(|source| DaemonError::Setup {
+            what: "watch nftables",
             source,
         })?;
 
     let clients: crate::dns::Clients = Default::default();
     let mut engine = Engine::new(opts.policy, Nft::host(), opts.state);
+    engine.follow(watched);
     engine.set_in_force(opts.source);
     engine.share_clients(clients.clone());
     crate::observe::start(obs.clone(), clients.clone());
@@ -225,11 +206,12 @@ async fn main_loop(opts: Options) -> Result<(), DaemonError> {
                 }
             }
             _ = mon_rx.recv() => {
-                // Several notifications may be queued: one reconcile.
+                // Several notifications may be queued: what they reported
+                // is merged, and repaired once.
                 while mon_rx.try_recv().is_ok() {}
                 if synced {
                     let t = Instant::now();
-                    let r = engine.reconcile();
+                    let r = engine.repair_reported();
                     obs.reconcile_seconds.observe(t.elapsed().as_secs_f64());
                     log_outcome("repair", r, &engine);
                 }

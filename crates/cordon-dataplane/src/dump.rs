@@ -513,6 +513,89 @@ fn read_once(
     Ok((Some(out), interrupted))
 }
 
+/// Reads only the elements of `sets` (sets of the desired table `family
+/// name`) from the kernel, compared with their desired elements as
+/// [`read_table_compared`] compares them: for a foreign change the
+/// nftables monitor saw touch only these sets' elements. The dumps run
+/// between two reads of the generation id and are retried when a commit
+/// came in between. `Ok(None)` when the table or one of the sets does not
+/// exist (something structural changed: only a whole read tells what).
+///
+/// Each returned set has `unmatched` (a plain set compared as bytes) or
+/// its decoded `elements` (an interval set, or one whose desired elements
+/// do not encode canonically); `counted` is the desired set's (the
+/// declaration is not read).
+pub fn read_sets_compared(
+    family: Family,
+    name: &str,
+    sets: &[&Set],
+) -> io::Result<Option<Vec<KernelSet>>> {
+    let mut conn = Conn::open()?;
+    let fam = nfproto(family);
+    for _ in 0..ATTEMPTS {
+        let before = conn.generation()?;
+        let mut interrupted = false;
+        let mut out = Vec::with_capacity(sets.len());
+        for d in sets {
+            match read_one_set(&mut conn, fam, name, d) {
+                Ok((s, intr)) => {
+                    interrupted |= intr;
+                    out.push(s);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    return Err(bad(format!("set {}: {e}", d.name)))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !interrupted && conn.generation()? == before {
+            return Ok(Some(out));
+        }
+    }
+    Err(io::Error::other(
+        "the ruleset kept changing while it was read; try again",
+    ))
+}
+
+/// One set of [`read_sets_compared`], and whether its dump was
+/// interrupted.
+fn read_one_set(conn: &mut Conn, fam: u8, table: &str, d: &Set) -> io::Result<(KernelSet, bool)> {
+    let mut s = KernelSet {
+        name: d.name.clone(),
+        counted: d.counter,
+        // Not read: only the elements are compared here. A set's size
+        // changes only with its declaration, a structural commit, which
+        // the whole reconcile handles.
+        size: None,
+        elements: Vec::new(),
+        unmatched: None,
+    };
+    if !d.interval {
+        if let Some((unmatched, intr)) = compare_set(conn, fam, table, d)? {
+            s.unmatched = Some(unmatched);
+            return Ok((s, intr));
+        }
+    }
+    let mut raw = Vec::new();
+    let intr = conn.exchange(
+        GETSETELEM,
+        NLM_F_DUMP,
+        fam,
+        &[(ELEM_LIST_TABLE, table), (ELEM_LIST_SET, &d.name)],
+        NEWSETELEM,
+        &mut |a| {
+            elements_of(a, &mut |r| {
+                raw.push(r);
+                Ok(())
+            })
+        },
+    )?;
+    let flags = if d.interval { SET_INTERVAL } else { 0 };
+    s.elements = decode_set(flags, &d.key, raw)?;
+    Ok((s, intr))
+}
+
 /// The chain's name, when it is in table `table`.
 fn chain_of(a: &[u8], table: &str) -> io::Result<Option<String>> {
     let (mut t, mut n) = (None, None);

@@ -27,7 +27,7 @@ mod sysctl;
 pub use env::{check_environment, is_root, EnvError};
 pub use error::NftError;
 pub use install::{ensure_br_netfilter, install_whole, InstallError};
-pub use monitor::{Change, Monitor};
+pub use monitor::{Change, Monitor, Touched};
 pub use nft::{Nft, Steps};
 pub use state::{sha256_hex, InForce, StateDir, StateError};
 pub use sysctl::{BrNetfilter, SysctlError};

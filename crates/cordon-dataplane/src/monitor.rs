@@ -2,17 +2,22 @@
 //!
 //! The kernel announces every committed nftables change on the netlink
 //! multicast group `NFNLGRP_NFTABLES`: one message per object touched
-//! (table, chain, rule, set, element), then a `NEWGEN` message naming the
-//! process that committed the batch. [`Monitor`] reads them and reports a
-//! batch that touched `inet cordon` or `bridge cordon` and was committed by
-//! a process other than this one or the `nft` children it spawned. The
-//! daemon then reconciles at once, so a deleted table or flushed chain is
-//! back within milliseconds rather than at the next periodic check.
+//! (table, chain, rule, set, element), then a `NEWGEN` message with the
+//! generation id the commit made and the thread that committed the batch.
+//! [`Monitor`] reads them and reports every batch with its generation id,
+//! and, for a batch that touched `inet cordon` or `bridge cordon` and was
+//! committed by a process other than this one or the `nft` children it
+//! spawned, what it touched: only elements of named sets, or something
+//! structural ([`Touched`]). The daemon then repairs at once (reading only
+//! the touched sets when it can), so a deleted table or flushed chain is
+//! back within milliseconds rather than at the next periodic check, and
+//! its periodic check knows which commits it has already accounted for.
 
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Mutex;
 
+use cordon_ruleset::nft::Family;
 use cordon_ruleset::TABLE;
 use netlink_packet_netfilter::nftables::{
     ChainAttribute, GenAttribute, NfTablesMessageType as Kind, RuleAttribute, SetAttribute,
@@ -26,16 +31,33 @@ use crate::nl::{find_attr, frames, netfilter_parts};
 /// `NFNLGRP_NFTABLES`.
 const GROUP_NFTABLES: u32 = 7;
 
+/// `NFT_MSG_DESTROYSETELEM` (kernel 6.3+), which the crate does not name:
+/// laid out as `NFT_MSG_DELSETELEM`.
+const DESTROYSETELEM: u8 = 30;
+
 static OWN_PIDS: Mutex<VecDeque<u32>> = Mutex::new(VecDeque::new());
 
 /// Records the pid of an `nft` process this process spawned, so its
 /// commits are not reported as foreign.
 pub fn note_own_pid(pid: u32) {
     let mut pids = OWN_PIDS.lock().unwrap_or_else(|e| e.into_inner());
+    if pids.contains(&pid) {
+        return;
+    }
     if pids.len() >= 256 {
         pids.pop_front();
     }
     pids.push_back(pid);
+}
+
+/// Records the calling thread's id as one of this process's: the kernel
+/// names the committing *thread* in `NEWGEN` (`task_pid_nr(current)`), so
+/// a commit made over netlink from any thread but the main one would
+/// otherwise look foreign.
+pub fn note_own_thread() {
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    note_own_pid(tid as u32);
 }
 
 fn is_own(pid: u32) -> bool {
@@ -46,25 +68,74 @@ fn is_own(pid: u32) -> bool {
             .contains(&pid)
 }
 
-/// A change to cordon's tables that this process did not make.
+/// What a foreign batch did to cordon's tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Touched {
+    /// Only elements of these named sets were added or deleted (each once,
+    /// in the order first seen).
+    Elements(Vec<(Family, String)>),
+    /// Something else: a table, chain, rule, set declaration or any other
+    /// object, or an element message without its set's name.
+    Structure,
+}
+
+impl Touched {
+    /// Adds `what` to what `this` already holds: the union of the sets,
+    /// or structural when either is.
+    pub fn merge(this: &mut Option<Touched>, what: Touched) {
+        match (this.as_mut(), what) {
+            (Some(Touched::Structure), _) => {}
+            (_, Touched::Structure) => *this = Some(Touched::Structure),
+            (Some(Touched::Elements(have)), Touched::Elements(more)) => {
+                for s in more {
+                    if !have.contains(&s) {
+                        have.push(s);
+                    }
+                }
+            }
+            (None, t) => *this = Some(t),
+        }
+    }
+}
+
+/// What the monitor saw: every committed batch, or a loss.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// Committed by the process with this pid.
-    Foreign(u32),
+    /// A batch was committed (its `NEWGEN` message).
+    Commit {
+        /// The generation id the commit made (`NFTA_GEN_ID`), if given.
+        generation: Option<u32>,
+        /// The committing process (`NFTA_GEN_PROC_PID`; 0 when not given).
+        pid: u32,
+        /// What it did to `inet cordon` or `bridge cordon`, when it was
+        /// committed by a process other than this one and the `nft`
+        /// children it spawned and touched them; `None` otherwise (a commit
+        /// of ours, or one to other tables).
+        foreign: Option<Touched>,
+    },
     /// Notifications were lost (the socket's buffer overflowed): anything
     /// may have changed.
     Overflow,
+}
+
+impl Change {
+    /// True when this is a foreign change to cordon's tables or a loss.
+    pub fn concerns_cordon(&self) -> bool {
+        !matches!(self, Change::Commit { foreign: None, .. })
+    }
 }
 
 /// A subscription to nftables change notifications.
 pub struct Monitor {
     socket: Socket,
     buf: Vec<u8>,
-    touched: bool,
+    batch: Option<Touched>,
+    ready: VecDeque<Change>,
 }
 
 impl Monitor {
-    /// Subscribes to nftables notifications (needs CAP_NET_ADMIN).
+    /// Subscribes to nftables notifications of the calling thread's network
+    /// namespace (needs CAP_NET_ADMIN).
     pub fn open() -> io::Result<Monitor> {
         let mut socket = Socket::new(NETLINK_NETFILTER)?;
         socket.bind_auto()?;
@@ -74,39 +145,60 @@ impl Monitor {
         Ok(Monitor {
             socket,
             buf: vec![0; 1 << 16],
-            touched: false,
+            batch: None,
+            ready: VecDeque::new(),
         })
     }
 
-    /// Blocks until a foreign change to cordon's tables is committed.
-    pub fn next_change(&mut self) -> io::Result<Change> {
+    /// Blocks until the next committed batch (anyone's, on any table) or
+    /// a loss of notifications.
+    pub fn next_commit(&mut self) -> io::Result<Change> {
         loop {
+            if let Some(c) = self.ready.pop_front() {
+                return Ok(c);
+            }
             let n = match self.socket.recv(&mut &mut self.buf[..], 0) {
                 Ok(n) => n,
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    self.touched = false;
+                    self.batch = None;
                     return Ok(Change::Overflow);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            if let Some(c) = scan(&self.buf[..n], &mut self.touched, is_own) {
+            scan(&self.buf[..n], &mut self.batch, is_own, &mut self.ready);
+        }
+    }
+
+    /// Blocks until a foreign change to cordon's tables is committed, or
+    /// notifications were lost.
+    pub fn next_change(&mut self) -> io::Result<Change> {
+        loop {
+            let c = self.next_commit()?;
+            if c.concerns_cordon() {
                 return Ok(c);
             }
         }
     }
 }
 
-/// Scans one datagram of netlink messages. `touched` carries across
-/// datagrams: a batch's object messages may arrive before its `NEWGEN`.
+/// Scans one datagram of netlink messages, appending each batch it ends
+/// (each `NEWGEN`) to `out`. `batch` carries what the batch so far did to
+/// cordon's tables across datagrams: a batch's object messages may arrive
+/// before its `NEWGEN`.
 ///
-/// Each message is read with the crate's nftables types, but only the one
-/// attribute needed (the committing pid, the table's name) is parsed: a
-/// whole-message parse would build every element and expression of a
-/// large transaction, and one the crate cannot read (an expression it
-/// does not know) would hide the table it was made in.
-fn scan(data: &[u8], touched: &mut bool, own: impl Fn(u32) -> bool) -> Option<Change> {
-    let mut found = None;
+/// Each message is read with the crate's nftables types, but only the
+/// attributes needed (the generation id and committing pid, the table's
+/// name, an element message's set name) are parsed: a whole-message parse
+/// would build every element and expression of a large transaction, and
+/// one the crate cannot read (an expression it does not know) would hide
+/// the table it was made in.
+fn scan(
+    data: &[u8],
+    batch: &mut Option<Touched>,
+    own: impl Fn(u32) -> bool,
+    out: &mut VecDeque<Change>,
+) {
     for frame in frames(data) {
         let ty = frame.message_type();
         if NetfilterSubsystem::from((ty >> 8) as u8) != NetfilterSubsystem::NfTables {
@@ -120,27 +212,45 @@ fn scan(data: &[u8], touched: &mut bool, own: impl Fn(u32) -> bool) -> Option<Ch
             let pid = find_attr(attrs, |a| match a {
                 GenAttribute::ProcPid(p) => Some(p),
                 _ => None,
+            })
+            .unwrap_or(0);
+            let generation = find_attr(attrs, |a| match a {
+                GenAttribute::Id(id) => Some(id),
+                _ => None,
             });
-            if std::mem::take(touched) {
-                match pid {
-                    Some(p) if own(p) => {}
-                    Some(p) => found = Some(Change::Foreign(p)),
-                    None => found = Some(Change::Foreign(0)),
+            let foreign = batch.take().filter(|_| pid == 0 || !own(pid));
+            out.push_back(Change::Commit {
+                generation,
+                pid,
+                foreign,
+            });
+            continue;
+        }
+        let family = match header.family {
+            NetfilterProtoFamily::Inet => Family::Inet,
+            NetfilterProtoFamily::Bridge => Family::Bridge,
+            _ => continue,
+        };
+        if table_of(kind, attrs).is_some_and(|t| t == TABLE) {
+            let what = match kind {
+                Kind::NewSetElement | Kind::DeleteSetElement | Kind::Other(DESTROYSETELEM) => {
+                    find_attr(attrs, |a| match a {
+                        SetElementList::Set(n) => Some(n),
+                        _ => None,
+                    })
+                    .map_or(Touched::Structure, |set| {
+                        Touched::Elements(vec![(family, set)])
+                    })
                 }
-            }
-        } else if matches!(
-            header.family,
-            NetfilterProtoFamily::Inet | NetfilterProtoFamily::Bridge
-        ) && table_of(kind, attrs).is_some_and(|t| t == TABLE)
-        {
-            *touched = true;
+                _ => Touched::Structure,
+            };
+            Touched::merge(batch, what);
         }
     }
-    found
 }
 
-/// The table an object message (table, chain, rule, set or element) is
-/// about; `None` for other messages.
+/// The table an object message (table, chain, rule, set, element, or any
+/// other object) is about; `None` for other messages.
 fn table_of(kind: Kind, attrs: &[u8]) -> Option<String> {
     match kind {
         Kind::NewTable | Kind::GetTable | Kind::DeleteTable => find_attr(attrs, |a| match a {
@@ -159,13 +269,25 @@ fn table_of(kind: Kind, attrs: &[u8]) -> Option<String> {
             SetAttribute::Table(n) => Some(n),
             _ => None,
         }),
-        Kind::NewSetElement | Kind::GetSetElement | Kind::DeleteSetElement => {
-            find_attr(attrs, |a| match a {
-                SetElementList::Table(n) => Some(n),
-                _ => None,
-            })
-        }
-        _ => None,
+        Kind::NewSetElement
+        | Kind::GetSetElement
+        | Kind::DeleteSetElement
+        | Kind::Other(DESTROYSETELEM) => find_attr(attrs, |a| match a {
+            SetElementList::Table(n) => Some(n),
+            _ => None,
+        }),
+        Kind::NewGen | Kind::GetGen | Kind::Trace => None,
+        // Objects, flowtables and kinds the crate does not know (the
+        // `DESTROY*` messages): every nftables object message carries its
+        // table's name as attribute 1 (`NFTA_*_TABLE`).
+        _ => netlink_packet_core::NlasIterator::new(attrs)
+            .map_while(Result::ok)
+            .find(|nla| nla.kind() & 0x3fff == 1)
+            .map(|nla| {
+                let v = nla.value();
+                let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
+                String::from_utf8_lossy(&v[..end]).into_owned()
+            }),
     }
 }
 
@@ -173,7 +295,9 @@ fn table_of(kind: Kind, attrs: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
     use netlink_packet_core::{DefaultNla, NetlinkMessage, NLA_F_NESTED};
-    use netlink_packet_netfilter::nftables::{GenMessage, NfTablesMessage, RuleMessage};
+    use netlink_packet_netfilter::nftables::{
+        GenMessage, NfTablesMessage, RuleMessage, SetElementMessage,
+    };
     use netlink_packet_netfilter::{NetfilterHeader, NetfilterMessage};
 
     fn hex(s: &str) -> Vec<u8> {
@@ -193,19 +317,64 @@ mod tests {
     const NEWGEN: &str =
         "2c0000000f0a000001000000e273000000000002080001000000000208000200000073e2080003006e667400";
 
+    /// Scans `data` and returns the batches it ended.
+    fn run(data: &[u8], batch: &mut Option<Touched>, own: impl Fn(u32) -> bool) -> Vec<Change> {
+        let mut out = VecDeque::new();
+        scan(data, batch, own, &mut out);
+        out.into()
+    }
+
+    fn commit(generation: u32, pid: u32, foreign: Option<Touched>) -> Change {
+        Change::Commit {
+            generation: Some(generation),
+            pid,
+            foreign,
+        }
+    }
+
     #[test]
     fn a_captured_commit_is_reported_with_its_pid() {
         let (objects, gen) = (hex(OBJECTS), hex(NEWGEN));
         assert_eq!(crate::nl::frames(&objects).count(), 5);
-        let mut t = false;
-        assert_eq!(scan(&objects, &mut t, |_| false), None);
-        assert!(t, "the table, chain, rule, set and element are cordon's");
-        assert_eq!(scan(&gen, &mut t, |_| false), Some(Change::Foreign(29666)));
-        assert!(!t);
-        // The same commit by one of ours is not reported.
-        assert_eq!(scan(&[objects, gen].concat(), &mut t, |p| p == 29666), None);
-        // A NEWGEN after nothing of cordon's is not reported.
-        assert_eq!(scan(&hex(NEWGEN), &mut t, |_| false), None);
+        let mut t = None;
+        assert_eq!(run(&objects, &mut t, |_| false), []);
+        assert_eq!(
+            t,
+            Some(Touched::Structure),
+            "the table, chain, rule, set and element are cordon's"
+        );
+        assert_eq!(
+            run(&gen, &mut t, |_| false),
+            [commit(2, 29666, Some(Touched::Structure))]
+        );
+        assert_eq!(t, None);
+        // The same commit by one of ours is seen, as not foreign.
+        assert_eq!(
+            run(&[objects, gen].concat(), &mut t, |p| p == 29666),
+            [commit(2, 29666, None)]
+        );
+        // A NEWGEN after nothing of cordon's is not foreign.
+        assert_eq!(
+            run(&hex(NEWGEN), &mut t, |_| false),
+            [commit(2, 29666, None)]
+        );
+    }
+
+    /// The element message of the captured commit alone (`add element inet
+    /// cordon s { 198.51.100.7 }`): elements of set `s` only.
+    #[test]
+    fn a_captured_element_commit_names_its_set() {
+        let objects = hex(OBJECTS);
+        let element = crate::nl::frames(&objects).last().unwrap().buffer.to_vec();
+        let mut t = None;
+        assert_eq!(
+            run(&[element, hex(NEWGEN)].concat(), &mut t, |_| false),
+            [commit(
+                2,
+                29666,
+                Some(Touched::Elements(vec![(Family::Inet, "s".into())]))
+            )]
+        );
     }
 
     fn msg(family: NetfilterProtoFamily, m: NfTablesMessage) -> Vec<u8> {
@@ -237,30 +406,66 @@ mod tests {
         )
     }
 
+    fn elements(family: NetfilterProtoFamily, table: &str, set: Option<&str>) -> Vec<u8> {
+        let mut attributes = vec![SetElementList::Table(table.into())];
+        if let Some(set) = set {
+            attributes.push(SetElementList::Set(set.into()));
+        }
+        msg(
+            family,
+            NfTablesMessage::DeleteSetElement(SetElementMessage { attributes }),
+        )
+    }
+
+    fn gen_id(id: u32, pid: u32) -> Vec<u8> {
+        msg(
+            NetfilterProtoFamily::Unspec,
+            NfTablesMessage::NewGen(GenMessage {
+                attributes: vec![GenAttribute::Id(id), GenAttribute::ProcPid(pid)],
+            }),
+        )
+    }
+
+    fn foreign(c: &[Change]) -> Vec<Option<Touched>> {
+        c.iter()
+            .map(|c| match c {
+                Change::Commit { foreign, .. } => foreign.clone(),
+                Change::Overflow => Some(Touched::Structure),
+            })
+            .collect()
+    }
+
     #[test]
     fn reports_foreign_batches_on_cordons_tables_only() {
         use NetfilterProtoFamily::{Bridge, IPv4, Inet};
         let own = |p: u32| p == 42;
-        let mut t = false;
+        let mut t = None;
+        let s = Some(Touched::Structure);
         let batch = [rule(Inet, "cordon"), gen(7)].concat();
-        assert_eq!(scan(&batch, &mut t, own), Some(Change::Foreign(7)));
-        // Our own commit is not reported.
+        assert_eq!(run(&batch, &mut t, own), [commit(3, 7, s.clone())]);
+        // Our own commit is seen, not foreign.
         let batch = [rule(Inet, "cordon"), gen(42)].concat();
-        assert_eq!(scan(&batch, &mut t, own), None);
-        // Another table's change is not reported, nor a table of the same
-        // name in another family.
+        assert_eq!(run(&batch, &mut t, own), [commit(3, 42, None)]);
+        // Another table's change is not foreign to cordon, nor a table of
+        // the same name in another family.
         let batch = [rule(Inet, "filter"), gen(7)].concat();
-        assert_eq!(scan(&batch, &mut t, own), None);
+        assert_eq!(foreign(&run(&batch, &mut t, own)), [None]);
         let batch = [rule(IPv4, "cordon"), gen(7)].concat();
-        assert_eq!(scan(&batch, &mut t, own), None);
+        assert_eq!(foreign(&run(&batch, &mut t, own)), [None]);
         // A batch split over two datagrams.
-        assert_eq!(scan(&rule(Inet, "cordon"), &mut t, own), None);
-        assert_eq!(scan(&gen(9), &mut t, own), Some(Change::Foreign(9)));
+        assert_eq!(run(&rule(Inet, "cordon"), &mut t, own), []);
+        assert_eq!(
+            foreign(&run(&gen(9), &mut t, own)),
+            [Some(Touched::Structure)]
+        );
         // The bridge family counts; garbage does not panic.
         let batch = [rule(Bridge, "cordon"), gen(5)].concat();
-        assert_eq!(scan(&batch, &mut t, own), Some(Change::Foreign(5)));
-        assert_eq!(scan(&[1, 2, 3], &mut t, own), None);
-        assert_eq!(scan(&[0xff; 40], &mut t, own), None);
+        assert_eq!(
+            foreign(&run(&batch, &mut t, own)),
+            [Some(Touched::Structure)]
+        );
+        assert_eq!(run(&[1, 2, 3], &mut t, own), []);
+        assert_eq!(run(&[0xff; 40], &mut t, own), []);
         // A NEWGEN without a pid is still reported.
         let no_pid = msg(
             NetfilterProtoFamily::Unspec,
@@ -269,7 +474,105 @@ mod tests {
             }),
         );
         let batch = [rule(Inet, "cordon"), no_pid].concat();
-        assert_eq!(scan(&batch, &mut t, own), Some(Change::Foreign(0)));
+        assert_eq!(run(&batch, &mut t, own), [commit(3, 0, s)]);
+    }
+
+    #[test]
+    fn element_only_batches_name_their_sets() {
+        use NetfilterProtoFamily::{Bridge, IPv4, Inet};
+        let own = |p: u32| p == 42;
+        let mut t = None;
+        // Two sets of two families in one batch, one set twice.
+        let batch = [
+            elements(Inet, "cordon", Some("known4")),
+            elements(Bridge, "cordon", Some("macs")),
+            elements(Inet, "cordon", Some("known4")),
+            gen_id(11, 7),
+        ]
+        .concat();
+        assert_eq!(
+            run(&batch, &mut t, own),
+            [commit(
+                11,
+                7,
+                Some(Touched::Elements(vec![
+                    (Family::Inet, "known4".into()),
+                    (Family::Bridge, "macs".into())
+                ]))
+            )]
+        );
+        // Elements plus anything structural is structural, in either order.
+        let batch = [
+            elements(Inet, "cordon", Some("known4")),
+            rule(Inet, "cordon"),
+            elements(Inet, "cordon", Some("known6")),
+            gen_id(12, 7),
+        ]
+        .concat();
+        assert_eq!(
+            foreign(&run(&batch, &mut t, own)),
+            [Some(Touched::Structure)]
+        );
+        // An element message without its set's name is structural.
+        let batch = [elements(Inet, "cordon", None), gen_id(13, 7)].concat();
+        assert_eq!(
+            foreign(&run(&batch, &mut t, own)),
+            [Some(Touched::Structure)]
+        );
+        // Elements of other tables or families, or ours, are not foreign.
+        let batch = [
+            elements(Inet, "filter", Some("known4")),
+            elements(IPv4, "cordon", Some("known4")),
+            gen_id(14, 7),
+            elements(Inet, "cordon", Some("known4")),
+            gen_id(15, 42),
+        ]
+        .concat();
+        assert_eq!(
+            run(&batch, &mut t, own),
+            [commit(14, 7, None), commit(15, 42, None)]
+        );
+        // Two batches in one datagram stay apart.
+        let batch = [
+            elements(Inet, "cordon", Some("a")),
+            gen_id(16, 7),
+            elements(Inet, "cordon", Some("b")),
+            gen_id(17, 8),
+        ]
+        .concat();
+        assert_eq!(
+            foreign(&run(&batch, &mut t, own)),
+            [
+                Some(Touched::Elements(vec![(Family::Inet, "a".into())])),
+                Some(Touched::Elements(vec![(Family::Inet, "b".into())]))
+            ]
+        );
+    }
+
+    /// An object of a kind the crate does not know (`NFT_MSG_DESTROYRULE`,
+    /// 28) in cordon's table is structural: its table is read from
+    /// attribute 1; in another table it is nothing.
+    #[test]
+    fn unknown_kinds_in_cordons_table_are_structural() {
+        let unknown = |table: &str| {
+            let mut out = Vec::new();
+            let nla = emitted(&[DefaultNla::new(1, format!("{table}\0").into_bytes())]);
+            let len = 16 + 4 + nla.len();
+            out.extend_from_slice(&(len as u32).to_ne_bytes());
+            out.extend_from_slice(&((10u16 << 8) | 28).to_ne_bytes());
+            out.extend_from_slice(&[0; 10]);
+            out.extend_from_slice(&[libc::NFPROTO_INET as u8, 0, 0, 0]);
+            out.extend_from_slice(&nla);
+            out
+        };
+        let mut t = None;
+        let batch = [unknown("cordon"), gen(7)].concat();
+        assert_eq!(
+            foreign(&run(&batch, &mut t, |_| false)),
+            [Some(Touched::Structure)]
+        );
+        let batch = [unknown("other"), gen(7)].concat();
+        assert_eq!(foreign(&run(&batch, &mut t, |_| false)), [None]);
     }
 
     /// A rule whose expressions the crate cannot parse (a `meta` key of one
@@ -294,9 +597,12 @@ mod tests {
             NetlinkMessage::<NetfilterMessage>::deserialize(&bad).is_err(),
             "the crate refuses the whole message"
         );
-        let mut t = false;
+        let mut t = None;
         let batch = [bad, gen(7)].concat();
-        assert_eq!(scan(&batch, &mut t, |_| false), Some(Change::Foreign(7)));
+        assert_eq!(
+            foreign(&run(&batch, &mut t, |_| false)),
+            [Some(Touched::Structure)]
+        );
     }
 
     fn emitted(nlas: &[DefaultNla]) -> Vec<u8> {

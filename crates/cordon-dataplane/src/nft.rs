@@ -214,7 +214,7 @@ impl Nft {
         let filled = if sets.is_empty() {
             Ok(())
         } else {
-            self.netlink(|| {
+            self.netlink_commit(|| {
                 let before = thread_system_time();
                 let filled = crate::elements::fill(&sets);
                 steps.fill_system = thread_system_time().saturating_sub(before);
@@ -256,7 +256,7 @@ impl Nft {
         match update {
             Update::None => Ok(()),
             Update::Elements(changes) if crate::elements::encodable(changes, desired) => self
-                .netlink(|| crate::elements::apply(changes))
+                .netlink_commit(|| crate::elements::apply(changes))
                 .map_err(|e| NftError::Rejected(format!("netlink: {e}"))),
             Update::Elements(changes) => self.run(&diff::transaction(changes), false),
             Update::Replace(_) => self.install(desired),
@@ -270,7 +270,7 @@ impl Nft {
         changes: &[diff::SetChange],
         timeout: std::time::Duration,
     ) -> Result<(), NftError> {
-        self.netlink(|| crate::elements::apply_with_timeout(changes, timeout))
+        self.netlink_commit(|| crate::elements::apply_with_timeout(changes, timeout))
             .map_err(|e| NftError::Rejected(format!("netlink: {e}")))
     }
 
@@ -295,6 +295,25 @@ impl Nft {
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("netlink thread panicked")))
         })
+    }
+
+    /// [`Nft::netlink`] for a commit: the committing thread is noted as
+    /// this process's ([`crate::monitor::note_own_thread`]), so the
+    /// monitor does not report the commit as foreign.
+    fn netlink_commit<T: Send>(
+        &self,
+        f: impl FnOnce() -> std::io::Result<T> + Send,
+    ) -> std::io::Result<T> {
+        self.netlink(move || {
+            crate::monitor::note_own_thread();
+            f()
+        })
+    }
+
+    /// Subscribes to the nftables notifications of this Nft's namespace
+    /// ([`crate::monitor`]).
+    pub fn monitor(&self) -> std::io::Result<crate::Monitor> {
+        self.netlink(crate::Monitor::open)
     }
 
     /// The kernel's nftables generation id in this Nft's namespace
@@ -356,6 +375,20 @@ impl Nft {
                 .map(|l| KernelTable::from_listing(&l, keys))
                 .transpose()
         })
+    }
+
+    /// The elements of `sets` of the desired table `family name`, read and
+    /// compared with their desired elements
+    /// ([`crate::dump::read_sets_compared`]); `None` when the table or a
+    /// set does not exist.
+    pub fn observe_sets(
+        &self,
+        family: Family,
+        name: &str,
+        sets: &[&cordon_ruleset::nft::Set],
+    ) -> Result<Option<Vec<crate::kernel::KernelSet>>, NftError> {
+        self.netlink(|| crate::dump::read_sets_compared(family, name, sets))
+            .map_err(netlink_error)
     }
 
     /// One of cordon's tables read over netlink ([`crate::dump`]), or

@@ -325,6 +325,24 @@ pub fn against_kernel(observed: &Observed, desired: &Ruleset) -> Update {
     elements_or_none(changes)
 }
 
+/// The element changes that bring the sets of `desired` that `observed`
+/// holds to their desired elements, compared as [`against_kernel`]
+/// compares them; sets `observed` lacks are left out. For a change known
+/// to have touched only these sets' elements (nothing else is compared).
+pub fn sets_against_kernel(observed: &ObservedTable, desired: &Table) -> Vec<SetChange> {
+    desired
+        .sets
+        .iter()
+        .filter_map(|s| {
+            let have = observed.sets.get(&s.name)?;
+            match observed.unmatched.get(&s.name) {
+                Some((extra, missing)) => set_change(desired, &s.name, s.timeout, extra, missing),
+                None => set_change(desired, &s.name, s.timeout, have, &s.elements),
+            }
+        })
+        .collect()
+}
+
 /// The transaction for element changes: every deletion, then every
 /// addition, so the kernel applies them whole or not at all.
 pub fn transaction(changes: &[SetChange]) -> J {
