@@ -29,6 +29,32 @@ use crate::json::{
 use crate::listing::Listing;
 use crate::nft::{Element, Family, Ruleset, Set, Table};
 
+/// True when the set the kernel holds, of shape `have`, can stay as
+/// `s`: the same shape, or one that differs only in a declared size that
+/// still holds `s`'s elements. A set declared anew takes its elements away,
+/// for an instant, from the packets looking them up; a size that moved
+/// because the containers crossed a boundary is no reason for that, so
+/// the kernel's larger (or still large enough) size stays, and a set is
+/// declared anew only when it must grow.
+pub fn keeps(have: &J, s: &Set) -> bool {
+    let want = set_shape(s);
+    if *have == want {
+        return true;
+    }
+    let without_size = |j: &J| {
+        let mut j = j.clone();
+        if let Some(o) = j.as_object_mut() {
+            o.remove("size");
+        }
+        j
+    };
+    let fits = match (have.get("size").and_then(J::as_u64), s.size) {
+        (Some(k), Some(_)) => k >= s.elements.len() as u64,
+        _ => false,
+    };
+    fits && without_size(have) == without_size(&want)
+}
+
 /// What one of cordon's tables holds in the kernel, as far as the in-place
 /// transaction needs to know: its chains and sets with their shapes, and
 /// any other object (which cordon never creates, so it is deleted).
@@ -127,6 +153,8 @@ pub fn transaction_text(ruleset: &Ruleset, present: &[(Family, String, Present)]
     let mut head = Vec::new();
     // (family, table, set) → the elements the kernel keeps.
     let mut kept: HashMap<(usize, usize), Kept> = HashMap::new();
+    // Sets that stay at the size the kernel holds ([`keeps`]).
+    let mut resized: Vec<(usize, usize, u32)> = Vec::new();
     for (ti, t) in ruleset.tables.iter().enumerate() {
         let fam = t.family.as_str();
         head.push(json!({"add": {"table": {"family": fam, "name": t.name}}}));
@@ -142,8 +170,13 @@ pub fn transaction_text(ruleset: &Ruleset, present: &[(Family, String, Present)]
         }
         let mut stays = HashSet::new();
         for (si, s) in t.sets.iter().enumerate() {
-            if p.sets.get(&s.name) != Some(&set_shape(s)) {
+            let Some(have) = p.sets.get(&s.name).filter(|have| keeps(have, s)) else {
                 continue;
+            };
+            if let Some(k) = have.get("size").and_then(J::as_u64) {
+                if s.size != Some(k as u32) {
+                    resized.push((ti, si, k as u32));
+                }
             }
             stays.insert(s.name.as_str());
             let key = (ti, si);
@@ -193,6 +226,20 @@ pub fn transaction_text(ruleset: &Ruleset, present: &[(Family, String, Present)]
             head.push(json!({"delete": {kind.as_str(): id(name)}}));
         }
     }
+    // Declared at the kernel's size (a declaration of another size would
+    // be refused, or resize the set): a copy, in the rare install where a
+    // size moved.
+    let adjusted;
+    let ruleset = if resized.is_empty() {
+        ruleset
+    } else {
+        let mut r = ruleset.clone();
+        for (ti, si, k) in resized {
+            r.tables[ti].sets[si].size = Some(k);
+        }
+        adjusted = r;
+        &adjusted
+    };
     render_text(head, ruleset, &|ti, si| match kept.get(&(ti, si)) {
         None => Write::All,
         Some(Kept::All) => Write::None,
@@ -598,14 +645,27 @@ mod tests {
         assert!(last_flush < first_delete, "deletes only after every flush");
     }
 
-    /// A whole install declares sizes anew: a map the kernel holds with
-    /// another size is deleted and declared again with all its elements
-    /// (the kernel cannot resize a fixed hash table).
+    /// A map whose declared size moved but that still holds its elements
+    /// stays (nothing deleted: its elements never leave the packets'
+    /// lookups); one its elements outgrew is declared anew, with all of
+    /// them (the kernel cannot resize a fixed hash table).
     #[test]
-    fn a_set_declared_with_another_size_is_declared_anew() {
+    fn a_set_is_declared_anew_only_when_its_elements_outgrow_it() {
+        let have = ruleset().tables[0].sets[0].elements.clone();
         let mut r = ruleset();
         r.tables[0].sets[0].size = Some(512);
-        let have = ruleset().tables[0].sets[0].elements.clone();
+        let cmds = commands(&transaction_text(
+            &r,
+            &present(&listing(&[]), &[("disp4", have.clone())]),
+        ));
+        assert!(verbs(&cmds, "delete").is_empty(), "{cmds:?}");
+        let declared: Vec<&J> = cmds.iter().filter_map(|c| c["add"].get("map")).collect();
+        assert_eq!(declared[0]["size"], 256, "declared at the kernel's size");
+
+        // The kernel's map holds 256; the new one has 300 elements.
+        r.tables[0].sets[0].elements.extend(
+            (0..299).map(|i| addr(&format!("172.18.{}.{}/32", i / 250, i % 250 + 1), "pol")),
+        );
         let cmds = commands(&transaction_text(
             &r,
             &present(&listing(&[]), &[("disp4", have)]),
