@@ -5,7 +5,7 @@
 //! * `serve PORT` — the proxy on `0.0.0.0:PORT` and `[::]:PORT`, passing
 //!   `bench.test`, per-source cap raised (one client address opens every
 //!   connection); prints `ready`, runs until killed.
-//! * `bare PORT UPSTREAM` — the ceiling of any relay on this path: accepts
+//! * `bare PORT UPSTREAM` — the relay alone, the proxy's ceiling on this path: accepts
 //!   on `0.0.0.0:PORT`, connects to UPSTREAM and runs the proxy's own relay
 //!   (copies, then splice) with no first flight read, no decision and no
 //!   original-destination lookup; prints `ready`, runs until killed.
@@ -387,7 +387,7 @@ fn report(facts: &str, out: &str) {
     if tb.is_finite() {
         rows += &format!(
             "| 1 GiB through a bare relay on the router (the proxy's relay alone: no first flight, \
-             no decision; the ceiling of any relay on this path) | {td:.2} Gbit/s | {tb:.2} Gbit/s | {:.2}× \
+             no decision: what this relay reaches on this path with nothing in front of it) | {td:.2} Gbit/s | {tb:.2} Gbit/s | {:.2}× \
              (the proxy: {:.2}× of it) |\n",
             tb / td,
             tp / tb
