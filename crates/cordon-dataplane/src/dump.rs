@@ -289,6 +289,26 @@ impl Conn {
         })
     }
 
+    /// Dumps the elements of set `set` of table `table` in family `family`,
+    /// handing each answer's attributes to `each`; returns whether the
+    /// kernel flagged the dump as interrupted.
+    fn dump_elements(
+        &mut self,
+        family: u8,
+        table: &str,
+        set: &str,
+        each: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<bool> {
+        self.exchange(
+            GETSETELEM,
+            NLM_F_DUMP,
+            family,
+            &[(ELEM_LIST_TABLE, table), (ELEM_LIST_SET, set)],
+            NEWSETELEM,
+            each,
+        )
+    }
+
     /// Sends one request and hands every answer of type `want` to `each`,
     /// until the dump ends or the kernel acknowledges. Returns whether the
     /// kernel flagged the dump as interrupted.
@@ -478,23 +498,16 @@ fn read_once(
             // interval set's points are paired once all are in.
             let interval = flags & SET_INTERVAL != 0;
             let (mut raw, mut plain) = (Vec::new(), Vec::new());
-            let read = conn.exchange(
-                GETSETELEM,
-                NLM_F_DUMP,
-                fam,
-                &[(ELEM_LIST_TABLE, name), (ELEM_LIST_SET, &s.name)],
-                NEWSETELEM,
-                &mut |a| {
-                    elements_of(a, &mut |r| {
-                        if interval {
-                            raw.push(r);
-                        } else {
-                            plain.push(decode_plain(r, &key)?);
-                        }
-                        Ok(())
-                    })
-                },
-            );
+            let read = conn.dump_elements(fam, name, &s.name, &mut |a| {
+                elements_of(a, &mut |r| {
+                    if interval {
+                        raw.push(r);
+                    } else {
+                        plain.push(decode_plain(r, &key)?);
+                    }
+                    Ok(())
+                })
+            });
             let decoded = read.and_then(|intr| {
                 interrupted |= intr;
                 if interval {
@@ -578,19 +591,12 @@ fn read_one_set(conn: &mut Conn, fam: u8, table: &str, d: &Set) -> io::Result<(K
         }
     }
     let mut raw = Vec::new();
-    let intr = conn.exchange(
-        GETSETELEM,
-        NLM_F_DUMP,
-        fam,
-        &[(ELEM_LIST_TABLE, table), (ELEM_LIST_SET, &d.name)],
-        NEWSETELEM,
-        &mut |a| {
-            elements_of(a, &mut |r| {
-                raw.push(r);
-                Ok(())
-            })
-        },
-    )?;
+    let intr = conn.dump_elements(fam, table, &d.name, &mut |a| {
+        elements_of(a, &mut |r| {
+            raw.push(r);
+            Ok(())
+        })
+    })?;
     let flags = if d.interval { SET_INTERVAL } else { 0 };
     s.elements = decode_set(flags, &d.key, raw)?;
     Ok((s, intr))
@@ -906,28 +912,21 @@ fn compare_set(
     }
     let mut seen = vec![false; d.elements.len()];
     let mut extra = Vec::new();
-    let interrupted = conn.exchange(
-        GETSETELEM,
-        NLM_F_DUMP,
-        fam,
-        &[(ELEM_LIST_TABLE, table), (ELEM_LIST_SET, &d.name)],
-        NEWSETELEM,
-        &mut |a| {
-            element_views(a, &mut |v| {
-                if v.flags & (ELEM_INTERVAL_END | ELEM_CATCHALL) == 0 && v.key_end.is_none() {
-                    if let Some(&i) = index.get(v.key) {
-                        let i = i as usize;
-                        if verdict_is(v.data, d.elements[i].verdict.as_ref()) {
-                            seen[i] = true;
-                            return Ok(());
-                        }
+    let interrupted = conn.dump_elements(fam, table, &d.name, &mut |a| {
+        element_views(a, &mut |v| {
+            if v.flags & (ELEM_INTERVAL_END | ELEM_CATCHALL) == 0 && v.key_end.is_none() {
+                if let Some(&i) = index.get(v.key) {
+                    let i = i as usize;
+                    if verdict_is(v.data, d.elements[i].verdict.as_ref()) {
+                        seen[i] = true;
+                        return Ok(());
                     }
                 }
-                extra.push(v.to_raw()?);
-                Ok(())
-            })
-        },
-    )?;
+            }
+            extra.push(v.to_raw()?);
+            Ok(())
+        })
+    })?;
     let (mut delete, mut held) = (Vec::with_capacity(extra.len()), Vec::new());
     let mut again = Vec::with_capacity(klen);
     for r in extra {
