@@ -7,93 +7,28 @@
 //! Needs root and nft; without them the test prints one `skipped:` line,
 //! except under CI (CI=true), where that is a failure.
 
-use std::process::Command;
+#[macro_use]
+mod support;
 
 use cordon_daemon::engine::{Engine, Outcome};
 use cordon_dataplane::{Nft, StateDir};
-use cordon_inventory::{Container, Endpoint, Inventory, Network};
+use cordon_inventory::{Container, Inventory};
 use cordon_ruleset::{names, size, TABLE};
+use support::Ns;
 
-/// A network namespace, deleted on drop.
-struct Ns(String);
-
-impl Ns {
-    fn add() -> Ns {
-        let name = format!("cds-{}", std::process::id());
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "ip netns add {name}");
-        Ns(name)
-    }
-
-    /// The size `nft list map` shows for `inet cordon NAME`.
-    fn listed_size(&self, name: &str) -> Option<u32> {
-        let out = Command::new("ip")
-            .args([
-                "netns", "exec", &self.0, "nft", "list", "map", "inet", TABLE, name,
-            ])
-            .output()
-            .expect("nft");
-        assert!(out.status.success(), "nft list map {name}");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("size ").map(|n| n.parse().unwrap()))
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn skip_reason() -> Option<&'static str> {
-    if !cordon_dataplane::is_root() {
-        return Some("needs root");
-    }
-    if Command::new("nft").arg("--version").output().is_err() {
-        return Some("needs the nft command");
-    }
-    None
+/// The size `nft list map` shows for `inet cordon NAME`.
+fn listed_size(ns: &Ns, name: &str) -> Option<u32> {
+    ns.nft(&["list", "map", "inet", TABLE, name])
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("size ").map(|n| n.parse().unwrap()))
 }
 
 fn container(i: usize) -> Container {
-    let mut c = Container {
-        id: format!("{i:064x}"),
-        name: format!("c{i:05}"),
-        image: "busybox".into(),
-        ..Default::default()
-    };
-    c.endpoints.push(Endpoint {
-        network: "lab".into(),
-        ipv4: Some(
-            format!("10.76.{}.{}", i / 250, i % 250 + 2)
-                .parse()
-                .unwrap(),
-        ),
-        mac: Some(format!("02:42:0a:4c:{:02x}:{:02x}", i / 250, i % 250 + 2)),
-        host_iface: Some(format!("veth{i:07x}")),
-        bridge: Some("br-lab".into()),
-        ..Default::default()
-    });
-    c
+    support::lab_container(76, i)
 }
 
 fn inventory(n: usize) -> Inventory {
-    Inventory {
-        version: 1,
-        networks: vec![Network {
-            id: "n".repeat(64),
-            name: "lab".into(),
-            driver: "bridge".into(),
-            bridge: Some("br-lab".into()),
-            subnets: vec!["10.76.0.0/16".parse().unwrap()],
-            ..Default::default()
-        }],
-        containers: (0..n).map(container).collect(),
-    }
+    support::lab_inventory(76, n)
 }
 
 /// The sizes the engine holds as installed equal what the kernel reports.
@@ -114,15 +49,8 @@ fn assert_engine_knows_the_kernels_sizes(engine: &Engine, nft: &Nft) {
 
 #[test]
 fn growth_past_the_size_replaces_once_and_churn_within_it_does_not() {
-    if let Some(reason) = skip_reason() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("cannot run under CI: {reason}");
-        }
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), "skipped: {reason}");
-        return;
-    }
-    let ns = Ns::add();
+    need_root_nft!();
+    let ns = Ns::add("cds");
     let state = tempfile::tempdir().expect("state dir");
     let policy = cordon_policy::parse(
         "t.yaml",
@@ -139,7 +67,7 @@ fn growth_past_the_size_replaces_once_and_churn_within_it_does_not() {
         engine.sync().expect("first sync"),
         Outcome::Replaced(_)
     ));
-    assert_eq!(ns.listed_size(&known), Some(384));
+    assert_eq!(listed_size(&ns, &known), Some(384));
 
     // Containers arrive 25 at a time, from 10 to 410: ingress4 (one element
     // per container) outgrows 384 at 385 containers.
@@ -164,7 +92,7 @@ fn growth_past_the_size_replaces_once_and_churn_within_it_does_not() {
         replaced[0].1.contains("grows past its size"),
         "{replaced:?}"
     );
-    assert_eq!(ns.listed_size(&known), Some(size::capacity(385)));
+    assert_eq!(listed_size(&ns, &known), Some(size::capacity(385)));
     assert_eq!(engine.stats.replacements, 2);
 
     // Down to 250 containers (compiled alone: size 384) and back up to
@@ -183,7 +111,7 @@ fn growth_past_the_size_replaces_once_and_churn_within_it_does_not() {
         }
         let outcome = engine.sync().expect("sync");
         assert!(matches!(outcome, Outcome::Elements(_)), "{n}: {outcome:?}");
-        assert_eq!(ns.listed_size(&known), Some(768));
+        assert_eq!(listed_size(&ns, &known), Some(768));
         assert_engine_knows_the_kernels_sizes(&engine, &nft);
     }
     assert_eq!(engine.stats.replacements, 2);
@@ -213,7 +141,7 @@ fn growth_past_the_size_replaces_once_and_churn_within_it_does_not() {
     engine.set_inventory(inventory(700));
     let outcome = engine.sync().expect("growth within 768");
     assert!(matches!(outcome, Outcome::Elements(_)), "{outcome:?}");
-    assert_eq!(ns.listed_size(&known), Some(768));
+    assert_eq!(listed_size(&ns, &known), Some(768));
     assert_engine_knows_the_kernels_sizes(&engine, &nft);
     assert_eq!(engine.stats.replacements, 0);
 }

@@ -6,82 +6,17 @@
 //! Needs root and nft; without them each test prints one `skipped:` line,
 //! except under CI (CI=true), where that is a failure.
 
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[macro_use]
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use cordon_daemon::engine::{Engine, Outcome, Stats, SAFETY_EVERY};
 use cordon_daemon::watch::Watched;
 use cordon_dataplane::{Nft, StateDir};
-use cordon_inventory::{Container, Endpoint, Inventory, Network};
-
-/// Why these tests cannot run here.
-fn skip_reason() -> Option<String> {
-    if !cordon_dataplane::is_root() {
-        return Some("needs root".into());
-    }
-    if Command::new("nft").arg("--version").output().is_err() {
-        return Some("needs the nft command (apt-get install nftables)".into());
-    }
-    None
-}
-
-macro_rules! need_root_nft {
-    () => {
-        if let Some(reason) = skip_reason() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("cannot run under CI: {reason}");
-            }
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "skipped: {reason}");
-            return;
-        }
-    };
-}
-
-/// A network namespace, deleted on drop.
-struct Ns(String);
-
-impl Ns {
-    fn add() -> Ns {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "cdt-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "ip netns add {name}");
-        Ns(name)
-    }
-
-    /// `nft ARGS` in the namespace (a foreign process to the engine); its
-    /// stdout.
-    fn nft(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.0, "nft"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "nft {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
+use cordon_inventory::Inventory;
+use support::Ns;
 
 fn policy() -> cordon_policy::PolicyFile {
     cordon_policy::parse(
@@ -103,40 +38,7 @@ policies:
 }
 
 fn inventory(n: usize) -> Inventory {
-    let mut inv = Inventory {
-        version: 1,
-        networks: vec![Network {
-            id: "n".repeat(64),
-            name: "lab".into(),
-            driver: "bridge".into(),
-            bridge: Some("br-lab".into()),
-            subnets: vec!["10.77.0.0/16".parse().unwrap()],
-            ..Default::default()
-        }],
-        containers: vec![],
-    };
-    for i in 0..n {
-        let mut c = Container {
-            id: format!("{i:064x}"),
-            name: format!("c{i}"),
-            image: "busybox".into(),
-            network_mode: "lab".into(),
-            ..Default::default()
-        };
-        if i % 2 == 0 {
-            c.labels.insert("app".into(), "sftp".into());
-        }
-        c.endpoints.push(Endpoint {
-            network: "lab".into(),
-            ipv4: Some(format!("10.77.0.{}", i + 2).parse().unwrap()),
-            mac: Some(format!("02:42:0a:4d:00:{:02x}", i + 2)),
-            host_iface: Some(format!("veth{i:07x}")),
-            bridge: Some("br-lab".into()),
-            ..Default::default()
-        });
-        inv.containers.push(c);
-    }
-    inv
+    support::lab_inventory(77, n)
 }
 
 /// An engine with 4 containers installed in `ns`, following the monitor
@@ -175,7 +77,7 @@ fn paths(s: &Stats) -> (u64, u64, u64) {
 #[test]
 fn a_foreign_element_deletion_is_repaired_by_reading_only_its_set() {
     need_root_nft!();
-    let ns = Ns::add();
+    let ns = Ns::add("cdt");
     let state = tempfile::tempdir().unwrap();
     let (mut e, watched, nft) = engine(&ns, &state);
     assert!(ns
@@ -215,7 +117,7 @@ fn a_foreign_element_deletion_is_repaired_by_reading_only_its_set() {
 #[test]
 fn structural_foreign_changes_still_get_the_whole_reconcile() {
     need_root_nft!();
-    let ns = Ns::add();
+    let ns = Ns::add("cdt");
     let state = tempfile::tempdir().unwrap();
     let (mut e, watched, nft) = engine(&ns, &state);
     let chain = e
@@ -264,7 +166,7 @@ fn structural_foreign_changes_still_get_the_whole_reconcile() {
 #[test]
 fn a_commit_to_another_table_costs_no_comparison() {
     need_root_nft!();
-    let ns = Ns::add();
+    let ns = Ns::add("cdt");
     let state = tempfile::tempdir().unwrap();
     let (mut e, watched, nft) = engine(&ns, &state);
     let g0 = nft.generation().unwrap();
@@ -291,7 +193,7 @@ fn a_commit_to_another_table_costs_no_comparison() {
 #[test]
 fn the_safety_net_compares_whole_every_so_many_periods() {
     need_root_nft!();
-    let ns = Ns::add();
+    let ns = Ns::add("cdt");
     let state = tempfile::tempdir().unwrap();
     let (mut e, watched, nft) = engine(&ns, &state);
     let (t, w, a) = paths(&e.stats);

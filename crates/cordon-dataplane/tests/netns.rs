@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use cordon_compiler::{compile, SetOverrides};
 use cordon_dataplane::Nft;
-use cordon_inventory::{Container, Endpoint, Inventory, Network};
+use cordon_inventory::Inventory;
 use cordon_ruleset::nft::{Chain, Field, Rhs, Rule, Stmt, Verdict};
 
 #[macro_use]
@@ -50,43 +50,7 @@ policies:
 }
 
 fn inventory(n: usize) -> Inventory {
-    let mut inv = Inventory {
-        version: 1,
-        networks: vec![Network {
-            id: "n".repeat(64),
-            name: "lab".into(),
-            driver: "bridge".into(),
-            bridge: Some("br-lab".into()),
-            subnets: vec!["10.77.0.0/16".parse().unwrap()],
-            ..Default::default()
-        }],
-        containers: vec![],
-    };
-    for i in 0..n {
-        let mut c = Container {
-            id: format!("{i:064x}"),
-            name: format!("c{i}"),
-            image: "busybox".into(),
-            ..Default::default()
-        };
-        if i % 2 == 0 {
-            c.labels.insert("app".into(), "sftp".into());
-        }
-        c.endpoints.push(Endpoint {
-            network: "lab".into(),
-            ipv4: Some(
-                format!("10.77.{}.{}", i / 250, i % 250 + 2)
-                    .parse()
-                    .unwrap(),
-            ),
-            mac: Some(format!("02:42:0a:4d:{:02x}:{:02x}", i / 250, i % 250 + 2)),
-            host_iface: Some(format!("veth{i:07x}")),
-            bridge: Some("br-lab".into()),
-            ..Default::default()
-        });
-        inv.containers.push(c);
-    }
-    inv
+    support::lab_inventory(77, n, |_| true)
 }
 
 #[test]

@@ -9,7 +9,7 @@
 
 use cordon_compiler::{compile, SetOverrides};
 use cordon_dataplane::Nft;
-use cordon_inventory::{Container, Endpoint, Inventory, Network};
+use cordon_inventory::Inventory;
 use cordon_ruleset::diff::{self, SetChange, Update};
 use cordon_ruleset::nft::{Element, Family, Ruleset, Value};
 use cordon_ruleset::{names, size, TABLE};
@@ -29,40 +29,7 @@ fn policy() -> cordon_policy::PolicyFile {
 
 /// Containers 0..n on `br-lab` in 10.78.0.0/16.
 fn inventory(n: usize) -> Inventory {
-    let mut inv = Inventory {
-        version: 1,
-        networks: vec![Network {
-            id: "n".repeat(64),
-            name: "lab".into(),
-            driver: "bridge".into(),
-            bridge: Some("br-lab".into()),
-            subnets: vec!["10.78.0.0/16".parse().unwrap()],
-            ..Default::default()
-        }],
-        containers: vec![],
-    };
-    for i in 0..n {
-        let mut c = Container {
-            id: format!("{i:064x}"),
-            name: format!("c{i}"),
-            image: "busybox".into(),
-            ..Default::default()
-        };
-        c.endpoints.push(Endpoint {
-            network: "lab".into(),
-            ipv4: Some(
-                format!("10.78.{}.{}", i / 250, i % 250 + 2)
-                    .parse()
-                    .unwrap(),
-            ),
-            mac: Some(format!("02:42:0a:4e:{:02x}:{:02x}", i / 250, i % 250 + 2)),
-            host_iface: Some(format!("veth{i:07x}")),
-            bridge: Some("br-lab".into()),
-            ..Default::default()
-        });
-        inv.containers.push(c);
-    }
-    inv
+    support::lab_inventory(78, n, |_| true)
 }
 
 /// The size `nft list set` shows for `bridge cordon NAME`, if any.

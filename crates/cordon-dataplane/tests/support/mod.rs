@@ -7,6 +7,8 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use cordon_inventory::{Container, Endpoint, Inventory, Network};
+
 /// Why the tests cannot run here (root and nft are needed).
 pub fn skip_reason() -> Option<String> {
     if !cordon_dataplane::is_root() {
@@ -134,4 +136,53 @@ fn zero_counters(v: &mut serde_json::Value) {
         serde_json::Value::Array(a) => a.iter_mut().for_each(zero_counters),
         _ => {}
     }
+}
+
+/// Containers `0..n` that `keep` accepts on network `lab` (bridge
+/// `br-lab`, 10.OCTET.0.0/16): container `i` at 10.OCTET.A.B with A =
+/// i / 250 and B = i % 250 + 2, its MAC 02:42:0a:OCTET:A:B to match, port
+/// `veth` and `i` in hex, and every other one (even `i`) labelled `app:
+/// sftp`.
+pub fn lab_inventory(octet: u8, n: usize, keep: impl Fn(usize) -> bool) -> Inventory {
+    let mut inv = Inventory {
+        version: 1,
+        networks: vec![Network {
+            id: "n".repeat(64),
+            name: "lab".into(),
+            driver: "bridge".into(),
+            bridge: Some("br-lab".into()),
+            subnets: vec![format!("10.{octet}.0.0/16").parse().unwrap()],
+            ..Default::default()
+        }],
+        containers: vec![],
+    };
+    for i in (0..n).filter(|i| keep(*i)) {
+        let mut c = Container {
+            id: format!("{i:064x}"),
+            name: format!("c{i}"),
+            image: "busybox".into(),
+            ..Default::default()
+        };
+        if i.is_multiple_of(2) {
+            c.labels.insert("app".into(), "sftp".into());
+        }
+        c.endpoints.push(Endpoint {
+            network: "lab".into(),
+            ipv4: Some(
+                format!("10.{octet}.{}.{}", i / 250, i % 250 + 2)
+                    .parse()
+                    .unwrap(),
+            ),
+            mac: Some(format!(
+                "02:42:0a:{octet:02x}:{:02x}:{:02x}",
+                i / 250,
+                i % 250 + 2
+            )),
+            host_iface: Some(format!("veth{i:07x}")),
+            bridge: Some("br-lab".into()),
+            ..Default::default()
+        });
+        inv.containers.push(c);
+    }
+    inv
 }
