@@ -169,17 +169,6 @@ impl Monitor {
             scan(&self.buf[..n], &mut self.batch, is_own, &mut self.ready);
         }
     }
-
-    /// Blocks until a foreign change to cordon's tables is committed, or
-    /// notifications were lost.
-    pub fn next_change(&mut self) -> io::Result<Change> {
-        loop {
-            let c = self.next_commit()?;
-            if c.concerns_cordon() {
-                return Ok(c);
-            }
-        }
-    }
 }
 
 /// Scans one datagram of netlink messages, appending each batch it ends
