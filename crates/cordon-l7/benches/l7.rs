@@ -116,6 +116,9 @@ fn serve(port: u16) {
     let limits = Limits {
         per_source: 100_000,
         total: 100_000,
+        // This process is the proxy alone: it needs few descriptors of its
+        // own (the daemon keeps the default reserve).
+        reserved_descriptors: Some(40),
         ..Limits::default()
     };
     let (_stop, rx) = tokio::sync::watch::channel(false);
@@ -139,7 +142,14 @@ fn bare(port: u16, upstream: SocketAddr) {
                     return;
                 };
                 let (mut up, mut down) = (0, 0);
-                let _ = cordon_l7::relay::relay(&client, &server, &mut up, &mut down).await;
+                let _ = cordon_l7::relay::relay(
+                    &client,
+                    &server,
+                    &cordon_l7::budget::Budget::unbounded(),
+                    &mut up,
+                    &mut down,
+                )
+                .await;
             });
         }
     });

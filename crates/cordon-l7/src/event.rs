@@ -29,11 +29,12 @@ pub enum Event {
         /// The decider's reason.
         reason: String,
     },
-    /// Reset at accept: the source (or the proxy in all) was at its cap of
-    /// concurrent connections.
+    /// Reset at accept: a cap on concurrent connections was reached.
     OverCap {
         /// The client.
         source: SocketAddr,
+        /// Which cap.
+        cap: Cap,
     },
     /// Reset: the first flight did not arrive within its deadline.
     FirstFlightTimeout {
@@ -68,3 +69,15 @@ pub enum Event {
 /// Where the proxy sends its [`Event`]s; called from the proxy's tasks, so
 /// it must be quick (count, log, or queue).
 pub type Observer = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// The cap an [`Event::OverCap`] connection met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    /// Its source had [`crate::Limits::per_source`] connections open.
+    Source,
+    /// The proxy had [`crate::Limits::total`] connections open.
+    Total,
+    /// The proxy's descriptor budget ([`crate::budget`]) had no room for
+    /// its two sockets.
+    Descriptors,
+}

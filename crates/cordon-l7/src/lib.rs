@@ -6,6 +6,7 @@
 //! - [`origdst`]: the original destination of a redirected socket
 //!   (`SO_ORIGINAL_DST`, `IP6T_SO_ORIGINAL_DST`).
 //! - [`limits`]: the bounds on one connection and on concurrency.
+//! - [`budget`]: the proxy's share of the process's descriptors.
 //! - [`event`]: what the proxy reports for each connection.
 //! - [`relay`]: the two-way relay, splice(2) through a pipe per direction,
 //!   half-close honoured.
@@ -17,6 +18,7 @@
 //! refusal, never a panic, and no connection holds resources beyond its
 //! [`Limits`].
 
+pub mod budget;
 pub mod event;
 pub mod flight;
 pub mod limits;
@@ -24,7 +26,7 @@ pub mod origdst;
 pub mod proxy;
 pub mod relay;
 
-pub use event::{Event, Observer};
+pub use event::{Cap, Event, Observer};
 pub use flight::{
     parse_first_flight, parse_first_flight_within, FirstFlight, Parse, FIRST_FLIGHT_MAX,
 };

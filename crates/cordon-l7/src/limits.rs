@@ -21,6 +21,12 @@ pub struct Limits {
     pub per_source: usize,
     /// Concurrent proxied connections in all.
     pub total: usize,
+    /// Descriptors of the process the proxy leaves to the rest of it (see
+    /// [`crate::budget`]): the proxy's connections and pipes use at most
+    /// the soft `RLIMIT_NOFILE` less this many. None (the default):
+    /// [`crate::budget::DEFAULT_RESERVE`], or half the limit when that is
+    /// smaller.
+    pub reserved_descriptors: Option<usize>,
 }
 
 impl Default for Limits {
@@ -31,6 +37,7 @@ impl Default for Limits {
             connect_timeout: Duration::from_secs(5),
             per_source: 256,
             total: 20_000,
+            reserved_descriptors: None,
         }
     }
 }

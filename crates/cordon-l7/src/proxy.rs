@@ -20,7 +20,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::time::{timeout, timeout_at, Instant};
 
-use crate::event::{Event, Observer};
+use crate::budget::{Budget, Taken};
+use crate::event::{Cap, Event, Observer};
 use crate::flight::{parse_first_flight_within, FirstFlight, Parse};
 use crate::limits::Limits;
 use crate::origdst::original_dst;
@@ -104,11 +105,13 @@ impl Proxy {
         observer: Observer,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let limits_reserved = limits.reserved_descriptors;
         let shared = Arc::new(Shared {
             limits,
             decider,
             observer,
             live: Mutex::new(Live::default()),
+            budget: Budget::of_process(limits_reserved),
         });
         let mut accepts = tokio::task::JoinSet::new();
         for l in self.listeners {
@@ -158,6 +161,8 @@ struct Shared {
     decider: Arc<dyn Decider>,
     observer: Observer,
     live: Mutex<Live>,
+    /// The descriptors the connections and their pipes may hold.
+    budget: Arc<Budget>,
 }
 
 /// The live connections, per source address and in all.
@@ -171,6 +176,8 @@ struct Live {
 struct Slot {
     shared: Arc<Shared>,
     ip: IpAddr,
+    /// The connection's two sockets in the descriptor budget.
+    _fds: Taken,
 }
 
 impl Drop for Slot {
@@ -186,18 +193,24 @@ impl Drop for Slot {
     }
 }
 
-/// A slot for a connection from `ip`, or None at a cap.
-fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<Slot> {
+/// A slot for a connection from `ip`, or the cap it meets (the descriptor
+/// budget's among them: no room for its two sockets).
+fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Result<Slot, Cap> {
     let mut live = shared.live.lock().unwrap_or_else(|p| p.into_inner());
     let n = live.per_source.get(&ip).copied().unwrap_or(0);
-    if n >= shared.limits.per_source || live.total >= shared.limits.total {
-        return None;
+    if n >= shared.limits.per_source {
+        return Err(Cap::Source);
     }
+    if live.total >= shared.limits.total {
+        return Err(Cap::Total);
+    }
+    let fds = shared.budget.take(2).ok_or(Cap::Descriptors)?;
     live.per_source.insert(ip, n + 1);
     live.total += 1;
-    Some(Slot {
+    Ok(Slot {
         shared: shared.clone(),
         ip,
+        _fds: fds,
     })
 }
 
@@ -229,10 +242,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        let Some(slot) = admit(&shared, source_ip(source)) else {
-            reset(stream);
-            (shared.observer)(Event::OverCap { source });
-            continue;
+        let slot = match admit(&shared, source_ip(source)) {
+            Ok(slot) => slot,
+            Err(cap) => {
+                reset(stream);
+                (shared.observer)(Event::OverCap { source, cap });
+                continue;
+            }
         };
         tokio::spawn(connection(stream, source, slot));
     }
@@ -332,7 +348,7 @@ async fn connection(client: TcpStream, source: SocketAddr, slot: Slot) {
         write_all(&server, &first).await?;
         up = first.len() as u64;
         drop(first);
-        relay(&client, &server, &mut up, &mut down).await
+        relay(&client, &server, &shared.budget, &mut up, &mut down).await
     }
     .await;
     if result.is_err() {
@@ -416,6 +432,7 @@ mod tests {
             decider: Arc::new(Nobody),
             observer: Arc::new(|_| {}),
             live: Mutex::new(Live::default()),
+            budget: Budget::unbounded(),
         })
     }
 
@@ -426,9 +443,13 @@ mod tests {
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let a1 = admit(&s, a).expect("first");
         let _a2 = admit(&s, a).expect("second");
-        assert!(admit(&s, a).is_none(), "over the per-source cap");
+        assert_eq!(
+            admit(&s, a).err(),
+            Some(Cap::Source),
+            "over the per-source cap"
+        );
         let _b1 = admit(&s, b).expect("another source");
-        assert!(admit(&s, b).is_none(), "over the total cap");
+        assert_eq!(admit(&s, b).err(), Some(Cap::Total), "over the total cap");
         drop(a1);
         let _a3 = admit(&s, a).expect("a slot came back");
         assert_eq!(s.live.lock().unwrap().total, 3);

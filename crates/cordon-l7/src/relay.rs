@@ -8,7 +8,8 @@
 //! to socket: the payload never enters user space), driven by tokio's
 //! readiness (`TcpStream::try_io`); it reads while the pipe has room and
 //! writes while the pipe holds bytes, the two overlapping. If the pipe
-//! cannot be made or the kernel refuses splice on these sockets, the
+//! cannot be made (the proxy's descriptor budget has no room, or the
+//! kernel refuses) or the kernel refuses splice on these sockets, the
 //! direction keeps copying.
 //!
 //! Half-close is honoured: when one side reaches end of file, the other
@@ -18,10 +19,13 @@
 use std::io::{self, ErrorKind};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 
 use nix::fcntl::{splice, OFlag, SpliceFFlags};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+
+use crate::budget::Budget;
 
 /// Bytes a direction moves by copying before it switches to splice.
 pub const SPLICE_AFTER: u64 = 1 << 20;
@@ -36,22 +40,38 @@ const COPY_CHUNK: usize = 16 * 1024;
 /// bytes moved client to server and server to client. The counts are
 /// written to `up` and `down` as they grow, so they are right even when the
 /// relay ends in an error.
+///
+/// A direction's splice pipe takes two descriptors from `budget`; without
+/// room there, the direction keeps copying.
 pub async fn relay(
     client: &TcpStream,
     server: &TcpStream,
+    budget: &Arc<Budget>,
     up: &mut u64,
     down: &mut u64,
 ) -> io::Result<()> {
-    tokio::try_join!(one_way(client, server, up), one_way(server, client, down))?;
+    tokio::try_join!(
+        one_way(client, server, budget, up),
+        one_way(server, client, budget, down)
+    )?;
     Ok(())
 }
 
 /// Moves `from`'s bytes to `to` until `from`'s end of file, then shuts
 /// down `to`'s write half.
-pub async fn one_way(from: &TcpStream, to: &TcpStream, moved: &mut u64) -> io::Result<()> {
+pub async fn one_way(
+    from: &TcpStream,
+    to: &TcpStream,
+    budget: &Arc<Budget>,
+    moved: &mut u64,
+) -> io::Result<()> {
     loop {
         if *moved >= SPLICE_AFTER {
-            if let Ok((r, w)) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC) {
+            let pipe = budget.take(2).and_then(|fds| {
+                let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).ok()?;
+                Some((r, w, fds))
+            });
+            if let Some((r, w, _fds)) = pipe {
                 let size =
                     nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as i32))
                         .map(|n| n as usize)

@@ -274,7 +274,7 @@ fn the_per_source_cap_holds_and_others_are_still_served() {
             let want = src.parse::<std::net::IpAddr>().unwrap();
             proxy
                 .events
-                .wait(|e| matches!(e, Event::OverCap { source } if source.ip() == want));
+                .wait(|e| matches!(e, Event::OverCap { source, cap: cordon_l7::Cap::Source } if source.ip() == want));
             // Another source is served meanwhile, quickly.
             let t = Instant::now();
             let back = round_trip(&mut connect_from(other, dst).expect("connect"), &hello);
@@ -292,4 +292,64 @@ fn the_per_source_cap_holds_and_others_are_still_served() {
             assert_eq!(back.expect("the source again"), hello);
         });
     }
+}
+
+#[test]
+fn the_descriptor_budget_leaves_the_reserve_and_is_given_back() {
+    nft_or_skip!();
+    let _lock = cordon_lab::lock();
+    let lab = L7Lab::new();
+    let _echo = Echo::start(&lab, REDIRECTED);
+    // Room for exactly `room` connections: the rest of the soft limit is
+    // the reserve. The caps are far above `room`, so only the budget can
+    // refuse here.
+    let room = 20;
+    cordon_l7::raise_nofile_limit().expect("raise RLIMIT_NOFILE");
+    let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .expect("getrlimit");
+    let limits = Limits {
+        first_flight_timeout: Duration::from_secs(20),
+        reserved_descriptors: Some(soft as usize - 2 * room),
+        ..Limits::default()
+    };
+    assert!(limits.per_source > room + 1 && limits.total > room + 1);
+    let proxy = RunningProxy::start(&lab, limits, names());
+    lab.redirect(proxy.port);
+    let (src, other, dst) = server(false);
+    let hello = hello_for("allowed.test");
+    let closed = |n: usize| {
+        proxy.events.wait(|_| {
+            proxy
+                .events
+                .all()
+                .iter()
+                .filter(|e| matches!(e, Event::Closed { .. }))
+                .count()
+                >= n
+        })
+    };
+    in_ns(&lab.client, || {
+        // Control: a connection passes, and its descriptors come back.
+        let back = round_trip(&mut connect_from(other, dst).expect("connect"), &hello);
+        assert_eq!(back.expect("control"), hello);
+        closed(1);
+        // `room` idle connections (no first flight) fill the budget.
+        let mut idle: Vec<_> = (0..room)
+            .map(|_| connect_from(src, dst).expect("connect"))
+            .collect();
+        // One more, from another source, is reset: no room for its sockets.
+        let mut over = connect_from(other, dst).expect("connect");
+        assert!(was_reset(&mut over), "connection {} not reset", room + 1);
+        let want = other.parse::<std::net::IpAddr>().unwrap();
+        proxy
+            .events
+            .wait(|e| matches!(e, Event::OverCap { source, cap: cordon_l7::Cap::Descriptors } if source.ip() == want));
+        // One idle connection closes: its two descriptors come back, and
+        // a connection passes again.
+        drop(idle.pop());
+        std::thread::sleep(Duration::from_millis(300));
+        let back = round_trip(&mut connect_from(other, dst).expect("connect"), &hello);
+        assert_eq!(back.expect("after one closed"), hello);
+        drop(idle);
+    });
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cordon_l7::{Connection, Event, Observer};
+use cordon_l7::{Cap, Connection, Event, Observer};
 use tracing::warn;
 
 use super::decide::kind_of;
@@ -131,7 +131,7 @@ pub fn observer(obs: Arc<Observe>, dir: Shared) -> Observer {
                     &reason,
                 ));
             }
-            Event::OverCap { source } => {
+            Event::OverCap { source, cap } => {
                 c.over_cap.fetch_add(1, Ordering::Relaxed);
                 obs.record(event(
                     &dir,
@@ -139,7 +139,11 @@ pub fn observer(obs: Arc<Observe>, dir: Shared) -> Observer {
                     None,
                     "refused",
                     None,
-                    "over-cap: the container has as many proxied connections open as l7.max_connections_per_container allows",
+                    match cap {
+                        Cap::Source => "over-cap: the container has as many proxied connections open as l7.max_connections_per_container allows",
+                        Cap::Total => "over-cap: the L7 proxy has as many connections open as it allows in all",
+                        Cap::Descriptors => "over-cap: the L7 proxy's share of the daemon's open-file limit is in use",
+                    },
                 ));
             }
             Event::FirstFlightTimeout {

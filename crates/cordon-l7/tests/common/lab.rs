@@ -234,6 +234,9 @@ pub struct RunningProxy {
 impl RunningProxy {
     /// Binds `0.0.0.0:0` and `[::]:0` in the router and serves.
     pub fn start(lab: &L7Lab, limits: Limits, decider: Arc<dyn Decider>) -> RunningProxy {
+        // As the daemon does: the descriptor budget is taken from the soft
+        // limit, which defaults to 1,024 in many shells.
+        cordon_l7::raise_nofile_limit().expect("raise RLIMIT_NOFILE");
         let path = lab.router.path();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
