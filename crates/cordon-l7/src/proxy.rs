@@ -71,6 +71,7 @@ pub trait Decider: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct Proxy {
     listeners: Vec<std::net::TcpListener>,
+    budget: Option<Arc<Budget>>,
 }
 
 impl Proxy {
@@ -82,7 +83,20 @@ impl Proxy {
             .iter()
             .map(|a| listener(*a))
             .collect::<io::Result<Vec<_>>>()?;
-        Ok(Proxy { listeners })
+        Ok(Proxy {
+            listeners,
+            budget: None,
+        })
+    }
+
+    /// Serves under `budget` rather than one of its own: a caller that
+    /// restarts the proxy (new listeners, connections of the old one still
+    /// open) keeps one budget for all of them. Without it, [`Proxy::serve`]
+    /// takes the process's ([`Budget::of_process`] with
+    /// [`Limits::reserved_descriptors`]).
+    pub fn with_budget(mut self, budget: Arc<Budget>) -> Proxy {
+        self.budget = Some(budget);
+        self
     }
 
     /// The addresses actually bound (with the ports chosen for port 0).
@@ -105,13 +119,15 @@ impl Proxy {
         observer: Observer,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let limits_reserved = limits.reserved_descriptors;
+        let budget = self
+            .budget
+            .unwrap_or_else(|| Budget::of_process(limits.reserved_descriptors));
         let shared = Arc::new(Shared {
             limits,
             decider,
             observer,
             live: Mutex::new(Live::default()),
-            budget: Budget::of_process(limits_reserved),
+            budget,
         });
         let mut accepts = tokio::task::JoinSet::new();
         for l in self.listeners {

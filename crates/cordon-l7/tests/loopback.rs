@@ -115,3 +115,64 @@ async fn a_bulk_flow_without_descriptor_room_copies_and_one_with_room_gives_its_
     bulk_through(none.clone()).await;
     assert_eq!(none.most(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_serves_under_the_budget_it_is_given() {
+    use cordon_l7::budget::Budget;
+    // One budget with room for one connection, held by an earlier proxy's
+    // connection (as across a restart of the listeners): the new proxy
+    // has no room, whatever its own reserve would allow.
+    let shared = Budget::new(2);
+    let held = shared.take(2).expect("room for one");
+    let proxy = Proxy::bind(&["127.0.0.1:0".parse().unwrap()])
+        .expect("bind")
+        .with_budget(shared.clone());
+    let addr = proxy.local_addrs()[0];
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev = events.clone();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let limits = Limits {
+        reserved_descriptors: Some(0),
+        ..Limits::default()
+    };
+    let served = tokio::spawn(proxy.serve(
+        limits,
+        Arc::new(PassAll),
+        Arc::new(move |e| ev.lock().unwrap().push(e)),
+        rx,
+    ));
+    let connect = move || {
+        tokio::task::spawn_blocking(move || {
+            let mut s = TcpStream::connect(addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut b = [0u8; 8];
+            s.read(&mut b).map_err(|e| e.kind())
+        })
+    };
+    assert_eq!(connect().await.unwrap(), Err(ErrorKind::ConnectionReset));
+    assert!(
+        matches!(
+            events.lock().unwrap().as_slice(),
+            [Event::OverCap {
+                cap: cordon_l7::Cap::Descriptors,
+                ..
+            }]
+        ),
+        "{:?}",
+        events.lock().unwrap()
+    );
+    // Control: once the earlier connection gives its descriptors back, the
+    // next connection is admitted (and then reset as not redirected).
+    drop(held);
+    assert_eq!(connect().await.unwrap(), Err(ErrorKind::ConnectionReset));
+    assert!(
+        matches!(events.lock().unwrap().last(), Some(Event::Refused { .. })),
+        "{:?}",
+        events.lock().unwrap()
+    );
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(2), served)
+        .await
+        .expect("serve returns on shutdown")
+        .unwrap();
+}

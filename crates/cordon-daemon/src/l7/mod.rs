@@ -16,6 +16,7 @@ pub mod report;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
+use cordon_l7::budget::Budget;
 use cordon_l7::{Limits, Proxy};
 use cordon_policy::PolicyFile;
 use cordon_ruleset::L7_PROXY_PORT;
@@ -62,6 +63,9 @@ pub struct L7Service {
     task: Option<tokio::task::JoinHandle<()>>,
     rules: Arc<RwLock<Arc<Rules>>>,
     per_container: usize,
+    /// The proxy's share of the daemon's descriptors, one for every
+    /// restart of the listeners (connections outlive them).
+    budget: Arc<Budget>,
     dir: Shared,
     learned: Arc<Learned>,
     obs: Arc<Observe>,
@@ -87,6 +91,7 @@ impl L7Service {
             task: None,
             rules: Default::default(),
             per_container: 0,
+            budget: Budget::of_process(None),
             dir,
             learned,
             obs,
@@ -120,6 +125,7 @@ impl L7Service {
         }
         let bound = self.bound.take();
         let previous = self.task.take();
+        let budget = self.budget.clone();
         self.task = Some(tokio::spawn(async move {
             let proxy = match bound {
                 Some(p) => p,
@@ -137,7 +143,10 @@ impl L7Service {
                     }
                 }
             };
-            proxy.serve(limits, decider, observer, rx).await;
+            proxy
+                .with_budget(budget)
+                .serve(limits, decider, observer, rx)
+                .await;
         }));
         info!(
             port = L7_PROXY_PORT,
