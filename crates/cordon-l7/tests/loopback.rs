@@ -149,15 +149,29 @@ async fn a_proxy_serves_under_the_budget_it_is_given() {
             s.read(&mut b).map_err(|e| e.kind())
         })
     };
+    // The event follows the reset: wait for it.
+    let seen = |f: fn(&[Event]) -> bool| {
+        let events = events.clone();
+        async move {
+            for _ in 0..200 {
+                if f(&events.lock().unwrap()) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            false
+        }
+    };
     assert_eq!(connect().await.unwrap(), Err(ErrorKind::ConnectionReset));
     assert!(
-        matches!(
-            events.lock().unwrap().as_slice(),
+        seen(|e| matches!(
+            e,
             [Event::OverCap {
                 cap: cordon_l7::Cap::Descriptors,
                 ..
             }]
-        ),
+        ))
+        .await,
         "{:?}",
         events.lock().unwrap()
     );
@@ -166,7 +180,7 @@ async fn a_proxy_serves_under_the_budget_it_is_given() {
     drop(held);
     assert_eq!(connect().await.unwrap(), Err(ErrorKind::ConnectionReset));
     assert!(
-        matches!(events.lock().unwrap().last(), Some(Event::Refused { .. })),
+        seen(|e| matches!(e, [Event::OverCap { .. }, Event::Refused { .. }])).await,
         "{:?}",
         events.lock().unwrap()
     );
