@@ -45,8 +45,10 @@ pub struct DaemonContext {
     obs: Arc<crate::observe::Observe>,
     /// What each rule let through, for the L7 proxy.
     learned: Arc<crate::l7::learned::Learned>,
-    /// The host's own addresses and when they were read.
-    host: std::sync::Mutex<(Option<std::time::Instant>, Vec<IpAddr>)>,
+    /// What an answer may not point at ([`Local`]: Docker's subnets and
+    /// the host's own addresses), and when the host's were read; kept
+    /// between queries while both still hold.
+    local: std::sync::Mutex<(Option<std::time::Instant>, Arc<Local>)>,
 }
 
 /// How long the host's addresses are reused before they are read again.
@@ -279,20 +281,23 @@ impl Context for DaemonContext {
     }
 
     fn local(&self) -> Arc<Local> {
-        let docker = self
-            .clients
-            .read()
-            .map(|d| d.subnets.clone())
-            .unwrap_or_default();
-        let host = {
-            let mut h = self.host.lock().unwrap_or_else(|p| p.into_inner());
-            let now = std::time::Instant::now();
-            if h.0.is_none_or(|t| now.duration_since(t) > HOST_ADDRS_FOR) {
-                *h = (Some(now), host_addresses());
-            }
-            h.1.clone()
+        let now = std::time::Instant::now();
+        let mut l = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = l.0.is_some_and(|t| now.duration_since(t) <= HOST_ADDRS_FOR);
+        let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
+        if fresh && clients.subnets == l.1.docker {
+            return l.1.clone();
+        }
+        let docker = clients.subnets.clone();
+        drop(clients);
+        let host = if fresh {
+            l.1.host.clone()
+        } else {
+            l.0 = Some(now);
+            host_addresses()
         };
-        Arc::new(Local { docker, host })
+        l.1 = Arc::new(Local { docker, host });
+        l.1.clone()
     }
 
     fn stripped(&self, src: IpAddr, policy: &str, name: &str, addr: IpAddr, why: Closed) {
@@ -463,7 +468,7 @@ impl DnsService {
                 max_addresses: policy.dns.max_addresses,
                 obs: self.obs.clone(),
                 learned: self.learned.clone(),
-                host: Default::default(),
+                local: Default::default(),
             }),
         ));
         let (udp, for_udp) = (self.udp.clone(), proxy.clone());

@@ -119,6 +119,9 @@ impl Observe {
     /// Notes that `addr` came from an answer for `name`.
     pub fn learned(&self, addr: IpAddr, name: &str) {
         let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if n.get(&addr).is_some_and(|known| known == name) {
+            return;
+        }
         if n.len() >= NAMES && !n.contains_key(&addr) {
             n.clear();
         }

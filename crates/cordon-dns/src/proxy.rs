@@ -203,7 +203,11 @@ impl<C: Context> Proxy<C> {
                 .map(Verdict::Refused)
                 .unwrap_or(Verdict::Dropped);
         }
-        let asked = crate::cache::asked(query);
+        // The cache's view of the question (its key, the client's UDP
+        // limit), read only when there is a cache.
+        let asked = (self.config.cache > 0)
+            .then(|| crate::cache::asked(query))
+            .flatten();
         let limit = match transport {
             Transport::Udp => asked.as_ref().map_or(512, |a| a.udp_limit),
             Transport::Tcp => usize::from(u16::MAX),
