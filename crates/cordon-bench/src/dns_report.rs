@@ -1,7 +1,8 @@
 //! The "DNS proxy against dnsmasq" region of docs/benchmarks.md, from the
 //! runs `scripts/bench-dns` made with `cordon-dnsbench load`: one JSON
 //! line per run in `runs.jsonl`, `{"config", "rep", "kind": "lat"|"sat",
-//! "result": {qps, p50_us, p99_us, lost, bad}}`.
+//! "result": {qps, p50_us, p99_us, lost, bad}}`; a saturation run may
+//! also carry `"cpu_us"`, the CPU time its serving process spent in it.
 
 use std::collections::BTreeMap;
 
@@ -39,13 +40,16 @@ fn num(x: f64) -> String {
 #[derive(Default)]
 struct Runs {
     qps: BTreeMap<u64, f64>,
+    /// CPU µs per answered query at saturation, per repetition.
+    cpu: Vec<f64>,
     p50: Vec<f64>,
     p99: Vec<f64>,
     lost: f64,
     bad: f64,
 }
 
-fn collect(jsonl: &str) -> Result<BTreeMap<String, Runs>, String> {
+/// The runs of `jsonl`, each saturation run `secs` long.
+fn collect(jsonl: &str, secs: f64) -> Result<BTreeMap<String, Runs>, String> {
     let mut by: BTreeMap<String, Runs> = BTreeMap::new();
     for l in jsonl.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(l).map_err(|e| format!("runs.jsonl: {e}: {l}"))?;
@@ -65,7 +69,11 @@ fn collect(jsonl: &str) -> Result<BTreeMap<String, Runs>, String> {
                 r.p99.push(f("p99_us")?);
             }
             _ => {
-                r.qps.insert(v["rep"].as_u64().unwrap_or(0), f("qps")?);
+                let q = f("qps")?;
+                r.qps.insert(v["rep"].as_u64().unwrap_or(0), q);
+                if let Some(cpu) = v["cpu_us"].as_f64() {
+                    r.cpu.push(cpu / (q * secs).max(1.0));
+                }
             }
         }
     }
@@ -81,7 +89,11 @@ pub fn command(dir: &str) -> Result<(), String> {
 }
 
 fn region(r: &Results) -> Result<String, String> {
-    let by = collect(&r.text("runs.jsonl")?)?;
+    let secs: f64 = r
+        .fact("secs")?
+        .parse()
+        .map_err(|e| format!("facts: secs: {e}"))?;
+    let by = collect(&r.text("runs.jsonl")?, secs)?;
     let get = |c: &str| {
         by.get(c)
             .ok_or_else(|| format!("runs.jsonl: no runs of `{c}`"))
@@ -110,8 +122,9 @@ fn region(r: &Results) -> Result<String, String> {
             .iter()
             .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
         let (m50, m99) = (med(&run.p50), med(&run.p99));
+        let cpu = lower_median(&run.cpu).map_or("–".to_string(), |c| format!("{c:.1}"));
         rows += &format!(
-            "| {label} | {} | {:.2} | {:.2} ({lo:.2}–{hi:.2}) | {:.2} | {} | {} | {} | {} |\n",
+            "| {label} | {} | {:.2} | {:.2} ({lo:.2}–{hi:.2}) | {:.2} | {cpu} | {} | {} | {} | {} |\n",
             num(q),
             q / mq("dnsmasq")?,
             med(&paired),
@@ -149,13 +162,17 @@ A and AAAA in turn over all names; latency with 1 query outstanding, throughput 
 a row for the same proxy code with a context that opens nothing (`cordon-dnsbench
 proxy-no-opening`, not a product path) shows what opening the firewall costs;
 {reps} alternating repetitions of {secs} s each after 0.5 s warm-up, medians.
+CPU per query: the CPU time (user and system, from `/proc`) the serving
+process spent during a saturation run, over the queries answered in it
+(for the baseline, the upstream's); it varies less than queries/s when
+other work shares the cores.
 Controls in the same run: every configuration answers an allowlisted name, cordon
 refuses a name off its list, and its answer opened the set.
 Lost queries (1 s): {lost};
 answers that were not NOERROR with a record: {bad}.
 
-| path | queries/s ({conc} outstanding) | vs dnsmasq (no cache) | same, per repetition: median (range) | vs direct | p50 µs (1 outstanding) | p99 µs | added p50 µs | added p99 µs |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| path | queries/s ({conc} outstanding) | vs dnsmasq (no cache) | same, per repetition: median (range) | vs direct | CPU µs per query | p50 µs (1 outstanding) | p99 µs | added p50 µs | added p99 µs |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 {rows}
 Goals (issue 4): queries/s at least dnsmasq's: **{goal_qps}** ({qps_ratio:.2}×); added p99 under 1 ms: **{goal_p99}** ({add99} µs).
 cordon's proxy peak resident memory during the run: {rss} kB.
@@ -196,7 +213,13 @@ mod tests {
                 ("dnsmasq_cache", 60000.0, 40.0, 60.0),
             ] {
                 jsonl += &format!("{{\"config\":\"{c}\",\"rep\":{rep},\"kind\":\"lat\",\"result\":{{\"qps\":1,\"p50_us\":{p50},\"p99_us\":{p99},\"lost\":0,\"bad\":0}}}}\n");
-                jsonl += &format!("{{\"config\":\"{c}\",\"rep\":{rep},\"kind\":\"sat\",\"result\":{{\"qps\":{q},\"p50_us\":1,\"p99_us\":1,\"lost\":1,\"bad\":0}}}}\n");
+                // CPU: 1 s of it per 3 s run (secs=3), but none recorded for direct.
+                let cpu = if c == "direct" {
+                    String::new()
+                } else {
+                    "\"cpu_us\":1000000,".to_string()
+                };
+                jsonl += &format!("{{\"config\":\"{c}\",\"rep\":{rep},\"kind\":\"sat\",{cpu}\"result\":{{\"qps\":{q},\"p50_us\":1,\"p99_us\":1,\"lost\":1,\"bad\":0}}}}\n");
             }
         }
         let dir = std::env::temp_dir().join(format!("cordon-bench-dr2-{}", std::process::id()));
@@ -206,7 +229,10 @@ mod tests {
         let s = region(&Results::open(dir.to_str().unwrap()).unwrap()).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         // cordon: qps 31000 and 32000, lower median 31000; paired 1.55, 1.60.
-        assert!(s.contains("| cordon's proxy (firewall opened per answer) | 31000 | 1.55 | 1.55 (1.55–1.60) | 0.78 | 68 | 105 | 18 | 25 |"), "{s}");
+        // cordon's CPU: 1e6 µs over 31000×3 and 32000×3 queries: 10.8 and
+        // 10.4 µs, lower median 10.4.
+        assert!(s.contains("| cordon's proxy (firewall opened per answer) | 31000 | 1.55 | 1.55 (1.55–1.60) | 0.78 | 10.4 | 68 | 105 | 18 | 25 |"), "{s}");
+        assert!(s.contains("| client → upstream directly (baseline) | 40000 | 2.00 | 2.00 (2.00–2.00) | 1.00 | – |"), "{s}");
         assert!(
             s.contains("**met** (1.55×); added p99 under 1 ms: **met** (25 µs)"),
             "{s}"

@@ -242,8 +242,11 @@ impl Context for DaemonContext {
                     .filter(|a| !admitted.over_cap.contains(a))
                     .copied()
                     .collect();
-                self.learned
-                    .note(rule, &within, std::time::Instant::now() + ttl);
+                // Only the L7 proxy reads them, for server-name rules.
+                if rule.server_name {
+                    self.learned
+                        .note(rule, &within, std::time::Instant::now() + ttl);
+                }
                 if !admitted.over_cap.is_empty() {
                     warn!(
                         target: "cordon::dns",

@@ -66,6 +66,9 @@ pub struct DnsRule {
     /// What its names may resolve to beyond public addresses (the rule's
     /// other destinations).
     pub scope: crate::rebind::Scope,
+    /// The rule has `match: server-name`: its connections go through the
+    /// L7 proxy, which needs the addresses each answer let through.
+    pub server_name: bool,
 }
 
 impl DnsRule {
@@ -142,6 +145,7 @@ fn rules_of(key: &PolicyKey, body: &Body, file: &PolicyFile) -> Vec<DnsRule> {
                 rule: idx,
                 patterns,
                 scope: crate::rebind::Scope::of_rule(rule, file),
+                server_name: rule.server_name,
             })
         })
         .collect()
@@ -201,5 +205,17 @@ mod tests {
         );
         assert_eq!(a.matching(default.chain_part(), "a.example.org")[0].rule, 1);
         assert!(a.matching("web", "db.example.com").len() == 1);
+    }
+
+    #[test]
+    fn a_rule_knows_whether_it_matches_server_names() {
+        let p = cordon_policy::parse(
+            "p.yaml",
+            "version: 1\ndefault:\n  egress: []\npolicies:\n  - name: web\n    select: { name: web }\n    egress:\n      - to: [api.example.com]\n        ports: [443/tcp]\n        match: server-name\n      - to: [db.example.com]\n        ports: [5432/tcp]\n",
+        )
+        .unwrap();
+        let a = Allowlist::from_policy(&p);
+        assert!(a.matching("web", "api.example.com")[0].server_name);
+        assert!(!a.matching("web", "db.example.com")[0].server_name);
     }
 }

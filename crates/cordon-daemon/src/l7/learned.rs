@@ -95,6 +95,7 @@ mod tests {
             rule: idx,
             patterns: vec![Pattern::Exact(name.into())],
             scope: Default::default(),
+            server_name: true,
         }
     }
 
