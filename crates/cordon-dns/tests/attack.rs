@@ -360,9 +360,13 @@ async fn a_flooding_client_is_limited_and_its_neighbour_is_not() {
             assert!(ctx.limited.load(Ordering::SeqCst) >= 340);
             assert!(seen.load(Ordering::SeqCst) <= 70, "upstream saw the flood");
         } else {
-            // Control: without the limit the flood is answered and every
-            // query goes upstream (no cache).
-            assert!(flood > 300, "flood answered {flood}");
+            // Control: without the limit the flood goes through, far above
+            // the limited case's 60, and every query goes upstream (no
+            // cache). Not all 400 answers need come back: on a loaded
+            // machine a burst's answers overflow a socket's receive buffer
+            // (about 256 datagrams by default) before this runtime reads
+            // them.
+            assert!(flood > 200, "flood answered {flood}");
             assert!(seen.load(Ordering::SeqCst) > 300);
             assert_eq!(ctx.limited.load(Ordering::SeqCst), 0);
         }
