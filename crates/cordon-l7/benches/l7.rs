@@ -406,9 +406,9 @@ fn report(facts: &str, out: &str) {
     let mut linked = Vec::new();
     for rate in ["10", "20"] {
         let (d, p, b) = (
-            median(&format!("tput_d_link{rate}")),
-            median(&format!("tput_p_link{rate}")),
-            median(&format!("tput_b_link{rate}")),
+            median(&format!("tput_direct_link{rate}")),
+            median(&format!("tput_proxy_link{rate}")),
+            median(&format!("tput_bare_link{rate}")),
         );
         if !(d.is_finite() && p.is_finite()) {
             continue;
@@ -416,7 +416,7 @@ fn report(facts: &str, out: &str) {
         rows += &format!(
             "| 1 GiB over a lab link shaped to {rate} Gbit/s (median of {}; bare relay {b:.2} Gbit/s) \
              | {d:.2} Gbit/s | {p:.2} Gbit/s | {:.2}× |\n",
-            get(&format!("tput_d_link{rate}")).split_whitespace().count(),
+            get(&format!("tput_direct_link{rate}")).split_whitespace().count(),
             p / d
         );
         linked.push((rate, p / d));
