@@ -361,13 +361,14 @@ async fn a_flooding_client_is_limited_and_its_neighbour_is_not() {
             assert!(seen.load(Ordering::SeqCst) <= 70, "upstream saw the flood");
         } else {
             // Control: without the limit the flood goes through, far above
-            // the limited case's 60, and every query goes upstream (no
-            // cache). Not all 400 answers need come back: on a loaded
-            // machine a burst's answers overflow a socket's receive buffer
-            // (about 256 datagrams by default) before this runtime reads
-            // them.
+            // the limited case's 60 answers and 70 upstream queries (no
+            // cache: what is answered went upstream). Not all 400 need
+            // arrive: on a loaded machine a burst overflows a socket's
+            // receive buffer (about 256 datagrams by default, the test
+            // upstream's or this client's) before this runtime reads it.
             assert!(flood > 200, "flood answered {flood}");
-            assert!(seen.load(Ordering::SeqCst) > 300);
+            let upstream = seen.load(Ordering::SeqCst);
+            assert!(upstream > 200, "upstream saw {upstream}");
             assert_eq!(ctx.limited.load(Ordering::SeqCst), 0);
         }
     }
